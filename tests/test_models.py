@@ -1,0 +1,73 @@
+import pytest
+import torch
+from torch import nn
+
+from lib.config import ConfigError
+from lib.models import build_model, softplus_twin
+
+
+@pytest.mark.parametrize("shape", [(1, 8, 8), (1, 28, 28), (3, 32, 32)])
+@pytest.mark.parametrize("name", ["convnet", "resnet18"])
+def test_models_take_every_input_size_without_being_told(name, shape):
+    torch.manual_seed(0)
+    model = build_model(name, shape[0], 10, width=8).eval()
+    assert model(torch.rand(2, *shape)).shape == (2, 10)
+
+
+def test_resnet_width_setting_narrows_every_stage():
+    narrow, standard = build_model("resnet18", 3, 10, width=8), build_model("resnet18", 3, 10)
+    assert narrow.layer4[1].conv2.out_channels == 64 and standard.layer4[1].conv2.out_channels == 512
+    assert standard.conv1.kernel_size == (3, 3) and standard.conv1.stride == (1, 1)
+    assert isinstance(standard.maxpool, nn.Identity)
+
+
+def _relu_count(m):
+    return sum(isinstance(x, nn.ReLU) for x in m.modules())
+
+
+@pytest.mark.parametrize("name", ["convnet", "resnet18"])
+def test_softplus_twin_replaces_every_relu_and_leaves_the_original(name):
+    torch.manual_seed(0)
+    model = build_model(name, 1, 10, width=8).eval()
+    n_relu = _relu_count(model)
+    assert n_relu > 0
+    twin = softplus_twin(model, beta=5.0)
+    assert _relu_count(twin) == 0 and sum(isinstance(x, nn.Softplus) for x in twin.modules()) == n_relu
+    assert _relu_count(model) == n_relu  # untouched
+    for (k, a), (_, b) in zip(model.state_dict().items(), twin.state_dict().items()):
+        assert torch.equal(a, b), k
+        assert a.data_ptr() != b.data_ptr()  # a copy, not shared storage
+
+
+@pytest.mark.parametrize("name", ["convnet", "resnet18"])
+def test_softplus_twin_approaches_the_relu_model_as_beta_grows(name):
+    torch.manual_seed(0)
+    model = build_model(name, 1, 10, width=8).eval()
+    x = torch.rand(8, 1, 28, 28)
+    with torch.no_grad():
+        ref = model(x)
+        gaps = [(softplus_twin(model, b).eval()(x) - ref).abs().max().item() for b in (1, 10, 100, 1000, 10000)]
+    assert all(a > b for a, b in zip(gaps, gaps[1:])), gaps
+    assert gaps[-1] < 1e-3 * ref.abs().max().item()
+
+
+def test_softplus_twin_has_a_nonzero_input_hessian_where_relu_has_none():
+    torch.manual_seed(0)
+    model = build_model("convnet", 1, 10, width=4).eval()
+    x = torch.rand(1, 1, 8, 8)
+    f = lambda m: (lambda inp: m(inp)[0, 3])  # noqa: E731
+    h_relu = torch.autograd.functional.hessian(f(model), x)
+    h_soft = torch.autograd.functional.hessian(f(softplus_twin(model, 10.0)), x)
+    assert h_relu.abs().max() == 0 and h_soft.abs().max() > 0
+
+
+@pytest.mark.parametrize("kwargs, fragment", [
+    ({"name": "vgg"}, "model='vgg'"), ({"activation": "tanh"}, "activation='tanh'"),
+    ({"in_channels": 0}, "in_channels=0"),
+])
+def test_bad_model_arguments(kwargs, fragment):
+    args = {"name": "convnet", "in_channels": 1, "num_classes": 10, **kwargs}
+    with pytest.raises(ConfigError, match=fragment):
+        build_model(**args)
+    with pytest.raises(ConfigError, match="beta=-1"):
+        softplus_twin(build_model("convnet", 1, 10), -1)

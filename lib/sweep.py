@@ -103,14 +103,22 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     import yaml
 
+    from .config import ConfigError
+    from .data import DataNotFoundError
+    from .store import StoreError
+    from .train import TrainingDivergedError
+
     overrides = {}
     for item in args.set:
         field, _, value = item.partition("=")
         overrides[field] = yaml.safe_load(value)
-    profile = load_profile(args.profile, overrides)
-    device = setup_runtime(profile)
     t0 = time.perf_counter()
-    table = run_sweep(profile, ResultStore(), device, args.experiment)
+    try:
+        profile = load_profile(args.profile, overrides)
+        device = setup_runtime(profile)
+        table = run_sweep(profile, ResultStore(), device, args.experiment)
+    except (ConfigError, DataNotFoundError, StoreError, TrainingDivergedError) as exc:
+        raise SystemExit(f"error: {exc}") from None
     with pd.option_context("display.width", 200, "display.max_rows", 500):
         print(table.drop(columns=["key"]))
     print(f"sweep finished in {time.perf_counter() - t0:.0f} s")

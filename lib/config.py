@@ -163,6 +163,37 @@ class SweepConfig:
 
 
 @dataclass(frozen=True)
+class ManipulationSettings:
+    """The explanation-manipulation attack as the chapters run it (see ``lib.manipulate``): the reference
+    code's loss weights and optimiser, how many victim-target pairs, and the convergence rule."""
+
+    method: str = "gradient"
+    pairs: int = 100
+    steps: int = 1500
+    lr: float = 2e-4
+    c_expl: float = 1e11
+    c_out: float = 1e6
+    beta_start: float = 10.0
+    beta_end: float = 100.0
+    rel_tol: float = 1e-3
+    window: int = 100
+    pair_seed: int = 0
+
+    def validate(self, where: str = "manipulation") -> None:
+        from .explain import METHODS as EXPLANATION_METHODS  # explain imports this module
+
+        _check(self.method in EXPLANATION_METHODS, f"{where}.method", self.method, f"one of {EXPLANATION_METHODS}")
+        _check(self.pairs >= 1, f"{where}.pairs", self.pairs, "an integer >= 1")
+        _check(self.steps >= 1, f"{where}.steps", self.steps, "an integer >= 1")
+        _check(self.window >= 1, f"{where}.window", self.window, "an integer >= 1")
+        for name in ("lr", "c_expl", "beta_start", "beta_end"):
+            v = getattr(self, name)
+            _check(math.isfinite(v) and v > 0, f"{where}.{name}", v, "a finite number > 0")
+        _check(math.isfinite(self.c_out) and self.c_out >= 0, f"{where}.c_out", self.c_out, "a number >= 0")
+        _check(0 <= self.rel_tol < 1, f"{where}.rel_tol", self.rel_tol, "a number in [0, 1)")
+
+
+@dataclass(frozen=True)
 class Profile:
     """A named, complete setting of every experiment: which experiments run, seeds, sweep and device.
 
@@ -177,6 +208,7 @@ class Profile:
     seeds: tuple[int, ...] = (0,)
     run: tuple[str, ...] = ("digits",)
     sweep: SweepConfig = field(default_factory=SweepConfig)
+    manipulation: ManipulationSettings = field(default_factory=ManipulationSettings)
     experiments: dict[str, ExperimentConfig] = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -187,6 +219,7 @@ class Profile:
         for d in self.run:
             _check(d in self.experiments, "run", d, f"names defined under experiments {sorted(self.experiments)}")
         self.sweep.validate()
+        self.manipulation.validate()
         for name, exp in self.experiments.items():
             exp.validate(f"experiments.{name}")
 

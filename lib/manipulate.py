@@ -42,6 +42,7 @@ class ManipulationConfig:
     eps: float | None = None
     rel_tol: float = 1e-3
     window: int = 100
+    trace_steps: tuple[int, ...] = ()
     method_kwargs: dict = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -59,6 +60,8 @@ class ManipulationConfig:
             raise ConfigError(f"steps={self.steps!r} is not allowed: expected an integer >= 1")
         if isinstance(self.window, bool) or not isinstance(self.window, int) or self.window < 1:
             raise ConfigError(f"window={self.window!r} is not allowed: expected an integer >= 1")
+        if any(s < 1 or s > self.steps for s in self.trace_steps):
+            raise ConfigError(f"trace_steps={self.trace_steps!r} is not allowed: expected steps in [1, {self.steps}]")
         if not (0 <= self.rel_tol < 1):
             raise ConfigError(f"rel_tol={self.rel_tol!r} is not allowed: expected a number in [0, 1)")
 
@@ -77,6 +80,10 @@ class ManipulationResult:
     output_change: torch.Tensor
     linf: torch.Tensor
     l2: torch.Tensor
+    trace: torch.Tensor | None = None  # (len(trace_steps), N): explanation loss of the model as trained
+
+    def as_tensors(self) -> dict[str, torch.Tensor]:
+        return {k: v for k, v in vars(self).items() if v is not None}
 
     def summary(self) -> dict:
         ok = self.label_kept
@@ -146,6 +153,8 @@ def manipulate(model: nn.Module, x_victim: torch.Tensor, x_target: torch.Tensor,
         steps_done = torch.zeros(n, dtype=torch.long, device=x.device)
         converged = torch.zeros(n, dtype=torch.bool, device=x.device)
         active = torch.arange(n, device=x.device)
+        trace_at = {s: i for i, s in enumerate(cfg.trace_steps)}
+        trace = torch.full((len(cfg.trace_steps), n), math.nan, device=x.device)
         b1, b2, adam_eps = 0.9, 0.999, 1e-8
         for step in tqdm(range(cfg.steps), desc=f"manipulate {n} pairs", disable=not progress, leave=False):
             if len(active) == 0:
@@ -174,8 +183,15 @@ def manipulate(model: nn.Module, x_victim: torch.Tensor, x_target: torch.Tensor,
             done = (step - last_improved[active]) >= cfg.window
             converged[active[done]] = True
             active = active[~done]
+            if t in trace_at:
+                trace[trace_at[t]] = _per_pair_mse(
+                    explanation_map(model, x, cfg.method, target=labels, **kw).detach(), maps_t)
 
         maps_adv = explanation_map(model, x, cfg.method, target=labels, **kw).detach()
+        # Pairs that stopped early keep their final loss at later trace steps.
+        for i, s in enumerate(cfg.trace_steps):
+            stale = torch.isnan(trace[i])
+            trace[i][stale] = _per_pair_mse(maps_adv, maps_t)[stale]
         with torch.no_grad():
             logits_adv = model(x)
     delta = (x - x_victim).flatten(1)
@@ -183,4 +199,59 @@ def manipulate(model: nn.Module, x_victim: torch.Tensor, x_target: torch.Tensor,
         x_adv=x, l_start=_per_pair_mse(maps_v, maps_t), l_end=_per_pair_mse(maps_adv, maps_t), steps=steps_done,
         converged=converged, label_kept=logits_adv.argmax(1) == labels,
         output_change=_per_pair_mse(logits_adv.softmax(1), probs_v), linf=delta.abs().max(1).values,
-        l2=delta.norm(dim=1))
+        l2=delta.norm(dim=1), trace=trace if cfg.trace_steps else None)
+
+
+MANIPULATION_CODE_VERSION = 1
+
+
+def config_from_settings(settings, trace_steps: tuple[int, ...] = ()) -> ManipulationConfig:
+    """The attack configuration for a profile's ``manipulation`` settings."""
+    return ManipulationConfig(method=settings.method, steps=settings.steps, lr=settings.lr, c_expl=settings.c_expl,
+                              c_out=settings.c_out, beta_start=settings.beta_start, beta_end=settings.beta_end,
+                              rel_tol=settings.rel_tol, window=settings.window, trace_steps=tuple(trace_steps))
+
+
+def random_pairs(labels: torch.Tensor, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` seeded (victim, target) index pairs whose labels differ, so the target map is another class's."""
+    if n > len(labels):
+        raise ConfigError(f"pairs={n} is not allowed: only {len(labels)} images are available")
+    g = torch.Generator().manual_seed(seed)
+    victims = torch.randperm(len(labels), generator=g)[:n]
+    targets = torch.empty_like(victims)
+    for i, v in enumerate(victims.tolist()):
+        others = (labels != labels[v]).nonzero().squeeze(1)
+        targets[i] = others[torch.randint(len(others), (1,), generator=g)]
+    return victims, targets
+
+
+def cached_manipulation(store, model_key: str, pairs_id: dict, model: nn.Module, x_victim: torch.Tensor,
+                        x_target: torch.Tensor, cfg: ManipulationConfig, progress: bool = True
+                        ) -> tuple[ManipulationResult, float]:
+    """``manipulate`` through the result store: keyed by the model, the pairs and every attack setting.
+
+    Returns the result and the seconds the attack took when it was computed.
+    """
+    import time
+
+    config = {"model_key": model_key, "pairs": pairs_id, "attack": asdict(cfg),
+              "code_version": MANIPULATION_CODE_VERSION}
+    entry = store.entry("manipulations", config).ensure()
+    if entry.has("result.pt") and entry.has("timing.json"):
+        tensors = entry.load_torch("result.pt")
+        return ManipulationResult(**tensors), entry.load_json("timing.json")["seconds"]
+    t0 = time.perf_counter()
+    result = manipulate(model, x_victim, x_target, cfg, progress=progress)
+    seconds = time.perf_counter() - t0
+    entry.save_torch("result.pt", {k: v.cpu() for k, v in result.as_tensors().items()})
+    entry.save_json("timing.json", {"seconds": seconds, "threads": torch.get_num_threads()})
+    return result, seconds
+
+
+def noise_baseline(model: nn.Module, x_victim: torch.Tensor, x_adv: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """Random Gaussian perturbations with the same per-pair L2 norm as the attack's (clamped to [0, 1])."""
+    g = torch.Generator().manual_seed(seed)
+    delta = torch.randn(x_victim.shape, generator=g).to(x_victim.device)
+    norms = (x_adv - x_victim).flatten(1).norm(dim=1)
+    delta = delta / delta.flatten(1).norm(dim=1).view(-1, 1, 1, 1) * norms.view(-1, 1, 1, 1)
+    return (x_victim + delta).clamp(0, 1)

@@ -142,6 +142,15 @@ class Entry:
         return result
 
 
+    def get_or_compute_torch(self, name: str, compute: Callable[[], Any]) -> Any:
+        """As ``get_or_compute_json`` for tensors (saved with torch.save, loaded with weights_only=True)."""
+        if self.has(name):
+            return self.load_torch(name)
+        result = compute()
+        self.save_torch(name, result)
+        return result
+
+
 class ResultStore:
     """The store's root folder; hands out entries keyed by the hash of (kind, config)."""
 

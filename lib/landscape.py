@@ -1,0 +1,110 @@
+"""Input-space loss landscapes: 1-D and 2-D slices of a per-example loss around each input, and flatness.
+
+A ``loss_fn`` maps a batch of inputs (N, C, H, W) to per-example losses (N,). A 1-D slice evaluates
+``loss_fn(x + t * d)`` for every t of a grid and every input at once (the grid points are stacked into
+batches), so a slice costs about as much as the model's own batched passes over the same points.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .config import ConfigError
+
+LossFn = Callable[[torch.Tensor], torch.Tensor]
+DIRECTIONS = ("gaussian", "sign", "gradient_sign")
+
+
+def check_direction(x: torch.Tensor, d: torch.Tensor, name: str = "directions") -> None:
+    if d.shape != x.shape:
+        raise ConfigError(f"{name} has shape {tuple(d.shape)}: expected the inputs' shape {tuple(x.shape)}")
+    if not torch.isfinite(d).all():
+        raise ConfigError(f"{name} has non-finite values: expected finite directions")
+
+
+def make_grid(radius: float, points: int) -> torch.Tensor:
+    """``points`` evenly spaced offsets in [-radius, radius] (an odd count puts 0 on the grid)."""
+    if isinstance(points, bool) or not isinstance(points, int) or points < 3:
+        raise ConfigError(f"points={points!r} is not allowed: expected an integer >= 3")
+    if not (math.isfinite(radius) and radius > 0):
+        raise ConfigError(f"radius={radius!r} is not allowed: expected a finite number > 0")
+    return torch.linspace(-radius, radius, points)
+
+
+def random_directions(x: torch.Tensor, kind: str = "gaussian", norm: float | None = None, seed: int = 0,
+                      loss_fn: LossFn | None = None) -> torch.Tensor:
+    """A direction per input: ``gaussian`` scaled to L2 norm ``norm`` (default 1), ``sign`` (random +-1 per
+    pixel: an L-inf direction of size 1), or ``gradient_sign`` (the sign of the loss's input gradient)."""
+    if kind not in DIRECTIONS:
+        raise ConfigError(f"kind={kind!r} is not allowed: expected one of {DIRECTIONS}")
+    g = torch.Generator().manual_seed(seed)
+    if kind == "gaussian":
+        d = torch.randn(x.shape, generator=g).to(x.device)
+        return d / d.flatten(1).norm(dim=1).view(-1, *[1] * (x.dim() - 1)) * (1.0 if norm is None else norm)
+    if kind == "sign":
+        return (torch.randint(0, 2, x.shape, generator=g) * 2 - 1).to(x.device, x.dtype)
+    if loss_fn is None:
+        raise ConfigError("loss_fn=None is not allowed for kind='gradient_sign': expected the loss to differentiate")
+    xg = x.detach().clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(loss_fn(xg).sum(), xg)
+    return grad.sign()
+
+
+def slice_1d(loss_fn: LossFn, x: torch.Tensor, directions: torch.Tensor, ts: torch.Tensor,
+             batch_size: int = 1024) -> torch.Tensor:
+    """Losses of shape (N, len(ts)): ``loss_fn(x + t * d)`` for each input, its direction and each t.
+
+    Points are not clamped to [0, 1]: the landscape of the function itself, around each input.
+    """
+    check_direction(x, directions)
+    ts = torch.as_tensor(ts, dtype=x.dtype, device=x.device)
+    n, k = len(x), len(ts)
+    points = (x.unsqueeze(1) + ts.view(1, k, *[1] * (x.dim() - 1)) * directions.unsqueeze(1)).flatten(0, 1)
+    out = torch.cat([loss_fn(points[i: i + batch_size]).detach() for i in range(0, len(points), batch_size)])
+    if out.shape != (n * k,):
+        raise ConfigError(f"loss_fn returned shape {tuple(out.shape)} for {len(points)} inputs: expected one "
+                          f"loss per input")
+    return out.view(n, k)
+
+
+def slice_2d(loss_fn: LossFn, x: torch.Tensor, d1: torch.Tensor, d2: torch.Tensor, ts: torch.Tensor,
+             batch_size: int = 1024) -> torch.Tensor:
+    """Losses of shape (N, len(ts), len(ts)) on the plane x + a * d1 + b * d2."""
+    check_direction(x, d1, "d1")
+    check_direction(x, d2, "d2")
+    ts = torch.as_tensor(ts, dtype=x.dtype, device=x.device)
+    k = len(ts)
+    a, b = torch.meshgrid(ts, ts, indexing="ij")
+    shape = (1, k * k, *[1] * (x.dim() - 1))
+    points = (x.unsqueeze(1) + a.reshape(shape) * d1.unsqueeze(1) + b.reshape(shape) * d2.unsqueeze(1)).flatten(0, 1)
+    out = torch.cat([loss_fn(points[i: i + batch_size]).detach() for i in range(0, len(points), batch_size)])
+    return out.view(len(x), k, k)
+
+
+def second_difference(losses: torch.Tensor, ts: torch.Tensor) -> torch.Tensor:
+    """(f(h) - 2 f(0) + f(-h)) / h^2 at the grid's centre, per slice: a curvature estimate at the input."""
+    ts = torch.as_tensor(ts)
+    k = len(ts)
+    if k % 2 == 0 or abs(float(ts[k // 2])) > 1e-12:
+        raise ConfigError(f"ts has {k} points without 0 at its centre: expected an odd, symmetric grid")
+    h = float(ts[k // 2 + 1] - ts[k // 2])
+    c = k // 2
+    return (losses[:, c + 1] - 2 * losses[:, c] + losses[:, c - 1]) / h**2
+
+
+def quadratic_coefficient(losses: torch.Tensor, ts: torch.Tensor) -> torch.Tensor:
+    """The coefficient a of the least-squares fit a t^2 + b t + c over the whole slice, per slice
+    (2a is the fitted curvature: a flatter landscape gives a smaller a)."""
+    t = torch.as_tensor(ts, dtype=torch.float64)
+    design = torch.stack([t**2, t, torch.ones_like(t)], dim=1)
+    coef = torch.linalg.lstsq(design, losses.detach().to(torch.float64).cpu().T).solution
+    return coef[0].to(losses.dtype)
+
+
+def flatness_table(losses: torch.Tensor, ts: torch.Tensor) -> dict[str, np.ndarray]:
+    """Both flatness scalars per slice, as numpy arrays."""
+    return {"second_difference": second_difference(losses, ts).cpu().numpy(),
+            "quadratic_coefficient": quadratic_coefficient(losses, ts).cpu().numpy()}

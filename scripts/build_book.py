@@ -6,6 +6,7 @@ Exits non-zero if any chapter fails, if the build warns, or if the HTML has no f
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
@@ -44,6 +45,11 @@ def main() -> int:
     args = parser.parse_args()
     overrides = {k: yaml.safe_load(v) for k, _, v in (s.partition("=") for s in args.set)}
     chapters = [Path(c).resolve() for c in args.chapter] if args.chapter else toc_chapters()
+    # Chapters run with the book folder as working directory: pin the data folder and the result store to
+    # absolute paths first, so that relative defaults mean the folder make was called from.
+    for var, default in (("RESULTS_DIR", "./results"), ("DATA_DIR", "./data")):
+        os.environ[var] = str(Path(os.environ.get(var, default)).expanduser().resolve())
+    print(f"[book] RESULTS_DIR={os.environ['RESULTS_DIR']} DATA_DIR={os.environ['DATA_DIR']}", flush=True)
     for source in chapters:
         print(f"[book] executing {source.relative_to(ROOT)} (profile {args.profile})", flush=True)
         try:

@@ -30,7 +30,9 @@ from .models import set_softplus_beta, softplus_twin
 class ManipulationConfig:
     """Settings of the attack; defaults are the reference code's (1500 steps, lr 2e-4, c_e 1e11, c_o 1e6,
     softplus beta 10 -> 100). ``rel_tol`` and ``window`` define convergence: a pair stops once its loss has
-    not improved by a factor (1 - rel_tol) over ``window`` steps."""
+    not improved by a factor (1 - rel_tol) over ``window`` steps. Caution: while beta is annealed the loss
+    is that of a changing softplus twin, so losses of different steps are not strictly comparable and the
+    rule can stop a slow pair early; ``window >= steps`` disables it (the reference never stops early)."""
 
     method: str = "gradient"
     steps: int = 1500

@@ -34,7 +34,7 @@ def accuracy_vs_beta(summary: pd.DataFrame, experiments: list[str]) -> plt.Figur
         ax.set_ylim(-3, 103)
         ax.grid(alpha=0.3)
         ax.set_title(name)
-    axes[0][0].legend(fontsize=8, loc="lower left")
+    axes[0][0].legend(fontsize=8, loc="center right")
     fig.tight_layout()
     return fig
 

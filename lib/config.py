@@ -180,17 +180,14 @@ class ManipulationSettings:
     pair_seed: int = 0
 
     def validate(self, where: str = "manipulation") -> None:
-        from .explain import METHODS as EXPLANATION_METHODS  # explain imports this module
+        # The attack's own configuration checks its fields; only the pair settings are checked here.
+        from .manipulate import config_from_settings  # manipulate imports this module
 
-        _check(self.method in EXPLANATION_METHODS, f"{where}.method", self.method, f"one of {EXPLANATION_METHODS}")
         _check(self.pairs >= 1, f"{where}.pairs", self.pairs, "an integer >= 1")
-        _check(self.steps >= 1, f"{where}.steps", self.steps, "an integer >= 1")
-        _check(self.window >= 1, f"{where}.window", self.window, "an integer >= 1")
-        for name in ("lr", "c_expl", "beta_start", "beta_end"):
-            v = getattr(self, name)
-            _check(math.isfinite(v) and v > 0, f"{where}.{name}", v, "a finite number > 0")
-        _check(math.isfinite(self.c_out) and self.c_out >= 0, f"{where}.c_out", self.c_out, "a number >= 0")
-        _check(0 <= self.rel_tol < 1, f"{where}.rel_tol", self.rel_tol, "a number in [0, 1)")
+        try:
+            config_from_settings(self).validate()
+        except ConfigError as exc:
+            raise ConfigError(f"{where}.{exc}") from None
 
 
 @dataclass(frozen=True)

@@ -208,10 +208,9 @@ MANIPULATION_CODE_VERSION = 1
 
 
 def config_from_settings(settings, trace_steps: tuple[int, ...] = ()) -> ManipulationConfig:
-    """The attack configuration for a profile's ``manipulation`` settings."""
-    return ManipulationConfig(method=settings.method, steps=settings.steps, lr=settings.lr, c_expl=settings.c_expl,
-                              c_out=settings.c_out, beta_start=settings.beta_start, beta_end=settings.beta_end,
-                              rel_tol=settings.rel_tol, window=settings.window, trace_steps=tuple(trace_steps))
+    """The attack configuration for a profile's ``manipulation`` settings (the fields both share)."""
+    shared = {k: v for k, v in asdict(settings).items() if k in ManipulationConfig.__dataclass_fields__}
+    return ManipulationConfig(**shared, trace_steps=tuple(trace_steps))
 
 
 def random_pairs(labels: torch.Tensor, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

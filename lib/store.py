@@ -135,19 +135,17 @@ class Entry:
 
     def get_or_compute_json(self, name: str, compute: Callable[[], Any]) -> Any:
         """Return the stored JSON result, computing and storing it first when absent."""
-        if self.has(name):
-            return self.load_json(name)
-        result = compute()
-        self.save_json(name, result)
-        return result
-
+        return self._get_or_compute(name, compute, self.load_json, self.save_json)
 
     def get_or_compute_torch(self, name: str, compute: Callable[[], Any]) -> Any:
         """As ``get_or_compute_json`` for tensors (saved with torch.save, loaded with weights_only=True)."""
+        return self._get_or_compute(name, compute, self.load_torch, self.save_torch)
+
+    def _get_or_compute(self, name: str, compute: Callable[[], Any], load: Callable, save: Callable) -> Any:
         if self.has(name):
-            return self.load_torch(name)
+            return load(name)
         result = compute()
-        self.save_torch(name, result)
+        save(name, result)
         return result
 
 

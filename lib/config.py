@@ -190,6 +190,76 @@ class ManipulationSettings:
             raise ConfigError(f"{where}.{exc}") from None
 
 
+FEATURE_SPACES = ("penultimate", "pixel")
+
+
+@dataclass(frozen=True)
+class ValidationSettings:
+    """The prototype estimate checked against all pairs: ``n_images`` test images (all n(n-1) ordered pairs
+    attacked on every first-seed model of ``experiment``), the prototype rule applied inside that pool with
+    ``kmeans_seeds`` clusterings, and ``resamples`` random subsets of the same number of pairs."""
+
+    experiment: str = ""  # empty: the profile's first experiment
+    n_images: int = 12
+    image_seed: int = 0
+    n_clusters: int = 4
+    victims_per_cluster: int = 2
+    targets_per_victim: int = 2
+    kmeans_seeds: int = 20
+    resamples: int = 1000
+    timing_pairs: tuple[int, ...] = (10, 50, 100, 200)
+    timing_steps: int = 5
+
+    def validate(self, where: str = "prototypes.validation") -> None:
+        _check(self.n_images >= 3, f"{where}.n_images", self.n_images, "an integer >= 3")
+        _check(2 <= self.n_clusters <= self.n_images, f"{where}.n_clusters", self.n_clusters,
+               f"an integer in [2, n_images={self.n_images}]")
+        _check(self.victims_per_cluster >= 1, f"{where}.victims_per_cluster", self.victims_per_cluster,
+               "an integer >= 1")
+        _check(1 <= self.targets_per_victim < self.n_clusters, f"{where}.targets_per_victim",
+               self.targets_per_victim, f"an integer in [1, n_clusters - 1 = {self.n_clusters - 1}]")
+        for name in ("kmeans_seeds", "resamples", "timing_steps"):
+            _check(getattr(self, name) >= 1, f"{where}.{name}", getattr(self, name), "an integer >= 1")
+        _check(all(n >= 1 for n in self.timing_pairs), f"{where}.timing_pairs", self.timing_pairs,
+               "a list of integers >= 1")
+
+
+@dataclass(frozen=True)
+class PrototypeSettings:
+    """Prototype pairs (k-means on features of the standard model of the first seed, or on pixels) and the
+    attack that measures explanation robustness on them: the profile's ``manipulation`` settings with the
+    step count and learning rate given here, for each explanation method in ``methods``."""
+
+    features: str = "penultimate"
+    n_clusters: int = 10
+    victims_per_cluster: int = 5
+    targets_per_victim: int = 1
+    pairing: str = "random_other"
+    seed: int = 0
+    methods: tuple[str, ...] = ("gradient", "grad_x_input")
+    steps: int = 1500
+    lr: float = 2e-4
+    validation: ValidationSettings = field(default_factory=ValidationSettings)
+
+    def validate(self, where: str = "prototypes") -> None:
+        from .explain import METHODS as EXPLANATIONS
+
+        _check(self.features in FEATURE_SPACES, f"{where}.features", self.features, f"one of {FEATURE_SPACES}")
+        _check(self.n_clusters >= 2, f"{where}.n_clusters", self.n_clusters, "an integer >= 2")
+        _check(self.victims_per_cluster >= 1, f"{where}.victims_per_cluster", self.victims_per_cluster,
+               "an integer >= 1")
+        _check(1 <= self.targets_per_victim < self.n_clusters, f"{where}.targets_per_victim",
+               self.targets_per_victim, f"an integer in [1, n_clusters - 1 = {self.n_clusters - 1}]")
+        _check(self.pairing in ("random_other", "next_cluster"), f"{where}.pairing", self.pairing,
+               "'random_other' or 'next_cluster'")
+        _check(len(self.methods) > 0, f"{where}.methods", self.methods, "a non-empty list")
+        for m in self.methods:
+            _check(m in EXPLANATIONS, f"{where}.methods", m, f"names from {EXPLANATIONS}")
+        _check(self.steps >= 1, f"{where}.steps", self.steps, "an integer >= 1")
+        _check(math.isfinite(self.lr) and self.lr > 0, f"{where}.lr", self.lr, "a finite number > 0")
+        self.validation.validate(f"{where}.validation")
+
+
 @dataclass(frozen=True)
 class Profile:
     """A named, complete setting of every experiment: which experiments run, seeds, sweep and device.
@@ -206,6 +276,7 @@ class Profile:
     run: tuple[str, ...] = ("digits",)
     sweep: SweepConfig = field(default_factory=SweepConfig)
     manipulation: ManipulationSettings = field(default_factory=ManipulationSettings)
+    prototypes: PrototypeSettings = field(default_factory=PrototypeSettings)
     experiments: dict[str, ExperimentConfig] = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -217,6 +288,10 @@ class Profile:
             _check(d in self.experiments, "run", d, f"names defined under experiments {sorted(self.experiments)}")
         self.sweep.validate()
         self.manipulation.validate()
+        self.prototypes.validate()
+        v = self.prototypes.validation.experiment
+        _check(v == "" or v in self.experiments, "prototypes.validation.experiment", v,
+               f"'' (the first of run) or one of {sorted(self.experiments)}")
         for name, exp in self.experiments.items():
             exp.validate(f"experiments.{name}")
 

@@ -159,3 +159,18 @@ def explanation_robustness(model: nn.Module, x_victims: torch.Tensor, x_targets:
     maps_t = explanation_map(model, x_targets, cfg.method, **cfg.method_kwargs)
     rank = spearman(maps_adv, maps_t).cpu().numpy()
     return result, robustness_summary(result, rank)
+
+
+def cluster_map_distances(maps: torch.Tensor, cluster_of: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """MSE (1e-7 units) between the explanation maps of every two distinct images, split into pairs of the
+    same cluster (intra) and of different clusters (inter): the paper's argument for prototypes is that
+    explanations within a cluster are alike, so a few prototypes stand for their cluster."""
+    flat = maps.detach().flatten(1).double().cpu()
+    cluster_of = np.asarray(cluster_of)
+    if len(flat) != len(cluster_of):
+        raise ConfigError(f"cluster_of has {len(cluster_of)} entries for {len(flat)} maps: expected one per map")
+    sq = (flat * flat).sum(1)
+    d = ((sq[:, None] + sq[None, :] - 2 * flat @ flat.T).clamp_min(0) / flat.shape[1]).numpy() * 1e7
+    i, j = np.triu_indices(len(flat), k=1)
+    same = cluster_of[i] == cluster_of[j]
+    return d[i, j][same], d[i, j][~same]

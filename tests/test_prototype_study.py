@@ -1,0 +1,127 @@
+"""The prototype study: statistics with known answers, the stored pairs, and the measurement end to end on
+the smoke profile with a small sweep."""
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from lib import prototype_study as study
+from lib.config import ConfigError, load_profile
+from lib.manipulate import ManipulationResult
+from lib.prototypes import cluster_map_distances
+
+# A tiny smoke sweep: one seed, two betas, no MAT, two training epochs; short attacks.
+TINY = {"seeds": [0], "sweep.betas": [0.0, 1.0], "sweep.mat": False, "experiments.digits.train.epochs": 1,
+        "experiments.digits.eval.n": 120, "prototypes.n_clusters": 3, "prototypes.victims_per_cluster": 2,
+        "prototypes.steps": 20, "prototypes.validation.n_images": 5, "prototypes.validation.n_clusters": 2,
+        "prototypes.validation.victims_per_cluster": 1, "prototypes.validation.targets_per_victim": 1,
+        "prototypes.validation.kmeans_seeds": 3, "prototypes.validation.resamples": 50,
+        "prototypes.validation.timing_pairs": [2, 4], "prototypes.validation.timing_steps": 2}
+
+
+def test_cluster_map_distances_splits_known_distances():
+    maps = torch.tensor([[0.0, 0.0], [0.0, 0.0], [1.0, 0.0], [1.0, 1.0]])
+    intra, inter = cluster_map_distances(maps, np.array([0, 0, 1, 1]))
+    # MSE over 2 entries, in 1e-7 units: intra pairs (0,1) and (2,3); the other four are inter
+    np.testing.assert_allclose(np.sort(intra), np.array([0.0, 0.5]) * 1e7, atol=1e-6)
+    np.testing.assert_allclose(np.sort(inter), np.array([0.5, 0.5, 1.0, 1.0]) * 1e7, atol=1e-6)
+    with pytest.raises(ConfigError, match="cluster_of has 3 entries for 4 maps"):
+        cluster_map_distances(maps, np.array([0, 0, 1]))
+
+
+def test_spearman_ci_of_a_monotone_relation_is_one():
+    x = np.arange(10.0)
+    rho, lo, hi = study.spearman_ci(x, x ** 3)
+    assert rho == pytest.approx(1.0) and lo == pytest.approx(1.0) and hi == pytest.approx(1.0)
+    rho, lo, hi = study.spearman_ci(x, -x)
+    assert rho == pytest.approx(-1.0) and hi == pytest.approx(-1.0)
+    rng = np.random.default_rng(0)
+    rho, lo, hi = study.spearman_ci(rng.normal(size=40), rng.normal(size=40))
+    assert lo < rho < hi and lo < 0 < hi
+    with pytest.raises(ConfigError, match="len"):
+        study.spearman_ci(x[:2], x[:2])
+
+
+def test_all_ordered_pairs_counts_n_times_n_minus_one():
+    vi, ti = study.all_ordered_pairs(5)
+    assert len(vi) == 20 and (vi != ti).all()
+    assert len(set(zip(vi.tolist(), ti.tolist()))) == 20
+
+
+def test_validation_summary_is_exact_for_a_perfect_estimator_and_biased_for_a_shifted_one():
+    truth = np.array([1.0, 2.0, 3.0, 4.0])
+    val = study.Validation(models=pd.DataFrame(), prototype={"m": np.tile(truth[:, None], (1, 3))},
+                           random={"m": np.tile(truth[:, None], (1, 5)) * 1.1}, all_pairs={"m": truth},
+                           n_images=4, n_pairs_all=12, n_pairs_subset=2)
+    s = study.validation_summary(val).set_index("estimator")
+    assert s.loc["prototypes", "rel_error_median"] == 0 and s.loc["prototypes", "rank_rho_median"] == 1
+    assert s.loc["random subset", "rel_error_median"] == pytest.approx(0.1)
+    assert s.loc["random subset", "bias"] == pytest.approx(0.1)
+    assert s.loc["random subset", "rank_exact"] == 1  # a constant factor keeps the ranking
+
+
+def test_attack_config_uses_the_prototype_steps_and_keeps_early_stopping_off():
+    P = load_profile("cpu")
+    cfg = study.attack_config(P, "grad_x_input")
+    assert (cfg.steps, cfg.lr, cfg.method) == (500, 6e-4, "grad_x_input")
+    assert cfg.window >= cfg.steps  # the cpu profile disables early stopping
+    assert 450 in cfg.trace_steps and 500 in cfg.trace_steps
+
+
+def test_plateaued_reads_the_last_tenth_of_the_trace():
+    P = load_profile("smoke", {"prototypes.steps": 100})
+    cfg = study.attack_config(P, "gradient")
+    trace = torch.ones(len(cfg.trace_steps), 2)
+    trace[cfg.trace_steps.index(100)] = torch.tensor([0.995, 0.5])  # pair 0: -0.5 %, pair 1: -50 %
+    z = torch.zeros(2)
+    result = ManipulationResult(z, z, z, z, z.bool(), z.bool(), z, z, z, trace=trace)
+    assert study.plateaued(result, cfg).tolist() == [True, False]
+
+
+def test_bad_prototype_settings_are_refused():
+    with pytest.raises(ConfigError, match="prototypes.methods='saliency'"):
+        load_profile("smoke", {"prototypes.methods": ["saliency"]})
+    with pytest.raises(ConfigError, match="prototypes.targets_per_victim=5"):
+        load_profile("smoke", {"prototypes.targets_per_victim": 5})
+    with pytest.raises(ConfigError, match="prototypes.features='raw'"):
+        load_profile("smoke", {"prototypes.features": "raw"})
+    with pytest.raises(ConfigError, match="prototypes.validation.n_clusters=9"):
+        load_profile("smoke", {"prototypes.validation.n_clusters": 9})
+    with pytest.raises(ConfigError, match="prototypes.validation.experiment='cifar'"):
+        load_profile("smoke", {"prototypes.validation.experiment": "cifar"})
+
+
+def test_more_clusters_than_images_is_refused(store):
+    P = load_profile("smoke", {**TINY, "prototypes.n_clusters": 500})
+    with pytest.raises(ConfigError, match="n_clusters=500"):
+        study.prototype_pairs(P, "digits", store, "cpu")
+    P = load_profile("smoke", {**TINY, "prototypes.validation.n_images": 1000})
+    with pytest.raises(ConfigError, match="n_images=1000"):
+        study.validation_pool(P, "digits")
+
+
+def test_study_end_to_end_on_a_tiny_sweep_is_cached_and_consistent(store):
+    P = load_profile("smoke", TINY)
+    pairs = study.prototype_pairs(P, "digits", store, "cpu")
+    assert len(pairs.victims) == 6 and (pairs.victim_cluster != pairs.target_cluster).all()
+    again = study.prototype_pairs(P, "digits", store, "cpu")
+    assert again.victims.tolist() == pairs.victims.tolist()  # stored, not recomputed differently
+
+    table = study.relation_table(P, store, "cpu", progress=False)
+    assert len(table) == 2 * 2  # 2 models x 2 methods
+    assert (table["pairs"] == 6).all() and table["label_kept"].between(0, 1).all()
+    assert (table["l_end_1e-7"] < table["l_start_1e-7"]).mean() >= 0.5  # the attack lowers the loss
+    cached = study.relation_table(P, store, "cpu", progress=False)
+    pd.testing.assert_frame_equal(table, cached)
+
+    by_beta = study.table_by_beta(table)
+    assert len(by_beta) == 4 and (by_beta["seeds"] == 1).all()
+
+    val = study.validate_prototypes(P, store, "cpu", progress=False)
+    assert val.n_pairs_all == 20 and val.n_pairs_subset == 2
+    # every estimate is a mean over a subset of the all-pairs records
+    for k, truth in val.all_pairs.items():
+        assert val.prototype[k].shape == (2, 3) and val.random[k].shape == (2, 50)
+        assert np.allclose(val.random[k].mean(1), truth, rtol=0.5)
+    timing = study.cached_timing(P, store, "cpu")
+    assert timing["pairs"].tolist() == [2, 4] and (timing["seconds_per_step"] > 0).all()

@@ -261,6 +261,49 @@ class PrototypeSettings:
 
 
 @dataclass(frozen=True)
+class LandscapeSettings:
+    """Input-space landscapes around prototype victims (the first victim of each cluster, with its target):
+    1-D slices along ``gaussian`` random directions, ``sign`` directions and the gradient-sign direction on a
+    grid of ``points`` offsets in [-r, r], r = ``radius`` times the experiment's PGD eps (sign directions
+    have L-inf norm 1 and Gaussian ones the same L2 norm, so t is comparable across kinds); 2-D surfaces for
+    ``surface_victims`` victims; curvature (Lanczos extreme eigenvalues, Hutchinson trace) on the softplus
+    twin of ``softplus_beta``."""
+
+    victims: int = 10
+    method: str = "gradient"
+    radius: float = 1.0
+    points: int = 21
+    gaussian: int = 4
+    sign: int = 1
+    surface_victims: int = 2
+    surface_points: int = 21
+    softplus_beta: float = 10.0
+    eig_tol: float = 1e-3
+    eig_max_iter: int = 60
+    trace_probes: int = 32
+    seed: int = 0
+
+    def validate(self, where: str = "landscape") -> None:
+        from .explain import METHODS as EXPLANATIONS
+
+        _check(self.victims >= 1, f"{where}.victims", self.victims, "an integer >= 1")
+        _check(self.method in EXPLANATIONS, f"{where}.method", self.method, f"one of {EXPLANATIONS}")
+        _check(math.isfinite(self.radius) and self.radius > 0, f"{where}.radius", self.radius, "a finite number > 0")
+        for name in ("points", "surface_points"):
+            v = getattr(self, name)
+            _check(v >= 3 and v % 2 == 1, f"{where}.{name}", v, "an odd integer >= 3 (0 must be on the grid)")
+        _check(self.gaussian >= 0 and self.sign >= 0, f"{where}.gaussian", self.gaussian,
+               "integers >= 0 for gaussian and sign")
+        _check(1 <= self.surface_victims <= self.victims, f"{where}.surface_victims", self.surface_victims,
+               f"an integer in [1, victims={self.victims}]")
+        _check(math.isfinite(self.softplus_beta) and self.softplus_beta > 0, f"{where}.softplus_beta",
+               self.softplus_beta, "a finite number > 0")
+        _check(math.isfinite(self.eig_tol) and self.eig_tol >= 0, f"{where}.eig_tol", self.eig_tol, "a number >= 0")
+        _check(self.eig_max_iter >= 1, f"{where}.eig_max_iter", self.eig_max_iter, "an integer >= 1")
+        _check(self.trace_probes >= 2, f"{where}.trace_probes", self.trace_probes, "an integer >= 2")
+
+
+@dataclass(frozen=True)
 class Profile:
     """A named, complete setting of every experiment: which experiments run, seeds, sweep and device.
 
@@ -277,6 +320,7 @@ class Profile:
     sweep: SweepConfig = field(default_factory=SweepConfig)
     manipulation: ManipulationSettings = field(default_factory=ManipulationSettings)
     prototypes: PrototypeSettings = field(default_factory=PrototypeSettings)
+    landscape: LandscapeSettings = field(default_factory=LandscapeSettings)
     experiments: dict[str, ExperimentConfig] = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -289,6 +333,7 @@ class Profile:
         self.sweep.validate()
         self.manipulation.validate()
         self.prototypes.validate()
+        self.landscape.validate()
         v = self.prototypes.validation.experiment
         _check(v == "" or v in self.experiments, "prototypes.validation.experiment", v,
                f"'' (the first of run) or one of {sorted(self.experiments)}")

@@ -31,7 +31,10 @@ def make_grid(radius: float, points: int) -> torch.Tensor:
         raise ConfigError(f"points={points!r} is not allowed: expected an integer >= 3")
     if not (math.isfinite(radius) and radius > 0):
         raise ConfigError(f"radius={radius!r} is not allowed: expected a finite number > 0")
-    return torch.linspace(-radius, radius, points)
+    ts = torch.linspace(-radius, radius, points)
+    if points % 2:
+        ts[points // 2] = 0.0  # exactly, whatever the rounding of linspace
+    return ts
 
 
 def random_directions(x: torch.Tensor, kind: str = "gaussian", norm: float | None = None, seed: int = 0,
@@ -53,42 +56,66 @@ def random_directions(x: torch.Tensor, kind: str = "gaussian", norm: float | Non
     return grad.sign()
 
 
-def slice_1d(loss_fn: LossFn, x: torch.Tensor, directions: torch.Tensor, ts: torch.Tensor,
-             batch_size: int = 1024) -> torch.Tensor:
-    """Losses of shape (N, len(ts)): ``loss_fn(x + t * d)`` for each input, its direction and each t.
-
-    Points are not clamped to [0, 1]: the landscape of the function itself, around each input.
-    """
-    check_direction(x, directions)
-    ts = torch.as_tensor(ts, dtype=x.dtype, device=x.device)
-    n, k = len(x), len(ts)
-    points = (x.unsqueeze(1) + ts.view(1, k, *[1] * (x.dim() - 1)) * directions.unsqueeze(1)).flatten(0, 1)
-    out = torch.cat([loss_fn(points[i: i + batch_size]).detach() for i in range(0, len(points), batch_size)])
-    if out.shape != (n * k,):
+def _evaluate(loss_fn: Callable, points: torch.Tensor, owner: torch.Tensor, batch_size: int,
+              with_owner: bool) -> torch.Tensor:
+    """``loss_fn`` over all points in batches; ``owner[i]`` is the input point i belongs to."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ConfigError(f"batch_size={batch_size!r} is not allowed: expected an integer >= 1")
+    parts = []
+    for i in range(0, len(points), batch_size):
+        chunk = points[i: i + batch_size]
+        parts.append((loss_fn(chunk, owner[i: i + batch_size]) if with_owner else loss_fn(chunk)).detach())
+    out = torch.cat(parts)
+    if out.shape != (len(points),):
         raise ConfigError(f"loss_fn returned shape {tuple(out.shape)} for {len(points)} inputs: expected one "
                           f"loss per input")
-    return out.view(n, k)
+    return out
 
 
-def slice_2d(loss_fn: LossFn, x: torch.Tensor, d1: torch.Tensor, d2: torch.Tensor, ts: torch.Tensor,
-             batch_size: int = 1024) -> torch.Tensor:
-    """Losses of shape (N, len(ts), len(ts)) on the plane x + a * d1 + b * d2."""
+def slice_1d(loss_fn: Callable, x: torch.Tensor, directions: torch.Tensor, ts: torch.Tensor,
+             batch_size: int = 1024, with_owner: bool = False) -> torch.Tensor:
+    """Losses of shape (N, len(ts)): ``loss_fn(x + t * d)`` for each input, its direction and each t.
+
+    Points are not clamped to [0, 1]: the landscape of the function itself, around each input. With
+    ``with_owner=True`` the loss is called as ``loss_fn(points, owner)``, ``owner`` holding the index of the
+    input each point belongs to (for per-input labels or target maps).
+    """
+    check_direction(x, directions)
+    ts = _check_grid(ts, x)
+    n, k = len(x), len(ts)
+    points = (x.unsqueeze(1) + ts.view(1, k, *[1] * (x.dim() - 1)) * directions.unsqueeze(1)).flatten(0, 1)
+    owner = torch.arange(n, device=x.device).repeat_interleave(k)
+    return _evaluate(loss_fn, points, owner, batch_size, with_owner).view(n, k)
+
+
+def _check_grid(ts: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    ts = torch.as_tensor(ts, dtype=x.dtype, device=x.device)
+    if ts.dim() != 1 or len(ts) < 1 or not torch.isfinite(ts).all():
+        raise ConfigError(f"ts of shape {tuple(ts.shape)} is not allowed: expected a non-empty 1-D grid of finite "
+                          f"offsets")
+    return ts
+
+
+def slice_2d(loss_fn: Callable, x: torch.Tensor, d1: torch.Tensor, d2: torch.Tensor, ts: torch.Tensor,
+             batch_size: int = 1024, with_owner: bool = False) -> torch.Tensor:
+    """Losses of shape (N, len(ts), len(ts)) on the plane x + a * d1 + b * d2 (a indexes rows); ``with_owner``
+    as in ``slice_1d``."""
     check_direction(x, d1, "d1")
     check_direction(x, d2, "d2")
-    ts = torch.as_tensor(ts, dtype=x.dtype, device=x.device)
+    ts = _check_grid(ts, x)
     k = len(ts)
     a, b = torch.meshgrid(ts, ts, indexing="ij")
     shape = (1, k * k, *[1] * (x.dim() - 1))
     points = (x.unsqueeze(1) + a.reshape(shape) * d1.unsqueeze(1) + b.reshape(shape) * d2.unsqueeze(1)).flatten(0, 1)
-    out = torch.cat([loss_fn(points[i: i + batch_size]).detach() for i in range(0, len(points), batch_size)])
-    return out.view(len(x), k, k)
+    owner = torch.arange(len(x), device=x.device).repeat_interleave(k * k)
+    return _evaluate(loss_fn, points, owner, batch_size, with_owner).view(len(x), k, k)
 
 
 def second_difference(losses: torch.Tensor, ts: torch.Tensor) -> torch.Tensor:
     """(f(h) - 2 f(0) + f(-h)) / h^2 at the grid's centre, per slice: a curvature estimate at the input."""
     ts = torch.as_tensor(ts)
     k = len(ts)
-    if k % 2 == 0 or abs(float(ts[k // 2])) > 1e-12:
+    if k % 2 == 0 or abs(float(ts[k // 2])) > 1e-6 * float(ts.abs().max()):
         raise ConfigError(f"ts has {k} points without 0 at its centre: expected an odd, symmetric grid")
     h = float(ts[k // 2 + 1] - ts[k // 2])
     c = k // 2

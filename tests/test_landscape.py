@@ -65,3 +65,21 @@ def test_directions():
 def test_bad_input(call, fragment):
     with pytest.raises(ConfigError, match=fragment):
         call(torch.rand(2, 1, 4, 4))
+
+
+def test_slices_with_owner_give_each_point_its_inputs_data():
+    x = torch.rand(3, 1, 2, 2, dtype=torch.float64)
+    shift = torch.tensor([0.0, 10.0, 100.0], dtype=torch.float64)
+    d = random_directions(x, "sign", seed=0).double()
+    ts = make_grid(0.1, 5).double()
+    f = lambda z, owner: z.flatten(1).sum(1) + shift[owner]  # noqa: E731
+    with_owner = slice_1d(f, x, d, ts, batch_size=4, with_owner=True)
+    plain = slice_1d(lambda z: z.flatten(1).sum(1), x, d, ts)
+    assert torch.allclose(with_owner, plain + shift[:, None])
+    plane = slice_2d(f, x, d, d, ts, batch_size=7, with_owner=True)
+    assert torch.allclose(plane[:, 2, 2], x.flatten(1).sum(1) + shift)
+
+
+def test_grid_centre_is_exactly_zero():
+    for radius in (0.1, 0.3, 1 / 3):
+        assert make_grid(radius, 21)[10].item() == 0.0

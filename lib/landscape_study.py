@@ -1,0 +1,264 @@
+"""The input loss landscape over the robustness sweep: slices, flatness and curvature per model, stored.
+
+For every model of the sweep and the prototype victims of its experiment (the first victim of each cluster,
+with its target), ``model_landscape`` computes 1-D slices of three losses of the input:
+  * ``ce``: cross-entropy of the true label, model as trained;
+  * ``expl``: the explanation loss to the target map (MSE of normalised maps, as in the attack), model as
+    trained: a ReLU network's gradient map is piecewise constant in the input, so this is a staircase;
+  * ``expl_twin``: the same loss on the softplus twin (the function the attack descends); the flatness and
+    curvature numbers of the explanation loss use this one, since a staircase has no useful curvature;
+and, on the softplus twin, the extreme Hessian eigenvalues and the trace of CE and of the explanation loss.
+Everything is kept in the result store per model and settings; ``python -m lib.landscape_study`` fills it.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from dataclasses import asdict
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from tqdm.std import tqdm
+
+from . import prototype_study as study
+from .config import ConfigError, Profile, load_profile, setup_runtime
+from .curvature import ce_loss_fn, explanation_loss_fn, extreme_eigenvalues, hessian_trace
+from .explain import explanation_loss, explanation_map
+from .landscape import make_grid, quadratic_coefficient, random_directions, second_difference, slice_1d, slice_2d
+from .metrics import bootstrap_ci
+from .models import softplus_twin
+from .store import ResultStore
+from .sweep import describe, evaluate_model, sweep_specs
+from .train import TrainedModel, get_model
+
+LANDSCAPE_CODE_VERSION = 1
+LOSSES = ("ce", "expl", "expl_twin")
+SCALE = {"ce": 1.0, "expl": 1e7, "expl_twin": 1e7}  # explanation losses in the paper's 1e-7 units
+
+
+def landscape_victims(profile: Profile, experiment: str, store: ResultStore, device: str
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Victim and target indices into the test subset: the first pair of each cluster, then further pairs
+    in order, up to ``landscape.victims``."""
+    pairs = study.prototype_pairs(profile, experiment, store, device)
+    n = profile.landscape.victims
+    if n > len(pairs.victims):
+        raise ConfigError(f"landscape.victims={n} is not allowed: the prototype pairs of {experiment!r} have only "
+                          f"{len(pairs.victims)} victims")
+    first = [i for i in range(len(pairs.victims)) if i == 0 or pairs.victim_cluster[i] != pairs.victim_cluster[i - 1]]
+    order = first + [i for i in range(len(pairs.victims)) if i not in set(first)]
+    chosen = order[:n]
+    return pairs.victims[chosen], pairs.targets[chosen]
+
+
+def point_losses(model: torch.nn.Module, twin: torch.nn.Module, y: torch.Tensor, labels: torch.Tensor,
+                 target_maps: torch.Tensor, method: str) -> dict:
+    """Loss functions ``(points, owner) -> (M,)`` for slices: each point uses its victim's label and target map."""
+    def ce(z, owner):
+        return F.cross_entropy(model(z), y[owner], reduction="none")
+
+    def expl(z, owner, net=model):
+        maps = explanation_map(net, z, method, target=labels[owner])
+        return explanation_loss(maps, target_maps[owner])
+
+    return {"ce": ce, "expl": expl, "expl_twin": lambda z, owner: expl(z, owner, twin)}
+
+
+def directions(profile: Profile, x: torch.Tensor, grad_losses: dict) -> dict[str, list[torch.Tensor]]:
+    """Per kind, a list of direction tensors (shape of ``x``): Gaussian with the L2 norm of a sign direction,
+    random sign, and the gradient sign of each loss (``grad_losses``: loss name -> per-example loss fn)."""
+    s = profile.landscape
+    norm = math.sqrt(x[0].numel())
+    out = {"gaussian": [random_directions(x, "gaussian", norm, s.seed + j) for j in range(s.gaussian)],
+           "sign": [random_directions(x, "sign", seed=s.seed + 1000 + j) for j in range(s.sign)]}
+    for name, fn in grad_losses.items():
+        out[f"gradient_sign:{name}"] = [random_directions(x, "gradient_sign", loss_fn=fn)]
+    return out
+
+
+def _flatness(losses: torch.Tensor, ts: torch.Tensor) -> dict[str, np.ndarray]:
+    return {"second_difference": second_difference(losses, ts).cpu().numpy(),
+            "quadratic_coefficient": quadratic_coefficient(losses, ts).cpu().numpy()}
+
+
+def compute_landscape(trained: TrainedModel, x: torch.Tensor, y: torch.Tensor, x_t: torch.Tensor, eps: float,
+                      profile: Profile) -> dict:
+    """Slices, flatness and curvature for one model; plain tensors and numbers (see the module docstring)."""
+    s = profile.landscape
+    model = trained.model.eval()
+    twin = softplus_twin(model, s.softplus_beta).eval()
+    for net in (model, twin):
+        for p in net.parameters():
+            p.requires_grad_(False)
+    with torch.no_grad():
+        labels = model(x).argmax(1)
+    target_maps = explanation_map(model, x_t, s.method).detach()
+    fns = point_losses(model, twin, y, labels, target_maps, s.method)
+    ts = make_grid(s.radius * eps, s.points).to(x.device)
+    ce_twin = ce_loss_fn(twin, y)
+    expl_twin = explanation_loss_fn(twin, target_maps, s.method, labels=labels)
+    # CE's steepest direction on the model as trained; the explanation loss's on the twin (the trained
+    # model's explanation loss has zero gradient almost everywhere)
+    dirs = directions(profile, x, {"ce": lambda z: F.cross_entropy(model(z), y, reduction="none"),
+                                   "expl_twin": expl_twin})
+    slices, flat = {}, []
+    for kind, ds in dirs.items():
+        for j, d in enumerate(ds):
+            for loss in LOSSES:
+                if kind.startswith("gradient_sign:") and kind.split(":")[1] != ("ce" if loss == "ce" else "expl_twin"):
+                    continue  # each loss along its own steepest (sign) direction; expl uses the twin's
+                vals = slice_1d(fns[loss], x, d, ts, with_owner=True) * SCALE[loss]
+                kind_name = kind.split(":")[0]
+                slices[(loss, kind_name, j)] = vals.cpu()
+                for key, v in _flatness(vals, ts).items():
+                    for i, value in enumerate(v):
+                        flat.append({"loss": loss, "direction": kind_name, "index": j, "victim": i,
+                                     "measure": key, "value": float(value)})
+    curv = []
+    for loss, fn in (("ce", ce_twin), ("expl_twin", expl_twin)):
+        eig = extreme_eigenvalues(fn, x, tol=s.eig_tol, max_iter=s.eig_max_iter, seed=s.seed)
+        tr = hessian_trace(fn, x, n_probes=s.trace_probes, seed=s.seed)
+        k = SCALE[loss]
+        for i in range(len(x)):
+            curv.append({"loss": loss, "victim": i, "largest": float(eig.largest[i]) * k,
+                         "smallest": float(eig.smallest[i]) * k, "eig_converged": bool(eig.converged[i]),
+                         "eig_residual": float(eig.error_largest[i]) * k, "trace": float(tr.trace[i]) * k,
+                         "trace_stderr": float(tr.stderr[i]) * k, "n_hvp": eig.n_hvp + tr.n_hvp})
+    with torch.no_grad():
+        at_zero = {loss: (fns[loss](x, torch.arange(len(x), device=x.device)) * SCALE[loss]).cpu().tolist()
+                   for loss in LOSSES}
+    return {"ts": ts.cpu(), "slices": {f"{a}|{b}|{c}": v for (a, b, c), v in slices.items()},
+            "flatness": flat, "curvature": curv, "at_zero": at_zero}
+
+
+def model_landscape(profile: Profile, experiment: str, trained: TrainedModel, store: ResultStore, device: str
+                    ) -> dict:
+    """``compute_landscape`` through the store (keyed by model, victims and every landscape setting)."""
+    exp = profile.experiment(experiment)
+    vi, ti = landscape_victims(profile, experiment, store, device)
+    config = {"model_key": trained.entry.key, "victims": vi.tolist(), "targets": ti.tolist(),
+              "data": {"name": exp.data.name, "n_test": exp.eval.n, "subset_seed": exp.data.subset_seed},
+              "eps": exp.eval.attack.eps, "settings": asdict(profile.landscape), "code_version": LANDSCAPE_CODE_VERSION}
+    entry = store.entry("landscapes", config).ensure()
+
+    def compute() -> dict:
+        x_all, y_all = study.test_images(profile, experiment)
+        t0 = time.perf_counter()
+        out = compute_landscape(trained, x_all[vi].to(device), y_all[vi].to(device), x_all[ti].to(device),
+                                exp.eval.attack.eps, profile)
+        out["seconds"] = time.perf_counter() - t0
+        return out
+
+    return entry.get_or_compute_torch("landscape.pt", compute)
+
+
+def model_surfaces(profile: Profile, experiment: str, trained: TrainedModel, store: ResultStore, device: str
+                   ) -> dict:
+    """2-D surfaces of the three losses on the plane of the first two Gaussian directions, stored."""
+    s = profile.landscape
+    exp = profile.experiment(experiment)
+    vi, ti = landscape_victims(profile, experiment, store, device)
+    vi, ti = vi[: s.surface_victims], ti[: s.surface_victims]
+    config = {"model_key": trained.entry.key, "victims": vi.tolist(), "targets": ti.tolist(),
+              "eps": exp.eval.attack.eps, "settings": asdict(s), "code_version": LANDSCAPE_CODE_VERSION}
+    entry = store.entry("surfaces", config).ensure()
+
+    def compute() -> dict:
+        x_all, y_all = study.test_images(profile, experiment)
+        x, y, x_t = x_all[vi].to(device), y_all[vi].to(device), x_all[ti].to(device)
+        model = trained.model.eval()
+        twin = softplus_twin(model, s.softplus_beta).eval()
+        with torch.no_grad():
+            labels = model(x).argmax(1)
+        fns = point_losses(model, twin, y, labels, explanation_map(model, x_t, s.method).detach(), s.method)
+        norm = math.sqrt(x[0].numel())
+        d1 = random_directions(x, "gaussian", norm, s.seed)
+        d2 = random_directions(x, "gaussian", norm, s.seed + 1)
+        ts = make_grid(s.radius * exp.eval.attack.eps, s.surface_points).to(device)
+        return {"ts": ts.cpu(), **{loss: (slice_2d(fns[loss], x, d1, d2, ts, with_owner=True) * SCALE[loss]).cpu()
+                                   for loss in LOSSES}}
+
+    return entry.get_or_compute_torch("surfaces.pt", compute)
+
+
+def landscape_tables(profile: Profile, store: ResultStore, device: str, experiments: tuple[str, ...] | None = None,
+                     progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """For every model of the sweep: per-victim flatness rows and per-victim curvature rows (each with the
+    model's describe() fields, accuracy and store key), and the raw landscapes by store key."""
+    flat_rows, curv_rows, raw = [], [], {}
+    for name in experiments or profile.run:
+        exp = profile.experiment(name)
+        specs = sweep_specs(profile, name)
+        for spec in tqdm(specs, desc=f"landscapes {name}", disable=not progress):
+            trained = get_model(spec, store, device, progress=progress)
+            acc = evaluate_model(trained, exp, store, exp.eval.attack)
+            land = model_landscape(profile, name, trained, store, device)
+            raw[trained.entry.key] = land
+            common = {"experiment": name, **describe(spec), "clean_acc": acc["clean_acc"], "pgd_acc": acc["pgd_acc"],
+                      "key": trained.entry.key}
+            flat_rows += [{**common, **r} for r in land["flatness"]]
+            for r in land["curvature"]:
+                curv_rows.append({**common, **r, "l0": land["at_zero"][r["loss"]][r["victim"]],
+                                  "seconds": land["seconds"]})
+    return pd.DataFrame(flat_rows), pd.DataFrame(curv_rows), raw
+
+
+def per_model(flat: pd.DataFrame, curv: pd.DataFrame) -> pd.DataFrame:
+    """One row per model: mean over victims (and directions) of each flatness and curvature measure."""
+    keys = ["experiment", "dataset", "method", "beta", "seed", "clean_acc", "pgd_acc", "key"]
+    f = flat.assign(col=flat["loss"] + ":" + flat["direction"] + ":" + flat["measure"])
+    wide = f.pivot_table(index="key", columns="col", values="value", aggfunc="mean")
+    c = curv.melt(id_vars=keys + ["loss", "victim"], value_vars=["largest", "smallest", "trace", "l0"],
+                  var_name="measure")
+    c = c.assign(col=c["loss"] + ":" + c["measure"]).pivot_table(index="key", columns="col", values="value",
+                                                                   aggfunc="mean")
+    info = curv.drop_duplicates("key").set_index("key")[[k for k in keys if k != "key"]]
+    return info.join(wide).join(c).reset_index()
+
+
+def by_beta(values: pd.DataFrame, column: str = "value", n_boot: int = 1000) -> pd.DataFrame:
+    """Mean of ``column`` per experiment and model kind (β or MAT), with a bootstrap 95 % interval over all
+    victims (and directions) of all seeds."""
+    keyed = values.assign(beta=values["beta"].fillna(-1.0))
+    rows = []
+    for (name, method, beta), g in keyed.groupby(["experiment", "method", "beta"], sort=False):
+        v = g[column].to_numpy(dtype=float)
+        lo, hi = bootstrap_ci(v, n_boot=n_boot)
+        rows.append({"experiment": name, "method": method, "beta": beta if beta >= 0 else float("nan"),
+                     "mean": float(v.mean()), "ci_low": lo, "ci_high": hi, "n": len(v)})
+    return pd.DataFrame(rows)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Compute the input landscapes and curvature of a profile's sweep.")
+    parser.add_argument("--profile", default="cpu")
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=YAML")
+    args = parser.parse_args(argv)
+    import yaml
+
+    from .data import DataNotFoundError
+    from .store import StoreError
+    from .train import TrainingDivergedError
+
+    overrides = {f: yaml.safe_load(v) for f, _, v in (s.partition("=") for s in args.set)}
+    t0 = time.perf_counter()
+    try:
+        profile = load_profile(args.profile, overrides)
+        device = setup_runtime(profile)
+        store = ResultStore()
+        flat, curv, _ = landscape_tables(profile, store, device)
+        for name in profile.run:
+            specs = [s for s in sweep_specs(profile, name) if s.train.seed == profile.seeds[0]]
+            for spec in (specs[0], specs[-1]):
+                model_surfaces(profile, name, get_model(spec, store, device), store, device)
+        print(per_model(flat, curv).drop(columns=["key"]).to_string())
+    except (ConfigError, DataNotFoundError, StoreError, TrainingDivergedError) as exc:
+        raise SystemExit(f"error: {exc}") from None
+    print(f"landscapes done in {time.perf_counter() - t0:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -53,6 +53,7 @@ from lib import landscape_study as ls
 from lib import prototype_study as study
 from lib.config import load_profile, setup_runtime
 from lib.store import ResultStore
+from lib.train import get_model
 
 P = load_profile(profile, overrides)
 device = setup_runtime(P)
@@ -158,21 +159,17 @@ plt.show()
 # TRADES model of the first seed (same directions and victim for both).
 
 # %%
-surf_rows = list(extremes.iterrows())
-fig, axes = plt.subplots(len(surf_rows), 3, figsize=(12, 3.4 * len(surf_rows)), squeeze=False)
-from lib.sweep import sweep_specs
-from lib.train import get_model
-
-spec_by_key = {store.entry("models", s.store_config()).key: s for s in sweep_specs(P, name0)}
-for r, (_, row) in enumerate(surf_rows):
-    trained = get_model(spec_by_key[row["key"]], store, device, progress=False)
+surf_specs = ls.surface_specs(P, name0)
+fig, axes = plt.subplots(len(surf_specs), 3, figsize=(12, 3.4 * len(surf_specs)), squeeze=False)
+for r, spec in enumerate(surf_specs):
+    trained = get_model(spec, store, device, progress=False)
     surf = ls.model_surfaces(P, name0, trained, store, device)
     ts = surf["ts"].numpy()
     for c, loss in enumerate(("ce", "expl", "expl_twin")):
         ax = axes[r][c]
         cs = ax.contourf(ts, ts, surf[loss][0].numpy().T, levels=20, cmap="viridis")
         fig.colorbar(cs, ax=ax)
-        ax.set_title(f"{label_of(row)}: {loss}", fontsize=9)
+        ax.set_title(f"β={spec.train.beta:g}: {loss}", fontsize=9)
         ax.set_xlabel("a (direction 1)")
         ax.set_ylabel("b (direction 2)")
 fig.tight_layout()

@@ -155,6 +155,14 @@ def model_landscape(profile: Profile, experiment: str, trained: TrainedModel, st
     return entry.get_or_compute_torch("landscape.pt", compute)
 
 
+def surface_specs(profile: Profile, experiment: str) -> list:
+    """The models whose 2-D surfaces the chapter shows: the standard model and the largest-beta TRADES model
+    of the first seed."""
+    specs = [s for s in sweep_specs(profile, experiment)
+             if s.train.seed == profile.seeds[0] and s.train.method == "trades"]
+    return [min(specs, key=lambda s: s.train.beta), max(specs, key=lambda s: s.train.beta)]
+
+
 def model_surfaces(profile: Profile, experiment: str, trained: TrainedModel, store: ResultStore, device: str
                    ) -> dict:
     """2-D surfaces of the three losses on the plane of the first two Gaussian directions, stored."""
@@ -251,8 +259,7 @@ def main(argv: list[str] | None = None) -> None:
         store = ResultStore()
         flat, curv, _ = landscape_tables(profile, store, device)
         for name in profile.run:
-            specs = [s for s in sweep_specs(profile, name) if s.train.seed == profile.seeds[0]]
-            for spec in (specs[0], specs[-1]):
+            for spec in surface_specs(profile, name):
                 model_surfaces(profile, name, get_model(spec, store, device), store, device)
         print(per_model(flat, curv).drop(columns=["key"]).to_string())
     except (ConfigError, DataNotFoundError, StoreError, TrainingDivergedError) as exc:

@@ -263,6 +263,17 @@ def hessian_trace(loss_fn: LossFn, x: torch.Tensor, n_probes: int = 32, seed: in
     faster on CPU than vmapping the backward over probes, and ``loss_fn`` only ever sees batches of x's size
     (so it may close over per-example labels or target maps). Unbiased; for a diagonal Hessian it is exact.
     """
+    return hutchinson(loss_fn, x, n_probes, seed, probes)[0]
+
+
+def hutchinson(loss_fn: LossFn, x: torch.Tensor, n_probes: int = 32, seed: int = 0,
+               probes: torch.Tensor | None = None) -> tuple[TraceEstimate, TraceEstimate]:
+    """From the same Rademacher probes: the trace (mean of z^T H z) and the squared Frobenius norm (mean of
+    ||H z||^2, unbiased since E[z z^T] = I) of each example's input Hessian, with standard errors.
+
+    The trace sums eigenvalues of both signs, which cancel for an indefinite Hessian; the Frobenius norm
+    (the root of the sum of squared eigenvalues) does not, so it is the size of the curvature.
+    """
     _check_input(x, "x")
     if probes is None:
         _positive_int("n_probes", n_probes, minimum=2)
@@ -277,9 +288,15 @@ def hessian_trace(loss_fn: LossFn, x: torch.Tensor, n_probes: int = 32, seed: in
         _check_vector(probes[0], x, "probes[0]")
         probes = probes.to(device=x.device, dtype=x.dtype)
     op = hvp_operator(loss_fn, x)
-    samples = torch.stack([(z * op(z)).flatten(1).sum(1) for z in probes])
-    p = samples.shape[0]
-    return TraceEstimate(samples.mean(0), samples.std(0, correction=1) / math.sqrt(p), p, samples)
+    products = [op(z) for z in probes]
+    quad = torch.stack([(z * hz).flatten(1).sum(1) for z, hz in zip(probes, products)])
+    square = torch.stack([hz.flatten(1).pow(2).sum(1) for hz in products])
+    p = quad.shape[0]
+
+    def estimate(samples: torch.Tensor) -> TraceEstimate:
+        return TraceEstimate(samples.mean(0), samples.std(0, correction=1) / math.sqrt(p), p, samples)
+
+    return estimate(quad), estimate(square)
 
 
 # --------------------------------------------------------------------------------------------

@@ -125,7 +125,7 @@ def second_difference(losses: torch.Tensor, ts: torch.Tensor) -> torch.Tensor:
 def quadratic_coefficient(losses: torch.Tensor, ts: torch.Tensor) -> torch.Tensor:
     """The coefficient a of the least-squares fit a t^2 + b t + c over the whole slice, per slice
     (2a is the fitted curvature: a flatter landscape gives a smaller a)."""
-    t = torch.as_tensor(ts, dtype=torch.float64)
+    t = torch.as_tensor(ts, dtype=torch.float64, device="cpu")
     design = torch.stack([t**2, t, torch.ones_like(t)], dim=1)
     coef = torch.linalg.lstsq(design, losses.detach().to(torch.float64).cpu().T).solution
     return coef[0].to(losses.dtype)

@@ -25,10 +25,9 @@ from tqdm.std import tqdm
 
 from . import prototype_study as study
 from .config import ConfigError, Profile, load_profile, setup_runtime
-from .curvature import ce_loss_fn, explanation_loss_fn, extreme_eigenvalues, hessian_trace
+from .curvature import ce_loss_fn, explanation_loss_fn, extreme_eigenvalues, hutchinson
 from .explain import explanation_loss, explanation_map
 from .landscape import make_grid, quadratic_coefficient, random_directions, second_difference, slice_1d, slice_2d
-from .metrics import bootstrap_ci
 from .models import softplus_twin
 from .store import ResultStore
 from .sweep import describe, evaluate_model, sweep_specs
@@ -80,8 +79,12 @@ def directions(profile: Profile, x: torch.Tensor, grad_losses: dict) -> dict[str
 
 
 def _flatness(losses: torch.Tensor, ts: torch.Tensor) -> dict[str, np.ndarray]:
-    return {"second_difference": second_difference(losses, ts).cpu().numpy(),
-            "quadratic_coefficient": quadratic_coefficient(losses, ts).cpu().numpy()}
+    """Signed curvature along the slice (second difference, quadratic coefficient) and its size: the
+    explanation loss at a victim is far from a minimum, so its curvature has either sign and only the
+    magnitude says how flat it is."""
+    q = quadratic_coefficient(losses, ts).cpu().numpy()
+    return {"second_difference": second_difference(losses, ts).cpu().numpy(), "quadratic_coefficient": q,
+            "abs_quadratic_coefficient": np.abs(q)}
 
 
 def compute_landscape(trained: TrainedModel, x: torch.Tensor, y: torch.Tensor, x_t: torch.Tensor, eps: float,
@@ -120,13 +123,16 @@ def compute_landscape(trained: TrainedModel, x: torch.Tensor, y: torch.Tensor, x
     curv = []
     for loss, fn in (("ce", ce_twin), ("expl_twin", expl_twin)):
         eig = extreme_eigenvalues(fn, x, tol=s.eig_tol, max_iter=s.eig_max_iter, seed=s.seed)
-        tr = hessian_trace(fn, x, n_probes=s.trace_probes, seed=s.seed)
+        tr, fro = hutchinson(fn, x, n_probes=s.trace_probes, seed=s.seed)
         k = SCALE[loss]
         for i in range(len(x)):
-            curv.append({"loss": loss, "victim": i, "largest": float(eig.largest[i]) * k,
-                         "smallest": float(eig.smallest[i]) * k, "eig_converged": bool(eig.converged[i]),
+            lmax, lmin = float(eig.largest[i]) * k, float(eig.smallest[i]) * k
+            curv.append({"loss": loss, "victim": i, "largest": lmax, "smallest": lmin,
+                         "spectral": max(abs(lmax), abs(lmin)), "eig_converged": bool(eig.converged[i]),
                          "eig_residual": float(eig.error_largest[i]) * k, "trace": float(tr.trace[i]) * k,
-                         "trace_stderr": float(tr.stderr[i]) * k, "n_hvp": eig.n_hvp + tr.n_hvp})
+                         "trace_stderr": float(tr.stderr[i]) * k,
+                         "frobenius": math.sqrt(max(float(fro.trace[i]), 0.0)) * k,
+                         "n_hvp": eig.n_hvp + tr.n_hvp})
     with torch.no_grad():
         at_zero = {loss: (fns[loss](x, torch.arange(len(x), device=x.device)) * SCALE[loss]).cpu().tolist()
                    for loss in LOSSES}
@@ -171,6 +177,7 @@ def model_surfaces(profile: Profile, experiment: str, trained: TrainedModel, sto
     vi, ti = landscape_victims(profile, experiment, store, device)
     vi, ti = vi[: s.surface_victims], ti[: s.surface_victims]
     config = {"model_key": trained.entry.key, "victims": vi.tolist(), "targets": ti.tolist(),
+              "data": {"name": exp.data.name, "n_test": exp.eval.n, "subset_seed": exp.data.subset_seed},
               "eps": exp.eval.attack.eps, "settings": asdict(s), "code_version": LANDSCAPE_CODE_VERSION}
     entry = store.entry("surfaces", config).ensure()
 
@@ -219,7 +226,8 @@ def per_model(flat: pd.DataFrame, curv: pd.DataFrame) -> pd.DataFrame:
     keys = ["experiment", "dataset", "method", "beta", "seed", "clean_acc", "pgd_acc", "key"]
     f = flat.assign(col=flat["loss"] + ":" + flat["direction"] + ":" + flat["measure"])
     wide = f.pivot_table(index="key", columns="col", values="value", aggfunc="mean")
-    c = curv.melt(id_vars=keys + ["loss", "victim"], value_vars=["largest", "smallest", "trace", "l0"],
+    c = curv.melt(id_vars=keys + ["loss", "victim"],
+                  value_vars=["largest", "smallest", "spectral", "trace", "frobenius", "l0"],
                   var_name="measure")
     c = c.assign(col=c["loss"] + ":" + c["measure"]).pivot_table(index="key", columns="col", values="value",
                                                                    aggfunc="mean")
@@ -227,16 +235,26 @@ def per_model(flat: pd.DataFrame, curv: pd.DataFrame) -> pd.DataFrame:
     return info.join(wide).join(c).reset_index()
 
 
-def by_beta(values: pd.DataFrame, column: str = "value", n_boot: int = 1000) -> pd.DataFrame:
-    """Mean of ``column`` per experiment and model kind (β or MAT), with a bootstrap 95 % interval over all
-    victims (and directions) of all seeds."""
+def by_beta(values: pd.DataFrame, column: str = "value", n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Mean of ``column`` per experiment and model kind (β or MAT), with a two-stage bootstrap 95 % interval:
+    models (seeds) resampled, then the values (victims, directions) within each chosen model, since values
+    of one model are not independent of each other."""
     keyed = values.assign(beta=values["beta"].fillna(-1.0))
+    rng = np.random.default_rng(seed)
     rows = []
     for (name, method, beta), g in keyed.groupby(["experiment", "method", "beta"], sort=False):
-        v = g[column].to_numpy(dtype=float)
-        lo, hi = bootstrap_ci(v, n_boot=n_boot)
+        groups = [gg[column].to_numpy(dtype=float) for _, gg in g.groupby("key")]
+        if not all(np.isfinite(v).all() for v in groups):
+            raise ConfigError(f"{column} has non-finite values for {name} {method} beta={beta}: expected finite numbers")
+        boots = np.empty(n_boot)
+        for b in range(n_boot):
+            chosen = rng.integers(0, len(groups), len(groups))
+            boots[b] = np.concatenate([groups[i][rng.integers(0, len(groups[i]), len(groups[i]))]
+                                       for i in chosen]).mean()
+        lo, hi = np.quantile(boots, [0.025, 0.975])
         rows.append({"experiment": name, "method": method, "beta": beta if beta >= 0 else float("nan"),
-                     "mean": float(v.mean()), "ci_low": lo, "ci_high": hi, "n": len(v)})
+                     "mean": float(np.concatenate(groups).mean()), "ci_low": float(lo), "ci_high": float(hi),
+                     "models": len(groups), "n": int(sum(len(v) for v in groups))})
     return pd.DataFrame(rows)
 
 

@@ -252,7 +252,8 @@ def validate_prototypes(profile: Profile, store: ResultStore, device: str, metho
     features, _ = features_for(profile, name, xp, store, device)
     proto_sets = []
     for s in range(v.kmeans_seeds):
-        p = select_pairs(features, v.n_clusters, v.victims_per_cluster, s, exp.data.name, xp, v.targets_per_victim)
+        p = select_pairs(features, v.n_clusters, v.victims_per_cluster, s, exp.data.name, xp, v.targets_per_victim,
+                         profile.prototypes.pairing)
         proto_sets.append(np.array([index[(a, b)] for a, b in zip(p.victims, p.targets)]))
     m = len(proto_sets[0])
     rng = np.random.default_rng(v.image_seed)

@@ -141,8 +141,11 @@ def robustness_summary(result: ManipulationResult, rank: np.ndarray | None = Non
     if rank is not None:
         columns["spearman_to_target"] = rank
     for key, values in columns.items():
-        lo, hi = bootstrap_ci(values, n_boot=n_boot, seed=seed)
-        out[key] = float(np.nanmean(values))
+        finite = values[np.isfinite(values)]  # a constant map has no rank correlation (NaN)
+        if len(finite) < len(values):
+            out[f"{key}_undefined"] = int(len(values) - len(finite))
+        lo, hi = bootstrap_ci(finite, n_boot=n_boot, seed=seed) if len(finite) else (float("nan"),) * 2
+        out[key] = float(finite.mean()) if len(finite) else float("nan")
         out[f"{key}_ci"] = [float(lo), float(hi)]
     return out
 

@@ -104,6 +104,19 @@ def test_hutchinson_trace_of_a_quadratic():
     assert torch.allclose(est.trace, torch.diagonal(diag, dim1=1, dim2=2).sum(1)) and (est.stderr < 1e-12).all()
 
 
+def test_hutchinson_frobenius_of_a_quadratic():
+    from lib.curvature import hutchinson
+
+    a, x = indefinite_batch(n=3, d=20)
+    exact = a.pow(2).sum((1, 2))  # ||A||_F^2 = sum of squared eigenvalues
+    tr, fro = hutchinson(quadratic(a), x, n_probes=256, seed=0)
+    assert ((fro.trace - exact).abs() <= 3 * fro.stderr).all()
+    assert torch.equal(tr.trace, hessian_trace(quadratic(a), x, n_probes=256, seed=0).trace)
+    diag = torch.diag_embed(torch.randn(3, 20, dtype=D64))  # exact on a diagonal Hessian: ||D z||^2 = sum d_i^2
+    _, fro = hutchinson(quadratic(diag), x, n_probes=3, seed=1)
+    assert torch.allclose(fro.trace, diag.pow(2).sum((1, 2)))
+
+
 # --------------------------------------------------------------------------------------------
 # tiny softplus networks against the full Hessian
 

@@ -33,7 +33,7 @@ from .store import ResultStore
 from .sweep import describe, evaluate_model, sweep_specs
 from .train import TrainedModel, get_model
 
-LANDSCAPE_CODE_VERSION = 1
+LANDSCAPE_CODE_VERSION = 2  # 2: spectral and Frobenius norms, |quadratic coefficient|
 LOSSES = ("ce", "expl", "expl_twin")
 SCALE = {"ce": 1.0, "expl": 1e7, "expl_twin": 1e7}  # explanation losses in the paper's 1e-7 units
 

@@ -306,6 +306,14 @@ glue("ex_sharp_pct", f"{100 * ex_sharp:.0f}", display=False)
 # accuracy grows. Over the explanation-loss measures, {glue:text}`ex_flat_pct` % say the explanation loss
 # flattens and {glue:text}`ex_sharp_pct` % say it sharpens.
 #
+# **Why measures of one loss can disagree.** The Hessian is the curvature *at* the input; a slice's quadratic
+# fit is the curvature *across* the ε-neighbourhood. At an input a standard model classifies with near-certain
+# confidence, the softmax is saturated: CE and its curvature at the point are almost zero, yet the loss rises
+# steeply within ε (which is why PGD succeeds). A robust model is less confident at the point, so its local
+# curvature can be larger while its loss over the neighbourhood is flatter. "Flat" in the common belief means
+# the neighbourhood, which the slices measure; where the two kinds of measure disagree, read the slices for
+# that question and the Hessian for the local geometry the explanation attack's first steps see.
+#
 # ## Does the landscape track explanation robustness?
 #
 # The prototype chapter measured each model's explanation robustness as the loss left after the attack

@@ -277,7 +277,8 @@ display(Markdown("\n".join(lines)))
 # ### What it costs
 #
 # All pairs grow as $n(n-1)$ attacks; the prototype rule costs a fixed number of pairs. The wall time
-# below comes from timing a few attack steps at several batch sizes on this machine (the attack is batched,
+# below comes from timing attack steps at several batch sizes on this machine (the marginal cost of a step,
+# without the fixed set-up; the attack is batched,
 # so a step's cost grows less than linearly at small batches) and scaling to the full step count.
 
 # %%

@@ -87,6 +87,9 @@ def prototype_pairs(profile: Profile, experiment: str, store: ResultStore, devic
     proto = profile.prototypes
     x, _ = test_images(profile, experiment)
     exp = profile.experiment(experiment)
+    if proto.n_clusters > len(x):
+        raise ConfigError(f"prototypes.n_clusters={proto.n_clusters} is not allowed: expected at most {len(x)} "
+                          f"(the test images of {experiment!r})")
     features_name = "pixel" if proto.features == "pixel" else \
         f"penultimate:{store.entry('models', reference_spec(profile, experiment).store_config()).key}"
     config = {"data": to_dict(exp.data), "n_test": exp.eval.n, "features": features_name,

@@ -93,7 +93,7 @@ def test_bad_prototype_settings_are_refused():
 
 def test_more_clusters_than_images_is_refused(store):
     P = load_profile("smoke", {**TINY, "prototypes.n_clusters": 500})
-    with pytest.raises(ConfigError, match="n_clusters=500"):
+    with pytest.raises(ConfigError, match="prototypes.n_clusters=500 is not allowed: expected at most 120"):
         study.prototype_pairs(P, "digits", store, "cpu")
     P = load_profile("smoke", {**TINY, "prototypes.validation.n_images": 1000})
     with pytest.raises(ConfigError, match="n_images=1000"):

@@ -235,9 +235,11 @@ for exp_name in P.run:
     plt.show()
 
 # %%
-summary_cols = {"ce:gaussian:abs_quadratic_coefficient": "CE |quad| (G)", "ce:spectral": "CE ‖H‖₂",
+summary_cols = {"ce:gaussian:abs_quadratic_coefficient": "CE |quad| (G)",
+                "ce:gaussian:second_difference": "CE 2nd diff (G)", "ce:spectral": "CE ‖H‖₂",
                 "ce:frobenius": "CE ‖H‖F", "ce:trace": "CE trace",
-                "expl_twin:gaussian:abs_quadratic_coefficient": "expl |quad| (G)", "expl_twin:spectral": "expl ‖H‖₂",
+                "expl_twin:gaussian:abs_quadratic_coefficient": "expl |quad| (G)",
+                "expl_twin:gaussian:second_difference": "expl 2nd diff (G)", "expl_twin:spectral": "expl ‖H‖₂",
                 "expl_twin:frobenius": "expl ‖H‖F", "expl_twin:largest": "expl λmax", "expl_twin:smallest": "expl λmin",
                 "expl_twin:trace": "expl trace", "expl_twin:l0": "expl L(x) (twin)"}
 keyed = models.assign(beta=models["beta"].fillna(-1.0))

@@ -203,74 +203,73 @@ glue("cluster_reading", "clusters group explanations only loosely, so the protot
 # k-means seeds or resamples).
 
 # %%
-val = study.validate_prototypes(P, store, device, proto.methods[0], progress=False)
-vsum = study.validation_summary(val)
-display(vsum.set_index(["measure", "estimator"]).round(3))
-v_name = P.prototypes.validation.experiment or P.run[0]
-glue("val_exp", v_name, display=False)
-glue("val_images", val.n_images, display=False)
-glue("val_pairs_all", val.n_pairs_all, display=False)
-glue("val_pairs_subset", val.n_pairs_subset, display=False)
-glue("val_models", len(val.models), display=False)
-glue("val_minutes", f"{val.models['seconds'].sum() / 60:.0f}", display=False)
-for (measure, est), r in vsum.set_index(["measure", "estimator"]).iterrows():
-    tag = f"{'lend' if measure.startswith('l_end') else 'rel'}_{'proto' if est == 'prototypes' else 'rand'}"
-    glue(f"{tag}_err", pct(r["rel_error_median"]), display=False)
-    glue(f"{tag}_err_hi", pct(r["rel_error_q97.5"]), display=False)
-    glue(f"{tag}_rho", f"{r['rank_rho_median']:.2f}", display=False)
-    glue(f"{tag}_rho_ci", f"[{r['rank_rho_q2.5']:.2f}, {r['rank_rho_q97.5']:.2f}]", display=False)
-    glue(f"{tag}_bias", f"{100 * r['bias']:+.0f}", display=False)
+val_names = study.validation_experiments(P)
+vals = {n: study.validate_prototypes(P, store, device, proto.methods[0], n, progress=False) for n in val_names}
+vsum = pd.concat([study.validation_summary(v).assign(experiment=n) for n, v in vals.items()], ignore_index=True)
+display(vsum.set_index(["experiment", "measure", "estimator"]).round(3))
+first_val = vals[val_names[0]]
+glue("val_exps", ", ".join(val_names), display=False)
+glue("val_images", first_val.n_images, display=False)
+glue("val_pairs_all", first_val.n_pairs_all, display=False)
+glue("val_pairs_subset", first_val.n_pairs_subset, display=False)
+glue("val_models", len(first_val.models), display=False)
+glue("val_minutes", f"{sum(v.models['seconds'].sum() for v in vals.values()) / 60:.0f}", display=False)
 
 # %%
-labels = [("standard" if m == "standard" else "MAT" if m == "MAT" else f"β={b:g}")
-          for m, b in zip(val.models["method"], val.models["beta"])]
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
-for ax, measure, title in zip(axes, ("l_end_1e-7", "relative_reduction"), ("mean L_end (1e-7)", "mean relative reduction")):
-    pos = np.arange(len(labels))
-    ax.violinplot(list(val.random[measure]), positions=pos, widths=0.8, showextrema=False)
-    for i in pos:
-        ax.scatter(np.full(val.prototype[measure].shape[1], i) + 0.15, val.prototype[measure][i], s=8,
-                   color="tab:red", alpha=0.5, label="prototype rule (k-means seeds)" if i == 0 else None)
-    ax.scatter(pos, val.all_pairs[measure], marker="_", s=400, color="black", label="all pairs", zorder=3)
-    ax.set_xticks(pos, labels, fontsize=8)
-    ax.set_title(title)
-axes[0].legend(fontsize=7)
-axes[1].text(0.01, 0.01, "violins: random subsets of equal size", transform=axes[1].transAxes, fontsize=7)
-fig.suptitle(f"{v_name}: {val.n_images} images, all {val.n_pairs_all} pairs vs {val.n_pairs_subset}-pair estimates")
+fig, axes = plt.subplots(len(vals), 2, figsize=(11, 3.4 * len(vals)), squeeze=False)
+for row, (v_name, val) in zip(axes, vals.items()):
+    labels = [("standard" if m == "standard" else "MAT" if m == "MAT" else f"β={b:g}")
+              for m, b in zip(val.models["method"], val.models["beta"])]
+    for ax, measure, title in zip(row, ("l_end_1e-7", "relative_reduction"), ("mean L_end (1e-7)", "mean relative reduction")):
+        pos = np.arange(len(labels))
+        ax.violinplot(list(val.random[measure]), positions=pos, widths=0.8, showextrema=False)
+        for i in pos:
+            ax.scatter(np.full(val.prototype[measure].shape[1], i) + 0.15, val.prototype[measure][i], s=8,
+                       color="tab:red", alpha=0.5, label="prototype rule (k-means seeds)" if i == 0 else None)
+        ax.scatter(pos, val.all_pairs[measure], marker="_", s=400, color="black", label="all pairs", zorder=3)
+        ax.set_xticks(pos, labels, fontsize=8)
+        ax.set_title(f"{v_name}: {title} ({val.n_pairs_all} pairs vs {val.n_pairs_subset}-pair estimates)", fontsize=9)
+    row[1].text(0.01, 0.01, "violins: random subsets of equal size", transform=row[1].transAxes, fontsize=7)
+axes[0][0].legend(fontsize=7)
 fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# On {glue:text}`val_exp` with all {glue:text}`val_pairs_all` ordered pairs of {glue:text}`val_images` test
-# images ({glue:text}`val_minutes` minutes for the {glue:text}`val_models` models), estimates from
-# {glue:text}`val_pairs_subset` pairs:
-#
-# | | median relative error (97.5 %) | mean bias | rank agreement ρ (median, 95 % range) |
-# | --- | --- | --- | --- |
-# | L_end, prototypes | {glue:text}`lend_proto_err` % ({glue:text}`lend_proto_err_hi` %) | {glue:text}`lend_proto_bias` % | {glue:text}`lend_proto_rho` {glue:text}`lend_proto_rho_ci` |
-# | L_end, random subset | {glue:text}`lend_rand_err` % ({glue:text}`lend_rand_err_hi` %) | {glue:text}`lend_rand_bias` % | {glue:text}`lend_rand_rho` {glue:text}`lend_rand_rho_ci` |
-# | relative reduction, prototypes | {glue:text}`rel_proto_err` % ({glue:text}`rel_proto_err_hi` %) | {glue:text}`rel_proto_bias` % | {glue:text}`rel_proto_rho` {glue:text}`rel_proto_rho_ci` |
-# | relative reduction, random subset | {glue:text}`rel_rand_err` % ({glue:text}`rel_rand_err_hi` %) | {glue:text}`rel_rand_bias` % | {glue:text}`rel_rand_rho` {glue:text}`rel_rand_rho_ci` |
-#
+# On {glue:text}`val_exps`, all {glue:text}`val_pairs_all` ordered pairs of {glue:text}`val_images` test
+# images per experiment ({glue:text}`val_minutes` minutes for the {glue:text}`val_models` models of each),
+# against estimates from {glue:text}`val_pairs_subset` pairs:
+
+# %%
+rows_md = ["| experiment | measure | estimator | median relative error (97.5 %) | mean bias | rank agreement ρ (median, 95 % range) |",
+           "| --- | --- | --- | --- | --- | --- |"]
+for _, r in vsum.iterrows():
+    rows_md.append(f"| {r['experiment']} | {'L_end' if r['measure'].startswith('l_end') else 'relative reduction'} | "
+                   f"{r['estimator']} | {pct(r['rel_error_median'])} % ({pct(r['rel_error_q97.5'])} %) | "
+                   f"{100 * r['bias']:+.0f} % | {r['rank_rho_median']:.2f} [{r['rank_rho_q2.5']:.2f}, "
+                   f"{r['rank_rho_q97.5']:.2f}] |")
+display(Markdown("\n".join(rows_md)))
+
+# %% [markdown]
 # A random subset is unbiased by construction; prototypes are a deliberate, non-random choice (images near
 # the cluster centres), so any bias shows up here. The verdict on the prototypes follows from the table: they
 # are worth their name only where their error is below the random subset's and their ranking agrees at least
-# as well. Two limits: this is one pool of images (a second pool would cost as much again), and inside the
-# pool the prototype rule is the `validation` setting of the profile (each cluster's prototype paired with
-# the other clusters' prototypes), smaller than the study's design; the spread of the prototype estimate comes
-# only from the k-means seeds, which on so few images often find the same clusters.
+# as well. Two limits: each experiment is one pool of images (a second pool would cost as much again), and
+# inside the pool the prototype rule is the `validation` setting of the profile (each cluster's prototype
+# paired with the other clusters' prototypes), smaller than the study's design; the spread of the prototype
+# estimate comes only from the k-means seeds, which on so few images often find the same clusters.
 
 # %%
-random_err = vsum.set_index(["measure", "estimator"])["rel_error_median"]
 lines = []
-for measure, label in (("l_end_1e-7", "L_end"), ("relative_reduction", "relative reduction")):
-    pe, re_ = random_err[(measure, "prototypes")], random_err[(measure, "random subset")]
-    pr = vsum.set_index(["measure", "estimator"]).loc[(measure, "prototypes"), "rank_rho_median"]
-    rr = vsum.set_index(["measure", "estimator"]).loc[(measure, "random subset"), "rank_rho_median"]
-    better = "smaller" if pe < re_ else "larger"
-    rank = "at least as well as" if pr >= rr else "less well than"
-    lines.append(f"- **{label}:** the prototype estimate's median error ({pct(pe)} %) is {better} than a random "
-                 f"subset's ({pct(re_)} %), and it ranks the models {rank} a random subset (ρ {pr:.2f} vs {rr:.2f}).")
+for v_name, g in vsum.groupby("experiment", sort=False):
+    gi = g.set_index(["measure", "estimator"])
+    for measure, label in (("l_end_1e-7", "L_end"), ("relative_reduction", "relative reduction")):
+        pe, re_ = gi.loc[(measure, "prototypes"), "rel_error_median"], gi.loc[(measure, "random subset"), "rel_error_median"]
+        pr, rr = gi.loc[(measure, "prototypes"), "rank_rho_median"], gi.loc[(measure, "random subset"), "rank_rho_median"]
+        better = "smaller" if pe < re_ else "larger"
+        rank = "at least as well as" if pr >= rr else "less well than"
+        lines.append(f"- **{v_name}, {label}:** the prototype estimate's median error ({pct(pe)} %) is {better} than "
+                     f"a random subset's ({pct(re_)} %), and it ranks the models {rank} a random subset "
+                     f"(ρ {pr:.2f} vs {rr:.2f}).")
 display(Markdown("\n".join(lines)))
 
 # %% [markdown]

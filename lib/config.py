@@ -196,10 +196,10 @@ FEATURE_SPACES = ("penultimate", "pixel")
 @dataclass(frozen=True)
 class ValidationSettings:
     """The prototype estimate checked against all pairs: ``n_images`` test images (all n(n-1) ordered pairs
-    attacked on every first-seed model of ``experiment``), the prototype rule applied inside that pool with
+    attacked on every first-seed model of each of ``experiments``), the prototype rule applied inside that pool with
     ``kmeans_seeds`` clusterings, and ``resamples`` random subsets of the same number of pairs."""
 
-    experiment: str = ""  # empty: the profile's first experiment
+    experiments: tuple[str, ...] = ()  # empty: the profile's first experiment
     n_images: int = 12
     image_seed: int = 0
     n_clusters: int = 4
@@ -334,9 +334,9 @@ class Profile:
         self.manipulation.validate()
         self.prototypes.validate()
         self.landscape.validate()
-        v = self.prototypes.validation.experiment
-        _check(v == "" or v in self.experiments, "prototypes.validation.experiment", v,
-               f"'' (the first of run) or one of {sorted(self.experiments)}")
+        for v in self.prototypes.validation.experiments:
+            _check(v in self.experiments, "prototypes.validation.experiments", v,
+                   f"names from {sorted(self.experiments)} (an empty list: the first of run)")
         for name, exp in self.experiments.items():
             exp.validate(f"experiments.{name}")
 

@@ -243,13 +243,18 @@ def all_ordered_pairs(n: int) -> tuple[np.ndarray, np.ndarray]:
     return i[keep], j[keep]
 
 
+def validation_experiments(profile: Profile) -> tuple[str, ...]:
+    """The experiments the prototypes are validated on (default: the first of ``run``)."""
+    return profile.prototypes.validation.experiments or (profile.run[0],)
+
+
 def validate_prototypes(profile: Profile, store: ResultStore, device: str, method: str = "gradient",
-                        progress: bool = True) -> Validation:
-    """Attack all ordered pairs of a small pool on every first-seed model of the validation experiment; then
-    compare the prototype rule (inside the pool, for several k-means seeds) and random subsets of the same
-    size with the all-pairs mean."""
+                        experiment: str | None = None, progress: bool = True) -> Validation:
+    """Attack all ordered pairs of a small pool on every first-seed model of ``experiment`` (default: the
+    first validation experiment); then compare the prototype rule (inside the pool, for several k-means seeds)
+    and random subsets of the same size with the all-pairs mean."""
     v = profile.prototypes.validation
-    name = v.experiment or profile.run[0]
+    name = experiment or validation_experiments(profile)[0]
     exp = profile.experiment(name)
     x, _ = test_images(profile, name)
     pool = validation_pool(profile, name)
@@ -334,7 +339,7 @@ def attack_timing(model: torch.nn.Module, x: torch.Tensor, pair_counts: tuple[in
 def cached_timing(profile: Profile, store: ResultStore, device: str) -> pd.DataFrame:
     """``attack_timing`` on the validation experiment's standard model, stored so a rebuild reuses it."""
     v = profile.prototypes.validation
-    name = v.experiment or profile.run[0]
+    name = validation_experiments(profile)[0]
     trained = get_model(reference_spec(profile, name), store, device, progress=False)
     cfg = attack_config(profile, profile.prototypes.methods[0])
     config = {"model_key": trained.entry.key, "pairs": list(v.timing_pairs), "steps": v.timing_steps,
@@ -375,7 +380,9 @@ def main(argv: list[str] | None = None) -> None:
                     table = relation_table(profile, store, device, (method,))
                     print(table_by_beta(table).to_string())
             elif part == "validation":
-                print(validation_summary(validate_prototypes(profile, store, device, methods[0])).to_string())
+                for name in validation_experiments(profile):
+                    print(name)
+                    print(validation_summary(validate_prototypes(profile, store, device, methods[0], name)).to_string())
             else:
                 print(cached_timing(profile, store, device).to_string())
             print(f"{part} done at {time.perf_counter() - t0:.0f} s", flush=True)

@@ -87,8 +87,8 @@ def test_bad_prototype_settings_are_refused():
         load_profile("smoke", {"prototypes.features": "raw"})
     with pytest.raises(ConfigError, match="prototypes.validation.n_clusters=9"):
         load_profile("smoke", {"prototypes.validation.n_clusters": 9})
-    with pytest.raises(ConfigError, match="prototypes.validation.experiment='cifar'"):
-        load_profile("smoke", {"prototypes.validation.experiment": "cifar"})
+    with pytest.raises(ConfigError, match="prototypes.validation.experiments='cifar'"):
+        load_profile("smoke", {"prototypes.validation.experiments": ["cifar"]})
 
 
 def test_more_clusters_than_images_is_refused(store):

@@ -236,7 +236,8 @@ plt.show()
 
 # %% [markdown]
 # On {glue:text}`val_exps`, all {glue:text}`val_pairs_all` ordered pairs of {glue:text}`val_images` test
-# images per experiment ({glue:text}`val_minutes` minutes for the {glue:text}`val_models` models of each),
+# images per experiment ({glue:text}`val_minutes` minutes of attacks in all, {glue:text}`val_models` models per
+# experiment),
 # against estimates from {glue:text}`val_pairs_subset` pairs:
 
 # %%

@@ -50,9 +50,9 @@ from lib import metrics
 from lib.config import load_profile, setup_runtime
 from lib.data import load_dataset
 from lib.explain import explanation_map
-from lib.manipulate import cached_manipulation, config_from_settings, noise_baseline, random_pairs
+from lib.manipulate import cached_manipulation, config_from_settings, log_steps, noise_baseline, seeded_pairs_for
 from lib.store import ResultStore
-from lib.sweep import describe, sweep_specs
+from lib.sweep import showcase_specs
 from lib.train import get_model
 
 P = load_profile(profile, overrides)
@@ -72,20 +72,12 @@ print(f"profile {P.name!r} on {device}; experiment {name!r}; {M.pairs} pairs; at
 # class, and used for every model.
 
 # %%
-specs = {s.train.method if s.train.method == "mat" else f"beta={s.train.beta:g}": s
-         for s in sweep_specs(P, name) if s.train.seed == P.seeds[0]}
-largest = f"beta={max(P.sweep.betas):g}"
-chosen = {"standard": specs["beta=0"], f"TRADES β={max(P.sweep.betas):g}": specs[largest]}
-if "mat" in specs:
-    chosen["MAT"] = specs["mat"]
-models = {label: get_model(spec, store, device) for label, spec in chosen.items()}
+models = {label: get_model(spec, store, device) for label, spec in showcase_specs(P, name).items()}
 
 x_test, y_test = load_dataset(exp.data.name, "test", exp.eval.n, exp.data.subset_seed)
-vi, ti = random_pairs(y_test, M.pairs, M.pair_seed)
+vi, ti, pairs_id = seeded_pairs_for(exp, M, y_test)
 x_v, x_t = x_test[vi].to(device), x_test[ti].to(device)
-pairs_id = {"dataset": exp.data.name, "n_test": exp.eval.n, "subset_seed": exp.data.subset_seed,
-            "pairs": M.pairs, "pair_seed": M.pair_seed}
-trace_steps = tuple(sorted({max(1, round(M.steps ** (k / 12))) for k in range(13)}))
+trace_steps = log_steps(M.steps, 12)
 cfg = config_from_settings(M, trace_steps)
 
 # %% [markdown]

@@ -56,10 +56,10 @@ from myst_nb import glue
 from lib import prototype_study as study
 from lib.config import load_profile, setup_runtime
 from lib.explain import explanation_map
-from lib.manipulate import cached_manipulation, config_from_settings, random_pairs
+from lib.manipulate import cached_manipulation, config_from_settings, log_steps, seeded_pairs_for
 from lib.prototypes import cluster_map_distances
 from lib.store import ResultStore
-from lib.sweep import sweep_specs
+from lib.sweep import showcase_specs
 from lib.train import get_model
 
 P = load_profile(profile, overrides)
@@ -104,7 +104,7 @@ x_all, y_all = study.test_images(P, name)
 pairs = study.prototype_pairs(P, name, store, device)
 reference = get_model(study.reference_spec(P, name), store, device, progress=False).model
 members = [np.flatnonzero(pairs.cluster_of == c) for c in range(proto.n_clusters)]
-feats, _ = study.features_for(P, name, x_all, store, device)
+feats = study.features_for(P, name, x_all, store, device)
 shown = []
 for c, m in enumerate(members):
     centre = feats[m].mean(0)
@@ -145,9 +145,9 @@ dist_rows, fig_data = [], []
 for exp_name in P.run:
     x_e, _ = study.test_images(P, exp_name)
     pairs_e = study.prototype_pairs(P, exp_name, store, device)
-    specs = [s for s in sweep_specs(P, exp_name) if s.train.seed == P.seeds[0]]
-    chosen = {"standard": study.reference_spec(P, exp_name),
-              "MAT" if P.sweep.mat else f"TRADES β={max(P.sweep.betas):g}": specs[-1]}
+    show = showcase_specs(P, exp_name)
+    most_robust = list(show)[-1]  # MAT where the profile has it, else the largest beta
+    chosen = {"standard": show["standard"], most_robust: show[most_robust]}
     for label, spec in chosen.items():
         model = get_model(spec, store, device, progress=False).model
         for method in proto.methods:
@@ -325,17 +325,10 @@ glue("sec_proto", f"{seconds_for(n_pairs):.0f}", display=False)
 # first experiment; here the short attack runs on exactly the same pairs and models.
 
 # %%
-mexp = P.experiment(name)
-vi, ti = random_pairs(y_all, M.pairs, M.pair_seed)
+vi, ti, m_ids = seeded_pairs_for(P.experiment(name), M, y_all)
 x_v, x_t = x_all[vi].to(device), x_all[ti].to(device)
-m_ids = {"dataset": mexp.data.name, "n_test": mexp.eval.n, "subset_seed": mexp.data.subset_seed,
-         "pairs": M.pairs, "pair_seed": M.pair_seed}
-full_trace = tuple(sorted({max(1, round(M.steps ** (k / 12))) for k in range(13)}))
-specs = {s.train.method if s.train.method == "mat" else f"beta={s.train.beta:g}": s
-         for s in sweep_specs(P, name) if s.train.seed == P.seeds[0]}
-check_specs = {"standard": specs["beta=0"], f"TRADES β={max(P.sweep.betas):g}": specs[f"beta={max(P.sweep.betas):g}"]}
-if "mat" in specs:
-    check_specs["MAT"] = specs["mat"]
+full_trace = log_steps(M.steps, 12)  # the motivation chapter's attack, so its stored results are reused
+check_specs = showcase_specs(P, name)
 short_cfg = study.attack_config(P, "gradient")
 check_rows = []
 for label, spec in check_specs.items():

@@ -12,7 +12,6 @@ Everything is kept in the result store per model and settings; ``python -m lib.l
 """
 from __future__ import annotations
 
-import argparse
 import math
 import time
 from dataclasses import asdict
@@ -24,13 +23,13 @@ import torch.nn.functional as F
 from tqdm.std import tqdm
 
 from . import prototype_study as study
-from .config import ConfigError, Profile, load_profile, setup_runtime
+from .config import ConfigError, Profile
 from .curvature import ce_loss_fn, explanation_loss_fn, extreme_eigenvalues, hutchinson
 from .explain import explanation_loss, explanation_map
 from .landscape import make_grid, quadratic_coefficient, random_directions, second_difference, slice_1d, slice_2d
 from .models import softplus_twin
 from .store import ResultStore
-from .sweep import describe, evaluate_model, sweep_specs
+from .sweep import describe, evaluate_model, showcase_specs, sweep_specs
 from .train import TrainedModel, get_model
 
 LANDSCAPE_CODE_VERSION = 2  # 2: spectral and Frobenius norms, |quadratic coefficient|
@@ -66,12 +65,32 @@ def point_losses(model: torch.nn.Module, twin: torch.nn.Module, y: torch.Tensor,
     return {"ce": ce, "expl": expl, "expl_twin": lambda z, owner: expl(z, owner, twin)}
 
 
+def loss_setup(trained: TrainedModel, x: torch.Tensor, y: torch.Tensor, x_t: torch.Tensor, profile: Profile
+               ) -> tuple[torch.nn.Module, torch.nn.Module, torch.Tensor, torch.Tensor, dict]:
+    """The frozen model and its softplus twin, the victims' predicted labels, the targets' maps (model as
+    trained, as in the attack) and the slice losses of ``point_losses``."""
+    s = profile.landscape
+    model = trained.model.eval()
+    twin = softplus_twin(model, s.softplus_beta).eval()
+    for net in (model, twin):
+        for p in net.parameters():
+            p.requires_grad_(False)
+    with torch.no_grad():
+        labels = model(x).argmax(1)
+    target_maps = explanation_map(model, x_t, s.method).detach()
+    return model, twin, labels, target_maps, point_losses(model, twin, y, labels, target_maps, s.method)
+
+
+def gaussian_direction(x: torch.Tensor, seed: int) -> torch.Tensor:
+    """A Gaussian direction per input with the L2 norm of a sign direction (sqrt of the input size)."""
+    return random_directions(x, "gaussian", math.sqrt(x[0].numel()), seed)
+
+
 def directions(profile: Profile, x: torch.Tensor, grad_losses: dict) -> dict[str, list[torch.Tensor]]:
     """Per kind, a list of direction tensors (shape of ``x``): Gaussian with the L2 norm of a sign direction,
     random sign, and the gradient sign of each loss (``grad_losses``: loss name -> per-example loss fn)."""
     s = profile.landscape
-    norm = math.sqrt(x[0].numel())
-    out = {"gaussian": [random_directions(x, "gaussian", norm, s.seed + j) for j in range(s.gaussian)],
+    out = {"gaussian": [gaussian_direction(x, s.seed + j) for j in range(s.gaussian)],
            "sign": [random_directions(x, "sign", seed=s.seed + 1000 + j) for j in range(s.sign)]}
     for name, fn in grad_losses.items():
         out[f"gradient_sign:{name}"] = [random_directions(x, "gradient_sign", loss_fn=fn)]
@@ -91,15 +110,7 @@ def compute_landscape(trained: TrainedModel, x: torch.Tensor, y: torch.Tensor, x
                       profile: Profile) -> dict:
     """Slices, flatness and curvature for one model; plain tensors and numbers (see the module docstring)."""
     s = profile.landscape
-    model = trained.model.eval()
-    twin = softplus_twin(model, s.softplus_beta).eval()
-    for net in (model, twin):
-        for p in net.parameters():
-            p.requires_grad_(False)
-    with torch.no_grad():
-        labels = model(x).argmax(1)
-    target_maps = explanation_map(model, x_t, s.method).detach()
-    fns = point_losses(model, twin, y, labels, target_maps, s.method)
+    model, twin, labels, target_maps, fns = loss_setup(trained, x, y, x_t, profile)
     ts = make_grid(s.radius * eps, s.points).to(x.device)
     ce_twin = ce_loss_fn(twin, y)
     expl_twin = explanation_loss_fn(twin, target_maps, s.method, labels=labels)
@@ -140,15 +151,20 @@ def compute_landscape(trained: TrainedModel, x: torch.Tensor, y: torch.Tensor, x
             "flatness": flat, "curvature": curv, "at_zero": at_zero}
 
 
+def _store_config(profile: Profile, experiment: str, trained: TrainedModel, vi: np.ndarray, ti: np.ndarray) -> dict:
+    """What a stored landscape or surface depends on: the model, the images, the budget and every setting."""
+    exp = profile.experiment(experiment)
+    return {"model_key": trained.entry.key, "victims": vi.tolist(), "targets": ti.tolist(),
+            "data": {"name": exp.data.name, "n_test": exp.eval.n, "subset_seed": exp.data.subset_seed},
+            "eps": exp.eval.attack.eps, "settings": asdict(profile.landscape), "code_version": LANDSCAPE_CODE_VERSION}
+
+
 def model_landscape(profile: Profile, experiment: str, trained: TrainedModel, store: ResultStore, device: str
                     ) -> dict:
     """``compute_landscape`` through the store (keyed by model, victims and every landscape setting)."""
     exp = profile.experiment(experiment)
     vi, ti = landscape_victims(profile, experiment, store, device)
-    config = {"model_key": trained.entry.key, "victims": vi.tolist(), "targets": ti.tolist(),
-              "data": {"name": exp.data.name, "n_test": exp.eval.n, "subset_seed": exp.data.subset_seed},
-              "eps": exp.eval.attack.eps, "settings": asdict(profile.landscape), "code_version": LANDSCAPE_CODE_VERSION}
-    entry = store.entry("landscapes", config).ensure()
+    entry = store.entry("landscapes", _store_config(profile, experiment, trained, vi, ti)).ensure()
 
     def compute() -> dict:
         x_all, y_all = study.test_images(profile, experiment)
@@ -164,9 +180,7 @@ def model_landscape(profile: Profile, experiment: str, trained: TrainedModel, st
 def surface_specs(profile: Profile, experiment: str) -> list:
     """The models whose 2-D surfaces the chapter shows: the standard model and the largest-beta TRADES model
     of the first seed."""
-    specs = [s for s in sweep_specs(profile, experiment)
-             if s.train.seed == profile.seeds[0] and s.train.method == "trades"]
-    return [min(specs, key=lambda s: s.train.beta), max(specs, key=lambda s: s.train.beta)]
+    return [spec for label, spec in showcase_specs(profile, experiment).items() if label != "MAT"]
 
 
 def model_surfaces(profile: Profile, experiment: str, trained: TrainedModel, store: ResultStore, device: str
@@ -176,22 +190,13 @@ def model_surfaces(profile: Profile, experiment: str, trained: TrainedModel, sto
     exp = profile.experiment(experiment)
     vi, ti = landscape_victims(profile, experiment, store, device)
     vi, ti = vi[: s.surface_victims], ti[: s.surface_victims]
-    config = {"model_key": trained.entry.key, "victims": vi.tolist(), "targets": ti.tolist(),
-              "data": {"name": exp.data.name, "n_test": exp.eval.n, "subset_seed": exp.data.subset_seed},
-              "eps": exp.eval.attack.eps, "settings": asdict(s), "code_version": LANDSCAPE_CODE_VERSION}
-    entry = store.entry("surfaces", config).ensure()
+    entry = store.entry("surfaces", _store_config(profile, experiment, trained, vi, ti)).ensure()
 
     def compute() -> dict:
         x_all, y_all = study.test_images(profile, experiment)
         x, y, x_t = x_all[vi].to(device), y_all[vi].to(device), x_all[ti].to(device)
-        model = trained.model.eval()
-        twin = softplus_twin(model, s.softplus_beta).eval()
-        with torch.no_grad():
-            labels = model(x).argmax(1)
-        fns = point_losses(model, twin, y, labels, explanation_map(model, x_t, s.method).detach(), s.method)
-        norm = math.sqrt(x[0].numel())
-        d1 = random_directions(x, "gaussian", norm, s.seed)
-        d2 = random_directions(x, "gaussian", norm, s.seed + 1)
+        fns = loss_setup(trained, x, y, x_t, profile)[-1]
+        d1, d2 = gaussian_direction(x, s.seed), gaussian_direction(x, s.seed + 1)
         ts = make_grid(s.radius * exp.eval.attack.eps, s.surface_points).to(device)
         return {"ts": ts.cpu(), **{loss: (slice_2d(fns[loss], x, d1, d2, ts, with_owner=True) * SCALE[loss]).cpu()
                                    for loss in LOSSES}}
@@ -259,29 +264,18 @@ def by_beta(values: pd.DataFrame, column: str = "value", n_boot: int = 1000, see
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Compute the input landscapes and curvature of a profile's sweep.")
-    parser.add_argument("--profile", default="cpu")
-    parser.add_argument("--set", action="append", default=[], metavar="FIELD=YAML")
-    args = parser.parse_args(argv)
-    import yaml
+    from .cli import load, stage_parser, user_errors
 
-    from .data import DataNotFoundError
-    from .store import StoreError
-    from .train import TrainingDivergedError
-
-    overrides = {f: yaml.safe_load(v) for f, _, v in (s.partition("=") for s in args.set)}
+    args = stage_parser("Compute the input landscapes and curvature of a profile's sweep.").parse_args(argv)
     t0 = time.perf_counter()
-    try:
-        profile = load_profile(args.profile, overrides)
-        device = setup_runtime(profile)
+    with user_errors():
+        profile, device = load(args)
         store = ResultStore()
         flat, curv, _ = landscape_tables(profile, store, device)
         for name in profile.run:
             for spec in surface_specs(profile, name):
                 model_surfaces(profile, name, get_model(spec, store, device), store, device)
         print(per_model(flat, curv).drop(columns=["key"]).to_string())
-    except (ConfigError, DataNotFoundError, StoreError, TrainingDivergedError) as exc:
-        raise SystemExit(f"error: {exc}") from None
     print(f"landscapes done in {time.perf_counter() - t0:.0f} s")
 
 

@@ -213,6 +213,20 @@ def config_from_settings(settings, trace_steps: tuple[int, ...] = ()) -> Manipul
     return ManipulationConfig(**shared, trace_steps=tuple(trace_steps))
 
 
+def log_steps(steps: int, intervals: int) -> tuple[int, ...]:
+    """The distinct steps round(steps ** (k / intervals)), k = 0..intervals: log-spaced points for a loss trace."""
+    return tuple(sorted({max(1, round(steps ** (k / intervals))) for k in range(intervals + 1)}))
+
+
+def seeded_pairs_for(exp, settings, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """The seeded random pairs a profile's ``manipulation`` settings draw from an experiment's test subset
+    (``labels``), and the id that names them in store keys."""
+    vi, ti = random_pairs(labels, settings.pairs, settings.pair_seed)
+    ids = {"dataset": exp.data.name, "n_test": exp.eval.n, "subset_seed": exp.data.subset_seed,
+           "pairs": settings.pairs, "pair_seed": settings.pair_seed}
+    return vi, ti, ids
+
+
 def random_pairs(labels: torch.Tensor, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` seeded (victim, target) index pairs whose labels differ, so the target map is another class's."""
     if n > len(labels):

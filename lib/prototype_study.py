@@ -10,7 +10,6 @@ all-pairs value and with random subsets of equal cost. Run everything from the s
 """
 from __future__ import annotations
 
-import argparse
 import time
 from dataclasses import dataclass, replace
 
@@ -20,12 +19,12 @@ import torch
 from scipy import stats
 from tqdm.std import tqdm
 
-from .config import ConfigError, Profile, load_profile, setup_runtime, to_dict
+from .config import ConfigError, Profile, to_dict
 from .data import load_dataset
-from .explain import explanation_map
-from .manipulate import ManipulationConfig, ManipulationResult, cached_manipulation, config_from_settings, manipulate
-from .metrics import spearman
-from .prototypes import Pairs, check_pairs_for, penultimate_features, robustness_summary, select_pairs
+from .manipulate import (ManipulationConfig, ManipulationResult, cached_manipulation, config_from_settings, log_steps,
+                         manipulate)
+from .prototypes import (Pairs, check_pairs_for, penultimate_features, rank_to_target, robustness_summary,
+                         select_pairs)
 from .store import ResultStore
 from .sweep import describe, evaluate_model, sweep_specs
 from .train import RunSpec, TrainedModel, get_model
@@ -43,7 +42,7 @@ def attack_config(profile: Profile, method: str) -> ManipulationConfig:
     proto, m = profile.prototypes, profile.manipulation
     steps = proto.steps
     window = steps if m.window >= m.steps else min(m.window, steps)
-    trace = {max(1, round(steps ** (k / 10))) for k in range(11)} | {max(1, round(0.9 * steps)), steps}
+    trace = set(log_steps(steps, 10)) | {max(1, round(0.9 * steps)), steps}
     settings = replace(m, method=method, steps=steps, lr=proto.lr, window=window)
     return config_from_settings(settings, tuple(sorted(trace)))
 
@@ -73,13 +72,19 @@ def test_images(profile: Profile, experiment: str) -> tuple[torch.Tensor, torch.
     return load_dataset(exp.data.name, "test", exp.eval.n, exp.data.subset_seed)
 
 
-def features_for(profile: Profile, experiment: str, x: torch.Tensor, store: ResultStore, device: str
-                 ) -> tuple[np.ndarray, str]:
-    """Features the clustering uses, and a name for them that goes into store keys."""
+def features_name(profile: Profile, experiment: str, store: ResultStore) -> str:
+    """Names the features the clustering uses (pixels, or the reference model's store key) in store keys."""
     if profile.prototypes.features == "pixel":
-        return x.flatten(1).numpy(), "pixel"
+        return "pixel"
+    return f"penultimate:{store.entry('models', reference_spec(profile, experiment).store_config()).key}"
+
+
+def features_for(profile: Profile, experiment: str, x: torch.Tensor, store: ResultStore, device: str) -> np.ndarray:
+    """The features the clustering uses for images ``x``: pixels, or the reference model's penultimate layer."""
+    if profile.prototypes.features == "pixel":
+        return x.flatten(1).numpy()
     reference = get_model(reference_spec(profile, experiment), store, device, progress=False)
-    return penultimate_features(reference.model, x.to(device)), f"penultimate:{reference.entry.key}"
+    return penultimate_features(reference.model, x.to(device))
 
 
 def prototype_pairs(profile: Profile, experiment: str, store: ResultStore, device: str) -> Pairs:
@@ -90,16 +95,14 @@ def prototype_pairs(profile: Profile, experiment: str, store: ResultStore, devic
     if proto.n_clusters > len(x):
         raise ConfigError(f"prototypes.n_clusters={proto.n_clusters} is not allowed: expected at most {len(x)} "
                           f"(the test images of {experiment!r})")
-    features_name = "pixel" if proto.features == "pixel" else \
-        f"penultimate:{store.entry('models', reference_spec(profile, experiment).store_config()).key}"
-    config = {"data": to_dict(exp.data), "n_test": exp.eval.n, "features": features_name,
+    config = {"data": to_dict(exp.data), "n_test": exp.eval.n, "features": features_name(profile, experiment, store),
               "n_clusters": proto.n_clusters, "victims_per_cluster": proto.victims_per_cluster,
               "targets_per_victim": proto.targets_per_victim, "pairing": proto.pairing, "seed": proto.seed,
               "code_version": PAIRS_CODE_VERSION}
     entry = store.entry("pairs", config).ensure()
 
     def compute() -> dict:
-        features, _ = features_for(profile, experiment, x, store, device)
+        features = features_for(profile, experiment, x, store, device)
         return select_pairs(features, proto.n_clusters, proto.victims_per_cluster, proto.seed, exp.data.name, x,
                             proto.targets_per_victim, proto.pairing).as_dict()
 
@@ -114,24 +117,13 @@ def pairs_id(profile: Profile, experiment: str, pairs: Pairs) -> dict:
             "victims": pairs.victims.tolist(), "targets": pairs.targets.tolist()}
 
 
-def rank_metric(model: torch.nn.Module, result: ManipulationResult, x_targets: torch.Tensor,
-                labels: torch.Tensor, cfg: ManipulationConfig) -> np.ndarray:
-    """Spearman correlation between each manipulated map and its target map (1 = same ranking)."""
-    device = x_targets.device
-    maps_adv = explanation_map(model, result.x_adv.to(device), cfg.method, target=labels, **cfg.method_kwargs)
-    maps_t = explanation_map(model, x_targets, cfg.method, **cfg.method_kwargs)
-    return spearman(maps_adv, maps_t).cpu().numpy()
-
-
 def measure_model(trained: TrainedModel, x_victims: torch.Tensor, x_targets: torch.Tensor, ids: dict,
                   cfg: ManipulationConfig, store: ResultStore, progress: bool = True) -> dict:
     """Explanation robustness of one model on fixed pairs: the attack through the store, then the summary
     (means with bootstrap intervals) plus the plateaued fraction and the attack's wall time."""
     result, seconds = cached_manipulation(store, trained.entry.key, ids, trained.model, x_victims, x_targets, cfg,
                                           progress=progress)
-    with torch.no_grad():
-        labels = trained.model(x_victims).argmax(1)
-    summary = robustness_summary(result, rank_metric(trained.model, result, x_targets, labels, cfg))
+    summary = robustness_summary(result, rank_to_target(trained.model, result, x_victims, x_targets, cfg))
     summary["plateaued"] = float(plateaued(result, cfg).mean())
     summary["seconds"] = seconds
     return summary
@@ -261,7 +253,7 @@ def validate_prototypes(profile: Profile, store: ResultStore, device: str, metho
     xp = x[pool]
     vi, ti = all_ordered_pairs(len(pool))
     index = {(a, b): k for k, (a, b) in enumerate(zip(vi, ti))}
-    features, _ = features_for(profile, name, xp, store, device)
+    features = features_for(profile, name, xp, store, device)
     proto_sets = []
     for s in range(v.kmeans_seeds):
         p = select_pairs(features, v.n_clusters, v.victims_per_cluster, s, exp.data.name, xp, v.targets_per_victim,
@@ -352,26 +344,18 @@ def cached_timing(profile: Profile, store: ResultStore, device: str) -> pd.DataF
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Measure explanation robustness over a profile's sweep "
-                                                 "(prototype pairs), and validate the prototypes.")
-    parser.add_argument("--profile", default="cpu")
+    from .cli import load, stage_parser, user_errors
+
+    parser = stage_parser("Measure explanation robustness over a profile's sweep (prototype pairs), and "
+                          "validate the prototypes.")
     parser.add_argument("--method", action="append", help="explanation method(s); default: the profile's")
     parser.add_argument("--part", action="append", choices=["relation", "validation", "timing"],
                         help="what to compute (repeatable; default all, in the order relation, validation, timing)")
-    parser.add_argument("--set", action="append", default=[], metavar="FIELD=YAML")
     args = parser.parse_args(argv)
-    import yaml
-
-    from .data import DataNotFoundError
-    from .store import StoreError
-    from .train import TrainingDivergedError
-
-    overrides = {f: yaml.safe_load(v) for f, _, v in (s.partition("=") for s in args.set)}
     parts = args.part or ["relation", "validation", "timing"]
     t0 = time.perf_counter()
-    try:
-        profile = load_profile(args.profile, overrides)
-        device = setup_runtime(profile)
+    with user_errors():
+        profile, device = load(args)
         store = ResultStore()
         methods = tuple(args.method or profile.prototypes.methods)
         for part in parts:
@@ -386,8 +370,6 @@ def main(argv: list[str] | None = None) -> None:
             else:
                 print(cached_timing(profile, store, device).to_string())
             print(f"{part} done at {time.perf_counter() - t0:.0f} s", flush=True)
-    except (ConfigError, DataNotFoundError, StoreError, TrainingDivergedError) as exc:
-        raise SystemExit(f"error: {exc}") from None
 
 
 if __name__ == "__main__":

@@ -150,18 +150,25 @@ def robustness_summary(result: ManipulationResult, rank: np.ndarray | None = Non
     return out
 
 
+def rank_to_target(model: nn.Module, result: ManipulationResult, x_victims: torch.Tensor, x_targets: torch.Tensor,
+                   cfg: ManipulationConfig) -> np.ndarray:
+    """Per pair, the Spearman correlation between the manipulated map (of the victim's predicted class) and
+    the target map: the rank metric (1 = same ranking)."""
+    from .explain import explanation_map
+
+    with torch.no_grad():
+        labels = model(x_victims).argmax(1)
+    maps_adv = explanation_map(model, result.x_adv.to(x_victims.device), cfg.method, target=labels,
+                               **cfg.method_kwargs)
+    maps_t = explanation_map(model, x_targets, cfg.method, **cfg.method_kwargs)
+    return spearman(maps_adv, maps_t).cpu().numpy()
+
+
 def explanation_robustness(model: nn.Module, x_victims: torch.Tensor, x_targets: torch.Tensor,
                            cfg: ManipulationConfig, progress: bool = False) -> tuple[ManipulationResult, dict]:
     """Attack every pair and summarise; see ``robustness_summary``."""
-    from .explain import explanation_map
-
     result = manipulate(model, x_victims, x_targets, cfg, progress=progress)
-    with torch.no_grad():
-        labels = model(x_victims).argmax(1)
-    maps_adv = explanation_map(model, result.x_adv, cfg.method, target=labels, **cfg.method_kwargs)
-    maps_t = explanation_map(model, x_targets, cfg.method, **cfg.method_kwargs)
-    rank = spearman(maps_adv, maps_t).cpu().numpy()
-    return result, robustness_summary(result, rank)
+    return result, robustness_summary(result, rank_to_target(model, result, x_victims, x_targets, cfg))
 
 
 def cluster_map_distances(maps: torch.Tensor, cluster_of: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -6,7 +6,6 @@ cached results instantly and an interrupted sweep picks up where it stopped. Run
 """
 from __future__ import annotations
 
-import argparse
 import time
 from dataclasses import replace
 from typing import Iterable
@@ -16,7 +15,7 @@ import torch
 from tqdm.std import tqdm
 
 from .attacks import evaluate
-from .config import AttackConfig, ExperimentConfig, Profile, load_profile, setup_runtime, to_dict
+from .config import AttackConfig, ExperimentConfig, Profile, to_dict
 from .data import load_dataset
 from .store import ResultStore
 from .train import RunSpec, TrainedModel, get_model
@@ -35,6 +34,16 @@ def sweep_specs(profile: Profile, experiment: str) -> list[RunSpec]:
         if profile.sweep.mat:
             specs.append(RunSpec(exp.data, exp.model, replace(exp.train, method="mat", beta=0.0, seed=seed)))
     return specs
+
+
+def showcase_specs(profile: Profile, experiment: str) -> dict[str, RunSpec]:
+    """The first seed's standard model, its largest-beta TRADES model and (if swept) its MAT model, by label."""
+    first = [s for s in sweep_specs(profile, experiment) if s.train.seed == profile.seeds[0]]
+    trades = [s for s in first if s.train.method == "trades"]
+    out = {"standard": min(trades, key=lambda s: s.train.beta),
+           f"TRADES β={max(profile.sweep.betas):g}": max(trades, key=lambda s: s.train.beta)}
+    out.update({"MAT": s for s in first if s.train.method == "mat"})
+    return out
 
 
 def evaluate_model(trained: TrainedModel, exp: ExperimentConfig, store: ResultStore, attack: AttackConfig,
@@ -95,30 +104,15 @@ def masking_check(profile: Profile, store: ResultStore, device: str, experiment:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Train and evaluate the robustness sweep of a profile.")
-    parser.add_argument("--profile", default="cpu")
+    from .cli import load, stage_parser, user_errors
+
+    parser = stage_parser("Train and evaluate the robustness sweep of a profile.")
     parser.add_argument("--experiment", action="append", help="restrict to these experiments (repeatable)")
-    parser.add_argument("--set", action="append", default=[], metavar="FIELD=YAML",
-                        help="override a profile field, e.g. --set experiments.mnist.train.epochs=2")
     args = parser.parse_args(argv)
-    import yaml
-
-    from .config import ConfigError
-    from .data import DataNotFoundError
-    from .store import StoreError
-    from .train import TrainingDivergedError
-
-    overrides = {}
-    for item in args.set:
-        field, _, value = item.partition("=")
-        overrides[field] = yaml.safe_load(value)
     t0 = time.perf_counter()
-    try:
-        profile = load_profile(args.profile, overrides)
-        device = setup_runtime(profile)
+    with user_errors():
+        profile, device = load(args)
         table = run_sweep(profile, ResultStore(), device, args.experiment)
-    except (ConfigError, DataNotFoundError, StoreError, TrainingDivergedError) as exc:
-        raise SystemExit(f"error: {exc}") from None
     with pd.option_context("display.width", 200, "display.max_rows", 500):
         print(table.drop(columns=["key"]))
     print(f"sweep finished in {time.perf_counter() - t0:.0f} s")

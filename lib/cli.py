@@ -1,0 +1,40 @@
+"""What the command lines of the stages share: ``--profile`` and ``--set FIELD=YAML`` overrides, and a
+one-line ``error: ...`` exit for bad input instead of a traceback."""
+from __future__ import annotations
+
+import argparse
+import contextlib
+from typing import Iterator
+
+import yaml
+
+from .config import ConfigError, Profile, load_profile, setup_runtime
+from .data import DataNotFoundError
+from .store import StoreError
+from .train import TrainingDivergedError
+
+USER_ERRORS = (ConfigError, DataNotFoundError, StoreError, TrainingDivergedError)
+
+
+def stage_parser(description: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--profile", default="cpu")
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=YAML",
+                        help="override a profile field, e.g. --set experiments.mnist.train.epochs=2")
+    return parser
+
+
+def load(args: argparse.Namespace) -> tuple[Profile, str]:
+    """The profile with the ``--set`` overrides applied, and the device after runtime set-up."""
+    overrides = {field: yaml.safe_load(value) for field, _, value in (s.partition("=") for s in args.set)}
+    profile = load_profile(args.profile, overrides)
+    return profile, setup_runtime(profile)
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn the errors bad input raises into ``error: <one line>`` and a non-zero exit."""
+    try:
+        yield
+    except USER_ERRORS as exc:
+        raise SystemExit(f"error: {exc}") from None

@@ -1,15 +1,24 @@
 """Execute every chapter with papermill for a profile, then build the HTML book with Jupyter Book.
 
 Usage: python scripts/build_book.py --profile cpu [--chapter book/02_robustness_sweep.py] [--set FIELD=YAML]
+       python scripts/build_book.py --mathjax-only      (only fetch and unpack the pinned MathJax)
 Exits non-zero if any chapter fails, if the build warns, or if the HTML has no figure images.
+
+Math renders offline: the pages load MathJax from the book's own `_static/mathjax/` (see `ensure_mathjax`),
+never from a CDN. Chapter kernels run with TQDM_DISABLE=1, so no progress bar is written into a page.
 """
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
 import os
+import shutil
 import subprocess
 import sys
+import tarfile
 import time
+import urllib.request
 from pathlib import Path
 
 import jupytext
@@ -17,6 +26,72 @@ import papermill
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# MathJax, pinned: the npm registry's tarball of mathjax 3.2.2, checked against the registry's own sha512
+# integrity value (`npm view mathjax@3.2.2 dist.integrity`). Only the files a page needs are unpacked into
+# .cache/mathjax/static/mathjax/, which _config.yml lists in html_static_path (Sphinx copies it to
+# _build/html/_static/mathjax/) and names in mathjax_path.
+MATHJAX_VERSION = "3.2.2"
+MATHJAX_INTEGRITY = "sha512-Bt+SSVU8eBG27zChVewOicYs7Xsdt40qm4+UpHyX7k0/O9NliPc+x77k1/FEsPsjKPZGJvtRZM1vO+geW0OhGw=="
+MATHJAX_CACHE = ROOT / ".cache" / "mathjax"
+MATHJAX_STATIC = MATHJAX_CACHE / "static" / "mathjax"
+# tex-mml-chtml.js, the CHTML fonts it loads relative to its own URL, and the TeX packages it autoloads
+# (\color, \cancel, \boldsymbol, ...); the licence travels with them.
+MATHJAX_FILES = ("LICENSE", "es5/tex-mml-chtml.js", "es5/output/chtml/fonts/woff-v2/", "es5/input/tex/extensions/")
+
+
+def _integrity_ok(tarball: Path) -> bool:
+    algo, _, expected = MATHJAX_INTEGRITY.partition("-")
+    digest = base64.b64encode(hashlib.new(algo, tarball.read_bytes()).digest()).decode()
+    return digest == expected
+
+
+def ensure_mathjax() -> Path:
+    """Fetch the pinned MathJax tarball into .cache/mathjax/ when missing, verify it, unpack what pages need."""
+    tarball = MATHJAX_CACHE / f"mathjax-{MATHJAX_VERSION}.tgz"
+    if not (tarball.is_file() and _integrity_ok(tarball)):
+        MATHJAX_CACHE.mkdir(parents=True, exist_ok=True)
+        tarball.unlink(missing_ok=True)
+        print(f"[book] fetching mathjax@{MATHJAX_VERSION} from the npm registry", flush=True)
+        if shutil.which("npm"):   # npm honours the machine's registry and proxy configuration
+            subprocess.run(["npm", "pack", f"mathjax@{MATHJAX_VERSION}", "--silent"], cwd=MATHJAX_CACHE,
+                           check=True, stdout=subprocess.DEVNULL)
+        else:
+            url = f"https://registry.npmjs.org/mathjax/-/mathjax-{MATHJAX_VERSION}.tgz"
+            with urllib.request.urlopen(url, timeout=60) as response:
+                tarball.write_bytes(response.read())
+        if not _integrity_ok(tarball):
+            tarball.unlink()
+            raise RuntimeError(f"mathjax-{MATHJAX_VERSION}.tgz does not match the pinned integrity {MATHJAX_INTEGRITY}")
+    shutil.rmtree(MATHJAX_STATIC, ignore_errors=True)
+    with tarfile.open(tarball) as tar:
+        for member in tar.getmembers():
+            name = member.name.removeprefix("package/")
+            if not member.isfile() or not any(name == f or (f.endswith("/") and name.startswith(f))
+                                              for f in MATHJAX_FILES):
+                continue
+            target = MATHJAX_STATIC / name.removeprefix("es5/")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(tar.extractfile(member).read())
+    return MATHJAX_STATIC
+
+
+# Chapter kernels start with this code (ipykernel's exec_lines). TQDM_DISABLE alone is not enough: tqdm reads it
+# as a default, and the library passes `disable=not progress` explicitly, which wins over the environment. When
+# TQDM_DISABLE is set, this makes every tqdm bar in the kernel disabled, whatever the caller passed.
+KERNEL_NO_PROGRESS_BARS = """\
+def _book_no_progress_bars():
+    import os
+    import tqdm.std
+    if not os.environ.get("TQDM_DISABLE"):
+        return
+    init = tqdm.std.tqdm.__init__
+    def __init__(self, *args, **kwargs):
+        kwargs["disable"] = True
+        init(self, *args, **kwargs)
+    tqdm.std.tqdm.__init__ = __init__
+_book_no_progress_bars()
+del _book_no_progress_bars"""
 
 
 def toc_chapters() -> list[Path]:
@@ -32,7 +107,8 @@ def execute(source: Path, profile: str, overrides: dict) -> float:
     jupytext.write(jupytext.read(source), notebook)
     t0 = time.perf_counter()
     papermill.execute_notebook(str(notebook), str(notebook), parameters={"profile": profile, "overrides": overrides},
-                               cwd=str(source.parent), kernel_name="python3", progress_bar=False)
+                               cwd=str(source.parent), kernel_name="python3", progress_bar=False,
+                               extra_arguments=[f"--IPKernelApp.exec_lines={KERNEL_NO_PROGRESS_BARS}"])
     return time.perf_counter() - t0
 
 
@@ -42,14 +118,24 @@ def main() -> int:
     parser.add_argument("--chapter", action="append", help="execute only these chapter sources")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=YAML", help="a profile override")
     parser.add_argument("--no-html", action="store_true", help="execute only, do not build HTML")
+    parser.add_argument("--mathjax-only", action="store_true", help="only fetch and unpack the pinned MathJax")
     args = parser.parse_args()
+    if args.mathjax_only:
+        print(f"[book] MathJax {MATHJAX_VERSION} in {ensure_mathjax()}")
+        return 0
     overrides = {k: yaml.safe_load(v) for k, _, v in (s.partition("=") for s in args.set)}
     chapters = [Path(c).resolve() for c in args.chapter] if args.chapter else toc_chapters()
+    if not args.no_html:
+        ensure_mathjax()   # first, so that a missing registry fails in seconds, not after the chapters ran
     # Chapters run with the book folder as working directory: pin the data folder and the result store to
     # absolute paths first, so that relative defaults mean the folder make was called from.
     for var, default in (("RESULTS_DIR", "./results"), ("DATA_DIR", "./data")):
         os.environ[var] = str(Path(os.environ.get(var, default)).expanduser().resolve())
     print(f"[book] RESULTS_DIR={os.environ['RESULTS_DIR']} DATA_DIR={os.environ['DATA_DIR']}", flush=True)
+    # The kernels inherit this environment. With TQDM_DISABLE set (and KERNEL_NO_PROGRESS_BARS), a chapter that
+    # trains on an empty store does not write hundreds of progress-bar blocks into its page. The stage CLIs
+    # (python -m lib.sweep, ...) still show their bars on the terminal.
+    os.environ["TQDM_DISABLE"] = "1"
     for source in chapters:
         print(f"[book] executing {source.relative_to(ROOT)} (profile {args.profile})", flush=True)
         try:

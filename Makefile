@@ -1,13 +1,16 @@
 # make book [PROFILE=smoke|cpu|paper]   execute every chapter, build HTML into _build/html
 # make test                             the test suite (unit tests + every chapter in the smoke profile)
 # make sweep | prototypes | landscapes  fill the result store for one stage without building the book
+# make check-book                       open every page of _build/html in headless Chromium (offline); fail on raw
+#                                       LaTeX, broken images, progress bars, raw Markdown tables, console errors;
+#                                       full-page screenshots in _build/screenshots/
 PROFILE ?= cpu
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install book test sweep prototypes landscapes clean
+.PHONY: install book check-book test sweep prototypes landscapes clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,6 +21,9 @@ install: $(STAMP)
 
 book: $(STAMP)
 	$(BIN)/python scripts/build_book.py --profile $(PROFILE)
+
+check-book: $(STAMP)
+	$(BIN)/python scripts/check_book.py
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
@@ -32,4 +38,4 @@ landscapes: $(STAMP)
 	$(BIN)/python -m lib.landscape_study --profile $(PROFILE)
 
 clean:
-	rm -rf _build book/*.ipynb
+	rm -rf _build book/*.ipynb   # keeps .cache/ (the verified MathJax tarball)

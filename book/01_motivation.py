@@ -41,69 +41,45 @@ overrides = {}  # any profile field, e.g. {"manipulation.pairs": 20}
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
-import pandas as pd
 import torch
-from IPython.display import Markdown, display
-from myst_nb import glue
 
-from lib import metrics
+from lib import motivation as mot
+from lib.book import banner, human_table, percent, say, show_source
 from lib.config import load_profile, setup_runtime
-from lib.data import load_dataset
 from lib.explain import explanation_map
-from lib.manipulate import cached_manipulation, config_from_settings, log_steps, noise_baseline, seeded_pairs_for
+from lib.manipulate import manipulate
 from lib.store import ResultStore
-from lib.sweep import showcase_specs
-from lib.train import get_model
 
 P = load_profile(profile, overrides)
 device = setup_runtime(P)
 store = ResultStore()
 M = P.manipulation
-name = P.run[0]
-exp = P.experiment(name)
-print(f"profile {P.name!r} on {device}; experiment {name!r}; {M.pairs} pairs; attack {M.steps} steps, lr {M.lr}, "
-      f"method {M.method!r}")
+banner(P, device)
 
 # %% [markdown]
-# ## The models and the pairs
+# ## The models, the pairs and the attack
 #
 # Three models of the robustness sweep (first seed): standard training, the TRADES model with the largest
 # β, and MAT. The pairs are drawn once from the test subset, each victim paired with a target of another
-# class, and used for every model.
+# class, and used for every model. All pairs are attacked at once in one batch; each pair keeps its own loss,
+# optimiser state and stopping rule, so a batched run equals one pair at a time. Results are cached in the
+# store. The attack's core, from the library:
 
 # %%
-models = {label: get_model(spec, store, device) for label, spec in showcase_specs(P, name).items()}
-
-x_test, y_test = load_dataset(exp.data.name, "test", exp.eval.n, exp.data.subset_seed)
-vi, ti, pairs_id = seeded_pairs_for(exp, M, y_test)
-x_v, x_t = x_test[vi].to(device), x_test[ti].to(device)
-trace_steps = log_steps(M.steps, 12)
-cfg = config_from_settings(M, trace_steps)
-
-# %% [markdown]
-# ## Run the attack
-#
-# All pairs are attacked at once in one batch; each pair keeps its own loss, optimiser state and stopping
-# rule (it stops when its loss has not improved by a relative {glue:text}`rel_tol_pct` % over
-# {glue:text}`window` steps; a window as long as the step limit disables it, as in the `cpu` profile).
-# Results are cached in the store.
-#
-# A caution we learned the hard way: while the softplus $\beta$ is annealed, the loss the attack sees
-# belongs to a changing function, so losses of different steps are not strictly comparable. A first `cpu`
-# run with a 100-step window stopped the attack on the robust models after about 180 of 1500 steps, with a
-# 2 % loss reduction, which would have overstated their explanation robustness. The `cpu` and `paper`
-# profiles therefore run every pair for all steps, like the reference code.
+show_source(manipulate)
 
 # %%
-glue("rel_tol_pct", f"{100 * M.rel_tol:g}", display=False)
-glue("window", M.window, display=False)
-results, seconds = {}, {}
-for label, trained in models.items():
-    results[label], seconds[label] = cached_manipulation(store, trained.entry.key, pairs_id, trained.model, x_v,
-                                                         x_t, cfg)
-    print(f"{label}: {seconds[label]:.0f} s for {M.pairs} pairs")
+models, pairs, results, seconds = mot.attack_runs(P, store, device)
+stops = ("no early stopping (the window is as long as the step limit)" if M.window >= M.steps else
+         f"a pair stops when its loss has not improved by {100 * M.rel_tol:g} % over {M.window} steps")
+say(f"Attack: {M.steps} Adam steps of size {M.lr:g} on {M.pairs} pairs per model, method `{M.method}`; {stops}.")
 
 # %% [markdown]
+# While the softplus $\beta$ is annealed, the loss the attack sees belongs to a changing function, so losses
+# of different steps are not strictly comparable. A stopping rule that compares them can stop a slow pair
+# early, which would overstate its model's explanation robustness; the `cpu` and `paper` profiles therefore
+# run every pair for all steps, like the reference code.
+#
 # ## What the attack does to one image
 #
 # Each row: the victim, the perturbation (amplified to the full grey range), the manipulated image, and the
@@ -111,29 +87,26 @@ for label, trained in models.items():
 
 # %%
 def show_examples(model, result, rows=3):
-    x_adv = result.x_adv.to(device)
-    maps_v = explanation_map(model, x_v[:rows], M.method)
-    maps_t = explanation_map(model, x_t[:rows], M.method)
-    maps_a = explanation_map(model, x_adv[:rows], M.method)
+    x_v, x_t, x_adv = pairs.x_victims[:rows], pairs.x_targets[:rows], result.x_adv[:rows].to(device)
+    maps = [explanation_map(model, x, M.method).detach().cpu() for x in (x_v, x_t, x_adv)]
     with torch.no_grad():
-        p_v, p_a = model(x_v[:rows]).softmax(1), model(x_adv[:rows]).softmax(1)
-    fig, axes = plt.subplots(rows, 6, figsize=(12, 2.2 * rows), squeeze=False)
-    titles = ["victim", "perturbation (amplified)", "manipulated", "victim map", "target map", "manipulated map"]
+        p_v, p_a = model(x_v).softmax(1), model(x_adv).softmax(1)
+    fig, axes = plt.subplots(rows, 6, figsize=(8, 1.45 * rows + 0.4), squeeze=False)
+    titles = ["victim", "perturbation\n(amplified)", "manipulated", "victim map", "target map", "manipulated\nmap"]
     for r in range(rows):
         delta = (x_adv[r] - x_v[r]).cpu()
-        amp = delta / (2 * delta.abs().max().clamp_min(1e-12)) + 0.5
-        images = [x_v[r].cpu(), amp, x_adv[r].cpu()]
+        images = [x_v[r].cpu(), delta / (2 * delta.abs().max().clamp_min(1e-12)) + 0.5, x_adv[r].cpu()]
         for c, img in enumerate(images):
             axes[r][c].imshow(img.permute(1, 2, 0).squeeze(-1).numpy(), cmap="gray", vmin=0, vmax=1)
-        for c, mp in enumerate((maps_v[r], maps_t[r], maps_a[r]), start=3):
-            axes[r][c].imshow(mp.detach().cpu().numpy(), cmap="hot")
-        axes[r][0].set_title(f"label {int(p_v[r].argmax())} ({float(p_v[r].max()):.2f})", fontsize=8)
-        axes[r][2].set_title(f"label {int(p_a[r].argmax())} ({float(p_a[r].max()):.2f})", fontsize=8)
-        for c in range(6):
-            axes[r][c].set_xticks([])
-            axes[r][c].set_yticks([])
-            if r == rows - 1:
-                axes[r][c].set_xlabel(titles[c], fontsize=8)
+        for c, mp in enumerate((maps[0][r], maps[1][r], maps[2][r]), start=3):
+            axes[r][c].imshow(mp.numpy(), cmap="hot")
+        axes[r][0].set_title(f"label {int(p_v[r].argmax())} ({float(p_v[r].max()):.2f})", fontsize=9)
+        axes[r][2].set_title(f"label {int(p_a[r].argmax())} ({float(p_a[r].max()):.2f})", fontsize=9)
+    for c, ax in enumerate(axes[-1]):
+        ax.set_xlabel(titles[c], fontsize=9)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
     fig.tight_layout()
     return fig
 
@@ -142,6 +115,9 @@ show_examples(models["standard"].model, results["standard"])
 plt.show()
 
 # %% [markdown]
+# *Figure: three victims of the standard model. Compare the manipulated map (right) with the target map:
+# the attack moves the explanation towards the target while the label and its probability (titles) stay.*
+#
 # ## Over all pairs: attack against random noise of the same size
 #
 # The attack could look strong merely because *any* perturbation of that size changes a gradient map. The
@@ -150,110 +126,72 @@ plt.show()
 # top 10 % of pixels.
 
 # %%
-def compare(model, result):
-    maps_t = explanation_map(model, x_t, M.method)
-    with torch.no_grad():
-        labels = model(x_v).argmax(1)
-    x_noise = noise_baseline(model, x_v, result.x_adv.to(device), seed=M.pair_seed)
-    with torch.no_grad():
-        noise_kept = (model(x_noise).argmax(1) == labels).float().mean().item()
-    k = max(1, int(0.1 * maps_t[0].numel()))
-    rows = {}
-    for what, x in (("victim (no change)", x_v), ("random noise, same L2", x_noise),
-                    ("attack", result.x_adv.to(device))):
-        maps = explanation_map(model, x, M.method, target=labels)
-        rows[what] = {"MSE to target (1e-7)": 1e7 * metrics.mse(maps, maps_t).mean().item(),
-                      "cosine": metrics.cosine_similarity(maps, maps_t).mean().item(),
-                      "Spearman": np.nanmean(metrics.spearman(maps, maps_t).cpu().numpy()),
-                      "top-10% overlap": metrics.topk_intersection(maps, maps_t, k).mean().item()}
-    rows["random noise, same L2"]["label kept"] = noise_kept
-    rows["attack"]["label kept"] = result.label_kept.float().mean().item()
-    return pd.DataFrame(rows).T
-
-
-tables = {label: compare(models[label].model, results[label]) for label in models}
-display(tables["standard"].round(3))
+COMPARE = {"MSE to target (1e-7)": "MSE to target (1e-7)", "cosine": "cosine", "Spearman": "Spearman",
+           "top-10% overlap": "top-10 % overlap", "label kept": "label kept", "L2 size": "L2 size"}
+tables = {label: mot.compare_with_noise(models[label].model, pairs, results[label], M.method, M.pair_seed)
+          for label in models}
+human_table(tables["standard"].rename_axis("input").reset_index(), {"input": "input", **COMPARE}, index=["input"])
 
 # %%
-r = results["standard"]
-success = (r.label_kept & (r.l_end < r.l_start)).float().mean().item()
-glue("std_success_pct", f"{100 * success:.0f}", display=False)
-glue("std_l_start", f"{1e7 * r.l_start.mean().item():.1f}", display=False)
-glue("std_l_end", f"{1e7 * r.l_end.mean().item():.1f}", display=False)
-glue("std_noise_mse", f"{tables['standard'].loc['random noise, same L2', 'MSE to target (1e-7)']:.1f}",
-     display=False)
-glue("std_converged", int(r.converged.sum()), display=False)
-glue("n_pairs", M.pairs, display=False)
-glue("std_linf", f"{r.linf.mean().item():.3f}", display=False)
-glue("std_seconds", f"{seconds['standard']:.0f}", display=False)
-
-# %% [markdown]
-# On the standard model, {glue:text}`std_success_pct` % of the {glue:text}`n_pairs` pairs end with a map
-# closer to the target and the label unchanged. The explanation loss falls from
-# {glue:text}`std_l_start` to {glue:text}`std_l_end` (×1e-7, means over pairs), while noise of the same
-# size leaves it at {glue:text}`std_noise_mse`. The mean L-inf size of the perturbation is
-# {glue:text}`std_linf`; {glue:text}`std_converged` pairs met the stopping rule before the step limit; the
-# attack took {glue:text}`std_seconds` s for all pairs.
+r, t = results["standard"], tables["standard"]
+say(f"On the standard model, {percent(mot.success_rate(r))} of the {M.pairs} pairs end with a map closer to "
+    f"the target and the label unchanged. The explanation loss falls from {1e7 * r.l_start.mean():.1f} to "
+    f"{1e7 * r.l_end.mean():.1f} (×1e-7, means over pairs), while noise of the same size leaves it at "
+    f"{t.loc['random noise, same L2', 'MSE to target (1e-7)']:.1f}. The mean L-inf size of the perturbation is "
+    f"{r.linf.mean():.3f}; {int(r.converged.sum())} pairs met the stopping rule before the step limit; the "
+    f"attack took {seconds['standard']:.1f} s for all pairs.")
 
 # %% [markdown]
 # ## Manipulation strength grows with the number of steps
 
 # %%
-fig, ax = plt.subplots(figsize=(6.5, 3.8))
+fig, ax = plt.subplots(figsize=(6.5, 3.6))
+steps = mot.attack_settings(P).trace_steps
 for label, res in results.items():
     trace = res.trace.cpu().numpy() / res.l_start.cpu().numpy()[None, :]
-    med = np.median(trace, axis=1)
-    lo, hi = np.percentile(trace, 25, axis=1), np.percentile(trace, 75, axis=1)
-    ax.plot(trace_steps, med, marker=".", label=label)
-    ax.fill_between(trace_steps, lo, hi, alpha=0.2)
+    ax.plot(steps, np.median(trace, axis=1), marker=".", label=label)
+    ax.fill_between(steps, np.percentile(trace, 25, axis=1), np.percentile(trace, 75, axis=1), alpha=0.2)
 ax.set_xscale("log")
 ax.set_xlabel("attack step")
-ax.set_ylabel("L / L_start (median, IQR over pairs)")
+ax.set_ylabel("L / L_start")
 ax.axhline(1, color="gray", lw=0.8)
 ax.grid(alpha=0.3)
-ax.legend()
+ax.legend(fontsize=9)
 fig.tight_layout()
 plt.show()
 
 # %% [markdown]
+# *Figure: the explanation loss relative to its start, median over pairs (line) and interquartile range
+# (band), against the attack step on a log scale. Lower = the map is closer to its target.*
+#
 # ## The same attack on robust models
 
 # %%
-summary = pd.DataFrame({label: {**res.summary(), "seconds": seconds[label]} for label, res in results.items()}).T
-summary = summary[["pairs", "label_kept", "converged", "l_start_1e-7", "l_end_1e-7", "relative_reduction",
-                   "mean_steps", "mean_linf", "mean_l2", "seconds"]]
-display(summary.astype(float).round(3))
-for label in models:
-    if label != "standard":
-        print(label)
-        display(tables[label].round(3))
+summary = mot.summary_table(results, seconds).rename_axis("model").reset_index()
+human_table(summary, {"model": "model", "pairs": "pairs", "label_kept": "label kept", "converged": "stopped early",
+                      "l_start_1e-7": "L_start (1e-7)", "l_end_1e-7": "L_end (1e-7)",
+                      "relative_reduction": "relative reduction", "mean_linf": "mean L-inf",
+                      "mean_l2": "mean L2", "seconds": "seconds"},
+            digits={"pairs": 0, "converged": 0}, index=["model"])
 
 # %%
-lines = []
-base = summary.loc["standard"]
-for label in summary.index:
-    row = summary.loc[label]
-    lines.append(f"- **{label}**: L_start {row['l_start_1e-7']:.1f}, L_end {row['l_end_1e-7']:.1f} (×1e-7), "
-                 f"relative reduction {100 * row['relative_reduction']:.0f} %, label kept for "
-                 f"{100 * row['label_kept']:.0f} % of pairs, mean L-inf perturbation {row['mean_linf']:.3f}.")
-others = [lb for lb in summary.index if lb != "standard"]
-higher = [lb for lb in others if summary.loc[lb, "l_end_1e-7"] > base["l_end_1e-7"]]
-text = "\n".join(lines) + "\n\n"
-text += (f"Compared with the standard model, L_end is higher (explanations harder to steer) for "
-         f"{', '.join(higher) if higher else 'none of the robust models'}"
-         + (f" and not higher for {', '.join(lb for lb in others if lb not in higher)}" if len(higher) < len(others)
-            else "") + ". ")
-text += ("Whether this holds beyond these three models, and whether it follows classification robustness, is "
-         "the subject of the prototype chapter; the absolute L_end also scales with L_start, which differs "
-         "between models, so the relative reduction is shown beside it.")
-display(Markdown(text))
+s = summary.set_index("model")
+others = [lb for lb in s.index if lb != "standard"]
+higher = [lb for lb in others if s.loc[lb, "l_end_1e-7"] > s.loc["standard", "l_end_1e-7"]]
+lower = [lb for lb in others if lb not in higher]
+say(f"Compared with the standard model, L_end is higher (explanations harder to steer) for "
+    f"{', '.join(higher) or 'none of the robust models'}"
+    + (f" and not higher for {', '.join(lower)}" if higher and lower else "") + ". "
+    "Whether this holds beyond these models, and whether it follows classification robustness, is the subject "
+    "of the prototype chapter; L_end also scales with L_start, which differs between models, so the relative "
+    "reduction is shown beside it.")
 
 # %% [markdown]
 # ## What this means
 #
 # A perturbation that leaves the prediction untouched can make a gradient explanation look like that of an
-# unrelated image, far more than random noise of the same size does: explanations of a normally trained
-# network are not robust. Robust training changes both the starting distance between maps and how far the
+# unrelated image, far more than random noise of the same size does (the table above says by how much at
+# this profile's scale). Robust training changes both the starting distance between maps and how far the
 # attack gets; the next chapters measure this across the whole sweep, using this attack's final loss L_end
 # as the measure of explanation robustness (higher = more robust), as the paper does.
 #

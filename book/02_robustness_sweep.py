@@ -35,24 +35,22 @@ profile = "cpu"  # smoke | cpu | paper, or a path to a YAML profile
 overrides = {}  # any profile field, e.g. {"experiments.mnist.train.epochs": 2}
 
 # %%
-import inspect
-
 import matplotlib.pyplot as plt
 import pandas as pd
-from IPython.display import Markdown, display
-from myst_nb import glue
+from IPython.display import display
 
-from lib import sweep as sweep_mod
-from lib.config import load_profile, setup_runtime, to_dict
+from lib import sweep
+from lib.book import banner, human_table, say, show_source
+from lib.config import load_profile, setup_runtime
 from lib.plots import accuracy_vs_beta, training_curves
 from lib.store import ResultStore
-from lib.sweep import masking_check, run_sweep, summarize, sweep_specs
 from lib.train import get_model
+from lib.trades import trades_loss
 
 P = load_profile(profile, overrides)
 device = setup_runtime(P)
 store = ResultStore()
-print(f"profile {P.name!r} on {device} with {P.threads} threads; result store at {store.root.resolve()}")
+banner(P, device)
 
 # %% [markdown]
 # ## The settings
@@ -60,89 +58,79 @@ print(f"profile {P.name!r} on {device} with {P.threads} threads; result store at
 # Each dataset's attack budget is its standard L-inf radius, fixed before any result was seen: 0.3 for MNIST
 # (Madry et al. and the TRADES reference code; the paper's MAT accuracy of about 90 % fits it), 0.1 for
 # Fashion-MNIST (the budget most adversarial-training work uses), 8/255 for CIFAR-10. Attack step sizes follow
-# Madry's rule, step = 2.5 eps / steps. Training uses 10 PGD steps; evaluation uses PGD-20 with a random
-# start; the masking check uses PGD-100 with 5 restarts. The table lists everything that differs between
-# the experiments of this profile.
+# Madry's rule, step = 2.5 eps / steps. The table lists every training and evaluation setting of this
+# profile's experiments, the warm-ups included.
 
 # %%
 rows = []
 for name in P.run:
     e = P.experiment(name)
-    rows.append({"experiment": name, "dataset": e.data.name, "train images": e.data.n_train or "all",
-                 "test images": e.eval.n or "all", "model": f"{e.model.name} (width {e.model.width})",
-                 "epochs": e.train.epochs, "batch": e.train.batch_size, "lr": e.train.lr,
-                 "eps": round(e.train.attack.eps, 4),
-                 "train attack": f"PGD-{e.train.attack.steps}, step {e.train.attack.step_size:.4g}",
-                 "eval attack": f"PGD-{e.eval.attack.steps}, step {e.eval.attack.step_size:.4g}"})
-display(pd.DataFrame(rows).set_index("experiment"))
-print(f"seeds {list(P.seeds)}; TRADES betas {list(P.sweep.betas)}; MAT: {P.sweep.mat}")
+    t = e.train
+    rows.append({"experiment": name, "train images": e.data.n_train or "all", "test images": e.eval.n or "all",
+                 "model": f"{e.model.name} (width {e.model.width})", "epochs": t.epochs, "batch": t.batch_size,
+                 "lr (peak, cosine)": t.lr, "lr warm-up (epochs)": t.warmup_epochs,
+                 "eps": round(t.attack.eps, 4), "eps warm-up (epochs)": t.eps_warmup_epochs,
+                 "train attack": f"PGD-{t.attack.steps}, step {t.attack.step_size:.4g}",
+                 "eval attack": f"PGD-{e.eval.attack.steps}, step {e.eval.attack.step_size:.4g}",
+                 "augmentation": "crop + flip" if t.augment else "none"})
+display(pd.DataFrame(rows).set_index("experiment").T)
+say(f"Seeds {list(P.seeds)}; TRADES β {', '.join(f'{b:g}' for b in P.sweep.betas)}; MAT "
+    f"{'included' if P.sweep.mat else 'not included'}. During the eps warm-up the training attack's radius and "
+    "step grow linearly from 0 to their final values; the learning rate warms up linearly, then follows a cosine "
+    "to zero.")
 
 # %% [markdown]
 # ## Train and evaluate the sweep
 #
 # `run_sweep` asks the store for each model and trains only what is missing; an interrupted run resumes from
-# its last finished epoch. Each model is then evaluated once (cached too).
+# its last finished epoch. Each model is then evaluated once (cached too). The TRADES loss, from the library:
 
 # %%
-table = run_sweep(P, store, device)
-summary = summarize(table)
+show_source(trades_loss)
 
 # %%
+table = sweep.run_sweep(P, store, device, progress=False)
+summary = sweep.summarize(table)
 fig = accuracy_vs_beta(summary, list(P.run))
 plt.show()
 
 # %% [markdown]
-# Points are means over seeds, error bars one standard deviation. Standard training ($\beta = 0$) is on
-# the left, MAT on the right.
+# *Figure: clean (blue) and PGD (red) accuracy against the TRADES weight β, with standard training at the
+# left and MAT at the right; points are means over seeds and bars the range over seeds (with one seed, single
+# models and no bars).*
 
 # %%
-def fmt(mean: float, std: float) -> str:
-    return f"{100 * mean:.1f} ± {100 * (0 if pd.isna(std) else std):.1f}"
+def pm(mean: float, std: float) -> str:
+    return f"{100 * mean:.1f}" + ("" if pd.isna(std) else f" ± {100 * std:.1f}")
 
 
-shown = summary.assign(
-    model=summary.apply(lambda r: "MAT" if r["method"] == "MAT" else f"TRADES β={r['beta']:g}", axis=1),
-    clean=[fmt(m, s) for m, s in zip(summary["clean_mean"], summary["clean_std"])],
-    pgd=[fmt(m, s) for m, s in zip(summary["pgd_mean"], summary["pgd_std"])],
-    pgd_range=[f"{100 * a:.1f}–{100 * b:.1f}" for a, b in zip(summary["pgd_min"], summary["pgd_max"])],
-    train_s=summary["train_seconds"].round(0).astype(int),
-)[["experiment", "model", "seeds", "clean", "pgd", "pgd_range", "train_s"]]
-shown.columns = ["experiment", "model", "seeds", "clean acc. (%)", "PGD acc. (%)", "PGD range over seeds",
-                 "train time (s)"]
-display(shown.set_index(["experiment", "model"]))
+shown = summary.assign(clean=[pm(m, s) for m, s in zip(summary["clean_mean"], summary["clean_std"])],
+                       pgd=[pm(m, s) for m, s in zip(summary["pgd_mean"], summary["pgd_std"])],
+                       pgd_range=[f"{100 * a:.1f}–{100 * b:.1f}" for a, b in zip(summary["pgd_min"], summary["pgd_max"])])
+human_table(shown, {"experiment": "experiment", "kind": "model", "seeds": "seeds", "clean": "clean acc. (%)",
+                    "pgd": "PGD acc. (%)", "pgd_range": "PGD range over seeds", "train_seconds": "train time (s)"},
+            digits={"seeds": 0, "train_seconds": 0}, index=["experiment", "model"])
 
 # %%
 lines = []
 for name in P.run:
     s = summary[summary["experiment"] == name]
-    tr = s[s["method"] != "MAT"].sort_values("beta")
-    lo, hi = tr.iloc[0], tr.iloc[-1]
-    mat = s[s["method"] == "MAT"]
-    eps = P.experiment(name).eval.attack.eps
-    text = (f"- **{name}** (eps {eps:.4g}): standard training reaches {100 * lo.clean_mean:.1f} % clean and "
-            f"{100 * lo.pgd_mean:.1f} % PGD accuracy; TRADES with β = {hi.beta:g} reaches "
+    tr = s[s["method"] != "MAT"]
+    lo, hi, mat = tr.iloc[0], tr.iloc[-1], s[s["method"] == "MAT"]
+    text = (f"- **{name}** (eps {P.experiment(name).eval.attack.eps:.4g}): standard training reaches "
+            f"{100 * lo.clean_mean:.1f} % clean and {100 * lo.pgd_mean:.1f} % PGD accuracy; {hi.kind} reaches "
             f"{100 * hi.clean_mean:.1f} % clean and {100 * hi.pgd_mean:.1f} % PGD accuracy")
     if len(mat):
-        text += (f"; MAT reaches {100 * mat.clean_mean.iloc[0]:.1f} % clean and "
-                 f"{100 * mat.pgd_mean.iloc[0]:.1f} % PGD accuracy")
+        text += f"; MAT {100 * mat.clean_mean.iloc[0]:.1f} % clean and {100 * mat.pgd_mean.iloc[0]:.1f} % PGD"
     monotone = (tr["pgd_mean"].diff().dropna() >= -0.01).all()
-    text += (". PGD accuracy rises with β at every step (within one point)." if monotone else
-             ". PGD accuracy does **not** rise monotonically with β here (see the table).")
-    lines.append(text)
-display(Markdown("\n".join(lines)))
-
-n_models = len(table)
-glue("n_models", n_models, display=False)
-glue("n_seeds", len(P.seeds), display=False)
-glue("total_train_minutes", f"{table['train_seconds'].sum() / 60:.1f}", display=False)
-glue("mean_model_seconds", f"{table[table['method'] != 'standard']['train_seconds'].mean():.0f}", display=False)
-glue("mean_standard_seconds", f"{table[table['method'] == 'standard']['train_seconds'].mean():.0f}", display=False)
-
-# %% [markdown]
-# The sweep holds {glue:text}`n_models` models ({glue:text}`n_seeds` seeds each). Training them took
-# {glue:text}`total_train_minutes` minutes of compute in total, counted when each model was trained (a
-# rerun that finds them in the store takes seconds): about {glue:text}`mean_model_seconds` s per adversarially
-# trained model and {glue:text}`mean_standard_seconds` s per standard one.
+    lines.append(text + (". PGD accuracy rises with β at every step (within one point)." if monotone else
+                         ". PGD accuracy does **not** rise monotonically with β here (see the table)."))
+adv = table[table["method"] != "standard"]["train_seconds"]
+std = table[table["method"] == "standard"]["train_seconds"]
+lines.append(f"\nThe sweep holds {len(table)} models ({len(P.seeds)} seed(s) each). Training them took "
+             f"{table['train_seconds'].sum() / 60:.1f} minutes of compute, counted when each model was trained: "
+             f"about {adv.mean():.0f} s per adversarially trained model and {std.mean():.0f} s per standard one.")
+say("\n".join(lines))
 
 # %% [markdown]
 # ## How training went
@@ -152,16 +140,14 @@ glue("mean_standard_seconds", f"{table[table['method'] == 'standard']['train_sec
 
 # %%
 for name in P.run:
-    histories = {}
-    for spec in sweep_specs(P, name):
-        if spec.train.seed != P.seeds[0]:
-            continue
-        label = "MAT" if spec.train.method == "mat" else f"β={spec.train.beta:g}"
-        histories[label] = get_model(spec, store, device, progress=False).history
+    histories = {r.kind.label: get_model(r.spec, store, device, progress=False).history
+                 for r in sweep.first_seed(sweep.sweep_runs(P, [name]), P)}
     training_curves(histories, "monitor_pgd_acc", f"{name}: monitor PGD accuracy, seed {P.seeds[0]}")
     plt.show()
 
 # %% [markdown]
+# *Figure: PGD accuracy on the monitor images after each epoch, one line per model of the first seed.*
+#
 # ## Is the robustness real? A gradient-masking check
 #
 # A model can look robust because its gradients are useless to the attacker (gradient masking), not because
@@ -169,38 +155,28 @@ for name in P.run:
 # If its accuracy collapses, the PGD-20 numbers overstated robustness.
 
 # %%
-checks = []
-for name in P.run:
-    candidates = [s for s in sweep_specs(P, name) if s.train.seed == P.seeds[0]]
-    robust = table[(table["experiment"] == name) & (table["seed"] == P.seeds[0])]
-    best = robust.loc[robust["pgd_acc"].idxmax()]
-    spec = next(s for s in candidates if get_model(s, store, device, progress=False).entry.key == best["key"])
-    checks.append(masking_check(P, store, device, name, spec))
-checks = pd.DataFrame(checks)
-checks["drop (points)"] = 100 * (checks["pgd_acc"] - checks["strong_pgd_acc"])
-display(checks[["experiment", "method", "beta", "seed", "clean_acc", "weak_attack", "pgd_acc", "strong_attack",
-                "strong_pgd_acc", "drop (points)"]].round(3))
-glue("masking_max_drop", f"{checks['drop (points)'].max():.1f}", display=False)
+checks = pd.DataFrame([sweep.masking_check(P, store, device, sweep.most_robust(table, P, name), progress=False)
+                       for name in P.run])
+human_table(checks, {"experiment": "experiment", "kind": "model", "seed": "seed", "clean_acc": "clean acc.",
+                     "weak_attack": "attack", "pgd_acc": "PGD acc.", "strong_attack": "stronger attack",
+                     "strong_pgd_acc": "PGD acc. (stronger)", "drop_points": "drop (points)"},
+            digits={"seed": 0, "drop_points": 1}, index=["experiment"])
 
-# %% [markdown]
-# The stronger attack lowers PGD accuracy of the most robust model by at most {glue:text}`masking_max_drop`
-# points. A drop of a few points is what more steps and restarts usually buy against a genuinely robust
-# model; a collapse towards zero would mean gradient masking.
+# %%
+worst = checks["drop_points"].max()
+say(f"The stronger attack lowers PGD accuracy of the most robust model by at most {worst:.1f} points. "
+    + ("A drop of a few points is what more steps and restarts usually buy against a genuinely robust model."
+       if worst < 5 else "That is a large drop: part of the measured robustness may come from gradient masking."))
 
 # %% [markdown]
 # ## What this means
 #
-# The sweep gives what the rest of the book needs: models from not robust at all (standard training, PGD
-# accuracy near zero) to strongly robust, with MAT for reference, on each dataset and several seeds. The
-# next chapters measure the explanation robustness of exactly these models.
+# The sweep gives what the rest of the book needs: models graded from standard training to strongly robust,
+# with MAT for reference, on each dataset and several seeds (the numbers above say how far apart they are at
+# this profile's scale). The next chapters measure the explanation robustness of exactly these models.
 #
 # **Differences from the paper.** The paper trains for 25 epochs on full datasets with ResNet-18 and a
 # ConvNet and reports single runs; its sweep's β values, optimiser and PGD evaluation settings are not
 # stated. The `cpu` profile trains a small ConvNet on 5,000-image subsets for a few epochs so that the whole
 # book runs on a laptop; its accuracies are therefore lower than the paper's (compare the
 # [paper's table](paper_table)). The `paper` profile restores the paper's scale on a GPU.
-#
-# The code that trains a model, shown from the library rather than retyped:
-
-# %%
-print(inspect.getsource(sweep_mod.run_sweep))

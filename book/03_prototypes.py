@@ -49,89 +49,74 @@ overrides = {}  # any profile field, e.g. {"prototypes.steps": 200}
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import torch
-from IPython.display import Markdown, display
-from myst_nb import glue
 
 from lib import prototype_study as study
+from lib.book import banner, human_table, percent, say, show_source
 from lib.config import load_profile, setup_runtime
 from lib.explain import explanation_map
-from lib.manipulate import cached_manipulation, config_from_settings, log_steps, seeded_pairs_for
-from lib.prototypes import cluster_map_distances
+from lib.prototypes import select_pairs
+from lib.stats import interval_text
 from lib.store import ResultStore
-from lib.sweep import showcase_specs
+from lib.sweep import showcase_runs
 from lib.train import get_model
 
 P = load_profile(profile, overrides)
 device = setup_runtime(P)
 store = ResultStore()
 proto, M = P.prototypes, P.manipulation
-print(f"profile {P.name!r} on {device}; experiments {list(P.run)}; methods {list(proto.methods)}")
-
-
-def pct(v: float) -> str:
-    return f"{100 * v:.0f}"
-
+banner(P, device)
 
 # %% [markdown]
 # ## The settings
 
 # %%
 n_pairs = proto.n_clusters * proto.victims_per_cluster * proto.targets_per_victim
-settings = pd.Series({
-    "features": f"{proto.features} (reference: standard model, seed {P.seeds[0]})",
-    "clusters (k)": proto.n_clusters, "victims per cluster": proto.victims_per_cluster,
-    "targets per victim": f"{proto.targets_per_victim} ({proto.pairing})", "pairs per model": n_pairs,
-    "attack steps": proto.steps, "attack lr": proto.lr,
-    "reference attack": f"{M.steps} steps, lr {M.lr:g}",
-    "explanation methods": ", ".join(proto.methods)}, name="value")
-display(settings.to_frame())
-glue("n_pairs", n_pairs, display=False)
-glue("k", proto.n_clusters, display=False)
-glue("steps", proto.steps, display=False)
-glue("ref_steps", M.steps, display=False)
+human_table(pd.DataFrame([
+    ("features", f"{proto.features} (reference: standard model, seed {P.seeds[0]})"),
+    ("clusters (k)", proto.n_clusters), ("victims per cluster", proto.victims_per_cluster),
+    ("targets per victim", f"{proto.targets_per_victim} ({proto.pairing})"), ("pairs per model", n_pairs),
+    ("attack", f"{proto.steps} steps, lr {proto.lr:g} (reference: {M.steps} steps, lr {M.lr:g})"),
+    ("explanation methods", ", ".join(proto.methods))], columns=["setting", "value"]),
+    {"setting": "setting", "value": "value"}, index=["setting"])
+
+# %% [markdown]
+# The pairs come from k-means on the features of the reference network, from the library:
+
+# %%
+show_source(select_pairs)
 
 # %% [markdown]
 # ## The clusters
 #
 # Each column is one cluster of the first experiment's test images: its three images nearest the centroid
-# (the first is the prototype) and, below, their gradient maps on the reference network. The purity line
-# says how often a cluster's images share its most common label; the clustering never sees labels.
+# (the first is the prototype) and, below, their gradient maps on the reference network. The clustering never
+# sees labels.
 
 # %%
 name = P.run[0]
-x_all, y_all = study.test_images(P, name)
-pairs = study.prototype_pairs(P, name, store, device)
-reference = get_model(study.reference_spec(P, name), store, device, progress=False).model
-members = [np.flatnonzero(pairs.cluster_of == c) for c in range(proto.n_clusters)]
-feats = study.features_for(P, name, x_all, store, device)
-shown = []
-for c, m in enumerate(members):
-    centre = feats[m].mean(0)
-    order = m[np.argsort(np.linalg.norm(feats[m] - centre, axis=1), kind="stable")]
-    shown.append(order[:3])
-rows = 3
-fig, axes = plt.subplots(2 * rows, proto.n_clusters, figsize=(1.1 * proto.n_clusters, 1.2 * 2 * rows),
-                         squeeze=False)
+x_all, _ = study.test_images(P, name)
+reference = get_model(study.reference_run(P, name).spec, store, device, progress=False).model
+shown = study.nearest_members(P, name, store, device)
+fig, axes = plt.subplots(6, proto.n_clusters, figsize=(min(8, 0.8 * proto.n_clusters + 0.5), 5.6), squeeze=False)
 for c, idx in enumerate(shown):
     xi = x_all[idx].to(device)
     maps = explanation_map(reference, xi, "gradient").detach().cpu()
-    for r in range(rows):
-        if r < len(idx):
-            axes[r][c].imshow(xi[r].cpu().permute(1, 2, 0).squeeze(-1), cmap="gray", vmin=0, vmax=1)
-            axes[rows + r][c].imshow(maps[r], cmap="hot")
-    axes[0][c].set_title(f"cluster {c}\n(n={len(members[c])})", fontsize=7)
+    for r in range(len(idx)):
+        axes[r][c].imshow(xi[r].cpu().permute(1, 2, 0).squeeze(-1), cmap="gray", vmin=0, vmax=1)
+        axes[3 + r][c].imshow(maps[r], cmap="hot")
+    axes[0][c].set_title(f"{c}", fontsize=9)
 for ax in axes.flat:
     ax.set_xticks([])
     ax.set_yticks([])
+axes[0][0].set_ylabel("images", fontsize=9)
+axes[3][0].set_ylabel("maps", fontsize=9)
 fig.tight_layout()
 plt.show()
-purity = np.mean([np.bincount(y_all[m].numpy()).max() / len(m) for m in members])
-glue("purity", pct(purity), display=False)
+say(f"*Figure: the clusters of {name} (columns, numbered), three images nearest each centroid (top) and their "
+    f"gradient maps (bottom).* Mean cluster purity (the share of a cluster's images with its most common label): "
+    f"{percent(study.cluster_purity(P, name, store, device))}.")
 
 # %% [markdown]
-# Mean cluster purity: {glue:text}`purity` %.
-#
 # ## Are explanations alike within a cluster?
 #
 # The argument for prototypes is that images of one cluster have similar explanations, so a few prototypes
@@ -141,57 +126,46 @@ glue("purity", pct(purity), display=False)
 # (MAT where the profile has it).
 
 # %%
-dist_rows, fig_data = [], []
+chosen = {}
 for exp_name in P.run:
-    x_e, _ = study.test_images(P, exp_name)
-    pairs_e = study.prototype_pairs(P, exp_name, store, device)
-    show = showcase_specs(P, exp_name)
-    most_robust = list(show)[-1]  # MAT where the profile has it, else the largest beta
-    chosen = {"standard": show["standard"], most_robust: show[most_robust]}
-    for label, spec in chosen.items():
-        model = get_model(spec, store, device, progress=False).model
-        for method in proto.methods:
-            maps = torch.cat([explanation_map(model, x_e[i:i + 250].to(device), method).detach().cpu()
-                              for i in range(0, len(x_e), 250)])
-            intra, inter = cluster_map_distances(maps, pairs_e.cluster_of)
-            fig_data.append((f"{exp_name}\n{label}\n{method}", intra, inter))
-            dist_rows.append({"experiment": exp_name, "model": label, "explanation": method,
-                              "intra median": np.median(intra), "intra IQR": np.subtract(*np.percentile(intra, [75, 25])),
-                              "inter median": np.median(inter), "inter IQR": np.subtract(*np.percentile(inter, [75, 25])),
-                              "inter / intra (medians)": np.median(inter) / np.median(intra),
-                              "P(intra < inter)": float(np.mean(np.random.default_rng(0).choice(intra, 20000)
-                                                                < np.random.default_rng(1).choice(inter, 20000)))})
-dist_table = pd.DataFrame(dist_rows)
-fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(fig_data)), 3.6))
-pos = np.arange(len(fig_data))
-ax.boxplot([d[1] for d in fig_data], positions=pos - 0.18, widths=0.3, showfliers=False, patch_artist=True,
-           boxprops={"facecolor": "tab:blue", "alpha": 0.5})
-ax.boxplot([d[2] for d in fig_data], positions=pos + 0.18, widths=0.3, showfliers=False, patch_artist=True,
-           boxprops={"facecolor": "tab:orange", "alpha": 0.5})
-ax.set_xticks(pos, [d[0] for d in fig_data], fontsize=7)
+    show = showcase_runs(P, exp_name)
+    chosen.update({f"{exp_name}: {label}": show[label] for label in ("standard", list(show)[-1])})
+dist, raw = study.cluster_distance_table(P, store, device, chosen)
+fig, ax = plt.subplots(figsize=(8, 3.8))
+pos = np.arange(len(raw))
+for offset, which, color in ((-0.18, 0, "tab:blue"), (0.18, 1, "tab:orange")):
+    ax.boxplot([v[which] for v in raw.values()], positions=pos + offset, widths=0.3, showfliers=False,
+               patch_artist=True, boxprops={"facecolor": color, "alpha": 0.5})
+ax.set_xticks(pos, [f"{m.split(': ')[0]}\n{m.split(': ')[1]}\n{meth}" for _, m, meth in raw], fontsize=8)
 ax.set_yscale("log")
 ax.set_ylabel("map MSE (1e-7)")
 ax.legend([plt.Rectangle((0, 0), 1, 1, color=c, alpha=0.5) for c in ("tab:blue", "tab:orange")],
-          ["same cluster", "different clusters"], fontsize=8)
-ax.set_title("explanation distance within and between clusters (boxes: quartiles, whiskers: 1.5 IQR)")
+          ["same cluster", "different clusters"], fontsize=9)
 fig.tight_layout()
 plt.show()
-display(dist_table.round(3))
-glue("ratio_min", f"{dist_table['inter / intra (medians)'].min():.2f}", display=False)
-glue("ratio_max", f"{dist_table['inter / intra (medians)'].max():.2f}", display=False)
-glue("p_min", pct(dist_table["P(intra < inter)"].min()), display=False)
-glue("p_max", pct(dist_table["P(intra < inter)"].max()), display=False)
-p_lo = dist_table["P(intra < inter)"].min()
-glue("cluster_reading", "clusters group explanations only loosely, so the prototype estimate needs the "
-     "validation that follows" if p_lo < 0.75 else "clusters group explanations clearly; the validation that "
-     "follows checks whether that makes prototypes a good estimate", display=False)
 
 # %% [markdown]
-# The median inter-cluster distance is {glue:text}`ratio_min` to {glue:text}`ratio_max` times the median
-# intra-cluster distance, and a random same-cluster pair is closer than a random different-cluster pair in
-# {glue:text}`p_min` to {glue:text}`p_max` % of draws (50 % would mean clusters say nothing about
-# explanations, 100 % that they separate them perfectly): {glue:text}`cluster_reading`.
-#
+# *Figure: distance between the explanation maps of two images of the same cluster (blue) and of different
+# clusters (orange); boxes are quartiles, whiskers 1.5 IQR. Clusters that group explanations put blue well
+# below orange.*
+
+# %%
+human_table(dist, {"model": "model", "explanation": "explanation", "intra_median": "same cluster: median",
+                   "intra_iqr": "same cluster: IQR", "inter_median": "different: median", "inter_iqr": "different: IQR",
+                   "ratio": "different / same (medians)", "p_intra_closer": "P(same closer)"},
+            digits=2, index=["model", "explanation"])
+
+# %%
+p_lo, p_hi = dist["p_intra_closer"].min(), dist["p_intra_closer"].max()
+say(f"The median distance between clusters is {dist['ratio'].min():.2f} to {dist['ratio'].max():.2f} times the "
+    f"median within a cluster, and a random same-cluster pair is closer than a random different-cluster pair in "
+    f"{percent(p_lo)} to {percent(p_hi)} of draws (50 % would mean clusters say nothing about explanations, "
+    f"100 % that they separate them perfectly): "
+    + ("clusters group explanations only loosely, so the prototype estimate needs the validation that follows."
+       if p_lo < 0.75 else "clusters group explanations clearly; the validation that follows checks whether that "
+       "makes prototypes a good estimate."))
+
+# %% [markdown]
 # ## Does the prototype estimate agree with all pairs?
 #
 # On a pool small enough to attack every ordered pair, we compare three estimates of a model's mean
@@ -199,163 +173,110 @@ glue("cluster_reading", "clusters group explanations only loosely, so the protot
 # **prototype rule** applied inside the pool (k-means with several seeds, each giving one set of pairs), and
 # **random subsets** of the same number of pairs (many resamples). For each estimate: the relative error
 # against all pairs, pooled over the models, and whether it ranks the models of the sweep (the first seed's
-# β values and MAT) as all pairs do (Spearman's ρ between the two rankings, with the 2.5-97.5 % range over
+# β values and MAT) as all pairs do (Spearman's ρ between the two rankings, with the 2.5–97.5 % range over
 # k-means seeds or resamples).
 
 # %%
 val_names = study.validation_experiments(P)
 vals = {n: study.validate_prototypes(P, store, device, proto.methods[0], n, progress=False) for n in val_names}
 vsum = pd.concat([study.validation_summary(v).assign(experiment=n) for n, v in vals.items()], ignore_index=True)
-display(vsum.set_index(["experiment", "measure", "estimator"]).round(3))
+vsum["measure"] = vsum["measure"].map({"l_end_1e-7": "L_end", "relative_reduction": "relative reduction"})
+vsum["rho_range"] = [f"[{a:.2f}, {b:.2f}]" for a, b in zip(vsum["rank_rho_q2.5"], vsum["rank_rho_q97.5"])]
 first_val = vals[val_names[0]]
-glue("val_exps", ", ".join(val_names), display=False)
-glue("val_images", first_val.n_images, display=False)
-glue("val_pairs_all", first_val.n_pairs_all, display=False)
-glue("val_pairs_subset", first_val.n_pairs_subset, display=False)
-glue("val_models", len(first_val.models), display=False)
-glue("val_minutes", f"{sum(v.models['seconds'].sum() for v in vals.values()) / 60:.0f}", display=False)
+say(f"On {', '.join(val_names)}: all {first_val.n_pairs_all} ordered pairs of {first_val.n_images} test images "
+    f"per experiment ({sum(v.models['seconds'].sum() for v in vals.values()) / 60:.1f} minutes of attacks in all, "
+    f"{len(first_val.models)} models per experiment), against estimates from {first_val.n_pairs_subset} pairs:")
+human_table(vsum, {"experiment": "experiment", "measure": "measure", "estimator": "estimator",
+                   "rel_error_median": "median rel. error", "rel_error_q97.5": "rel. error, 97.5 %",
+                   "bias": "mean bias", "rank_rho_median": "rank agreement ρ", "rho_range": "ρ, 95 % range"},
+            digits=2, index=["experiment", "measure", "estimator"])
 
 # %%
-fig, axes = plt.subplots(len(vals), 2, figsize=(11, 3.4 * len(vals)), squeeze=False)
+fig, axes = plt.subplots(len(vals), 2, figsize=(8, 3.2 * len(vals)), squeeze=False)
 for row, (v_name, val) in zip(axes, vals.items()):
-    labels = [("standard" if m == "standard" else "MAT" if m == "MAT" else f"β={b:g}")
-              for m, b in zip(val.models["method"], val.models["beta"])]
-    for ax, measure, title in zip(row, ("l_end_1e-7", "relative_reduction"), ("mean L_end (1e-7)", "mean relative reduction")):
+    labels = val.models["kind"].str.replace("TRADES ", "").tolist()
+    for ax, measure, title in zip(row, ("l_end_1e-7", "relative_reduction"), ("mean L_end (1e-7)", "mean rel. reduction")):
         pos = np.arange(len(labels))
         ax.violinplot(list(val.random[measure]), positions=pos, widths=0.8, showextrema=False)
         for i in pos:
             ax.scatter(np.full(val.prototype[measure].shape[1], i) + 0.15, val.prototype[measure][i], s=8,
-                       color="tab:red", alpha=0.5, label="prototype rule (k-means seeds)" if i == 0 else None)
-        ax.scatter(pos, val.all_pairs[measure], marker="_", s=400, color="black", label="all pairs", zorder=3)
-        ax.set_xticks(pos, labels, fontsize=8)
-        ax.set_title(f"{v_name}: {title} ({val.n_pairs_all} pairs vs {val.n_pairs_subset}-pair estimates)", fontsize=9)
-    row[1].text(0.01, 0.01, "violins: random subsets of equal size", transform=row[1].transAxes, fontsize=7)
-axes[0][0].legend(fontsize=7)
+                       color="tab:red", alpha=0.5, label="prototype rule" if i == 0 else None)
+        ax.scatter(pos, val.all_pairs[measure], marker="_", s=300, color="black", label="all pairs", zorder=3)
+        ax.set_xticks(pos, labels, fontsize=8, rotation=30)
+        ax.set_title(f"{v_name}: {title}", fontsize=10)
+axes[0][0].legend(fontsize=8)
 fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# On {glue:text}`val_exps`, all {glue:text}`val_pairs_all` ordered pairs of {glue:text}`val_images` test
-# images per experiment ({glue:text}`val_minutes` minutes of attacks in all, {glue:text}`val_models` models per
-# experiment),
-# against estimates from {glue:text}`val_pairs_subset` pairs:
-
-# %%
-rows_md = ["| experiment | measure | estimator | median relative error (97.5 %) | mean bias | rank agreement ρ (median, 95 % range) |",
-           "| --- | --- | --- | --- | --- | --- |"]
-for _, r in vsum.iterrows():
-    rows_md.append(f"| {r['experiment']} | {'L_end' if r['measure'].startswith('l_end') else 'relative reduction'} | "
-                   f"{r['estimator']} | {pct(r['rel_error_median'])} % ({pct(r['rel_error_q97.5'])} %) | "
-                   f"{100 * r['bias']:+.0f} % | {r['rank_rho_median']:.2f} [{r['rank_rho_q2.5']:.2f}, "
-                   f"{r['rank_rho_q97.5']:.2f}] |")
-display(Markdown("\n".join(rows_md)))
-
-# %% [markdown]
+# *Figure: per model, the all-pairs value (black bar), the prototype rule's estimates over k-means seeds (red
+# dots) and random subsets of equal size (violins). An estimator is good where its points sit on the bar.*
+#
 # A random subset is unbiased by construction; prototypes are a deliberate, non-random choice (images near
-# the cluster centres), so any bias shows up here. The verdict on the prototypes follows from the table: they
-# are worth their name only where their error is below the random subset's and their ranking agrees at least
-# as well. Two limits: each experiment is one pool of images (a second pool would cost as much again), and
-# inside the pool the prototype rule is the `validation` setting of the profile (each cluster's prototype
-# paired with the other clusters' prototypes), smaller than the study's design; the spread of the prototype
-# estimate comes only from the k-means seeds, which on so few images often find the same clusters.
+# the cluster centres), so any bias shows up here. Two limits: each experiment is one pool of images (a second
+# pool would cost as much again), and inside the pool the prototype rule is the `validation` setting of the
+# profile, smaller than the study's design; the spread of the prototype estimate comes only from the k-means
+# seeds, which on so few images often find the same clusters.
 
 # %%
-lines = []
-for v_name, g in vsum.groupby("experiment", sort=False):
-    gi = g.set_index(["measure", "estimator"])
-    for measure, label in (("l_end_1e-7", "L_end"), ("relative_reduction", "relative reduction")):
-        pe, re_ = gi.loc[(measure, "prototypes"), "rel_error_median"], gi.loc[(measure, "random subset"), "rel_error_median"]
-        pr, rr = gi.loc[(measure, "prototypes"), "rank_rho_median"], gi.loc[(measure, "random subset"), "rank_rho_median"]
-        better = "smaller" if pe < re_ else "larger"
-        rank = "at least as well as" if pr >= rr else "less well than"
-        lines.append(f"- **{v_name}, {label}:** the prototype estimate's median error ({pct(pe)} %) is {better} than "
-                     f"a random subset's ({pct(re_)} %), and it ranks the models {rank} a random subset "
-                     f"(ρ {pr:.2f} vs {rr:.2f}).")
-display(Markdown("\n".join(lines)))
+verdicts = study.validation_verdicts(vsum)
+say("\n".join(f"- **{v.experiment}, {v.measure}:** the prototype estimate's median error ({percent(v.prototype_error)}) "
+              f"is {v.error} than a random subset's ({percent(v.random_error)}), and it ranks the models {v.ranking} "
+              f"a random subset (ρ {v.prototype_rho:.2f} vs {v.random_rho:.2f})." for v in verdicts.itertuples()))
 
 # %% [markdown]
 # ### What it costs
 #
 # All pairs grow as $n(n-1)$ attacks; the prototype rule costs a fixed number of pairs. The wall time
 # below comes from timing attack steps at several batch sizes on this machine (the marginal cost of a step,
-# without the fixed set-up; the attack is batched,
-# so a step's cost grows less than linearly at small batches) and scaling to the full step count.
+# without the fixed set-up; the attack is batched, so a step's cost grows less than linearly at small
+# batches) and scaling to the full step count.
 
 # %%
 timing = study.cached_timing(P, store, device)
 ns = np.array([5, 10, 20, 50, 100, 200, 500, 1000])
-per_pair = timing.sort_values("pairs")
-rate = per_pair["seconds_per_step"].iloc[-1] / per_pair["pairs"].iloc[-1]  # seconds per pair-step, large batch
-
-
-def seconds_for(pairs_count):
-    pairs_count = np.asarray(pairs_count, float)
-    small = np.interp(pairs_count, per_pair["pairs"], per_pair["seconds_per_step"])
-    return np.where(pairs_count <= per_pair["pairs"].max(), small, pairs_count * rate) * proto.steps
-
-
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
-axes[0].loglog(ns, ns * (ns - 1), "o-", label="all ordered pairs")
-axes[0].loglog(ns, np.full(len(ns), n_pairs), "s-", label=f"prototypes ({n_pairs} pairs)")
-axes[0].set_xlabel("images n")
-axes[0].set_ylabel("attacks per model")
-axes[1].loglog(ns, seconds_for(ns * (ns - 1)) / 60, "o-", label="all ordered pairs")
-axes[1].loglog(ns, seconds_for(np.full(len(ns), n_pairs)) / 60, "s-", label="prototypes")
-axes[1].set_xlabel("images n")
-axes[1].set_ylabel(f"minutes per model ({proto.steps} steps)")
-for ax in axes:
-    ax.legend(fontsize=8)
+fig, axes = plt.subplots(1, 2, figsize=(8, 3.3))
+for ax, values, ylabel in ((axes[0], (ns * (ns - 1), np.full(len(ns), n_pairs)), "attacks per model"),
+                           (axes[1], (study.attack_seconds(timing, ns * (ns - 1), proto.steps) / 60,
+                                      study.attack_seconds(timing, np.full(len(ns), n_pairs), proto.steps) / 60),
+                            f"minutes per model ({proto.steps} steps)")):
+    ax.loglog(ns, values[0], "o-", label="all ordered pairs")
+    ax.loglog(ns, values[1], "s-", label=f"prototypes ({n_pairs} pairs)")
+    ax.set_xlabel("images n")
+    ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3, which="both")
+axes[0].legend(fontsize=9)
 fig.tight_layout()
 plt.show()
-display(timing.round(4))
-glue("min_all_1000", f"{seconds_for(1000 * 999) / 3600:.0f}", display=False)
-glue("min_all_100", f"{seconds_for(100 * 99) / 60:.0f}", display=False)
-glue("sec_proto", f"{seconds_for(n_pairs):.0f}", display=False)
+cost = lambda n: float(study.attack_seconds(timing, np.array([n]), proto.steps)[0])  # noqa: E731
+say(f"*Figure: attacks (left) and extrapolated minutes (right) per model against the number of images.* At the "
+    f"measured rates one model costs about {cost(n_pairs):.1f} s on the prototypes, against about "
+    f"{cost(100 * 99) / 60:.1f} minutes for all pairs of 100 images and {cost(1000 * 999) / 3600:.1f} hours for "
+    f"all pairs of 1,000 images.")
 
 # %% [markdown]
-# At these rates one model costs about {glue:text}`sec_proto` s on the prototypes, against about
-# {glue:text}`min_all_100` minutes for all pairs of 100 images and {glue:text}`min_all_1000` hours for all
-# pairs of 1,000 images.
-#
 # ## Is the shorter attack a fair stand-in?
 #
-# The profile's attack runs {glue:text}`steps` steps instead of the reference's {glue:text}`ref_steps`, with
-# a step size scaled to travel as far. The motivation chapter ran the full attack on three models of the
-# first experiment; here the short attack runs on exactly the same pairs and models.
+# The profile's prototype attack may run fewer steps than the reference, with a step size scaled to travel as
+# far. The motivation chapter ran the full attack on three models of the first experiment; here the short
+# attack runs on exactly the same pairs and models.
 
 # %%
-vi, ti, m_ids = seeded_pairs_for(P.experiment(name), M, y_all)
-x_v, x_t = x_all[vi].to(device), x_all[ti].to(device)
-full_trace = log_steps(M.steps, 12)  # the motivation chapter's attack, so its stored results are reused
-check_specs = showcase_specs(P, name)
-short_cfg = study.attack_config(P, "gradient")
-check_rows = []
-for label, spec in check_specs.items():
-    trained = get_model(spec, store, device, progress=False)
-    full, _ = cached_manipulation(store, trained.entry.key, m_ids, trained.model, x_v, x_t,
-                                  config_from_settings(M, full_trace), progress=False)
-    short, _ = cached_manipulation(store, trained.entry.key, m_ids, trained.model, x_v, x_t, short_cfg, progress=False)
-    fe, se = full.l_end.cpu().numpy() * 1e7, short.l_end.cpu().numpy() * 1e7
-    fs = full.l_start.cpu().numpy() * 1e7
-    check_rows.append({"model": label, "L_end, full attack": fe.mean(), "L_end, short attack": se.mean(),
-                       "ratio short/full": se.mean() / fe.mean(),
-                       "rel. reduction, full": np.mean((fs - fe) / fs),
-                       "rel. reduction, short": np.mean((fs - se) / fs),
-                       "per-pair Spearman": float(pd.Series(fe).corr(pd.Series(se), method="spearman"))})
-check = pd.DataFrame(check_rows).set_index("model")
-display(check.round(3))
-same_order = list(check.iloc[:, 0].rank()) == list(check.iloc[:, 1].rank())
-glue("short_ratio_min", f"{check['ratio short/full'].min():.2f}", display=False)
-glue("short_ratio_max", f"{check['ratio short/full'].max():.2f}", display=False)
-glue("short_order", "the same" if same_order else "a different", display=False)
+check = study.short_attack_check(P, store, device)
+human_table(check, {"model": "model", "l_end_full": "L_end, full", "l_end_short": "L_end, short",
+                    "ratio": "ratio short/full", "relative_reduction_full": "rel. reduction, full",
+                    "relative_reduction_short": "rel. reduction, short", "per_pair_spearman": "per-pair ρ"},
+            digits=3, index=["model"])
+
+# %%
+same = check["l_end_full"].rank().tolist() == check["l_end_short"].rank().tolist()
+say(f"The short attack ({proto.steps} steps against {M.steps}) leaves {check['ratio'].min():.2f} to "
+    f"{check['ratio'].max():.2f} times the full attack's $L_\\mathrm{{end}}$ and puts the models in "
+    f"{'the same' if same else 'a different'} order. Ratios above 1 mean the short attack is weaker and every "
+    "$L_\\mathrm{end}$ below overestimates what the reference attack would leave; the comparisons between models "
+    "are what the chapter relies on.")
 
 # %% [markdown]
-# The short attack leaves {glue:text}`short_ratio_min` to {glue:text}`short_ratio_max` times the full
-# attack's $L_\mathrm{end}$ and puts the three models in {glue:text}`short_order` order. Ratios above 1 mean
-# the short attack is weaker and every $L_\mathrm{end}$ below is an overestimate of what the reference attack
-# would leave; the comparisons between models are what the chapter relies on.
-#
 # ## Explanation robustness over the whole sweep
 #
 # Every model of the robustness sweep (each β, MAT and each seed, for every experiment of the profile) is
@@ -364,63 +285,44 @@ glue("short_order", "the same" if same_order else "a different", display=False)
 
 # %%
 table = study.relation_table(P, store, device, progress=False)
-by_beta = study.table_by_beta(table)
-show = by_beta.rename(columns={"l_start_1e-7": "L_start", "l_end_1e-7": "L_end", "relative_reduction": "rel. red.",
-                               "spearman_to_target": "rank ρ", "clean_acc": "clean", "pgd_acc": "PGD"})
-display(show.round(3).set_index(["experiment", "explanation", "method", "beta"]))
-per_model = table["seconds"]
-glue("sec_per_model", f"{per_model.mean():.0f}", display=False)
-glue("sweep_minutes", f"{per_model.sum() / 60:.0f}", display=False)
-glue("n_rows", len(table), display=False)
-glue("label_kept_min", pct(table["label_kept"].min()), display=False)
-glue("plateaued_mean", pct(table["plateaued"].mean()), display=False)
-
-# %% [markdown]
-# The attack took {glue:text}`sec_per_model` s per model and method on average, {glue:text}`sweep_minutes`
-# minutes for all {glue:text}`n_rows` model-method combinations. The label was kept in at least
-# {glue:text}`label_kept_min` % of the pairs of every model. On average {glue:text}`plateaued_mean` % of the
-# pairs had plateaued (loss down by less than 1 % over the last 10 % of the steps); the rest were still
-# improving when the step budget ran out, as with the reference attack's fixed 1500 steps.
+by_kind = study.table_by_kind(table)
+human_table(by_kind, {"experiment": "experiment", "explanation": "explanation", "kind": "model",
+                      "l_start_1e-7": "L_start (1e-7)", "l_end_1e-7": "L_end (1e-7)", "l_end_sd": "L_end sd",
+                      "relative_reduction": "rel. reduction", "spearman_to_target": "rank ρ",
+                      "clean_acc": "clean acc.", "pgd_acc": "PGD acc.", "label_kept": "label kept",
+                      "seeds": "seeds"}, digits={"seeds": 0}, index=["experiment", "explanation", "model"])
 
 # %%
-measures = [("l_end_1e-7", "L_end (1e-7)", "log"), ("relative_reduction", "relative reduction", "linear"),
+say(f"The attack took {table['seconds'].mean():.1f} s per model and method on average, "
+    f"{table['seconds'].sum() / 60:.1f} minutes for all {len(table)} model-method combinations. The label was kept "
+    f"in at least {percent(table['label_kept'].min())} of the pairs of every model. On average "
+    f"{percent(table['plateaued'].mean())} of the pairs had plateaued (loss down by less than 1 % over the last "
+    "10 % of the steps); the rest were still improving when the step budget ran out, as with the reference "
+    "attack's fixed 1500 steps.")
+
+# %%
+measures = [("l_end_1e-7", "L_end (1e-7)", "log"), ("relative_reduction", "rel. reduction", "linear"),
             ("l_start_1e-7", "L_start (1e-7)", "log")]
-groups = list(table.groupby(["experiment", "explanation"], sort=False))
-fig, axes = plt.subplots(len(groups), len(measures), figsize=(4 * len(measures), 3 * len(groups)), squeeze=False)
-for r, ((exp_name, method), g) in enumerate(groups):
-    for c, (col, label, scale) in enumerate(measures):
-        ax = axes[r][c]
-        for kind, marker, color in (("standard", "o", "tab:gray"), ("TRADES", "o", "tab:blue"), ("MAT", "*", "tab:red")):
-            sub = g[g["method"] == kind]
-            ax.scatter(sub["pgd_acc"], sub[col], marker=marker, color=color, s=30 if marker == "o" else 80,
-                       label=kind, alpha=0.8)
+for (exp_name, method), g in table.groupby(["experiment", "explanation"], sort=False):
+    fig, axes = plt.subplots(1, 3, figsize=(8, 2.8))
+    for ax, (col, label, scale) in zip(axes, measures):
+        for family, marker, color in (("standard", "o", "tab:gray"), ("TRADES", "o", "tab:blue"), ("MAT", "*", "tab:red")):
+            sub = g[g["method"] == family]
+            ax.scatter(sub["pgd_acc"], sub[col], marker=marker, color=color, s=25 if marker == "o" else 80,
+                       label=family, alpha=0.8)
         ax.set_yscale(scale)
-        ax.set_xlabel("PGD accuracy")
-        ax.set_ylabel(label)
-        ax.set_title(f"{exp_name}, {method}", fontsize=9)
-axes[0][0].legend(fontsize=7)
-fig.tight_layout()
-plt.show()
-
-# %%
-fig, axes = plt.subplots(1, len(groups), figsize=(4 * len(groups), 3.2), squeeze=False)
-for ax, ((exp_name, method), g) in zip(axes[0], groups):
-    trades = g[g["method"] != "MAT"]
-    means = trades.groupby("beta")["l_end_1e-7"].agg(["mean", "min", "max"])
-    ax.errorbar(means.index, means["mean"], yerr=[means["mean"] - means["min"], means["max"] - means["mean"]],
-                fmt="o-", capsize=3, label="TRADES (mean, range over seeds)")
-    mat = g[g["method"] == "MAT"]
-    if len(mat):
-        ax.axhspan(mat["l_end_1e-7"].min(), mat["l_end_1e-7"].max(), color="tab:red", alpha=0.2, label="MAT (range)")
-    ax.set_xscale("symlog", linthresh=0.25)
-    ax.set_xlabel("TRADES β")
-    ax.set_ylabel("L_end (1e-7)")
-    ax.set_title(f"{exp_name}, {method}", fontsize=9)
-axes[0][0].legend(fontsize=7)
-fig.tight_layout()
-plt.show()
+        ax.set_xlabel("PGD accuracy", fontsize=9)
+        ax.set_ylabel(label, fontsize=9)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"{exp_name}, {method}: each model of the sweep", fontsize=10)
+    fig.tight_layout()
+    plt.show()
 
 # %% [markdown]
+# *Figures: for each experiment and explanation method, every model of the sweep (all seeds) placed by its PGD
+# accuracy (x) and its explanation measure (y). If explanation robustness followed classification robustness,
+# L_end would rise from left to right and the relative reduction fall.*
+#
 # ## The correlations
 #
 # Spearman's ρ over the models of each experiment, with a 95 % bootstrap interval (models resampled): each
@@ -428,69 +330,62 @@ plt.show()
 # reading was fixed before looking: explanation robustness *rises* with classification robustness when the
 # interval lies entirely on the robust side (ρ > 0 for $L_\mathrm{end}$; ρ < 0 for the relative reduction and
 # the rank metric, where lower is more robust), *falls* when it lies entirely on the other side, and shows no
-# clear relation otherwise.
+# clear relation otherwise. The rule, from the library:
+
+# %%
+show_source(study.correlations)
 
 # %%
 corr = study.correlations(table)
-fig, ax = plt.subplots(figsize=(8, 0.28 * len(corr) + 1))
-labels_c = [f"{r.experiment} {r.explanation}: {r.measure} vs {r.against}" for r in corr.itertuples()]
-y = np.arange(len(corr))
-ax.errorbar(corr["rho"], y, xerr=[corr["rho"] - corr["ci_low"], corr["ci_high"] - corr["rho"]], fmt="o", capsize=2)
+vs_pgd = corr[corr["against"] == "pgd_acc"]
+fig, ax = plt.subplots(figsize=(8, 0.32 * len(vs_pgd) + 1))
+y = np.arange(len(vs_pgd))
+ax.errorbar(vs_pgd["rho"], y, xerr=[vs_pgd["rho"] - vs_pgd["ci_low"], vs_pgd["ci_high"] - vs_pgd["rho"]], fmt="o",
+            capsize=2)
 ax.axvline(0, color="gray", lw=0.8)
-ax.set_yticks(y, labels_c, fontsize=7)
+ax.set_yticks(y, [f"{r.experiment}, {r.explanation}: {study.MEASURES[r.measure]}" for r in vs_pgd.itertuples()],
+              fontsize=9)
 ax.invert_yaxis()
-ax.set_xlabel("Spearman ρ (95 % bootstrap interval)")
+ax.set_xlabel("Spearman ρ with PGD accuracy (95 % bootstrap interval)")
 fig.tight_layout()
 plt.show()
-display(corr.round(3).set_index(["experiment", "explanation", "measure", "against"]))
 
 # %%
-ROBUST_SIGN = {"l_end_1e-7": 1, "relative_reduction": -1, "spearman_to_target": -1}
-NAMES = {"l_end_1e-7": "L_end", "relative_reduction": "relative reduction", "spearman_to_target": "rank metric"}
+corr["measure_name"] = corr["measure"].map(study.MEASURES)
+human_table(corr, {"experiment": "experiment", "explanation": "explanation", "measure_name": "measure",
+                   "against": "against", "models": "models", "rho": "ρ", "ci_low": "95 % low", "ci_high": "95 % high",
+                   "reading": "reading"}, digits={"models": 0, "rho": 2, "ci_low": 2, "ci_high": 2},
+            index=["experiment", "explanation", "measure", "against"])
 
-
-def reading(row) -> str:
-    sign = ROBUST_SIGN[row.measure]
-    lo, hi = sign * row.ci_low, sign * row.ci_high
-    lo, hi = min(lo, hi), max(lo, hi)
-    return "rises" if lo > 0 else "falls" if hi < 0 else "no clear relation"
-
-
-verdict = corr[corr["measure"].isin(ROBUST_SIGN) & (corr["against"] == "pgd_acc")].copy()
-verdict["reading"] = [reading(r) for r in verdict.itertuples()]
+# %%
 lines = []
-for (exp_name, method), g in verdict.groupby(["experiment", "explanation"], sort=False):
-    parts = [f"by {NAMES[r.measure]}: **{r.reading}** (ρ = {r.rho:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}])"
-             for r in g.itertuples()]
-    lines.append(f"- **{exp_name}, {method}.** Explanation robustness as PGD accuracy grows, "
-                 + "; ".join(parts) + ".")
-display(Markdown("\n".join(lines)))
-lstart = corr[(corr["measure"] == "l_start_1e-7") & (corr["against"] == "pgd_acc")].copy()
-lstart["reading"] = np.where(lstart["ci_low"] > 0, "rises", np.where(lstart["ci_high"] < 0, "falls", "no clear relation"))
-start_lines = [f"{r.experiment}, {r.explanation}: **{r.reading}** (ρ = {r.rho:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}])"
-               for r in lstart.itertuples()]
-display(Markdown("**L_start against PGD accuracy** (the loss before any attack): " + "; ".join(start_lines) + "."))
-disagreeing = [f"{e}, {m} ({', '.join(f'{NAMES[r.measure]}: {r.reading}' for r in g.itertuples())})"
-               for (e, m), g in verdict.groupby(["experiment", "explanation"], sort=False) if g["reading"].nunique() > 1]
-glue("n_disagree", len(disagreeing), display=False)
-glue("n_groups", verdict.groupby(["experiment", "explanation"]).ngroups, display=False)
-glue("disagree_list", "; ".join(disagreeing) if disagreeing else "none", display=False)
-n_start_rises = int((lstart["reading"] == "rises").sum())
-glue("start_reading", f"L_start rises with PGD accuracy in {n_start_rises} of {len(lstart)} experiment-method groups "
-     "(listed above)", display=False)
+for (exp_name, method), g in vs_pgd.groupby(["experiment", "explanation"], sort=False):
+    parts = [f"by {study.MEASURES[r.measure]}: **{r.reading}** ({interval_text(r.rho, r.ci_low, r.ci_high)})"
+             for r in g.itertuples() if r.measure != "l_start_1e-7"]
+    lines.append(f"- **{exp_name}, {method}.** Explanation robustness as PGD accuracy grows, " + "; ".join(parts) + ".")
+start = vs_pgd[vs_pgd["measure"] == "l_start_1e-7"]
+lines.append("\n**L_start against PGD accuracy** (the loss before any attack): " + "; ".join(
+    f"{r.experiment}, {r.explanation}: **{r.reading}** ({interval_text(r.rho, r.ci_low, r.ci_high)})"
+    for r in start.itertuples()) + ".")
+say("\n".join(lines))
 
 # %% [markdown]
 # ## Verdict
-#
-# The list above is the answer, per experiment and explanation method, read by the rule stated before
-# looking. Two things decide how to read it. First, {glue:text}`start_reading`. Where $L_\mathrm{start}$
-# rises, robust models' maps of different images are further apart before any attack, so a higher
-# $L_\mathrm{end}$ can come from a higher starting point rather than from a harder-to-steer explanation; the
-# relative reduction removes that scale. Second, the three measures disagree in {glue:text}`n_disagree` of the
-# {glue:text}`n_groups` experiment-method groups ({glue:text}`disagree_list`). Where they disagree, the answer
-# to "does explanation robustness rise with classification robustness?" depends on the measure, and the book
-# reports each rather than choosing one. The paper reports $L_\mathrm{end}$ rising with classification
-# robustness (its Table: MAT above Normal in every block); our reading by that measure is in the list above.
+
+# %%
+dis = study.disagreements(corr)
+n_rises = int((start["reading"] == "rises").sum())
+say(f"The list above is the answer, per experiment and explanation method, read by the rule stated before "
+    f"looking. Two things decide how to read it. First, L_start rises with PGD accuracy in {n_rises} of "
+    f"{len(start)} experiment-method groups: where it rises, robust models' maps of different images are further "
+    "apart before any attack, so a higher L_end can come from a higher starting point rather than from a "
+    "harder-to-steer explanation; the relative reduction removes that scale. Second, the three measures disagree "
+    f"in {len(dis)} of the {len(start)} groups ({'; '.join(dis) or 'none'}). Where they disagree, the answer to "
+    "\"does explanation robustness rise with classification robustness?\" depends on the measure, and the book "
+    "reports each rather than choosing one. The paper reports L_end rising with classification robustness (its "
+    "table: MAT above Normal in every block); our reading by that measure is in the list above.")
+
+# %% [markdown]
 # The next chapter asks whether the input loss landscape explains it.
 #
 # **Differences from the paper** that could matter: a normally trained network of the same dataset (not a

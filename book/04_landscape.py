@@ -58,12 +58,12 @@ overrides = {}  # any profile field, e.g. {"landscape.victims": 5}
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from IPython.display import Markdown, display
-from myst_nb import glue
 
 from lib import landscape_study as ls
 from lib import prototype_study as study
+from lib.book import banner, human_table, percent, say, show_source
 from lib.config import load_profile, setup_runtime
+from lib.stats import interval_text
 from lib.store import ResultStore
 from lib.train import get_model
 
@@ -71,40 +71,41 @@ P = load_profile(profile, overrides)
 device = setup_runtime(P)
 store = ResultStore()
 S = P.landscape
-print(f"profile {P.name!r} on {device}; experiments {list(P.run)}")
+banner(P, device)
 
 # %% [markdown]
 # ## The settings
 
 # %%
-display(pd.Series({
-    "victims per model": f"{S.victims} (prototype victims, one per cluster first)",
-    "grid": f"{S.points} points, t in [-{S.radius:g} eps, {S.radius:g} eps]",
-    "eps per experiment": ", ".join(f"{n}: {P.experiment(n).eval.attack.eps:.4g}" for n in P.run),
-    "directions": f"{S.gaussian} Gaussian (L2 norm of a sign direction), {S.sign} sign, gradient sign of each loss",
-    "explanation": S.method, "softplus twin beta": S.softplus_beta,
-    "Lanczos": f"relative residual {S.eig_tol:g}, at most {S.eig_max_iter} HVPs",
-    "Hutchinson": f"{S.trace_probes} Rademacher probes",
-    "2-D surfaces": f"{S.surface_victims} victims, {S.surface_points} x {S.surface_points} grid"}, name="value").to_frame())
+human_table(pd.DataFrame([
+    ("victims per model", f"{S.victims} (prototype victims, one per cluster first)"),
+    ("grid", f"{S.points} points, t in [-{S.radius:g} eps, {S.radius:g} eps]"),
+    ("eps per experiment", ", ".join(f"{n}: {P.experiment(n).eval.attack.eps:.4g}" for n in P.run)),
+    ("directions", f"{S.gaussian} Gaussian (L2 norm of a sign direction), {S.sign} sign, gradient sign of each loss"),
+    ("explanation", S.method), ("softplus twin β", f"{S.softplus_beta:g}"),
+    ("Lanczos", f"relative residual {S.eig_tol:g}, at most {S.eig_max_iter} HVPs"),
+    ("Hutchinson", f"{S.trace_probes} Rademacher probes"),
+    ("2-D surfaces", f"{S.surface_victims} victims, {S.surface_points} x {S.surface_points} grid")],
+    columns=["setting", "value"]), {"setting": "setting", "value": "value"}, index=["setting"])
+
+# %% [markdown]
+# Slices, flatness and curvature of one model, from the library:
+
+# %%
+show_source(ls.compute_landscape)
 
 # %%
 flat, curv, raw = ls.landscape_tables(P, store, device, progress=False)
 models = ls.per_model(flat, curv)
-glue("n_models", len(models), display=False)
-glue("landscape_minutes", f"{curv.drop_duplicates('key')['seconds'].sum() / 60:.1f}", display=False)
-glue("landscape_sec_per_model", f"{curv.drop_duplicates('key')['seconds'].mean():.1f}", display=False)
-glue("eig_converged", f"{100 * curv['eig_converged'].mean():.0f}", display=False)
+per_model_seconds = curv.drop_duplicates("key")["seconds"]
 hvps = curv.groupby("loss")["n_hvp"].mean()
-glue("hvp_ce", f"{hvps.get('ce', float('nan')):.0f}", display=False)
-glue("hvp_expl", f"{hvps.get('expl_twin', float('nan')):.0f}", display=False)
+say(f"Computing the slices and curvature of all {len(models)} models took {per_model_seconds.sum() / 60:.1f} minutes "
+    f"({per_model_seconds.mean():.1f} s per model, counted when computed; a rebuild reads the store). Lanczos met "
+    f"its tolerance for {percent(curv['eig_converged'].mean())} of the victims, using on average "
+    f"{hvps.get('ce', float('nan')):.0f} (CE) and {hvps.get('expl_twin', float('nan')):.0f} (explanation loss) "
+    "Hessian-vector products including the trace's probes.")
 
 # %% [markdown]
-# Computing the slices and curvature of all {glue:text}`n_models` models took {glue:text}`landscape_minutes`
-# minutes ({glue:text}`landscape_sec_per_model` s per model, counted when computed; a rebuild reads the store).
-# Lanczos met its tolerance for {glue:text}`eig_converged` % of the victims, using on average
-# {glue:text}`hvp_ce` (CE) and {glue:text}`hvp_expl` (explanation loss) Hessian-vector products including
-# the trace's probes.
-#
 # ## The staircase and its smooth twin
 #
 # One victim, one Gaussian direction, for the standard model and the most robust TRADES model of the first
@@ -112,95 +113,88 @@ glue("hvp_expl", f"{hvps.get('expl_twin', float('nan')):.0f}", display=False)
 # switches) and of its softplus twin, next to CE.
 
 # %%
-def label_of(row) -> str:
-    return "MAT" if row["method"] == "MAT" else f"β={row['beta']:g}"
-
-
-first = models[models["seed"] == P.seeds[0]]
 name0 = P.run[0]
-m0 = first[first["experiment"] == name0]
-extremes = m0[(m0["method"] == "standard") | (m0["beta"] == max(P.sweep.betas))]
-fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
+m0 = models[(models["seed"] == P.seeds[0]) & (models["experiment"] == name0)]
+top = f"TRADES β={max(P.sweep.betas):g}"
+extremes = m0[m0["kind"].isin(["standard", top])]
+fig, axes = plt.subplots(1, 3, figsize=(8, 2.8))
 for _, row in extremes.iterrows():
     land = raw[row["key"]]
-    ts = land["ts"].numpy()
     for ax, loss in zip(axes, ("ce", "expl", "expl_twin")):
-        ax.plot(ts, land["slices"][f"{loss}|gaussian|0"][0].numpy(), label=label_of(row))
-for ax, title in zip(axes, ("CE (model as trained)", "explanation loss, model as trained (1e-7)",
-                            f"explanation loss, softplus twin β={S.softplus_beta:g} (1e-7)")):
+        ax.plot(land["ts"].numpy(), land["slices"][f"{loss}|gaussian|0"][0].numpy(), label=row["kind"])
+for ax, title in zip(axes, ("CE (as trained)", "expl. loss, as trained", f"expl. loss, twin β={S.softplus_beta:g}")):
     ax.set_title(title, fontsize=9)
-    ax.set_xlabel("t")
+    ax.set_xlabel("t", fontsize=9)
 axes[0].legend(fontsize=8)
-fig.suptitle(f"{name0}: victim 0 along one Gaussian direction", fontsize=10)
 fig.tight_layout()
 plt.show()
 
 # %% [markdown]
+# *Figure: the three losses along one Gaussian direction through victim 0 of the first experiment; explanation losses in
+# 1e-7. The trained ReLU model's explanation loss moves in steps; the twin's is smooth.*
+#
 # ## Slices over all victims
 #
 # For the first seed's standard model, most robust TRADES model and MAT: each victim's slice along the first
-# Gaussian direction (thin lines) and along its gradient-sign direction, per loss. Curves are shifted to start
-# from their value at $t = 0$, so that shapes compare.
+# Gaussian direction and along its gradient-sign direction, per loss. Curves are shifted to start from their
+# value at $t = 0$, so that shapes compare.
 
 # %%
-show_rows = [r for _, r in m0.iterrows() if r["method"] in ("standard", "MAT") or r["beta"] == max(P.sweep.betas)]
-fig, axes = plt.subplots(2, 2, figsize=(11, 6.4), squeeze=False)
+show_rows = [r for _, r in m0.iterrows() if r["kind"] in ("standard", "MAT", top)]
+fig, axes = plt.subplots(2, 2, figsize=(8, 5.6), squeeze=False)
 colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
 for c, loss in enumerate(("ce", "expl_twin")):
     for r, kind in enumerate(("gaussian", "gradient_sign")):
         ax = axes[r][c]
         for k, row in enumerate(show_rows):
             land = raw[row["key"]]
-            ts = land["ts"].numpy()
-            v = land["slices"][f"{loss}|{kind}|0"].numpy()
+            ts, v = land["ts"].numpy(), land["slices"][f"{loss}|{kind}|0"].numpy()
             v = v - v[:, [len(ts) // 2]]
             for i, curve in enumerate(v):
-                ax.plot(ts, curve, color=colors[k], alpha=0.35, lw=0.8, label=label_of(row) if i == 0 else None)
-        ax.set_title(f"{'CE' if loss == 'ce' else 'explanation loss (twin, 1e-7)'} along {kind.replace('_', '-')}",
-                     fontsize=9)
-        ax.set_xlabel("t")
-        ax.set_ylabel("L(x + t d) - L(x)")
+                ax.plot(ts, curve, color=colors[k], alpha=0.35, lw=0.8, label=row["kind"] if i == 0 else None)
+        ax.set_title(f"{'CE' if loss == 'ce' else 'expl. loss (twin, 1e-7)'}, {kind.replace('_', '-')}", fontsize=9)
+        ax.set_xlabel("t", fontsize=9)
+        ax.set_ylabel("L(x + t d) − L(x)", fontsize=9)
 axes[0][0].legend(fontsize=8)
 fig.tight_layout()
 plt.show()
 
 # %% [markdown]
+# *Figure: every victim's slice, shifted to 0 at t = 0; a flatter landscape keeps its curves closer to 0.*
+#
 # ## Surfaces
 #
 # The plane of two Gaussian directions around the first victim, for the standard model and the most robust
 # TRADES model of the first seed (same directions and victim for both).
 
 # %%
-surf_specs = ls.surface_specs(P, name0)
-fig, axes = plt.subplots(len(surf_specs), 3, figsize=(12, 3.4 * len(surf_specs)), squeeze=False)
-for r, spec in enumerate(surf_specs):
-    trained = get_model(spec, store, device, progress=False)
-    surf = ls.model_surfaces(P, name0, trained, store, device)
+runs = ls.surface_runs(P, name0)
+fig, axes = plt.subplots(len(runs), 3, figsize=(8, 2.6 * len(runs)), squeeze=False)
+for r, run in enumerate(runs):
+    surf = ls.model_surfaces(P, name0, get_model(run.spec, store, device, progress=False), store, device)
     ts = surf["ts"].numpy()
-    for c, loss in enumerate(("ce", "expl", "expl_twin")):
-        ax = axes[r][c]
-        cs = ax.contourf(ts, ts, surf[loss][0].numpy().T, levels=20, cmap="viridis")
-        fig.colorbar(cs, ax=ax)
-        ax.set_title(f"β={spec.train.beta:g}: {loss}", fontsize=9)
-        ax.set_xlabel("a (direction 1)")
-        ax.set_ylabel("b (direction 2)")
+    for c, (loss, title) in enumerate((("ce", "CE"), ("expl", "expl. (as trained)"), ("expl_twin", "expl. (twin)"))):
+        cs = axes[r][c].contourf(ts, ts, surf[loss][0].numpy().T, levels=20, cmap="viridis")
+        fig.colorbar(cs, ax=axes[r][c])
+        axes[r][c].set_title(f"{run.kind.label}: {title}", fontsize=9)
+        axes[r][c].tick_params(labelsize=8)
 fig.tight_layout()
 plt.show()
 
 # %% [markdown]
+# *Figure: each loss over the plane (axes: the two directions' coefficients); explanation losses in 1e-7.*
+#
 # ## Flatness against β
 #
 # Per experiment, each measure's mean over victims (and directions) and seeds, with a 95 % two-stage bootstrap
 # interval (seeds resampled, then victims within each); MAT is drawn at the right. Values are in the losses'
-# own units (CE in nats; explanation loss in 1e-7). For the first four panels lower = flatter; the last two
-# show the signed ends of the spectrum. The CE slices (top row, first two panels) use the model as trained,
+# own units (CE in nats; explanation loss in 1e-7). Lower = flatter. The CE slices use the model as trained,
 # everything else the softplus twin.
 
 # %%
-panels = [("abs_quadratic_coefficient", "gaussian", "|quadratic coef.|, Gaussian"),
-          ("abs_quadratic_coefficient", "gradient_sign", "|quadratic coef.|, gradient sign"),
-          ("spectral", None, "Hessian spectral norm (twin)"), ("frobenius", None, "Hessian Frobenius norm (twin)"),
-          ("largest", None, "largest eigenvalue (twin)"), ("smallest", None, "smallest eigenvalue (twin)")]
+panels = [("abs_quadratic_coefficient", "gaussian", "|quad. coef.|, Gaussian"),
+          ("abs_quadratic_coefficient", "gradient_sign", "|quad. coef.|, grad. sign"),
+          ("spectral", None, "Hessian spectral norm"), ("frobenius", None, "Hessian Frobenius norm")]
 
 
 def panel_values(loss: str, measure: str, direction: str | None) -> pd.DataFrame:
@@ -209,44 +203,28 @@ def panel_values(loss: str, measure: str, direction: str | None) -> pd.DataFrame
     return flat[(flat["loss"] == loss) & (flat["measure"] == measure) & (flat["direction"] == direction)]
 
 
-betas = sorted(P.sweep.betas)
-xpos = {b: i for i, b in enumerate(betas)}
 for exp_name in P.run:
-    fig, axes = plt.subplots(2, len(panels), figsize=(3.2 * len(panels), 5.6), squeeze=False)
+    fig, axes = plt.subplots(2, len(panels), figsize=(8, 4.6), squeeze=False)
     for r, loss in enumerate(("ce", "expl_twin")):
         for c, (measure, direction, title) in enumerate(panels):
             vals = panel_values(loss, measure, direction)
-            t = ls.by_beta(vals[vals["experiment"] == exp_name])
-            ax = axes[r][c]
-            tr = t[t["method"] != "MAT"].sort_values("beta")
-            x = [xpos[b] for b in tr["beta"]]
-            ax.errorbar(x, tr["mean"], yerr=[tr["mean"] - tr["ci_low"], tr["ci_high"] - tr["mean"]], fmt="o-",
-                        capsize=3)
-            mat = t[t["method"] == "MAT"]
-            if len(mat):
-                ax.errorbar([len(betas)], mat["mean"], yerr=[mat["mean"] - mat["ci_low"], mat["ci_high"] - mat["mean"]],
-                            fmt="*", color="tab:red", capsize=3, ms=10)
-            ax.set_xticks(list(range(len(betas))) + ([len(betas)] if len(mat) else []),
-                          [f"{b:g}" for b in betas] + (["MAT"] if len(mat) else []), fontsize=7)
-            ax.axhline(0, color="gray", lw=0.5)
-            ax.set_title(f"{'CE' if loss == 'ce' else 'expl. loss'}: {title}", fontsize=8)
-    fig.suptitle(f"{exp_name}: flatness against TRADES β", fontsize=10)
+            t = ls.by_kind(vals[vals["experiment"] == exp_name])
+            ax, pos = axes[r][c], np.arange(len(t))
+            ax.errorbar(pos, t["mean"], yerr=[t["mean"] - t["ci_low"], t["ci_high"] - t["mean"]], fmt="o", capsize=3)
+            ax.set_xticks(pos, [k.replace("TRADES β=", "") for k in t["kind"]], fontsize=8, rotation=60)
+            ax.set_title(f"{'CE' if loss == 'ce' else 'expl.'}: {title}", fontsize=9)
+    fig.suptitle(f"{exp_name}: flatness per model kind (β, standard = 0, MAT)", fontsize=10)
     fig.tight_layout()
     plt.show()
 
 # %%
-summary_cols = {"ce:gaussian:abs_quadratic_coefficient": "CE |quad| (G)",
-                "ce:gaussian:second_difference": "CE 2nd diff (G)", "ce:spectral": "CE ‖H‖₂",
-                "ce:frobenius": "CE ‖H‖F", "ce:trace": "CE trace",
-                "expl_twin:gaussian:abs_quadratic_coefficient": "expl |quad| (G)",
-                "expl_twin:gaussian:second_difference": "expl 2nd diff (G)", "expl_twin:spectral": "expl ‖H‖₂",
-                "expl_twin:frobenius": "expl ‖H‖F", "expl_twin:largest": "expl λmax", "expl_twin:smallest": "expl λmin",
-                "expl_twin:trace": "expl trace", "expl_twin:l0": "expl L(x) (twin)"}
-keyed = models.assign(beta=models["beta"].fillna(-1.0))
-table = keyed.groupby(["experiment", "method", "beta"], sort=False)[list(summary_cols)].mean().rename(columns=summary_cols)
-table = table.reset_index()
-table["beta"] = table["beta"].where(table["beta"] >= 0)
-display(table.set_index(["experiment", "method", "beta"]).round(3))
+summary_cols = {"ce:gaussian:abs_quadratic_coefficient": "CE |quad| (G)", "ce:spectral": "CE ‖H‖₂",
+                "ce:frobenius": "CE ‖H‖F", "expl_twin:gaussian:abs_quadratic_coefficient": "expl |quad| (G)",
+                "expl_twin:spectral": "expl ‖H‖₂", "expl_twin:frobenius": "expl ‖H‖F",
+                "expl_twin:largest": "expl λmax", "expl_twin:smallest": "expl λmin", "expl_twin:l0": "expl L(x)"}
+means = models.groupby(["experiment", "kind"], sort=False)[list(summary_cols)].mean().reset_index()
+human_table(means, {"experiment": "experiment", "kind": "model", **summary_cols}, digits=3,
+            index=["experiment", "model"])
 
 # %% [markdown]
 # ## The correlations
@@ -258,56 +236,32 @@ display(table.set_index(["experiment", "method", "beta"]).round(3))
 # otherwise.
 
 # %%
-measures = {"ce:gaussian:abs_quadratic_coefficient": "|quadratic coef.| (Gaussian slice, trained model)",
-            "ce:gradient_sign:abs_quadratic_coefficient": "|quadratic coef.| (gradient-sign slice, trained model)",
-            "ce:spectral": "Hessian spectral norm (twin)", "ce:frobenius": "Hessian Frobenius norm (twin)",
-            "expl_twin:gaussian:abs_quadratic_coefficient": "|quadratic coef.| (Gaussian slice, twin)",
-            "expl_twin:gradient_sign:abs_quadratic_coefficient": "|quadratic coef.| (gradient-sign slice, twin)",
-            "expl_twin:spectral": "Hessian spectral norm (twin)", "expl_twin:frobenius": "Hessian Frobenius norm (twin)"}
-LOSS_NAMES = {"ce": "CE", "expl_twin": "expl."}
-rows = []
-for exp_name, g in models.groupby("experiment", sort=False):
-    for col, label in measures.items():
-        for against in ("pgd_acc", "beta"):
-            gg = g.dropna(subset=[against, col])
-            rho, lo, hi = study.spearman_ci(gg[against].to_numpy(), gg[col].to_numpy())
-            rows.append({"experiment": exp_name, "measure": f"{LOSS_NAMES[col.split(':')[0]]} {label}",
-                         "short": label, "loss": col.split(":")[0], "against": against,
-                         "models": len(gg), "rho": rho, "ci_low": lo, "ci_high": hi})
-corr = pd.DataFrame(rows)
-corr["reading"] = np.where(corr["ci_high"] < 0, "flattens", np.where(corr["ci_low"] > 0, "sharpens", "no clear relation"))
-fig, ax = plt.subplots(figsize=(8, 0.3 * len(corr) + 1))
-y = np.arange(len(corr))
-ax.errorbar(corr["rho"], y, xerr=[corr["rho"] - corr["ci_low"], corr["ci_high"] - corr["rho"]], fmt="o", capsize=2)
+corr = ls.flatness_correlations(models)
+vs_pgd = corr[corr["against"] == "pgd_acc"]
+fig, ax = plt.subplots(figsize=(8, 0.32 * len(vs_pgd) + 1))
+y = np.arange(len(vs_pgd))
+ax.errorbar(vs_pgd["rho"], y, xerr=[vs_pgd["rho"] - vs_pgd["ci_low"], vs_pgd["ci_high"] - vs_pgd["rho"]], fmt="o",
+            capsize=2)
 ax.axvline(0, color="gray", lw=0.8)
-ax.set_yticks(y, [f"{r.experiment}: {r.measure} vs {r.against}" for r in corr.itertuples()], fontsize=7)
+ax.set_yticks(y, [f"{r.experiment}, {ls.LOSS_NAMES[r.loss]}: {r.measure}" for r in vs_pgd.itertuples()], fontsize=8)
 ax.invert_yaxis()
-ax.set_xlabel("Spearman ρ (95 % bootstrap interval)")
+ax.set_xlabel("Spearman ρ with PGD accuracy (95 % bootstrap interval)")
 fig.tight_layout()
 plt.show()
-display(corr.drop(columns=["short"]).round(3).set_index(["experiment", "measure", "against"]))
 
 # %%
 lines = []
-for exp_name, g in corr[corr["against"] == "pgd_acc"].groupby("experiment", sort=False):
-    for loss, name in (("ce", "CE"), ("expl_twin", "explanation loss")):
-        gl = g[g["loss"] == loss]
-        parts = [f"{r.short}: **{r.reading}** "
-                 f"(ρ = {r.rho:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}])" for r in gl.itertuples()]
-        lines.append(f"- **{exp_name}, {name}** as PGD accuracy grows. " + "; ".join(parts) + ".")
-display(Markdown("\n".join(lines)))
-ce_flat = corr[(corr["loss"] == "ce") & (corr["against"] == "pgd_acc")]["reading"].eq("flattens").mean()
-ex_flat = corr[(corr["loss"] == "expl_twin") & (corr["against"] == "pgd_acc")]["reading"].eq("flattens").mean()
-ex_sharp = corr[(corr["loss"] == "expl_twin") & (corr["against"] == "pgd_acc")]["reading"].eq("sharpens").mean()
-glue("ce_flat_pct", f"{100 * ce_flat:.0f}", display=False)
-glue("ex_flat_pct", f"{100 * ex_flat:.0f}", display=False)
-glue("ex_sharp_pct", f"{100 * ex_sharp:.0f}", display=False)
+for (exp_name, loss), g in vs_pgd.groupby(["experiment", "loss"], sort=False):
+    parts = [f"{r.measure}: **{r.reading}** ({interval_text(r.rho, r.ci_low, r.ci_high)})" for r in g.itertuples()]
+    lines.append(f"- **{exp_name}, {ls.LOSS_NAMES[loss]}** as PGD accuracy grows. " + "; ".join(parts) + ".")
+shares = ls.reading_shares(corr)
+lines.append(f"\nOver the CE measures and experiments, {percent(shares['ce_flattens'])} of the readings say CE "
+             f"**flattens** as PGD accuracy grows. Over the explanation-loss measures, "
+             f"{percent(shares['expl_flattens'])} say the explanation loss flattens and "
+             f"{percent(shares['expl_sharpens'])} say it sharpens.")
+say("\n".join(lines))
 
 # %% [markdown]
-# Over the CE measures and experiments, {glue:text}`ce_flat_pct` % of the readings say CE **flattens** as PGD
-# accuracy grows. Over the explanation-loss measures, {glue:text}`ex_flat_pct` % say the explanation loss
-# flattens and {glue:text}`ex_sharp_pct` % say it sharpens.
-#
 # **Why measures of one loss can disagree.** The Hessian is the curvature *at* the input; a slice's quadratic
 # fit is the curvature *across* the ε-neighbourhood. At an input a standard model classifies with near-certain
 # confidence, the softmax is saturated: CE and its curvature at the point are almost zero, yet the loss rises
@@ -327,76 +281,59 @@ glue("ex_sharp_pct", f"{100 * ex_sharp:.0f}", display=False)
 
 # %%
 rel = study.relation_table(P, store, device, methods=(S.method,), progress=False)
-joined = models.merge(rel[["key", "l_end_1e-7", "relative_reduction", "l_start_1e-7"]], on="key")
-candidates = {"l_start_1e-7": "L_start (prototype pairs)", "expl_twin:l0": "expl. L(x) (landscape victims, twin)",
-              "expl_twin:gaussian:abs_quadratic_coefficient": "expl. |quadratic coef.| (Gaussian)",
-              "expl_twin:spectral": "expl. Hessian spectral norm", "expl_twin:frobenius": "expl. Hessian Frobenius norm",
-              "ce:spectral": "CE Hessian spectral norm"}
-track_rows = []
-for exp_name, g in joined.groupby("experiment", sort=False):
-    for col, label in candidates.items():
-        for target, tlabel in (("l_end_1e-7", "L_end"), ("relative_reduction", "relative reduction")):
-            rho, lo, hi = study.spearman_ci(g[col].to_numpy(), g[target].to_numpy())
-            track_rows.append({"experiment": exp_name, "landscape measure": label, "robustness measure": tlabel,
-                               "rho": rho, "ci_low": lo, "ci_high": hi,
-                               "clear": "yes" if (lo > 0 or hi < 0) else "no"})
-track = pd.DataFrame(track_rows)
-display(track.round(3).set_index(["experiment", "landscape measure", "robustness measure"]))
-fig, axes = plt.subplots(2, len(P.run), figsize=(5 * len(P.run), 7), squeeze=False)
-for c, (exp_name, g) in enumerate(joined.groupby("experiment", sort=False)):
-    for r, (col, xlabel) in enumerate((("l_start_1e-7", "L_start (1e-7)"),
-                                       ("expl_twin:spectral", "explanation loss: Hessian spectral norm (twin)"))):
-        ax = axes[r][c]
-        for kind, marker, color in (("standard", "o", "tab:gray"), ("TRADES", "o", "tab:blue"), ("MAT", "*", "tab:red")):
-            sub = g[g["method"] == kind]
-            ax.scatter(sub[col], sub["l_end_1e-7"], marker=marker, color=color, label=kind, s=30 if marker == "o" else 80)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel("L_end (1e-7)")
-        ax.set_title(exp_name, fontsize=9)
+track = ls.tracking(models, rel)
+human_table(track, {"experiment": "experiment", "candidate": "candidate", "robustness": "robustness measure",
+                    "rho": "ρ", "ci_low": "95 % low", "ci_high": "95 % high", "clear": "interval excludes 0"},
+            digits=2, index=["experiment", "candidate", "robustness measure"])
+
+# %%
+joined = models.merge(rel[["key", "l_end_1e-7", "l_start_1e-7"]], on="key")
+fig, axes = plt.subplots(len(P.run), 2, figsize=(8, 3.2 * len(P.run)), squeeze=False)
+for r, (exp_name, g) in enumerate(joined.groupby("experiment", sort=False)):
+    for c, (col, xlabel) in enumerate((("l_start_1e-7", "L_start (1e-7)"), ("expl_twin:spectral", "expl. ‖H‖₂ (twin)"))):
+        for family, marker, color in (("standard", "o", "tab:gray"), ("TRADES", "o", "tab:blue"), ("MAT", "*", "tab:red")):
+            sub = g[g["method"] == family]
+            axes[r][c].scatter(sub[col], sub["l_end_1e-7"], marker=marker, color=color, label=family,
+                               s=25 if marker == "o" else 80)
+        axes[r][c].set(xscale="log", yscale="log", xlabel=xlabel, ylabel="L_end (1e-7)", title=exp_name)
 axes[0][0].legend(fontsize=8)
 fig.tight_layout()
 plt.show()
 
+# %%
+def rho_text(col: str) -> str:
+    t = track[(track["x"] == col) & (track["robustness"] == "L_end")]
+    return "; ".join(f"{r.experiment} {interval_text(r.rho, r.ci_low, r.ci_high)}" for r in t.itertuples())
 
-def rho_text(label: str, target: str = "L_end") -> str:
-    t = track[(track["landscape measure"] == label) & (track["robustness measure"] == target)]
-    return "; ".join(f"{r.experiment} {r.rho:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}]" for r in t.itertuples())
 
-
-glue("lstart_track", rho_text("L_start (prototype pairs)"), display=False)
-glue("spectral_track", rho_text("expl. Hessian spectral norm"), display=False)
-glue("frob_track", rho_text("expl. Hessian Frobenius norm"), display=False)
-clear = track[track["robustness measure"] == "L_end"].groupby("landscape measure")["clear"].apply(lambda v: (v == "yes").all())
-start_clear = bool(clear.get("L_start (prototype pairs)", False))
-curv_clear = bool(clear.get("expl. Hessian spectral norm", False) or clear.get("expl. Hessian Frobenius norm", False))
-track_verdict = {
-    (True, False): "**The starting value tracks L_end in every experiment and the curvature of the explanation "
-                   "landscape does not:** by this evidence the prototype measure reflects how far apart the maps "
-                   "start more than how flat the landscape is.",
-    (True, True): "**Both the starting value and the curvature track L_end in every experiment,** so this data "
-                  "cannot separate the two explanations.",
-    (False, True): "**The curvature of the explanation landscape tracks L_end in every experiment and the starting "
-                   "value does not.**",
-    (False, False): "**Neither the starting value nor the curvature tracks L_end clearly in every experiment.**",
-}[(start_clear, curv_clear)]
-display(Markdown(track_verdict))
+say(f"*Figure: each model's L_end against where its attack starts (left) and against the explanation loss's "
+    f"curvature (right).* Against L_end, Spearman's ρ (95 % interval) is {rho_text('l_start_1e-7')} for L_start, "
+    f"{rho_text('expl_twin:spectral')} for the explanation loss's Hessian spectral norm, and "
+    f"{rho_text('expl_twin:frobenius')} for its Frobenius norm. \"Tracks\" means an interval that excludes 0 in "
+    f"every experiment. **{ls.tracking_verdict(track)}**")
 
 # %% [markdown]
-# Against $L_\mathrm{end}$, Spearman's ρ (95 % interval) is {glue:text}`lstart_track` for $L_\mathrm{start}$,
-# {glue:text}`spectral_track` for the explanation loss's Hessian spectral norm, and {glue:text}`frob_track`
-# for its Frobenius norm. "Tracks" above means an interval that excludes 0 in every experiment.
-#
 # ## Verdict
 #
 # The paper's claim has two parts: (1) classification robustness flattens the CE landscape, and (2) it does
 # not flatten the explanation-loss landscape, so the common belief's mechanism does not carry over to
-# explanations. The readings listed under "The correlations" are the answer at this scale, per experiment and
-# measure, by the rule stated before looking; the paragraph after them counts them. The section before this
-# one says whether the explanation robustness measured in the prototype chapter goes with the landscape's
-# curvature or with where the attack starts. The next chapter changes the explanation landscape directly
-# (SEP) to test the causal direction.
-#
+# explanations.
+
+# %%
+verdict = []
+for exp_name, g in vs_pgd.groupby("experiment", sort=False):
+    ce, ex = g[g["loss"] == "ce"]["reading"], g[g["loss"] == "expl_twin"]["reading"]
+    part1 = ("holds: CE flattens by every measure" if (ce == "flattens").all() else
+             f"holds in part: CE flattens by {int((ce == 'flattens').sum())} of {len(ce)} measures" if (ce == "flattens").any()
+             else "does not hold: no CE measure flattens")
+    part2 = ("holds: no explanation-loss measure flattens" if not (ex == "flattens").any() else
+             f"does not hold: the explanation loss flattens by {int((ex == 'flattens').sum())} of {len(ex)} measures")
+    sharp = f"; it sharpens by {int((ex == 'sharpens').sum())} of {len(ex)}" if (ex == "sharpens").any() else ""
+    verdict.append(f"- **{exp_name}:** part (1) {part1}; part (2) {part2}{sharp}.")
+say("\n".join(verdict) + "\n\nA positive correlation of a curvature measure with PGD accuracy means robust "
+    "models are *sharper* there, a negative one that they are *flatter*. The SEP chapter (to come) changes the "
+    "explanation landscape directly to test the causal direction.")
+
+# %% [markdown]
 # **Differences from the paper:** several directions, victims and seeds instead of one curve; curvature on
 # the softplus twin (β stated above); small ConvNets trained for a few epochs at the `cpu` scale.

@@ -14,7 +14,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.std import tqdm
 
-from .config import AttackConfig, ConfigError
+from .components import AttackConfig
+from .errors import ConfigError
 
 
 @contextlib.contextmanager

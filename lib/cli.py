@@ -8,12 +8,8 @@ from typing import Iterator
 
 import yaml
 
-from .config import ConfigError, Profile, load_profile, setup_runtime
-from .data import DataNotFoundError
-from .store import StoreError
-from .train import TrainingDivergedError
-
-USER_ERRORS = (ConfigError, DataNotFoundError, StoreError, TrainingDivergedError)
+from .config import Profile, load_profile, setup_runtime
+from .errors import USER_ERRORS
 
 
 def stage_parser(description: str) -> argparse.ArgumentParser:

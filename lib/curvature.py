@@ -31,8 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import ConfigError
-from .explain import METHODS as EXPLANATION_METHODS
+from .components import EXPLANATION_METHODS
+from .errors import ConfigError
 from .explain import SecondOrderReLUWarning, explanation_loss, explanation_map
 from .models import softplus_twin
 

@@ -11,16 +11,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import DATASETS, ConfigError
+from .components import DATASETS
+from .errors import ConfigError, DataNotFoundError
 
 CIFAR10_NPZ = Path("cifar10") / "cifar10.npz"
 DIGITS_TEST_FRACTION = 0.25
 DATASET_SHAPES = {"digits": (1, 8, 8), "mnist": (1, 28, 28), "fashion-mnist": (1, 28, 28), "cifar10": (3, 32, 32)}
 NUM_CLASSES = {name: 10 for name in DATASETS}
-
-
-class DataNotFoundError(FileNotFoundError):
-    """A dataset is neither in the data folder nor downloadable."""
 
 
 def data_dir() -> Path:

@@ -27,9 +27,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .config import ConfigError
+from .components import EXPLANATION_METHODS
+from .errors import ConfigError
+from .metrics import mse
 
-METHODS = ("gradient", "grad_x_input", "guided_backprop", "integrated_gradients", "smoothgrad")
 IG_RULES = ("gausslegendre", "riemann_trapezoid", "riemann_left", "riemann_middle", "riemann_right")
 # Settings each method accepts through ``**method_kwargs`` (anything else is refused).
 METHOD_SETTINGS = {
@@ -114,10 +115,7 @@ def explanation_loss(maps_a: torch.Tensor, maps_b: torch.Tensor) -> torch.Tensor
 
     The paper reports it in units of 1e-7 (maps sum to 1, so per-pixel values are ~1/(H*W)). Differentiable.
     """
-    if maps_a.shape != maps_b.shape or maps_a.dim() < 2:
-        raise ConfigError(f"maps_b.shape={tuple(maps_b.shape)} is not allowed: expected the shape of maps_a, "
-                          f"{tuple(maps_a.shape)}, with a batch dimension first")
-    return (maps_a - maps_b).pow(2).flatten(1).mean(1)
+    return mse(maps_a, maps_b, ("maps_a", "maps_b"))
 
 
 def warn_if_relu_second_order(model: nn.Module, stacklevel: int = 2) -> bool:
@@ -167,8 +165,8 @@ def ig_rule(rule: str, steps: int) -> tuple[list[float], list[float]]:
 
 
 def _check_method(method: str, method_kwargs: dict) -> None:
-    if method not in METHODS:
-        raise ConfigError(f"method={method!r} is not allowed: expected one of {METHODS}")
+    if method not in EXPLANATION_METHODS:
+        raise ConfigError(f"method={method!r} is not allowed: expected one of {EXPLANATION_METHODS}")
     allowed = METHOD_SETTINGS[method]
     for key in method_kwargs:
         if key not in allowed:

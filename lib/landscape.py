@@ -12,7 +12,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .config import ConfigError
+from .errors import ConfigError
 
 LossFn = Callable[[torch.Tensor], torch.Tensor]
 DIRECTIONS = ("gaussian", "sign", "gradient_sign")

@@ -13,6 +13,7 @@ pair never changes another's steps: a batched run equals one-pair-at-a-time runs
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -21,51 +22,32 @@ from torch import nn
 from tqdm.std import tqdm
 
 from .attacks import frozen
-from .config import ConfigError
-from .explain import METHODS, explanation_map, map_and_logits
+from .components import ExplanationAttackSettings
+from .errors import ConfigError, check
+from .explain import explanation_map, map_and_logits
+from .metrics import mse
 from .models import set_softplus_beta, softplus_twin
+from .schema import fields_of
 
 
 @dataclass(frozen=True)
-class ManipulationConfig:
-    """Settings of the attack; defaults are the reference code's (1500 steps, lr 2e-4, c_e 1e11, c_o 1e6,
-    softplus beta 10 -> 100). ``rel_tol`` and ``window`` define convergence: a pair stops once its loss has
-    not improved by a factor (1 - rel_tol) over ``window`` steps. Caution: while beta is annealed the loss
-    is that of a changing softplus twin, so losses of different steps are not strictly comparable and the
-    rule can stop a slow pair early; ``window >= steps`` disables it (the reference never stops early)."""
+class ManipulationConfig(ExplanationAttackSettings):
+    """Settings of one run of the attack: the attack's settings and defaults (declared once, in
+    ``lib.components.ExplanationAttackSettings``) plus an optional L-inf ball ``eps`` around each victim, the
+    steps at which to record the trained model's explanation loss, and keyword settings of the explanation
+    method. Caution: while beta is annealed the loss is that of a changing softplus twin, so losses of
+    different steps are not strictly comparable and the stopping rule can stop a slow pair early."""
 
-    method: str = "gradient"
-    steps: int = 1500
-    lr: float = 2e-4
-    c_expl: float = 1e11
-    c_out: float = 1e6
-    beta_start: float = 10.0
-    beta_end: float = 100.0
     eps: float | None = None
-    rel_tol: float = 1e-3
-    window: int = 100
     trace_steps: tuple[int, ...] = ()
     method_kwargs: dict = field(default_factory=dict)
 
     def validate(self) -> None:
-        if self.method not in METHODS:
-            raise ConfigError(f"method={self.method!r} is not allowed: expected one of {METHODS}")
-        for name in ("lr", "c_expl", "beta_start", "beta_end"):
-            v = getattr(self, name)
-            if not (math.isfinite(v) and v > 0):
-                raise ConfigError(f"{name}={v!r} is not allowed: expected a finite number > 0")
-        if not (math.isfinite(self.c_out) and self.c_out >= 0):
-            raise ConfigError(f"c_out={self.c_out!r} is not allowed: expected a finite number >= 0")
-        if self.eps is not None and not (math.isfinite(self.eps) and self.eps > 0):
-            raise ConfigError(f"eps={self.eps!r} is not allowed: expected None (no ball) or a number > 0")
-        if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
-            raise ConfigError(f"steps={self.steps!r} is not allowed: expected an integer >= 1")
-        if isinstance(self.window, bool) or not isinstance(self.window, int) or self.window < 1:
-            raise ConfigError(f"window={self.window!r} is not allowed: expected an integer >= 1")
-        if any(s < 1 or s > self.steps for s in self.trace_steps):
-            raise ConfigError(f"trace_steps={self.trace_steps!r} is not allowed: expected steps in [1, {self.steps}]")
-        if not (0 <= self.rel_tol < 1):
-            raise ConfigError(f"rel_tol={self.rel_tol!r} is not allowed: expected a number in [0, 1)")
+        super().validate()
+        check(self.eps is None or (math.isfinite(self.eps) and self.eps > 0), "eps", self.eps,
+              "None (no ball) or a number > 0")
+        check(all(1 <= s <= self.steps for s in self.trace_steps), "trace_steps", self.trace_steps,
+              f"steps in [1, {self.steps}]")
 
 
 @dataclass
@@ -110,10 +92,6 @@ def check_pairs(x_victim: torch.Tensor, x_target: torch.Tensor) -> None:
         lo, hi = float(x.min()), float(x.max())
         if lo < 0 or hi > 1:
             raise ConfigError(f"{name} has values in [{lo:.4g}, {hi:.4g}]: expected pixels in [0, 1]")
-
-
-def _per_pair_mse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    return (a - b).pow(2).flatten(1).mean(1)
 
 
 def beta_schedule(cfg: ManipulationConfig, step: int) -> float:
@@ -164,8 +142,8 @@ def manipulate(model: nn.Module, x_victim: torch.Tensor, x_target: torch.Tensor,
             set_softplus_beta(smooth, beta_schedule(cfg, step))
             xa = x[active].requires_grad_(True)
             maps, logits = map_and_logits(smooth, xa, cfg.method, target=labels[active], create_graph=True, **kw)
-            loss = (cfg.c_expl * _per_pair_mse(maps, maps_t[active])
-                    + cfg.c_out * _per_pair_mse(logits.softmax(1), probs_v[active]))
+            loss = (cfg.c_expl * mse(maps, maps_t[active])
+                    + cfg.c_out * mse(logits.softmax(1), probs_v[active]))
             (grad,) = torch.autograd.grad(loss.sum(), xa)
             t = step + 1
             m[active] = b1 * m[active] + (1 - b1) * grad
@@ -186,31 +164,31 @@ def manipulate(model: nn.Module, x_victim: torch.Tensor, x_target: torch.Tensor,
             converged[active[done]] = True
             active = active[~done]
             if t in trace_at:
-                trace[trace_at[t]] = _per_pair_mse(
+                trace[trace_at[t]] = mse(
                     explanation_map(model, x, cfg.method, target=labels, **kw).detach(), maps_t)
 
         maps_adv = explanation_map(model, x, cfg.method, target=labels, **kw).detach()
         # Pairs that stopped early keep their final loss at later trace steps.
         for i, s in enumerate(cfg.trace_steps):
             stale = torch.isnan(trace[i])
-            trace[i][stale] = _per_pair_mse(maps_adv, maps_t)[stale]
+            trace[i][stale] = mse(maps_adv, maps_t)[stale]
         with torch.no_grad():
             logits_adv = model(x)
     delta = (x - x_victim).flatten(1)
     return ManipulationResult(
-        x_adv=x, l_start=_per_pair_mse(maps_v, maps_t), l_end=_per_pair_mse(maps_adv, maps_t), steps=steps_done,
+        x_adv=x, l_start=mse(maps_v, maps_t), l_end=mse(maps_adv, maps_t), steps=steps_done,
         converged=converged, label_kept=logits_adv.argmax(1) == labels,
-        output_change=_per_pair_mse(logits_adv.softmax(1), probs_v), linf=delta.abs().max(1).values,
+        output_change=mse(logits_adv.softmax(1), probs_v), linf=delta.abs().max(1).values,
         l2=delta.norm(dim=1), trace=trace if cfg.trace_steps else None)
 
 
 MANIPULATION_CODE_VERSION = 1
 
 
-def config_from_settings(settings, trace_steps: tuple[int, ...] = ()) -> ManipulationConfig:
-    """The attack configuration for a profile's ``manipulation`` settings (the fields both share)."""
-    shared = {k: v for k, v in asdict(settings).items() if k in ManipulationConfig.__dataclass_fields__}
-    return ManipulationConfig(**shared, trace_steps=tuple(trace_steps))
+def config_from_settings(settings: ExplanationAttackSettings, trace_steps: tuple[int, ...] = ()) -> ManipulationConfig:
+    """The attack configuration for any settings that carry the attack's fields (a profile's
+    ``manipulation`` settings, say), recording the trained model's loss at ``trace_steps``."""
+    return ManipulationConfig(**fields_of(settings, ExplanationAttackSettings), trace_steps=tuple(trace_steps))
 
 
 def log_steps(steps: int, intervals: int) -> tuple[int, ...]:
@@ -240,18 +218,20 @@ def random_pairs(labels: torch.Tensor, n: int, seed: int) -> tuple[torch.Tensor,
     return victims, targets
 
 
+def manipulation_config(model_key: str, pairs_id: dict, cfg: ManipulationConfig) -> dict:
+    """What a stored attack result depends on: the model, the pairs (by id), every attack setting and a code
+    version."""
+    return {"model_key": model_key, "pairs": pairs_id, "attack": asdict(cfg), "code_version": MANIPULATION_CODE_VERSION}
+
+
 def cached_manipulation(store, model_key: str, pairs_id: dict, model: nn.Module, x_victim: torch.Tensor,
                         x_target: torch.Tensor, cfg: ManipulationConfig, progress: bool = True
                         ) -> tuple[ManipulationResult, float]:
-    """``manipulate`` through the result store: keyed by the model, the pairs and every attack setting.
+    """``manipulate`` through the result store, keyed by ``manipulation_config``.
 
     Returns the result and the seconds the attack took when it was computed.
     """
-    import time
-
-    config = {"model_key": model_key, "pairs": pairs_id, "attack": asdict(cfg),
-              "code_version": MANIPULATION_CODE_VERSION}
-    entry = store.entry("manipulations", config).ensure()
+    entry = store.entry("manipulations", manipulation_config(model_key, pairs_id, cfg)).ensure()
     if entry.has("result.pt") and entry.has("timing.json"):
         tensors = entry.load_torch("result.pt")
         return ManipulationResult(**tensors), entry.load_json("timing.json")["seconds"]

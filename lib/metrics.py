@@ -13,22 +13,25 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .config import ConfigError
+from .errors import ConfigError
 
 
-def _pair(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Both maps flattened to (N, P), after checking they are comparable."""
+def _pair(a: torch.Tensor, b: torch.Tensor, names: tuple[str, str] = ("a", "b")
+          ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both maps flattened to (N, P), after checking they are comparable (``names``: how errors call them)."""
+    na, nb = names
     if not isinstance(a, torch.Tensor) or not isinstance(b, torch.Tensor):
-        raise ConfigError(f"a, b=({type(a).__name__}, {type(b).__name__}) is not allowed: expected two tensors")
+        raise ConfigError(f"{na}, {nb}=({type(a).__name__}, {type(b).__name__}) is not allowed: expected two tensors")
     if a.shape != b.shape or a.dim() < 2 or a.shape[0] == 0 or a[0].numel() == 0:
-        raise ConfigError(f"b.shape={tuple(b.shape)} is not allowed: expected the shape of a, {tuple(a.shape)}, "
-                          f"a non-empty batch of maps (N, H, W)")
+        raise ConfigError(f"{nb}.shape={tuple(b.shape)} is not allowed: expected the shape of {na}, "
+                          f"{tuple(a.shape)}, a non-empty batch (N, ...)")
     return a.flatten(1), b.flatten(1)
 
 
-def mse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Mean squared difference over pixels per pair (the explanation loss); differentiable."""
-    a, b = _pair(a, b)
+def mse(a: torch.Tensor, b: torch.Tensor, names: tuple[str, str] = ("a", "b")) -> torch.Tensor:
+    """Mean squared difference over pixels per pair, shape (N,): the one per-pair MSE of the library (the
+    explanation loss, the attack's output term); differentiable."""
+    a, b = _pair(a, b, names)
     return (a - b).pow(2).mean(1)
 
 

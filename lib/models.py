@@ -11,7 +11,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .config import ACTIVATIONS, MODELS, ConfigError, ModelConfig
+from .components import ACTIVATIONS, MODELS, ModelConfig
+from .errors import ConfigError
 
 
 def make_activation(name: str, softplus_beta: float = 10.0) -> nn.Module:

@@ -19,15 +19,21 @@ import torch
 from scipy import stats
 from tqdm.std import tqdm
 
-from .config import ConfigError, Profile, to_dict
+from .config import Profile
 from .data import load_dataset
+from .errors import ConfigError
+from .explain import explanation_map
 from .manipulate import (ManipulationConfig, ManipulationResult, cached_manipulation, config_from_settings, log_steps,
-                         manipulate)
-from .prototypes import (Pairs, check_pairs_for, penultimate_features, rank_to_target, robustness_summary,
-                         select_pairs)
+                         manipulate, manipulation_config)
+from .prototypes import (Pairs, check_pairs_for, cluster_map_distances, penultimate_features, rank_to_target,
+                         robustness_summary, select_pairs)
+from .runs import Run
+from .schema import to_dict
+from .stats import correlation_table, reading
 from .store import ResultStore
-from .sweep import describe, evaluate_model, sweep_specs
-from .train import RunSpec, TrainedModel, get_model
+from .sweep import evaluate_model, first_seed, model_key, sweep_runs
+from .train import TrainedModel, get_model
+from .work import Task
 
 PAIRS_CODE_VERSION = 1
 PLATEAU_TOL = 0.01  # a pair has plateaued when its loss fell by < 1 % over the last 10 % of the steps
@@ -58,11 +64,11 @@ def plateaued(result: ManipulationResult, cfg: ManipulationConfig) -> np.ndarray
     return (before - after) / np.maximum(before, 1e-30) < PLATEAU_TOL
 
 
-def reference_spec(profile: Profile, experiment: str) -> RunSpec:
+def reference_run(profile: Profile, experiment: str) -> Run:
     """The standard (beta = 0) model of the first seed: the network whose features define the clusters."""
-    for spec in sweep_specs(profile, experiment):
-        if spec.train.method == "trades" and spec.train.beta == 0 and spec.train.seed == profile.seeds[0]:
-            return spec
+    for run in first_seed(sweep_runs(profile, [experiment]), profile):
+        if run.kind.family == "standard":
+            return run
     raise ConfigError(f"sweep.betas={list(profile.sweep.betas)} has no 0: the prototype clustering needs the "
                       f"standard (beta = 0) model of experiment {experiment!r}")
 
@@ -72,19 +78,28 @@ def test_images(profile: Profile, experiment: str) -> tuple[torch.Tensor, torch.
     return load_dataset(exp.data.name, "test", exp.eval.n, exp.data.subset_seed)
 
 
-def features_name(profile: Profile, experiment: str, store: ResultStore) -> str:
+def features_name(profile: Profile, experiment: str) -> str:
     """Names the features the clustering uses (pixels, or the reference model's store key) in store keys."""
     if profile.prototypes.features == "pixel":
         return "pixel"
-    return f"penultimate:{store.entry('models', reference_spec(profile, experiment).store_config()).key}"
+    return f"penultimate:{model_key(reference_run(profile, experiment))}"
 
 
 def features_for(profile: Profile, experiment: str, x: torch.Tensor, store: ResultStore, device: str) -> np.ndarray:
     """The features the clustering uses for images ``x``: pixels, or the reference model's penultimate layer."""
     if profile.prototypes.features == "pixel":
         return x.flatten(1).numpy()
-    reference = get_model(reference_spec(profile, experiment), store, device, progress=False)
+    reference = get_model(reference_run(profile, experiment).spec, store, device, progress=False)
     return penultimate_features(reference.model, x.to(device))
+
+
+def pairs_config(profile: Profile, experiment: str) -> dict:
+    """What an experiment's stored prototype pairs depend on (the reference model by its key, not trained)."""
+    proto, exp = profile.prototypes, profile.experiment(experiment)
+    return {"data": to_dict(exp.data), "n_test": exp.eval.n, "features": features_name(profile, experiment),
+            "n_clusters": proto.n_clusters, "victims_per_cluster": proto.victims_per_cluster,
+            "targets_per_victim": proto.targets_per_victim, "pairing": proto.pairing, "seed": proto.seed,
+            "code_version": PAIRS_CODE_VERSION}
 
 
 def prototype_pairs(profile: Profile, experiment: str, store: ResultStore, device: str) -> Pairs:
@@ -95,11 +110,7 @@ def prototype_pairs(profile: Profile, experiment: str, store: ResultStore, devic
     if proto.n_clusters > len(x):
         raise ConfigError(f"prototypes.n_clusters={proto.n_clusters} is not allowed: expected at most {len(x)} "
                           f"(the test images of {experiment!r})")
-    config = {"data": to_dict(exp.data), "n_test": exp.eval.n, "features": features_name(profile, experiment, store),
-              "n_clusters": proto.n_clusters, "victims_per_cluster": proto.victims_per_cluster,
-              "targets_per_victim": proto.targets_per_victim, "pairing": proto.pairing, "seed": proto.seed,
-              "code_version": PAIRS_CODE_VERSION}
-    entry = store.entry("pairs", config).ensure()
+    entry = store.entry("pairs", pairs_config(profile, experiment)).ensure()
 
     def compute() -> dict:
         features = features_for(profile, experiment, x, store, device)
@@ -109,6 +120,12 @@ def prototype_pairs(profile: Profile, experiment: str, store: ResultStore, devic
     pairs = Pairs.from_dict(entry.get_or_compute_json("pairs.json", compute))
     check_pairs_for(pairs, exp.data.name, x)
     return pairs
+
+
+def stored_pairs(profile: Profile, experiment: str, store: ResultStore) -> Pairs | None:
+    """The experiment's prototype pairs if they are stored, else None (nothing is computed)."""
+    entry = store.entry("pairs", pairs_config(profile, experiment))
+    return Pairs.from_dict(entry.load_json("pairs.json")) if entry.has("pairs.json") else None
 
 
 def pairs_id(profile: Profile, experiment: str, pairs: Pairs) -> dict:
@@ -130,74 +147,110 @@ def measure_model(trained: TrainedModel, x_victims: torch.Tensor, x_targets: tor
 
 
 def relation_table(profile: Profile, store: ResultStore, device: str, methods: tuple[str, ...] | None = None,
-                   experiments: tuple[str, ...] | None = None, progress: bool = True) -> pd.DataFrame:
-    """One row per (experiment, model of the sweep, explanation method): accuracy and explanation robustness."""
+                   runs: list[Run] | None = None, progress: bool = True) -> pd.DataFrame:
+    """One row per (run, explanation method): accuracy and explanation robustness on the run's experiment's
+    prototype pairs. ``runs`` defaults to the robustness sweep."""
     methods = tuple(methods or profile.prototypes.methods)
+    runs = runs or sweep_runs(profile)
     rows = []
-    for name in experiments or profile.run:
+    for name in dict.fromkeys(r.experiment for r in runs):
         exp = profile.experiment(name)
         pairs = prototype_pairs(profile, name, store, device)
         x, _ = test_images(profile, name)
         x_v, x_t = x[pairs.victims].to(device), x[pairs.targets].to(device)
         ids = pairs_id(profile, name, pairs)
-        jobs = [(m, s) for m in methods for s in sweep_specs(profile, name)]
-        for method, spec in tqdm(jobs, desc=f"explanation robustness {name}", disable=not progress):
-            trained = get_model(spec, store, device, progress=progress)
+        jobs = [(m, r) for m in methods for r in runs if r.experiment == name]
+        for method, run in tqdm(jobs, desc=f"explanation robustness {name}", disable=not progress):
+            trained = get_model(run.spec, store, device, progress=progress)
             acc = evaluate_model(trained, exp, store, exp.eval.attack)
             summary = measure_model(trained, x_v, x_t, ids, attack_config(profile, method), store, progress)
-            rows.append({"experiment": name, **describe(spec), "explanation": method,
-                         "clean_acc": acc["clean_acc"], "pgd_acc": acc["pgd_acc"], **summary,
-                         "key": trained.entry.key})
+            rows.append({**run.describe(), "explanation": method, "clean_acc": acc["clean_acc"],
+                         "pgd_acc": acc["pgd_acc"], **summary, "key": trained.entry.key})
     return pd.DataFrame(rows)
 
 
-def spearman_ci(x: np.ndarray, y: np.ndarray, n_boot: int = 2000, seed: int = 0) -> tuple[float, float, float]:
-    """Spearman's rho of (x, y) and a percentile-bootstrap 95 % interval, resampling the points (models).
-
-    Resamples in which x or y is constant (rho undefined) are left out of the interval.
-    """
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    if len(x) < 3:
-        raise ConfigError(f"len(x)={len(x)} is not allowed: a rank correlation needs at least 3 points")
-    rho = float(stats.spearmanr(x, y).statistic)
-    idx = np.random.default_rng(seed).integers(0, len(x), (n_boot, len(x)))
-    rx, ry = stats.rankdata(x[idx], axis=1), stats.rankdata(y[idx], axis=1)  # average ranks, as spearmanr
-    rx -= rx.mean(1, keepdims=True)
-    ry -= ry.mean(1, keepdims=True)
-    denom = np.sqrt((rx * rx).sum(1) * (ry * ry).sum(1))
-    ok = denom > 0
-    boots = (rx * ry).sum(1)[ok] / denom[ok]
-    lo, hi = np.quantile(boots, [0.025, 0.975])
-    return rho, float(lo), float(hi)
+MEASURES = {"l_end_1e-7": "L_end", "relative_reduction": "relative reduction", "spearman_to_target": "rank metric",
+            "l_start_1e-7": "L_start"}
+# +1: a higher value means a more robust explanation; -1: a lower value does (L_start is not a robustness
+# measure: its sign says only which way it moves)
+ROBUST_SIGN = {"l_end_1e-7": 1, "relative_reduction": -1, "spearman_to_target": -1, "l_start_1e-7": 1}
 
 
-def correlations(table: pd.DataFrame, measures: tuple[str, ...] = ("l_end_1e-7", "relative_reduction",
-                                                                   "spearman_to_target", "l_start_1e-7"),
+def correlations(table: pd.DataFrame, measures: tuple[str, ...] = tuple(MEASURES),
                  against: tuple[str, ...] = ("beta", "pgd_acc")) -> pd.DataFrame:
     """Spearman correlation with a bootstrap interval of each explanation measure against beta (TRADES
-    models, MAT left out since it has no beta) and against PGD accuracy (every model), per experiment and
-    explanation method."""
-    rows = []
-    for (name, method), group in table.groupby(["experiment", "explanation"], sort=False):
-        for a in against:
-            g = group.dropna(subset=[a])
-            for m in measures:
-                rho, lo, hi = spearman_ci(g[a].to_numpy(), g[m].to_numpy())
-                rows.append({"experiment": name, "explanation": method, "measure": m, "against": a,
-                             "models": len(g), "rho": rho, "ci_low": lo, "ci_high": hi})
-    return pd.DataFrame(rows)
+    models; MAT has no beta and is left out) and against PGD accuracy (every model), per experiment and
+    explanation method, with the reading: explanation robustness "rises" with classification robustness when
+    the interval lies entirely on the robust side, "falls" when entirely on the other, else no clear
+    relation (L_start: "rises"/"falls" is its own direction)."""
+    corr = correlation_table(table, ["experiment", "explanation"], against, measures)
+    corr = corr.rename(columns={"x": "against", "y": "measure", "n": "models"})
+    corr["reading"] = [reading(r.ci_low, r.ci_high, "rises", "falls", ROBUST_SIGN[r.measure])
+                       for r in corr.itertuples()]
+    return corr
 
 
-def table_by_beta(table: pd.DataFrame) -> pd.DataFrame:
-    """The analogue of the paper's Table 1: means over seeds per experiment, explanation method and model."""
-    keyed = table.assign(beta=table["beta"].fillna(-1.0))
+def table_by_kind(table: pd.DataFrame) -> pd.DataFrame:
+    """The analogue of the paper's Table 1: means over seeds per experiment, explanation method and kind of
+    model, with the standard deviation over seeds (missing for one seed) and the number of seeds."""
     cols = ["l_start_1e-7", "l_end_1e-7", "relative_reduction", "spearman_to_target", "clean_acc", "pgd_acc",
             "label_kept", "plateaued"]
     agg = {c: (c, "mean") for c in cols}
-    agg.update({"l_end_sd": ("l_end_1e-7", "std"), "relative_reduction_sd": ("relative_reduction", "std"),
-                "seeds": ("seed", "count")})
-    out = keyed.groupby(["experiment", "explanation", "method", "beta"], sort=False).agg(**agg).reset_index()
-    out["beta"] = out["beta"].where(out["beta"] >= 0)
+    agg.update({"method": ("method", "first"), "beta": ("beta", "first"), "l_end_sd": ("l_end_1e-7", "std"),
+                "relative_reduction_sd": ("relative_reduction", "std"), "seeds": ("seed", "count")})
+    return table.groupby(["experiment", "explanation", "kind"], sort=False).agg(**agg).reset_index()
+
+
+def disagreements(corr: pd.DataFrame) -> list[str]:
+    """The experiment-method groups whose robustness measures (against PGD accuracy) read differently."""
+    v = corr[(corr["against"] == "pgd_acc") & (corr["measure"] != "l_start_1e-7")]
+    return [f"{e}, {m} ({', '.join(f'{MEASURES[r.measure]}: {r.reading}' for r in g.itertuples())})"
+            for (e, m), g in v.groupby(["experiment", "explanation"], sort=False) if g["reading"].nunique() > 1]
+
+
+def cluster_distance_table(profile: Profile, store: ResultStore, device: str, runs: dict[str, Run],
+                           batch: int = 250, draws: int = 20000) -> tuple[pd.DataFrame, dict]:
+    """For each labelled run (its experiment's clusters) and explanation method: the distribution of map MSE
+    (1e-7) between images of the same cluster and of different clusters, summarised (medians, IQRs, their
+    ratio, and P(intra < inter) from ``draws`` random draws of each); plus the raw distances by row label."""
+    rows, raw = [], {}
+    for label, run in runs.items():
+        x, _ = test_images(profile, run.experiment)
+        pairs = prototype_pairs(profile, run.experiment, store, device)
+        model = get_model(run.spec, store, device, progress=False).model
+        for method in profile.prototypes.methods:
+            maps = torch.cat([explanation_map(model, x[i:i + batch].to(device), method).detach().cpu()
+                              for i in range(0, len(x), batch)])
+            intra, inter = cluster_map_distances(maps, pairs.cluster_of)
+            raw[(run.experiment, label, method)] = (intra, inter)
+            p_closer = np.mean(np.random.default_rng(0).choice(intra, draws) < np.random.default_rng(1).choice(inter, draws))
+            rows.append({"experiment": run.experiment, "model": label, "explanation": method,
+                         "intra_median": np.median(intra), "intra_iqr": np.subtract(*np.percentile(intra, [75, 25])),
+                         "inter_median": np.median(inter), "inter_iqr": np.subtract(*np.percentile(inter, [75, 25])),
+                         "ratio": np.median(inter) / np.median(intra), "p_intra_closer": float(p_closer)})
+    return pd.DataFrame(rows), raw
+
+
+def cluster_purity(profile: Profile, experiment: str, store: ResultStore, device: str) -> float:
+    """Mean over clusters of the share of a cluster's images that carry its most common label."""
+    _, y = test_images(profile, experiment)
+    pairs = prototype_pairs(profile, experiment, store, device)
+    members = [np.flatnonzero(pairs.cluster_of == c) for c in range(profile.prototypes.n_clusters)]
+    return float(np.mean([np.bincount(y[m].numpy()).max() / len(m) for m in members if len(m)]))
+
+
+def nearest_members(profile: Profile, experiment: str, store: ResultStore, device: str, per_cluster: int = 3
+                    ) -> list[np.ndarray]:
+    """For each cluster, the indices of its ``per_cluster`` images nearest its centroid (the first is the
+    prototype), in the clustering's feature space."""
+    x, _ = test_images(profile, experiment)
+    pairs = prototype_pairs(profile, experiment, store, device)
+    feats = features_for(profile, experiment, x, store, device)
+    out = []
+    for c in range(profile.prototypes.n_clusters):
+        m = np.flatnonzero(pairs.cluster_of == c)
+        order = m[np.argsort(np.linalg.norm(feats[m] - feats[m].mean(0), axis=1), kind="stable")]
+        out.append(order[:per_cluster])
     return out
 
 
@@ -240,6 +293,21 @@ def validation_experiments(profile: Profile) -> tuple[str, ...]:
     return profile.prototypes.validation.experiments or (profile.run[0],)
 
 
+def validation_ids(profile: Profile, experiment: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+    """The validation pool, its ordered pairs (indices into the pool) and the id naming them in store keys."""
+    exp = profile.experiment(experiment)
+    pool = validation_pool(profile, experiment)
+    vi, ti = all_ordered_pairs(len(pool))
+    ids = {"dataset": exp.data.name, "n_test": exp.eval.n, "subset_seed": exp.data.subset_seed,
+           "pool": pool.tolist(), "all_pairs": True}
+    return pool, vi, ti, ids
+
+
+def validation_runs(profile: Profile, experiment: str) -> list[Run]:
+    """The models the validation attacks: the first seed's sweep models of the experiment."""
+    return first_seed(sweep_runs(profile, [experiment]), profile)
+
+
 def validate_prototypes(profile: Profile, store: ResultStore, device: str, method: str = "gradient",
                         experiment: str | None = None, progress: bool = True) -> Validation:
     """Attack all ordered pairs of a small pool on every first-seed model of ``experiment`` (default: the
@@ -249,9 +317,8 @@ def validate_prototypes(profile: Profile, store: ResultStore, device: str, metho
     name = experiment or validation_experiments(profile)[0]
     exp = profile.experiment(name)
     x, _ = test_images(profile, name)
-    pool = validation_pool(profile, name)
+    pool, vi, ti, ids = validation_ids(profile, name)
     xp = x[pool]
-    vi, ti = all_ordered_pairs(len(pool))
     index = {(a, b): k for k, (a, b) in enumerate(zip(vi, ti))}
     features = features_for(profile, name, xp, store, device)
     proto_sets = []
@@ -262,20 +329,18 @@ def validate_prototypes(profile: Profile, store: ResultStore, device: str, metho
     m = len(proto_sets[0])
     rng = np.random.default_rng(v.image_seed)
     random_sets = np.stack([rng.choice(len(vi), m, replace=False) for _ in range(v.resamples)])
-    ids = {"dataset": exp.data.name, "n_test": exp.eval.n, "subset_seed": exp.data.subset_seed,
-           "pool": pool.tolist(), "all_pairs": True}
     cfg = attack_config(profile, method)
-    specs = [s for s in sweep_specs(profile, name) if s.train.seed == profile.seeds[0]]
+    runs = validation_runs(profile, name)
     rows, per_pair = [], {"l_end_1e-7": [], "relative_reduction": []}
     x_v, x_t = xp[vi].to(device), xp[ti].to(device)
-    for spec in tqdm(specs, desc=f"all {len(vi)} pairs of {len(pool)} images", disable=not progress):
-        trained = get_model(spec, store, device, progress=progress)
+    for run in tqdm(runs, desc=f"all {len(vi)} pairs of {len(pool)} images", disable=not progress):
+        trained = get_model(run.spec, store, device, progress=progress)
         result, seconds = cached_manipulation(store, trained.entry.key, ids, trained.model, x_v, x_t, cfg,
                                               progress=progress)
         l_start, l_end = result.l_start.cpu().numpy() * 1e7, result.l_end.cpu().numpy() * 1e7
         per_pair["l_end_1e-7"].append(l_end)
         per_pair["relative_reduction"].append((l_start - l_end) / l_start)
-        rows.append({**describe(spec), "seconds": seconds, "l_end_1e-7": l_end.mean(),
+        rows.append({**run.describe(), "seconds": seconds, "l_end_1e-7": l_end.mean(),
                      "relative_reduction": per_pair["relative_reduction"][-1].mean(),
                      "label_kept": float(result.label_kept.float().mean())})
     arrays = {k: np.stack(vals) for k, vals in per_pair.items()}  # (models, pairs)
@@ -328,19 +393,126 @@ def attack_timing(model: torch.nn.Module, x: torch.Tensor, pair_counts: tuple[in
     return pd.DataFrame(rows)
 
 
+def timing_config(profile: Profile, device: str) -> dict:
+    """What the stored attack timing depends on: the reference model, the batch sizes, the attack, the
+    device and the thread count."""
+    v = profile.prototypes.validation
+    name = validation_experiments(profile)[0]
+    return {"model_key": model_key(reference_run(profile, name)), "pairs": list(v.timing_pairs),
+            "steps": v.timing_steps, "attack": to_dict(attack_config(profile, profile.prototypes.methods[0])),
+            "device": device, "threads": torch.get_num_threads(), "rule": "marginal"}
+
+
 def cached_timing(profile: Profile, store: ResultStore, device: str) -> pd.DataFrame:
     """``attack_timing`` on the validation experiment's standard model, stored so a rebuild reuses it."""
     v = profile.prototypes.validation
     name = validation_experiments(profile)[0]
-    trained = get_model(reference_spec(profile, name), store, device, progress=False)
+    trained = get_model(reference_run(profile, name).spec, store, device, progress=False)
     cfg = attack_config(profile, profile.prototypes.methods[0])
-    config = {"model_key": trained.entry.key, "pairs": list(v.timing_pairs), "steps": v.timing_steps,
-              "attack": to_dict(cfg), "device": device, "threads": torch.get_num_threads(), "rule": "marginal"}
-    entry = store.entry("timings", config).ensure()
+    entry = store.entry("timings", timing_config(profile, device)).ensure()
     x, _ = test_images(profile, name)
     rows = entry.get_or_compute_json("timing.json", lambda: attack_timing(
         trained.model, x.to(device), v.timing_pairs, v.timing_steps, cfg).to_dict("records"))
     return pd.DataFrame(rows)
+
+
+def validation_verdicts(summary: pd.DataFrame) -> pd.DataFrame:
+    """Per experiment and measure: the prototype estimate's median error and rank agreement against a random
+    subset's, and the words for each comparison (its error is "smaller"/"larger"; it ranks the models "at
+    least as well as"/"less well than" a random subset)."""
+    rows = []
+    for (name, measure), g in summary.groupby(["experiment", "measure"], sort=False):
+        gi = g.set_index("estimator")
+        pe, re_ = gi.loc["prototypes", "rel_error_median"], gi.loc["random subset", "rel_error_median"]
+        pr, rr = gi.loc["prototypes", "rank_rho_median"], gi.loc["random subset", "rank_rho_median"]
+        rows.append({"experiment": name, "measure": measure, "prototype_error": pe, "random_error": re_,
+                     "prototype_rho": pr, "random_rho": rr, "error": "smaller" if pe < re_ else "larger",
+                     "ranking": "at least as well as" if pr >= rr else "less well than"})
+    return pd.DataFrame(rows)
+
+
+def attack_seconds(timing: pd.DataFrame, pairs: np.ndarray, steps: int) -> np.ndarray:
+    """Extrapolated wall time of an attack of ``steps`` steps on ``pairs`` pairs from measured marginal step
+    times: interpolated within the measured batch sizes, linear in pairs beyond the largest."""
+    t = timing.sort_values("pairs")
+    pairs = np.asarray(pairs, float)
+    rate = t["seconds_per_step"].iloc[-1] / t["pairs"].iloc[-1]  # seconds per pair-step at the largest batch
+    small = np.interp(pairs, t["pairs"], t["seconds_per_step"])
+    return np.where(pairs <= t["pairs"].max(), small, pairs * rate) * steps
+
+
+def short_attack_check(profile: Profile, store: ResultStore, device: str) -> pd.DataFrame:
+    """The prototype attack (fewer steps, larger step size) against the full-length attack of the motivation
+    chapter, on the same pairs and models: mean L_end and relative reduction of each, their ratio and the
+    per-pair Spearman correlation of the two L_end."""
+    from .motivation import attack_runs
+
+    models, pairs, full, _ = attack_runs(profile, store, device, progress=False)
+    short_cfg = attack_config(profile, profile.manipulation.method)
+    rows = []
+    for label, trained in models.items():
+        short, _ = cached_manipulation(store, trained.entry.key, pairs.ids, trained.model, pairs.x_victims,
+                                       pairs.x_targets, short_cfg, progress=False)
+        fe, se = full[label].l_end.cpu().numpy() * 1e7, short.l_end.cpu().numpy() * 1e7
+        fs = full[label].l_start.cpu().numpy() * 1e7
+        rows.append({"model": label, "l_end_full": fe.mean(), "l_end_short": se.mean(), "ratio": se.mean() / fe.mean(),
+                     "relative_reduction_full": np.mean((fs - fe) / fs),
+                     "relative_reduction_short": np.mean((fs - se) / fs),
+                     "per_pair_spearman": float(stats.spearmanr(fe, se).statistic)})
+    return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------------------------------------
+# the stage's work, listed without computing it
+
+
+def pair_tasks(profile: Profile, experiments: list[str], store: ResultStore, device: str) -> list[Task]:
+    return [Task("pairs", f"{name} prototype pairs", "pairs", "pairs.json",
+                 lambda name=name: pairs_config(profile, name),
+                 lambda name=name: prototype_pairs(profile, name, store, device)) for name in experiments]
+
+
+def attack_tasks(profile: Profile, runs: list[Run], store: ResultStore, device: str) -> list[Task]:
+    """The prototype attack of every run and explanation method (keyed by the pairs, once they are stored)."""
+    tasks = []
+    for method in profile.prototypes.methods:
+        cfg = attack_config(profile, method)
+        for run in runs:
+            def config(run=run, cfg=cfg) -> dict | None:
+                pairs = stored_pairs(profile, run.experiment, store)
+                return None if pairs is None else manipulation_config(model_key(run), pairs_id(profile, run.experiment,
+                                                                                               pairs), cfg)
+
+            def compute(run=run, method=method) -> None:
+                relation_table(profile, store, device, (method,), [run], progress=False)
+
+            tasks.append(Task("attacks", f"{run.label} {method}", "manipulations", "result.pt", config, compute))
+    return tasks
+
+
+def validation_tasks(profile: Profile, store: ResultStore, device: str) -> list[Task]:
+    """The all-pairs attacks of the validation pool on each validated experiment's first-seed models, the
+    attack timing, and the short-attack check."""
+    tasks = []
+    cfg = attack_config(profile, profile.prototypes.methods[0])
+    for name in validation_experiments(profile):
+        ids = validation_ids(profile, name)[3]
+        for run in validation_runs(profile, name):
+            tasks.append(Task("validation", f"{run.label} all pairs", "manipulations", "result.pt",
+                              lambda run=run, ids=ids: manipulation_config(model_key(run), ids, cfg),
+                              lambda name=name: validate_prototypes(profile, store, device, cfg.method, name,
+                                                                    progress=False)))
+    tasks.append(Task("timing", "attack timing", "timings", "timing.json", lambda: timing_config(profile, device),
+                      lambda: cached_timing(profile, store, device)))
+    from .motivation import motivation_pairs, motivation_runs
+
+    short_cfg = attack_config(profile, profile.manipulation.method)
+    for run in motivation_runs(profile).values():
+        tasks.append(Task("short-check", f"{run.label} short attack", "manipulations", "result.pt",
+                          lambda run=run: manipulation_config(model_key(run), motivation_pairs(profile, "cpu").ids,
+                                                              short_cfg),
+                          lambda: short_attack_check(profile, store, device)))
+    return tasks
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -362,7 +534,7 @@ def main(argv: list[str] | None = None) -> None:
             if part == "relation":
                 for method in methods:  # one method over every model first: the headline result lands early
                     table = relation_table(profile, store, device, (method,))
-                    print(table_by_beta(table).to_string())
+                    print(table_by_kind(table).to_string())
             elif part == "validation":
                 for name in validation_experiments(profile):
                     print(name)

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .config import ConfigError
+from .errors import ConfigError
 from .manipulate import ManipulationConfig, ManipulationResult, manipulate
 from .metrics import bootstrap_ci, spearman
 

@@ -18,11 +18,9 @@ from typing import Any, Callable
 
 import torch
 
+from .errors import StoreError
+
 KEY_LENGTH = 16
-
-
-class StoreError(RuntimeError):
-    """A store entry that cannot be used: a config mismatch or an unreadable file."""
 
 
 def canonical_json(obj: Any) -> str:

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .attacks import check_attack_args, frozen, project_linf
-from .config import ConfigError
+from .errors import ConfigError
 
 
 def kl_from_logits(logits_p: torch.Tensor, logits_q: torch.Tensor, reduction: str = "batchmean") -> torch.Tensor:

@@ -19,7 +19,10 @@ from torch import nn
 from tqdm.std import tqdm
 
 from .attacks import evaluate, pgd
-from .config import AttackConfig, ConfigError, DataConfig, ModelConfig, TrainConfig, to_dict
+from .components import AttackConfig, DataConfig, ModelConfig, TrainConfig
+from .errors import ConfigError, TrainingDivergedError
+from .kinds import ModelKind
+from .schema import to_dict
 from .data import DATASET_SHAPES, NUM_CLASSES, load_dataset
 from .models import model_from_config
 from .store import Entry, ResultStore, git_commit
@@ -27,10 +30,6 @@ from .trades import trades_loss
 
 # Bump when a change alters what training produces; it is part of every model's store key.
 TRAIN_CODE_VERSION = 1
-
-
-class TrainingDivergedError(RuntimeError):
-    """A non-finite loss during training."""
 
 
 @dataclass(frozen=True)
@@ -47,9 +46,8 @@ class RunSpec:
 
     @property
     def label(self) -> str:
-        t = self.train
-        method = {"standard": "standard", "mat": "MAT"}.get(t.method, f"TRADES beta={t.beta:g}")
-        return f"{self.data.name} {self.model.name} {method} seed={t.seed}"
+        """'mnist convnet TRADES β=1 seed=0', for progress bars and errors."""
+        return f"{self.data.name} {self.model.name} {ModelKind.of(self.train).label} seed={self.train.seed}"
 
     def validate(self) -> None:
         self.data.validate()

@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 from lib.config import ConfigError
-from lib.explain import (IG_RULES, METHODS, SecondOrderReLUWarning, explanation_loss, explanation_map, ig_rule,
+from lib.components import EXPLANATION_METHODS as METHODS
+from lib.explain import (IG_RULES, SecondOrderReLUWarning, explanation_loss, explanation_map, ig_rule,
                          map_and_logits, warn_if_relu_second_order)
 from lib.metrics import mse
 from lib.models import build_model, softplus_twin

@@ -35,13 +35,13 @@ def test_landscape_tables_on_a_tiny_sweep(store):
     again, _, _ = ls.landscape_tables(P, store, "cpu", progress=False)
     assert again.equals(flat)  # cached
     trained_key = models["key"].iloc[0]
-    from lib.sweep import sweep_specs
+    from lib.sweep import model_key, sweep_runs
     from lib.train import get_model
-    spec = [s for s in sweep_specs(P, "digits") if store.entry("models", s.store_config()).key == trained_key][0]
-    surf = ls.model_surfaces(P, "digits", get_model(spec, store, "cpu"), store, "cpu")
+    run = [r for r in sweep_runs(P) if model_key(r) == trained_key][0]
+    surf = ls.model_surfaces(P, "digits", get_model(run.spec, store, "cpu"), store, "cpu")
     assert surf["ce"].shape == (1, 5, 5)
     assert torch.allclose(surf["ce"][0, 2, 2], torch.tensor(land["at_zero"]["ce"][0]), rtol=1e-4)
-    t = ls.by_beta(flat[(flat["loss"] == "ce") & (flat["measure"] == "quadratic_coefficient")])
+    t = ls.by_kind(flat[(flat["loss"] == "ce") & (flat["measure"] == "quadratic_coefficient")])
     assert len(t) == 2 and (t["ci_low"] <= t["mean"]).all() and (t["mean"] <= t["ci_high"]).all()
 
 

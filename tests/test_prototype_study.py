@@ -29,19 +29,6 @@ def test_cluster_map_distances_splits_known_distances():
         cluster_map_distances(maps, np.array([0, 0, 1]))
 
 
-def test_spearman_ci_of_a_monotone_relation_is_one():
-    x = np.arange(10.0)
-    rho, lo, hi = study.spearman_ci(x, x ** 3)
-    assert rho == pytest.approx(1.0) and lo == pytest.approx(1.0) and hi == pytest.approx(1.0)
-    rho, lo, hi = study.spearman_ci(x, -x)
-    assert rho == pytest.approx(-1.0) and hi == pytest.approx(-1.0)
-    rng = np.random.default_rng(0)
-    rho, lo, hi = study.spearman_ci(rng.normal(size=40), rng.normal(size=40))
-    assert lo < rho < hi and lo < 0 < hi
-    with pytest.raises(ConfigError, match="len"):
-        study.spearman_ci(x[:2], x[:2])
-
-
 def test_all_ordered_pairs_counts_n_times_n_minus_one():
     vi, ti = study.all_ordered_pairs(5)
     assert len(vi) == 20 and (vi != ti).all()
@@ -114,8 +101,11 @@ def test_study_end_to_end_on_a_tiny_sweep_is_cached_and_consistent(store):
     cached = study.relation_table(P, store, "cpu", progress=False)
     pd.testing.assert_frame_equal(table, cached)
 
-    by_beta = study.table_by_beta(table)
-    assert len(by_beta) == 4 and (by_beta["seeds"] == 1).all()
+    by_kind = study.table_by_kind(table)
+    assert len(by_kind) == 4 and (by_kind["seeds"] == 1).all() and by_kind["l_end_sd"].isna().all()
+    assert set(by_kind["kind"]) == {"standard", "TRADES β=1"}
+    corr = study.correlations(pd.concat([table.assign(seed=s) for s in range(3)]))  # 6 rows per group
+    assert set(corr["reading"]) <= {"rises", "falls", "no clear relation"}
 
     val = study.validate_prototypes(P, store, "cpu", progress=False)
     assert val.n_pairs_all == 20 and val.n_pairs_subset == 2
@@ -125,3 +115,33 @@ def test_study_end_to_end_on_a_tiny_sweep_is_cached_and_consistent(store):
         assert np.allclose(val.random[k].mean(1), truth, rtol=0.5)
     timing = study.cached_timing(P, store, "cpu")
     assert timing["pairs"].tolist() == [2, 4] and (timing["seconds_per_step"] > 0).all()
+
+
+def test_runs_other_than_the_sweep_are_measured(store):
+    """The study measures any list of runs: here one model that is not in the profile's sweep."""
+    from dataclasses import replace
+
+    from lib.runs import Run
+    from lib.sweep import sweep_runs
+
+    P = load_profile("smoke", TINY)
+    base = sweep_runs(P)[0]
+    other = Run("digits", replace(base.spec, train=replace(base.spec.train, method="mat", beta=0.0)))
+    table = study.relation_table(P, store, "cpu", methods=("gradient",), runs=[other], progress=False)
+    assert table["kind"].tolist() == ["MAT"] and table["beta"].isna().all()
+
+
+def test_validation_verdicts_compare_errors_and_rankings():
+    summary = pd.DataFrame([
+        {"experiment": "e", "measure": "l_end_1e-7", "estimator": "prototypes", "rel_error_median": 0.05,
+         "rank_rho_median": 0.9},
+        {"experiment": "e", "measure": "l_end_1e-7", "estimator": "random subset", "rel_error_median": 0.10,
+         "rank_rho_median": 1.0}])
+    v = study.validation_verdicts(summary).iloc[0]
+    assert v["error"] == "smaller" and v["ranking"] == "less well than"
+
+
+def test_attack_seconds_interpolates_then_scales_linearly():
+    timing = pd.DataFrame({"pairs": [10, 100], "seconds_per_step": [1.0, 2.0]})
+    got = study.attack_seconds(timing, np.array([10, 55, 100, 1000]), steps=10)
+    np.testing.assert_allclose(got, [10.0, 15.0, 20.0, 200.0])

@@ -1,0 +1,67 @@
+"""What every chapter shares: the banner that says which profile built the page, tables with human column
+names, Markdown written from results, and the library's own source shown instead of retyped.
+
+The top floor: it may import anything below, and nothing in the library imports it.
+"""
+from __future__ import annotations
+
+import inspect
+import math
+from typing import Any, Callable, Mapping
+
+import pandas as pd
+from IPython.display import Markdown, display
+
+from .config import Profile
+
+DASH = "—"
+
+
+def banner(profile: Profile, device: str) -> Markdown:
+    """Which profile built the page, at what scale, on which device; for ``smoke``, that its numbers are
+    toy results and not findings."""
+    text = (f"**Built with the `{profile.name}` profile** on `{device}`, seeds {list(profile.seeds)}: "
+            f"{profile.description.strip() or 'no description'}")
+    if profile.name == "smoke":
+        text += ("\n\n**Toy data.** The `smoke` profile trains tiny networks on 8x8 digits in seconds to check "
+                 "that the code runs; its numbers and the sentences chosen from them are not findings. Build "
+                 "the `cpu` profile for the reproduction.")
+    if len(profile.seeds) == 1:
+        text += "\n\nOne seed: no spread over seeds can be shown; points are single models."
+    return Markdown("> " + text.replace("\n\n", "\n>\n> "))
+
+
+def say(text: str) -> None:
+    """Show Markdown computed from results (it shows in Jupyter and in the book alike)."""
+    display(Markdown(text))
+
+
+def fmt(value: Any, digits: int = 3) -> Any:
+    """A cell for a human: '—' for a missing value, integers without decimals, floats rounded."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return DASH
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e6 and digits == 0:
+        return int(value)
+    if isinstance(value, float):
+        return round(value, digits)
+    return value
+
+
+def human_table(table: pd.DataFrame, columns: Mapping[str, str], digits: Mapping[str, int] | int = 3,
+                index: list[str] | None = None) -> pd.DataFrame:
+    """The listed columns only, renamed to human names, missing values as '—', counts as integers and
+    floats rounded (``digits`` per column or for all); ``index``: human names to index by."""
+    out = pd.DataFrame(index=table.index)
+    for col, name in columns.items():
+        d = digits.get(col, 3) if isinstance(digits, Mapping) else digits
+        out[name] = [fmt(v, d) for v in table[col]]
+    return out.set_index(index) if index else out.reset_index(drop=True)
+
+
+def percent(v: float, digits: int = 0) -> str:
+    return DASH if v is None or math.isnan(v) else f"{100 * v:.{digits}f} %"
+
+
+def show_source(fn: Callable) -> None:
+    """Print the library's own source of ``fn`` (the book shows code rather than retyping it)."""
+    print(inspect.getsource(fn))

@@ -1,0 +1,31 @@
+"""A model's kind (standard, TRADES with its beta, MAT, and room for more) and its one label.
+
+Every table, legend and sentence of the book names a model through ``ModelKind.label``; a kind that lacks a
+setting (MAT has no TRADES beta) says so with ``None``, never with a numeric stand-in.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .components import TrainConfig
+
+
+@dataclass(frozen=True)
+class ModelKind:
+    """How a model was trained, as far as the book's comparisons care: the family and its weight."""
+
+    family: str  # "standard", "TRADES" or "MAT"
+    beta: float | None = None  # the TRADES weight; None where it does not apply
+
+    @classmethod
+    def of(cls, t: TrainConfig) -> "ModelKind":
+        if t.method == "mat":
+            return cls("MAT")
+        if t.method == "standard" or t.beta == 0:
+            return cls("standard", 0.0 if t.method == "trades" else None)
+        return cls("TRADES", t.beta)
+
+    @property
+    def label(self) -> str:
+        """'standard', 'TRADES β=0.25', 'MAT': the one label of a kind in tables, legends and prose."""
+        return f"TRADES β={self.beta:g}" if self.family == "TRADES" else self.family

@@ -1,0 +1,123 @@
+"""The motivation study: the explanation-manipulation attack on a few models, against noise of the same size.
+
+``motivation_runs`` names the models (the first seed's standard, largest-beta TRADES and MAT models of the
+first experiment); ``attack_runs`` attacks the profile's seeded random pairs on each (cached per model,
+pairs and settings); ``compare_with_noise`` measures how close each map came to its target, for the victim
+as is, Gaussian noise of the attack's size and the attack; ``summary_table`` gives one row per model.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from . import metrics
+from .config import Profile
+from .data import load_dataset
+from .explain import explanation_map
+from .manipulate import (ManipulationConfig, ManipulationResult, cached_manipulation, config_from_settings, log_steps,
+                         manipulation_config, noise_baseline, seeded_pairs_for)
+from .runs import Run
+from .store import ResultStore
+from .sweep import model_key, showcase_runs
+from .train import TrainedModel, get_model
+from .work import Task
+
+TRACE_INTERVALS = 12  # the loss is recorded at 13 log-spaced steps
+
+
+@dataclass
+class MotivationPairs:
+    """The seeded random pairs of the first experiment, on the device, and the id that names them in keys."""
+
+    x_victims: torch.Tensor
+    x_targets: torch.Tensor
+    ids: dict
+
+
+def attack_settings(profile: Profile) -> ManipulationConfig:
+    """The profile's full-length attack, recording the loss at log-spaced steps."""
+    return config_from_settings(profile.manipulation, log_steps(profile.manipulation.steps, TRACE_INTERVALS))
+
+
+def motivation_runs(profile: Profile) -> dict[str, Run]:
+    return showcase_runs(profile, profile.run[0])
+
+
+def motivation_pairs(profile: Profile, device: str) -> MotivationPairs:
+    exp = profile.experiment(profile.run[0])
+    x, y = load_dataset(exp.data.name, "test", exp.eval.n, exp.data.subset_seed)
+    vi, ti, ids = seeded_pairs_for(exp, profile.manipulation, y)
+    return MotivationPairs(x[vi].to(device), x[ti].to(device), ids)
+
+
+def attack_runs(profile: Profile, store: ResultStore, device: str, progress: bool = True
+                ) -> tuple[dict[str, TrainedModel], MotivationPairs, dict[str, ManipulationResult], dict[str, float]]:
+    """The models by label, the pairs, each model's attack result and the seconds each attack took."""
+    pairs = motivation_pairs(profile, device)
+    cfg = attack_settings(profile)
+    models, results, seconds = {}, {}, {}
+    for label, run in motivation_runs(profile).items():
+        models[label] = get_model(run.spec, store, device, progress=progress)
+        results[label], seconds[label] = cached_manipulation(store, models[label].entry.key, pairs.ids,
+                                                             models[label].model, pairs.x_victims, pairs.x_targets,
+                                                             cfg, progress=progress)
+    return models, pairs, results, seconds
+
+
+def compare_with_noise(model: torch.nn.Module, pairs: MotivationPairs, result: ManipulationResult, method: str,
+                       seed: int) -> pd.DataFrame:
+    """Distance of each map to its target map (MSE in 1e-7, cosine, Spearman, top-10 % overlap) and the
+    label-kept rate, for the victim unchanged, Gaussian noise of the attack's per-pair L2 norm, and the attack."""
+    x_v, x_t, x_adv = pairs.x_victims, pairs.x_targets, result.x_adv.to(pairs.x_victims.device)
+    maps_t = explanation_map(model, x_t, method)
+    with torch.no_grad():
+        labels = model(x_v).argmax(1)
+    x_noise = noise_baseline(model, x_v, x_adv, seed=seed)
+    k = max(1, int(0.1 * maps_t[0].numel()))
+    rows = {}
+    for what, x in (("victim (no change)", x_v), ("random noise, same L2", x_noise), ("attack", x_adv)):
+        maps = explanation_map(model, x, method, target=labels)
+        with torch.no_grad():
+            kept = (model(x).argmax(1) == labels).float().mean().item()
+        rows[what] = {"MSE to target (1e-7)": 1e7 * metrics.mse(maps, maps_t).mean().item(),
+                      "cosine": metrics.cosine_similarity(maps, maps_t).mean().item(),
+                      "Spearman": float(np.nanmean(metrics.spearman(maps, maps_t).cpu().numpy())),
+                      "top-10% overlap": metrics.topk_intersection(maps, maps_t, k).mean().item(),
+                      "label kept": kept,
+                      "L2 size": float((x - x_v).flatten(1).norm(dim=1).mean())}
+    return pd.DataFrame(rows).T
+
+
+def summary_table(results: dict[str, ManipulationResult], seconds: dict[str, float]) -> pd.DataFrame:
+    """One row per model: the attack's summary (means over pairs) and its wall time."""
+    table = pd.DataFrame({label: {**res.summary(), "seconds": seconds[label]} for label, res in results.items()}).T
+    return table[["pairs", "label_kept", "converged", "l_start_1e-7", "l_end_1e-7", "relative_reduction",
+                  "mean_steps", "mean_linf", "mean_l2", "seconds"]].astype(float)
+
+
+def success_rate(result: ManipulationResult) -> float:
+    """Fraction of pairs whose map ended closer to the target with the label unchanged."""
+    return float((result.label_kept & (result.l_end < result.l_start)).float().mean())
+
+
+def attack_tasks(profile: Profile, store: ResultStore, device: str) -> list[Task]:
+    """The motivation attacks (the pairs' id is known from the profile, so every key is known upfront)."""
+    exp = profile.experiment(profile.run[0])
+    cfg = attack_settings(profile)
+    tasks = []
+    for label, run in motivation_runs(profile).items():
+        def config(run=run) -> dict:
+            y = load_dataset(exp.data.name, "test", exp.eval.n, exp.data.subset_seed)[1]
+            return manipulation_config(model_key(run), seeded_pairs_for(exp, profile.manipulation, y)[2], cfg)
+
+        def compute(run=run) -> None:
+            pairs = motivation_pairs(profile, device)
+            trained = get_model(run.spec, store, device, progress=False)
+            cached_manipulation(store, trained.entry.key, pairs.ids, trained.model, pairs.x_victims,
+                                pairs.x_targets, cfg, progress=False)
+
+        tasks.append(Task("motivation", run.label, "manipulations", "result.pt", config, compute))
+    return tasks

@@ -1,0 +1,55 @@
+"""The book's work as a list of store entries: what each stage would compute, without computing it.
+
+Every stage (models, evaluations, pairs, attacks, validation, landscapes, ...) turns a profile into
+``Task`` objects. A task knows its store folder (``kind``), the file that marks it done, how to resolve its
+store key, and how to compute itself through the same get-or-compute path the chapters use, so running a
+task twice computes once. Some keys depend on an upstream result (a prototype attack is keyed by the pairs
+k-means chose): such a task's key is unknown (``None``) until that result is stored, and the list says so.
+Tasks are listed in dependency order: running them in order never computes anything twice.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from .store import ResultStore
+
+
+@dataclass(frozen=True)
+class Task:
+    """One store entry a stage would compute."""
+
+    stage: str  # e.g. "models", "evals", "pairs", "attacks", "validation", "landscapes"
+    label: str  # what a person reads: "mnist TRADES β=1 seed 0"
+    kind: str  # the store folder
+    result: str  # the file whose presence marks the entry done
+    config: Callable[[], dict | None]  # the entry's full config; None while an upstream result is missing
+    compute: Callable[[], Any]  # computes (or reads) the entry through the store
+
+    def key(self, store: ResultStore) -> str | None:
+        cfg = self.config()
+        return None if cfg is None else store.entry(self.kind, cfg).key
+
+    def done(self, store: ResultStore) -> bool:
+        cfg = self.config()
+        return cfg is not None and store.entry(self.kind, cfg).has(self.result)
+
+    def line(self, store: ResultStore) -> str:
+        """'stage  label  kind/key  done|to do' (key 'after upstream' when not yet known)."""
+        key = self.key(store)
+        where = f"{self.kind}/{key}" if key else f"{self.kind}/(after upstream)"
+        return f"{self.stage:<11} {self.label:<48} {where:<30} {'done' if self.done(store) else 'to do'}"
+
+
+def run_tasks(tasks: list[Task], store: ResultStore) -> list[tuple[Task, Exception]]:
+    """Compute every task that is not done, in order; a failing task is reported and the others go on.
+    Returns the failures (task, error)."""
+    failures = []
+    for task in tasks:
+        if task.done(store):
+            continue
+        try:
+            task.compute()
+        except Exception as exc:  # noqa: BLE001 - reported with its task, never swallowed
+            failures.append((task, exc))
+    return failures

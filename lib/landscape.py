@@ -129,9 +129,3 @@ def quadratic_coefficient(losses: torch.Tensor, ts: torch.Tensor) -> torch.Tenso
     design = torch.stack([t**2, t, torch.ones_like(t)], dim=1)
     coef = torch.linalg.lstsq(design, losses.detach().to(torch.float64).cpu().T).solution
     return coef[0].to(losses.dtype)
-
-
-def flatness_table(losses: torch.Tensor, ts: torch.Tensor) -> dict[str, np.ndarray]:
-    """Both flatness scalars per slice, as numpy arrays."""
-    return {"second_difference": second_difference(losses, ts).cpu().numpy(),
-            "quadratic_coefficient": quadratic_coefficient(losses, ts).cpu().numpy()}

@@ -138,8 +138,9 @@ class ExperimentConfig:
 class ExplanationAttackSettings:
     """The targeted explanation-manipulation attack (``lib.manipulate``), declared once: the reference code's
     loss weights, optimiser and softplus schedule (1500 Adam steps, lr 2e-4, c_e 1e11, c_o 1e6, softplus beta
-    10 -> 100) and the convergence rule: a pair stops once its loss has not improved by a factor
-    (1 - rel_tol) over ``window`` steps (``window >= steps`` disables it, as in the reference)."""
+    10 -> 100) and the convergence rule: every ``window`` steps, a pair stops once the explanation loss of the
+    model as trained has fallen by less than a fraction ``rel_tol`` since the last check (``window >= steps``
+    disables it, as in the reference)."""
 
     method: str = "gradient"
     steps: int = 1500

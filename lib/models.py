@@ -125,6 +125,11 @@ def _replace_relus(model: nn.Module, factory) -> nn.Module:
     return model
 
 
+class TwinSoftplus(nn.Softplus):
+    """A Softplus that stands in for a ReLU in a softplus twin; only these are annealed by
+    ``set_softplus_beta``, so a model trained with softplus keeps its own activations."""
+
+
 def softplus_twin(model: nn.Module, beta: float) -> nn.Module:
     """A copy of ``model`` with the same weights and every ReLU replaced by Softplus(beta).
 
@@ -135,7 +140,7 @@ def softplus_twin(model: nn.Module, beta: float) -> nn.Module:
     if not beta > 0:
         raise ConfigError(f"beta={beta!r} is not allowed: expected a positive number")
     twin = copy.deepcopy(model)
-    return _replace_relus(twin, lambda: nn.Softplus(beta=beta))
+    return _replace_relus(twin, lambda: TwinSoftplus(beta=beta))
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -143,7 +148,8 @@ def count_parameters(model: nn.Module) -> int:
 
 
 def set_softplus_beta(model: nn.Module, beta: float) -> None:
-    """Change the beta of every Softplus in ``model`` in place (for attacks that anneal it)."""
+    """Change, in place, the beta of the softplus modules that ``softplus_twin`` put in place of ReLUs (for
+    attacks that anneal it); a model's own Softplus activations are left as trained."""
     for m in model.modules():
-        if isinstance(m, nn.Softplus):
+        if isinstance(m, TwinSoftplus):
             m.beta = beta

@@ -94,8 +94,8 @@ def compare_with_noise(model: torch.nn.Module, pairs: MotivationPairs, result: M
 def summary_table(results: dict[str, ManipulationResult], seconds: dict[str, float]) -> pd.DataFrame:
     """One row per model: the attack's summary (means over pairs) and its wall time."""
     table = pd.DataFrame({label: {**res.summary(), "seconds": seconds[label]} for label, res in results.items()}).T
-    return table[["pairs", "label_kept", "converged", "l_start_1e-7", "l_end_1e-7", "relative_reduction",
-                  "mean_steps", "mean_linf", "mean_l2", "seconds"]].astype(float)
+    return table[["pairs", "flipped", "label_kept", "converged", "l_start_1e-7", "l_end_1e-7", "l_end_all_1e-7",
+                  "relative_reduction", "mean_steps", "mean_linf", "mean_l2", "seconds"]].astype(float)
 
 
 def success_rate(result: ManipulationResult) -> float:

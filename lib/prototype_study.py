@@ -193,9 +193,10 @@ def correlations(table: pd.DataFrame, measures: tuple[str, ...] = tuple(MEASURES
 def table_by_kind(table: pd.DataFrame) -> pd.DataFrame:
     """The analogue of the paper's Table 1: means over seeds per experiment, explanation method and kind of
     model, with the standard deviation over seeds (missing for one seed) and the number of seeds."""
-    cols = ["l_start_1e-7", "l_end_1e-7", "relative_reduction", "spearman_to_target", "clean_acc", "pgd_acc",
-            "label_kept", "plateaued"]
+    cols = ["l_start_1e-7", "l_end_1e-7", "l_end_1e-7_all", "relative_reduction", "spearman_to_target", "clean_acc",
+            "pgd_acc", "label_kept", "plateaued"]
     agg = {c: (c, "mean") for c in cols}
+    agg["flipped"] = ("flipped", "sum")
     agg.update({"method": ("method", "first"), "beta": ("beta", "first"), "l_end_sd": ("l_end_1e-7", "std"),
                 "relative_reduction_sd": ("relative_reduction", "std"), "seeds": ("seed", "count")})
     return table.groupby(["experiment", "explanation", "kind"], sort=False).agg(**agg).reset_index()

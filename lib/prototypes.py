@@ -130,20 +130,25 @@ def penultimate_features(model: nn.Module, x: torch.Tensor, batch_size: int = 50
 
 def robustness_summary(result: ManipulationResult, rank: np.ndarray | None = None, n_boot: int = 1000,
                        seed: int = 0) -> dict:
-    """Means with percentile-bootstrap 95 % intervals over pairs: L_start, L_end (1e-7), relative reduction,
-    and the rank metric (Spearman between manipulated and target maps); plus label-kept and converged rates."""
+    """Means with percentile-bootstrap 95 % intervals over the pairs whose predicted label the attack kept
+    (the primary numbers: a pair whose label flipped is a classification attack, not an explanation
+    manipulation): L_start, L_end (1e-7), relative reduction and the rank metric (Spearman between
+    manipulated and target maps); beside them the number of flipped pairs and the all-pairs means
+    (``*_all``), and the label-kept and converged rates."""
+    kept = result.label_kept.cpu().numpy().astype(bool)
     l_start = result.l_start.cpu().numpy() * 1e7
     l_end = result.l_end.cpu().numpy() * 1e7
-    rel = (l_start - l_end) / l_start
-    out = {"pairs": int(len(l_start)), "label_kept": float(result.label_kept.float().mean()),
-           "converged": float(result.converged.float().mean())}
-    columns = {"l_start_1e-7": l_start, "l_end_1e-7": l_end, "relative_reduction": rel}
+    columns = {"l_start_1e-7": l_start, "l_end_1e-7": l_end, "relative_reduction": (l_start - l_end) / l_start}
     if rank is not None:
-        columns["spearman_to_target"] = rank
+        columns["spearman_to_target"] = np.asarray(rank, float)
+    out = {"pairs": int(len(l_start)), "flipped": int((~kept).sum()), "label_kept": float(kept.mean()),
+           "converged": float(result.converged.float().mean())}
     for key, values in columns.items():
-        finite = values[np.isfinite(values)]  # a constant map has no rank correlation (NaN)
-        if len(finite) < len(values):
-            out[f"{key}_undefined"] = int(len(values) - len(finite))
+        out[f"{key}_all"] = float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+        kept_values = values[kept]
+        finite = kept_values[np.isfinite(kept_values)]  # a constant map has no rank correlation (NaN)
+        if len(finite) < len(kept_values):
+            out[f"{key}_undefined"] = int(len(kept_values) - len(finite))
         lo, hi = bootstrap_ci(finite, n_boot=n_boot, seed=seed) if len(finite) else (float("nan"),) * 2
         out[key] = float(finite.mean()) if len(finite) else float("nan")
         out[f"{key}_ci"] = [float(lo), float(hi)]

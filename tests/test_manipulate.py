@@ -77,3 +77,41 @@ def test_bad_pairs(trained_digits):
     bad[0, 0, 0, 0] = float("nan")
     with pytest.raises(ConfigError, match="x_target has non-finite values"):
         manipulate(model, x[:2], bad)
+
+
+def test_noise_baseline_realises_the_attack_norm_after_clamping():
+    from lib.manipulate import noise_baseline
+
+    g = torch.Generator().manual_seed(0)
+    x = (torch.rand(6, 1, 8, 8, generator=g) > 0.7).float()  # mostly black, as MNIST: clamping bites
+    x_adv = (x + 0.3 * torch.randn(6, 1, 8, 8, generator=g)).clamp(0, 1)
+    noisy = noise_baseline(None, x, x_adv, seed=1)
+    target = (x_adv - x).flatten(1).norm(dim=1)
+    realised = (noisy - x).flatten(1).norm(dim=1)
+    assert noisy.min() >= 0 and noisy.max() <= 1
+    torch.testing.assert_close(realised, target, rtol=1e-4, atol=1e-5)
+
+
+def test_annealing_changes_only_the_twins_own_softplus():
+    from torch import nn
+
+    from lib.models import set_softplus_beta, softplus_twin
+
+    model = nn.Sequential(nn.Linear(2, 2), nn.Softplus(beta=3.0), nn.Linear(2, 2), nn.ReLU())
+    twin = softplus_twin(model, 10.0)
+    set_softplus_beta(twin, 50.0)
+    assert twin[1].beta == 3.0 and twin[3].beta == 50.0  # the trained softplus stays as trained
+
+
+def test_stopping_rule_compares_the_trained_models_loss(trained_digits):
+    """With early stopping on, a pair stops at a multiple of the window (checked on the model as trained),
+    and a run without early stopping does every step."""
+    from lib.manipulate import manipulate
+
+    model, x = trained_digits[0], trained_digits[1]
+    xv, xt = x[:6], x[6:12]
+    stopping = manipulate(model, xv, xt, steps=40, window=10, rel_tol=0.5, lr=2e-3)
+    assert ((stopping.steps % 10 == 0) | (stopping.steps == 40)).all()
+    assert stopping.converged.any()  # a 50 % improvement every 10 steps is not kept up by every pair
+    full = manipulate(model, xv, xt, steps=40, window=40, lr=2e-3)
+    assert (full.steps == 40).all() and not full.converged.any()

@@ -18,6 +18,8 @@ problem naming the page, and exits 1 if there is any:
 - a network request: pages must not need the network. Chromium runs with DNS mapped to nothing, and every
   http(s) request is intercepted, failed and reported.
 
+With --warnings it also lists, without failing, code blocks and tables wider than the text column.
+
 It saves a full-page screenshot of each page, 1280 px wide and as tall as the page (capped by --max-height),
 to `<screenshots>/<page>.png`, and prints each page's height.
 
@@ -143,8 +145,17 @@ CHECK_JS = r"""
     const line = pre.textContent.split('\n').find(l => DELIM.test(l));
     if (line) problems.push(['raw Markdown table in a text output', clip(line)]);
   }
+  // Not failures, reported as warnings: code and tables wider than the text column (the reader must scroll).
+  const column = document.querySelector('article') || document.querySelector('main') || document.body;
+  const limit = column.getBoundingClientRect().right + 1;
+  const wideCode = [...document.querySelectorAll('pre')].filter(e => e.scrollWidth > e.clientWidth + 1);
+  const wideTables = [...document.querySelectorAll('table')].filter(
+    t => t.scrollWidth > (t.parentElement ? t.parentElement.clientWidth : 0) + 1 || t.getBoundingClientRect().right > limit);
+  const warnings = [];
+  if (wideCode.length) warnings.push(['wide code', `${wideCode.length} code blocks or outputs wider than the column, e.g. ${clip(wideCode[0].textContent.split('\n').reduce((a, b) => b.length > a.length ? b : a, ''))}`]);
+  for (const t of wideTables) warnings.push(['wide table', `${t.scrollWidth} px in a ${t.parentElement.clientWidth} px column: ${clip(t.querySelector('tr') ? t.querySelector('tr').textContent : '')}`]);
   const height = Math.max(document.documentElement.scrollHeight, document.body.scrollHeight);
-  return {problems, height, maths: maths.length, mjx, images: imgs.length,
+  return {problems, warnings, height, maths: maths.length, mjx, images: imgs.length,
           mathjax: !!(window.MathJax && MathJax.version), title: document.title};
 })()
 """
@@ -369,6 +380,8 @@ def main() -> int:
     parser.add_argument("--max-height", type=int, default=30000, help="cap on a screenshot's height in px")
     parser.add_argument("--timeout", type=float, default=60, help="seconds for a page to load")
     parser.add_argument("--settle", type=float, default=30, help="seconds for MathJax, fonts and images")
+    parser.add_argument("--warnings", action="store_true",
+                        help="also list code blocks and tables wider than the text column (not failures)")
     parser.add_argument("pages", nargs="*", type=Path, help="only these pages (default: every page)")
     args = parser.parse_args()
     binary = find_chromium(args.chromium)
@@ -396,6 +409,9 @@ def main() -> int:
                 problems, report, height = [("check failed", f"{type(exc).__name__}: {exc}")], {}, 0
             for kind, detail in problems:
                 print(f"{rel}: {kind}: {detail}")
+            if args.warnings:
+                for kind, detail in report.get("warnings", []):
+                    print(f"{rel}: warning: {kind}: {detail}")
             failures += bool(problems)
             capped = " (capped)" if report.get("height", 0) > args.max_height else ""
             print(f"[check-book] {'FAIL' if problems else 'ok  '} {rel}: height {report.get('height', '?')} px{capped}, "

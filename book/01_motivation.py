@@ -34,20 +34,19 @@
 # maps get to the targets compared with random noise of the same size; how the match improves with attack
 # steps; and the same on the most robust TRADES model and on the MAT model.
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-cell"]
 profile = "cpu"  # smoke | cpu | paper, or a path to a YAML profile
 overrides = {}  # any profile field, e.g. {"manipulation.pairs": 20}
 
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
-import torch
 
 from lib import motivation as mot
 from lib.book import banner, human_table, percent, say, show_source
 from lib.config import load_profile, setup_runtime
-from lib.explain import explanation_map
 from lib.manipulate import manipulate
+from lib.plots import manipulation_examples
 from lib.store import ResultStore
 
 P = load_profile(profile, overrides)
@@ -68,11 +67,16 @@ banner(P, device)
 # %%
 show_source(manipulate)
 
-# %%
+# %% tags=["remove-input"]
 models, pairs, results, seconds = mot.attack_runs(P, store, device)
-stops = ("no early stopping (the window is as long as the step limit)" if M.window >= M.steps else
-         f"a pair stops when its loss has not improved by {100 * M.rel_tol:g} % over {M.window} steps")
-say(f"Attack: {M.steps} Adam steps of size {M.lr:g} on {M.pairs} pairs per model, method `{M.method}`; {stops}.")
+stops = (
+    "no early stopping (the window is as long as the step limit)"
+    if M.window >= M.steps
+    else f"a pair stops when its loss has not improved by {100 * M.rel_tol:g} % over {M.window} steps"
+)
+say(
+    f"Attack: {M.steps} Adam steps of size {M.lr:g} on {M.pairs} pairs per model, method `{M.method}`; {stops}."
+)
 
 # %% [markdown]
 # While the softplus $\beta$ is annealed, the loss the attack sees belongs to a changing function, so losses
@@ -85,33 +89,15 @@ say(f"Attack: {M.steps} Adam steps of size {M.lr:g} on {M.pairs} pairs per model
 # Each row: the victim, the perturbation (amplified to the full grey range), the manipulated image, and the
 # three maps. The title of each image gives the predicted label and its probability.
 
-# %%
-def show_examples(model, result, rows=3):
-    x_v, x_t, x_adv = pairs.x_victims[:rows], pairs.x_targets[:rows], result.x_adv[:rows].to(device)
-    maps = [explanation_map(model, x, M.method).detach().cpu() for x in (x_v, x_t, x_adv)]
-    with torch.no_grad():
-        p_v, p_a = model(x_v).softmax(1), model(x_adv).softmax(1)
-    fig, axes = plt.subplots(rows, 6, figsize=(8, 1.45 * rows + 0.4), squeeze=False)
-    titles = ["victim", "perturbation\n(amplified)", "manipulated", "victim map", "target map", "manipulated\nmap"]
-    for r in range(rows):
-        delta = (x_adv[r] - x_v[r]).cpu()
-        images = [x_v[r].cpu(), delta / (2 * delta.abs().max().clamp_min(1e-12)) + 0.5, x_adv[r].cpu()]
-        for c, img in enumerate(images):
-            axes[r][c].imshow(img.permute(1, 2, 0).squeeze(-1).numpy(), cmap="gray", vmin=0, vmax=1)
-        for c, mp in enumerate((maps[0][r], maps[1][r], maps[2][r]), start=3):
-            axes[r][c].imshow(mp.numpy(), cmap="hot")
-        axes[r][0].set_title(f"label {int(p_v[r].argmax())} ({float(p_v[r].max()):.2f})", fontsize=9)
-        axes[r][2].set_title(f"label {int(p_a[r].argmax())} ({float(p_a[r].max()):.2f})", fontsize=9)
-    for c, ax in enumerate(axes[-1]):
-        ax.set_xlabel(titles[c], fontsize=9)
-    for ax in axes.flat:
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.tight_layout()
-    return fig
 
-
-show_examples(models["standard"].model, results["standard"])
+# %% mystnb={"image": {"alt": "Three victims of the standard model: images, perturbation, manipulated image and their explanation maps"}}
+manipulation_examples(
+    models["standard"].model,
+    pairs.x_victims,
+    pairs.x_targets,
+    results["standard"].x_adv,
+    M.method,
+)
 plt.show()
 
 # %% [markdown]
@@ -126,33 +112,54 @@ plt.show()
 # top 10 % of pixels.
 
 # %%
-COMPARE = {"MSE to target (1e-7)": "MSE to target (1e-7)", "cosine": "cosine", "Spearman": "Spearman",
-           "top-10% overlap": "top-10 % overlap", "label kept": "label kept", "L2 size": "L2 size"}
-tables = {label: mot.compare_with_noise(models[label].model, pairs, results[label], M.method, M.pair_seed)
-          for label in models}
-human_table(tables["standard"].rename_axis("input").reset_index(), {"input": "input", **COMPARE}, index=["input"])
+COMPARE = {
+    "MSE to target (1e-7)": "MSE to target (1e-7)",
+    "cosine": "cosine",
+    "Spearman": "Spearman",
+    "top-10% overlap": "top-10 % overlap",
+    "label kept": "label kept",
+    "L2 size": "L2 size",
+}
+tables = {
+    label: mot.compare_with_noise(
+        models[label].model, pairs, results[label], M.method, M.pair_seed
+    )
+    for label in models
+}
+human_table(
+    tables["standard"].rename_axis("input").reset_index(),
+    {"input": "input", **COMPARE},
+    index=["input"],
+)
 
-# %%
+# %% tags=["remove-input"]
 r, t, rs = results["standard"], tables["standard"], results["standard"].summary()
-say(f"On the standard model, {percent(mot.success_rate(r))} of the {M.pairs} pairs end with a map closer to "
+say(
+    f"On the standard model, {percent(mot.success_rate(r))} of the {M.pairs} pairs end with a map closer to "
     f"the target and the label unchanged ({rs['flipped']} flipped). Over the kept pairs the explanation loss falls "
     f"from {rs['l_start_1e-7']:.1f} to {rs['l_end_1e-7']:.1f} (×1e-7), while noise of the same L2 size (realised "
     f"after clamping: {t.loc['random noise, same L2', 'L2 size']:.3f} against the attack's "
     f"{t.loc['attack', 'L2 size']:.3f}) leaves it at "
     f"{t.loc['random noise, same L2', 'MSE to target (1e-7)']:.1f}. The mean L-inf size of the perturbation is "
     f"{r.linf.mean():.3f}; {int(r.converged.sum())} pairs met the stopping rule before the step limit; the "
-    f"attack took {seconds['standard']:.1f} s for all pairs.")
+    f"attack took {seconds['standard']:.1f} s for all pairs."
+)
 
 # %% [markdown]
 # ## Manipulation strength grows with the number of steps
 
-# %%
+# %% mystnb={"image": {"alt": "Explanation loss relative to its start against attack steps, one line per model"}}
 fig, ax = plt.subplots(figsize=(6.5, 3.6))
 steps = mot.attack_settings(P).trace_steps
 for label, res in results.items():
     trace = res.trace.cpu().numpy() / res.l_start.cpu().numpy()[None, :]
     ax.plot(steps, np.median(trace, axis=1), marker=".", label=label)
-    ax.fill_between(steps, np.percentile(trace, 25, axis=1), np.percentile(trace, 75, axis=1), alpha=0.2)
+    ax.fill_between(
+        steps,
+        np.percentile(trace, 25, axis=1),
+        np.percentile(trace, 75, axis=1),
+        alpha=0.2,
+    )
 ax.set_xscale("log")
 ax.set_xlabel("attack step")
 ax.set_ylabel("L / L_start")
@@ -170,39 +177,75 @@ plt.show()
 
 # %%
 summary = mot.summary_table(results, seconds).rename_axis("model").reset_index()
-human_table(summary, {"model": "model", "pairs": "pairs", "flipped": "label flipped", "converged": "stopped early",
-                      "l_start_1e-7": "L_start (1e-7)", "l_end_1e-7": "L_end (1e-7)",
-                      "l_end_all_1e-7": "L_end, all pairs",
-                      "relative_reduction": "relative reduction", "mean_linf": "mean L-inf",
-                      "mean_l2": "mean L2", "seconds": "seconds"},
-            digits={"pairs": 0, "flipped": 0, "converged": 0}, index=["model"])
+human_table(
+    summary,
+    {
+        "model": "model",
+        "pairs": "pairs",
+        "flipped": "label flipped",
+        "converged": "stopped early",
+        "l_start_1e-7": "L_start (1e-7)",
+        "l_end_1e-7": "L_end (1e-7)",
+        "l_end_all_1e-7": "L_end, all pairs",
+        "relative_reduction": "relative reduction",
+        "mean_linf": "mean L-inf",
+        "mean_l2": "mean L2",
+        "seconds": "seconds",
+    },
+    digits={"pairs": 0, "flipped": 0, "converged": 0},
+    index=["model"],
+)
 
 # %% [markdown]
 # L_start, L_end and the relative reduction are means over the pairs whose predicted label the attack kept
 # (a flipped label makes it a classification attack, not a manipulated explanation); the flipped count and
 # L_end over all pairs stand beside them.
 
-# %%
+# %% tags=["remove-input"]
 s = summary.set_index("model")
 others = [lb for lb in s.index if lb != "standard"]
-higher = [lb for lb in others if s.loc[lb, "l_end_1e-7"] > s.loc["standard", "l_end_1e-7"]]
+higher = [
+    lb for lb in others if s.loc[lb, "l_end_1e-7"] > s.loc["standard", "l_end_1e-7"]
+]
 lower = [lb for lb in others if lb not in higher]
-say(f"Compared with the standard model, L_end is higher (explanations harder to steer) for "
+say(
+    f"Compared with the standard model, L_end is higher (explanations harder to steer) for "
     f"{', '.join(higher) or 'none of the robust models'}"
-    + (f" and not higher for {', '.join(lower)}" if higher and lower else "") + ". "
+    + (f" and not higher for {', '.join(lower)}" if higher and lower else "")
+    + ". "
     "Whether this holds beyond these models, and whether it follows classification robustness, is the subject "
     "of the prototype chapter; L_end also scales with L_start, which differs between models, so the relative "
-    "reduction is shown beside it.")
+    "reduction is shown beside it."
+)
 
 # %% [markdown]
 # ## What this means
-#
-# A perturbation that leaves the prediction untouched can make a gradient explanation look like that of an
-# unrelated image, far more than random noise of the same size does (the table above says by how much at
-# this profile's scale). Robust training changes both the starting distance between maps and how far the
-# attack gets; the next chapters measure this across the whole sweep, using this attack's final loss L_end
-# as the measure of explanation robustness (higher = more robust), as the paper does.
-#
+
+# %% tags=["remove-input"]
+gap = {}
+for label, t in tables.items():
+    start = t.loc["victim (no change)", "MSE to target (1e-7)"]
+    gap[label] = [
+        1 - t.loc[row, "MSE to target (1e-7)"] / start
+        for row in ("attack", "random noise, same L2")
+    ]
+say(
+    "How much of the distance to the target map each perturbation removes, per model (attack / noise of the "
+    "same L2 size): "
+    + "; ".join(f"{lb}: {percent(a)} / {percent(n)}" for lb, (a, n) in gap.items())
+    + ". "
+    + (
+        "On every model the attack moves the map towards the target far more than noise does: a "
+        "perturbation that keeps the prediction can steer a gradient explanation."
+        if all(a > 2 * max(n, 0) for a, n in gap.values())
+        else "The attack does not beat noise by a wide margin on every model here."
+    )
+    + " Robust training changes both the starting distance between maps and how far the attack gets; the "
+    "next chapters measure this across the whole sweep, using this attack's final loss L_end as the measure "
+    "of explanation robustness (higher = more robust), as the paper does."
+)
+
+# %% [markdown]
 # **Differences from the reference.** The reference attack works on ImageNet-normalised inputs; ours are in
 # [0, 1] and use the reference's step size as is. Early stopping is available but off in the `cpu` and
 # `paper` profiles (see the caution above); the number of pairs that stopped early is reported.

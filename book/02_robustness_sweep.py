@@ -30,7 +30,7 @@
 # spread over seeds; a table; the training curves; and a gradient-masking check on the most robust model.
 # Every later chapter reuses these models from the result store.
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-cell"]
 profile = "cpu"  # smoke | cpu | paper, or a path to a YAML profile
 overrides = {}  # any profile field, e.g. {"experiments.mnist.train.epochs": 2}
 
@@ -61,23 +61,35 @@ banner(P, device)
 # Madry's rule, step = 2.5 eps / steps. The table lists every training and evaluation setting of this
 # profile's experiments, the warm-ups included.
 
-# %%
+# %% tags=["remove-input"]
 rows = []
 for name in P.run:
     e = P.experiment(name)
     t = e.train
-    rows.append({"experiment": name, "train images": e.data.n_train or "all", "test images": e.eval.n or "all",
-                 "model": f"{e.model.name} (width {e.model.width})", "epochs": t.epochs, "batch": t.batch_size,
-                 "lr (peak, cosine)": t.lr, "lr warm-up (epochs)": t.warmup_epochs,
-                 "eps": round(t.attack.eps, 4), "eps warm-up (epochs)": t.eps_warmup_epochs,
-                 "train attack": f"PGD-{t.attack.steps}, step {t.attack.step_size:.4g}",
-                 "eval attack": f"PGD-{e.eval.attack.steps}, step {e.eval.attack.step_size:.4g}",
-                 "augmentation": "crop + flip" if t.augment else "none"})
+    rows.append(
+        {
+            "experiment": name,
+            "train images": e.data.n_train or "all",
+            "test images": e.eval.n or "all",
+            "model": f"{e.model.name} (width {e.model.width})",
+            "epochs": t.epochs,
+            "batch": t.batch_size,
+            "lr (peak, cosine)": t.lr,
+            "lr warm-up (epochs)": t.warmup_epochs,
+            "eps": round(t.attack.eps, 4),
+            "eps warm-up (epochs)": t.eps_warmup_epochs,
+            "train attack": f"PGD-{t.attack.steps}, step {t.attack.step_size:.4g}",
+            "eval attack": f"PGD-{e.eval.attack.steps}, step {e.eval.attack.step_size:.4g}",
+            "augmentation": "crop + flip" if t.augment else "none",
+        }
+    )
 display(pd.DataFrame(rows).set_index("experiment").T)
-say(f"Seeds {list(P.seeds)}; TRADES β {', '.join(f'{b:g}' for b in P.sweep.betas)}; MAT "
+say(
+    f"Seeds {list(P.seeds)}; TRADES β {', '.join(f'{b:g}' for b in P.sweep.betas)}; MAT "
     f"{'included' if P.sweep.mat else 'not included'}. During the eps warm-up the training attack's radius and "
     "step grow linearly from 0 to their final values; the learning rate warms up linearly, then follows a cosine "
-    "to zero.")
+    "to zero."
+)
 
 # %% [markdown]
 # ## Train and evaluate the sweep
@@ -88,7 +100,7 @@ say(f"Seeds {list(P.seeds)}; TRADES β {', '.join(f'{b:g}' for b in P.sweep.beta
 # %%
 show_source(trades_loss)
 
-# %%
+# %% mystnb={"image": {"alt": "Clean and PGD accuracy against the TRADES weight beta, with MAT at the right, one panel per dataset"}}
 table = sweep.run_sweep(P, store, device, progress=False)
 summary = sweep.summarize(table)
 fig = accuracy_vs_beta(summary, list(P.run))
@@ -99,37 +111,64 @@ plt.show()
 # left and MAT at the right; points are means over seeds and bars the range over seeds (with one seed, single
 # models and no bars).*
 
+
 # %%
 def pm(mean: float, std: float) -> str:
     return f"{100 * mean:.1f}" + ("" if pd.isna(std) else f" ± {100 * std:.1f}")
 
 
-shown = summary.assign(clean=[pm(m, s) for m, s in zip(summary["clean_mean"], summary["clean_std"])],
-                       pgd=[pm(m, s) for m, s in zip(summary["pgd_mean"], summary["pgd_std"])],
-                       pgd_range=[f"{100 * a:.1f}–{100 * b:.1f}" for a, b in zip(summary["pgd_min"], summary["pgd_max"])])
-human_table(shown, {"experiment": "experiment", "kind": "model", "seeds": "seeds", "clean": "clean acc. (%)",
-                    "pgd": "PGD acc. (%)", "pgd_range": "PGD range over seeds", "train_seconds": "train time (s)"},
-            digits={"seeds": 0, "train_seconds": 0}, index=["experiment", "model"])
+shown = summary.assign(
+    clean=[pm(m, s) for m, s in zip(summary["clean_mean"], summary["clean_std"])],
+    pgd=[pm(m, s) for m, s in zip(summary["pgd_mean"], summary["pgd_std"])],
+    pgd_range=[
+        f"{100 * a:.1f}–{100 * b:.1f}"
+        for a, b in zip(summary["pgd_min"], summary["pgd_max"])
+    ],
+)
+human_table(
+    shown,
+    {
+        "experiment": "experiment",
+        "kind": "model",
+        "seeds": "seeds",
+        "clean": "clean acc. (%)",
+        "pgd": "PGD acc. (%)",
+        "pgd_range": "PGD range over seeds",
+        "train_seconds": "train time (s)",
+    },
+    digits={"seeds": 0, "train_seconds": 0},
+    index=["experiment", "model"],
+)
 
-# %%
+# %% tags=["remove-input"]
 lines = []
 for name in P.run:
     s = summary[summary["experiment"] == name]
     tr = s[s["method"] != "MAT"]
     lo, hi, mat = tr.iloc[0], tr.iloc[-1], s[s["method"] == "MAT"]
-    text = (f"- **{name}** (eps {P.experiment(name).eval.attack.eps:.4g}): standard training reaches "
-            f"{100 * lo.clean_mean:.1f} % clean and {100 * lo.pgd_mean:.1f} % PGD accuracy; {hi.kind} reaches "
-            f"{100 * hi.clean_mean:.1f} % clean and {100 * hi.pgd_mean:.1f} % PGD accuracy")
+    text = (
+        f"- **{name}** (eps {P.experiment(name).eval.attack.eps:.4g}): standard training reaches "
+        f"{100 * lo.clean_mean:.1f} % clean and {100 * lo.pgd_mean:.1f} % PGD accuracy; {hi.kind} reaches "
+        f"{100 * hi.clean_mean:.1f} % clean and {100 * hi.pgd_mean:.1f} % PGD accuracy"
+    )
     if len(mat):
         text += f"; MAT {100 * mat.clean_mean.iloc[0]:.1f} % clean and {100 * mat.pgd_mean.iloc[0]:.1f} % PGD"
     monotone = (tr["pgd_mean"].diff().dropna() >= -0.01).all()
-    lines.append(text + (". PGD accuracy rises with β at every step (within one point)." if monotone else
-                         ". PGD accuracy does **not** rise monotonically with β here (see the table)."))
+    lines.append(
+        text
+        + (
+            ". PGD accuracy rises with β at every step (within one point)."
+            if monotone
+            else ". PGD accuracy does **not** rise monotonically with β here (see the table)."
+        )
+    )
 adv = table[table["method"] != "standard"]["train_seconds"]
 std = table[table["method"] == "standard"]["train_seconds"]
-lines.append(f"\nThe sweep holds {len(table)} models ({len(P.seeds)} seed(s) each). Training them took "
-             f"{table['train_seconds'].sum() / 60:.1f} minutes of compute, counted when each model was trained: "
-             f"about {adv.mean():.0f} s per adversarially trained model and {std.mean():.0f} s per standard one.")
+lines.append(
+    f"\nThe sweep holds {len(table)} models ({len(P.seeds)} seed(s) each). Training them took "
+    f"{table['train_seconds'].sum() / 60:.1f} minutes of compute, counted when each model was trained: "
+    f"about {adv.mean():.0f} s per adversarially trained model and {std.mean():.0f} s per standard one."
+)
 say("\n".join(lines))
 
 # %% [markdown]
@@ -138,11 +177,15 @@ say("\n".join(lines))
 # Each epoch the trainer records the loss and clean / PGD accuracy on a small monitor set of test images
 # (PGD with the training attack's settings). Here is the monitor's PGD accuracy for the first seed.
 
-# %%
+# %% mystnb={"image": {"alt": "Monitor PGD accuracy after each training epoch, one line per model of the first seed"}}
 for name in P.run:
-    histories = {r.kind.label: get_model(r.spec, store, device, progress=False).history
-                 for r in sweep.first_seed(sweep.sweep_runs(P, [name]), P)}
-    training_curves(histories, "monitor_pgd_acc", f"{name}: monitor PGD accuracy, seed {P.seeds[0]}")
+    histories = {
+        r.kind.label: get_model(r.spec, store, device, progress=False).history
+        for r in sweep.first_seed(sweep.sweep_runs(P, [name]), P)
+    }
+    training_curves(
+        histories, "monitor_pgd_acc", f"{name}: monitor PGD accuracy, seed {P.seeds[0]}"
+    )
     plt.show()
 
 # %% [markdown]
@@ -155,18 +198,41 @@ for name in P.run:
 # If its accuracy collapses, the PGD-20 numbers overstated robustness.
 
 # %%
-checks = pd.DataFrame([sweep.masking_check(P, store, device, sweep.most_robust(table, P, name), progress=False)
-                       for name in P.run])
-human_table(checks, {"experiment": "experiment", "kind": "model", "seed": "seed", "clean_acc": "clean acc.",
-                     "weak_attack": "attack", "pgd_acc": "PGD acc.", "strong_attack": "stronger attack",
-                     "strong_pgd_acc": "PGD acc. (stronger)", "drop_points": "drop (points)"},
-            digits={"seed": 0, "drop_points": 1}, index=["experiment"])
+checks = pd.DataFrame(
+    [
+        sweep.masking_check(
+            P, store, device, sweep.most_robust(table, P, name), progress=False
+        )
+        for name in P.run
+    ]
+)
+human_table(
+    checks,
+    {
+        "experiment": "experiment",
+        "kind": "model",
+        "seed": "seed",
+        "clean_acc": "clean acc.",
+        "weak_attack": "attack",
+        "pgd_acc": "PGD acc.",
+        "strong_attack": "stronger attack",
+        "strong_pgd_acc": "PGD acc. (stronger)",
+        "drop_points": "drop (points)",
+    },
+    digits={"seed": 0, "drop_points": 1},
+    index=["experiment"],
+)
 
-# %%
+# %% tags=["remove-input"]
 worst = checks["drop_points"].max()
-say(f"The stronger attack lowers PGD accuracy of the most robust model by at most {worst:.1f} points. "
-    + ("A drop of a few points is what more steps and restarts usually buy against a genuinely robust model."
-       if worst < 5 else "That is a large drop: part of the measured robustness may come from gradient masking."))
+say(
+    f"The stronger attack lowers PGD accuracy of the most robust model by at most {worst:.1f} points. "
+    + (
+        "A drop of a few points is what more steps and restarts usually buy against a genuinely robust model."
+        if worst < 5
+        else "That is a large drop: part of the measured robustness may come from gradient masking."
+    )
+)
 
 # %% [markdown]
 # ## What this means

@@ -50,7 +50,7 @@
 # below. The Hessian of CE is also taken on the twin, so that both Hessians come from the same network; the CE
 # *slices* use the model as trained (its CE is smooth enough to slice). Labels below say which is which.
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-cell"]
 profile = "cpu"  # smoke | cpu | paper, or a path to a YAML profile
 overrides = {}  # any profile field, e.g. {"landscape.victims": 5}
 
@@ -77,16 +77,39 @@ banner(P, device)
 # ## The settings
 
 # %%
-human_table(pd.DataFrame([
-    ("victims per model", f"{S.victims} (prototype victims, one per cluster first)"),
-    ("grid", f"{S.points} points, t in [-{S.radius:g} eps, {S.radius:g} eps]"),
-    ("eps per experiment", ", ".join(f"{n}: {P.experiment(n).eval.attack.eps:.4g}" for n in P.run)),
-    ("directions", f"{S.gaussian} Gaussian (L2 norm of a sign direction), {S.sign} sign, gradient sign of each loss"),
-    ("explanation", S.method), ("softplus twin β", f"{S.softplus_beta:g}"),
-    ("Lanczos", f"relative residual {S.eig_tol:g}, at most {S.eig_max_iter} HVPs"),
-    ("Hutchinson", f"{S.trace_probes} Rademacher probes"),
-    ("2-D surfaces", f"{S.surface_victims} victims, {S.surface_points} x {S.surface_points} grid")],
-    columns=["setting", "value"]), {"setting": "setting", "value": "value"}, index=["setting"])
+human_table(
+    pd.DataFrame(
+        [
+            (
+                "victims per model",
+                f"{S.victims} (prototype victims, one per cluster first)",
+            ),
+            ("grid", f"{S.points} points, t in [-{S.radius:g} eps, {S.radius:g} eps]"),
+            (
+                "eps per experiment",
+                ", ".join(f"{n}: {P.experiment(n).eval.attack.eps:.4g}" for n in P.run),
+            ),
+            (
+                "directions",
+                f"{S.gaussian} Gaussian (L2 norm of a sign direction), {S.sign} sign, gradient sign of each loss",
+            ),
+            ("explanation", S.method),
+            ("softplus twin β", f"{S.softplus_beta:g}"),
+            (
+                "Lanczos",
+                f"relative residual {S.eig_tol:g}, at most {S.eig_max_iter} HVPs",
+            ),
+            ("Hutchinson", f"{S.trace_probes} Rademacher probes"),
+            (
+                "2-D surfaces",
+                f"{S.surface_victims} victims, {S.surface_points} x {S.surface_points} grid",
+            ),
+        ],
+        columns=["setting", "value"],
+    ),
+    {"setting": "setting", "value": "value"},
+    index=["setting"],
+)
 
 # %% [markdown]
 # Slices, flatness and curvature of one model, from the library:
@@ -94,16 +117,18 @@ human_table(pd.DataFrame([
 # %%
 show_source(ls.compute_landscape)
 
-# %%
+# %% tags=["remove-input"]
 flat, curv, raw = ls.landscape_tables(P, store, device, progress=False)
 models = ls.per_model(flat, curv)
 per_model_seconds = curv.drop_duplicates("key")["seconds"]
 hvps = curv.groupby("loss")["n_hvp"].mean()
-say(f"Computing the slices and curvature of all {len(models)} models took {per_model_seconds.sum() / 60:.1f} minutes "
+say(
+    f"Computing the slices and curvature of all {len(models)} models took {per_model_seconds.sum() / 60:.1f} minutes "
     f"({per_model_seconds.mean():.1f} s per model, counted when computed; a rebuild reads the store). Lanczos met "
     f"its tolerance for {percent(curv['eig_converged'].mean())} of the victims, using on average "
     f"{hvps.get('ce', float('nan')):.0f} (CE) and {hvps.get('expl_twin', float('nan')):.0f} (explanation loss) "
-    "Hessian-vector products including the trace's probes.")
+    "Hessian-vector products including the trace's probes."
+)
 
 # %% [markdown]
 # ## The staircase and its smooth twin
@@ -112,7 +137,7 @@ say(f"Computing the slices and curvature of all {len(models)} models took {per_m
 # seed: the explanation loss of the model as trained (steps: its gradient map changes only where a ReLU
 # switches) and of its softplus twin, next to CE.
 
-# %%
+# %% mystnb={"image": {"alt": "Loss along one Gaussian direction: CE, the trained model's explanation loss and its softplus twin's"}}
 name0 = P.run[0]
 m0 = models[(models["seed"] == P.seeds[0]) & (models["experiment"] == name0)]
 top = f"TRADES β={max(P.sweep.betas):g}"
@@ -121,8 +146,19 @@ fig, axes = plt.subplots(1, 3, figsize=(8, 2.8))
 for _, row in extremes.iterrows():
     land = raw[row["key"]]
     for ax, loss in zip(axes, ("ce", "expl", "expl_twin")):
-        ax.plot(land["ts"].numpy(), land["slices"][f"{loss}|gaussian|0"][0].numpy(), label=row["kind"])
-for ax, title in zip(axes, ("CE (as trained)", "expl. loss, as trained", f"expl. loss, twin β={S.softplus_beta:g}")):
+        ax.plot(
+            land["ts"].numpy(),
+            land["slices"][f"{loss}|gaussian|0"][0].numpy(),
+            label=row["kind"],
+        )
+for ax, title in zip(
+    axes,
+    (
+        "CE (as trained)",
+        "expl. loss, as trained",
+        f"expl. loss, twin β={S.softplus_beta:g}",
+    ),
+):
     ax.set_title(title, fontsize=9)
     ax.set_xlabel("t", fontsize=9)
 axes[0].legend(fontsize=8)
@@ -139,7 +175,7 @@ plt.show()
 # Gaussian direction and along its gradient-sign direction, per loss. Curves are shifted to start from their
 # value at $t = 0$, so that shapes compare.
 
-# %%
+# %% mystnb={"image": {"alt": "Every victim's loss slices, shifted to zero at the victim, for three models"}}
 show_rows = [r for _, r in m0.iterrows() if r["kind"] in ("standard", "MAT", top)]
 fig, axes = plt.subplots(2, 2, figsize=(8, 5.6), squeeze=False)
 colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -151,8 +187,18 @@ for c, loss in enumerate(("ce", "expl_twin")):
             ts, v = land["ts"].numpy(), land["slices"][f"{loss}|{kind}|0"].numpy()
             v = v - v[:, [len(ts) // 2]]
             for i, curve in enumerate(v):
-                ax.plot(ts, curve, color=colors[k], alpha=0.35, lw=0.8, label=row["kind"] if i == 0 else None)
-        ax.set_title(f"{'CE' if loss == 'ce' else 'expl. loss (twin, 1e-7)'}, {kind.replace('_', '-')}", fontsize=9)
+                ax.plot(
+                    ts,
+                    curve,
+                    color=colors[k],
+                    alpha=0.35,
+                    lw=0.8,
+                    label=row["kind"] if i == 0 else None,
+                )
+        ax.set_title(
+            f"{'CE' if loss == 'ce' else 'expl. loss (twin, 1e-7)'}, {kind.replace('_', '-')}",
+            fontsize=9,
+        )
         ax.set_xlabel("t", fontsize=9)
         ax.set_ylabel("L(x + t d) − L(x)", fontsize=9)
 axes[0][0].legend(fontsize=8)
@@ -167,14 +213,20 @@ plt.show()
 # The plane of two Gaussian directions around the first victim, for the standard model and the most robust
 # TRADES model of the first seed (same directions and victim for both).
 
-# %%
+# %% mystnb={"image": {"alt": "Contour plots of the three losses over a plane of two Gaussian directions"}}
 runs = ls.surface_runs(P, name0)
 fig, axes = plt.subplots(len(runs), 3, figsize=(8, 2.6 * len(runs)), squeeze=False)
 for r, run in enumerate(runs):
-    surf = ls.model_surfaces(P, name0, get_model(run.spec, store, device, progress=False), store, device)
+    surf = ls.model_surfaces(
+        P, name0, get_model(run.spec, store, device, progress=False), store, device
+    )
     ts = surf["ts"].numpy()
-    for c, (loss, title) in enumerate((("ce", "CE"), ("expl", "expl. (as trained)"), ("expl_twin", "expl. (twin)"))):
-        cs = axes[r][c].contourf(ts, ts, surf[loss][0].numpy().T, levels=20, cmap="viridis")
+    for c, (loss, title) in enumerate(
+        (("ce", "CE"), ("expl", "expl. (as trained)"), ("expl_twin", "expl. (twin)"))
+    ):
+        cs = axes[r][c].contourf(
+            ts, ts, surf[loss][0].numpy().T, levels=20, cmap="viridis"
+        )
         fig.colorbar(cs, ax=axes[r][c])
         axes[r][c].set_title(f"{run.kind.label}: {title}", fontsize=9)
         axes[r][c].tick_params(labelsize=8)
@@ -192,17 +244,25 @@ plt.show()
 # everything else the softplus twin.
 
 # %%
-panels = [("abs_quadratic_coefficient", "gaussian", "|quad. coef.|, Gaussian"),
-          ("abs_quadratic_coefficient", "gradient_sign", "|quad. coef.|, grad. sign"),
-          ("spectral", None, "Hessian spectral norm"), ("frobenius", None, "Hessian Frobenius norm")]
+panels = [
+    ("abs_quadratic_coefficient", "gaussian", "|quad. coef.|, Gaussian"),
+    ("abs_quadratic_coefficient", "gradient_sign", "|quad. coef.|, grad. sign"),
+    ("spectral", None, "Hessian spectral norm"),
+    ("frobenius", None, "Hessian Frobenius norm"),
+]
 
 
 def panel_values(loss: str, measure: str, direction: str | None) -> pd.DataFrame:
     if direction is None:
         return curv[curv["loss"] == loss].rename(columns={measure: "value"})
-    return flat[(flat["loss"] == loss) & (flat["measure"] == measure) & (flat["direction"] == direction)]
+    return flat[
+        (flat["loss"] == loss)
+        & (flat["measure"] == measure)
+        & (flat["direction"] == direction)
+    ]
 
 
+# %% mystnb={"image": {"alt": "Flatness measures per model kind with bootstrap intervals, CE and explanation loss"}}
 for exp_name in P.run:
     fig, axes = plt.subplots(2, len(panels), figsize=(8, 4.6), squeeze=False)
     for r, loss in enumerate(("ce", "expl_twin")):
@@ -210,21 +270,49 @@ for exp_name in P.run:
             vals = panel_values(loss, measure, direction)
             t = ls.by_kind(vals[vals["experiment"] == exp_name])
             ax, pos = axes[r][c], np.arange(len(t))
-            ax.errorbar(pos, t["mean"], yerr=[t["mean"] - t["ci_low"], t["ci_high"] - t["mean"]], fmt="o", capsize=3)
-            ax.set_xticks(pos, [k.replace("TRADES β=", "") for k in t["kind"]], fontsize=8, rotation=60)
+            ax.errorbar(
+                pos,
+                t["mean"],
+                yerr=[t["mean"] - t["ci_low"], t["ci_high"] - t["mean"]],
+                fmt="o",
+                capsize=3,
+            )
+            ax.set_xticks(
+                pos,
+                [k.replace("TRADES β=", "") for k in t["kind"]],
+                fontsize=8,
+                rotation=60,
+            )
             ax.set_title(f"{'CE' if loss == 'ce' else 'expl.'}: {title}", fontsize=9)
-    fig.suptitle(f"{exp_name}: flatness per model kind (β, standard = 0, MAT)", fontsize=10)
+    fig.suptitle(
+        f"{exp_name}: flatness per model kind (β, standard = 0, MAT)", fontsize=10
+    )
     fig.tight_layout()
     plt.show()
 
 # %%
-summary_cols = {"ce:gaussian:abs_quadratic_coefficient": "CE |quad| (G)", "ce:spectral": "CE ‖H‖₂",
-                "ce:frobenius": "CE ‖H‖F", "expl_twin:gaussian:abs_quadratic_coefficient": "expl |quad| (G)",
-                "expl_twin:spectral": "expl ‖H‖₂", "expl_twin:frobenius": "expl ‖H‖F",
-                "expl_twin:largest": "expl λmax", "expl_twin:smallest": "expl λmin", "expl_twin:l0": "expl L(x)"}
-means = models.groupby(["experiment", "kind"], sort=False)[list(summary_cols)].mean().reset_index()
-human_table(means, {"experiment": "experiment", "kind": "model", **summary_cols}, digits=3,
-            index=["experiment", "model"])
+summary_cols = {
+    "ce:gaussian:abs_quadratic_coefficient": "CE |quad| (G)",
+    "ce:spectral": "CE ‖H‖₂",
+    "ce:frobenius": "CE ‖H‖F",
+    "expl_twin:gaussian:abs_quadratic_coefficient": "expl |quad| (G)",
+    "expl_twin:spectral": "expl ‖H‖₂",
+    "expl_twin:frobenius": "expl ‖H‖F",
+    "expl_twin:largest": "expl λmax",
+    "expl_twin:smallest": "expl λmin",
+    "expl_twin:l0": "expl L(x)",
+}
+means = (
+    models.groupby(["experiment", "kind"], sort=False)[list(summary_cols)]
+    .mean()
+    .reset_index()
+)
+human_table(
+    means,
+    {"experiment": "experiment", "kind": "model", **summary_cols},
+    digits=3,
+    index=["experiment", "model"],
+)
 
 # %% [markdown]
 # ## The correlations
@@ -235,30 +323,51 @@ human_table(means, {"experiment": "experiment", "kind": "model", **summary_cols}
 # accuracy lies entirely below 0, **sharpens** when it lies entirely above, and shows **no clear relation**
 # otherwise.
 
-# %%
+# %% mystnb={"image": {"alt": "Spearman correlations of flatness measures with PGD accuracy and their intervals"}}
 corr = ls.flatness_correlations(models)
 vs_pgd = corr[corr["against"] == "pgd_acc"]
 fig, ax = plt.subplots(figsize=(8, 0.32 * len(vs_pgd) + 1))
 y = np.arange(len(vs_pgd))
-ax.errorbar(vs_pgd["rho"], y, xerr=[vs_pgd["rho"] - vs_pgd["ci_low"], vs_pgd["ci_high"] - vs_pgd["rho"]], fmt="o",
-            capsize=2)
+ax.errorbar(
+    vs_pgd["rho"],
+    y,
+    xerr=[vs_pgd["rho"] - vs_pgd["ci_low"], vs_pgd["ci_high"] - vs_pgd["rho"]],
+    fmt="o",
+    capsize=2,
+)
 ax.axvline(0, color="gray", lw=0.8)
-ax.set_yticks(y, [f"{r.experiment}, {ls.LOSS_NAMES[r.loss]}: {r.measure}" for r in vs_pgd.itertuples()], fontsize=8)
+ax.set_yticks(
+    y,
+    [
+        f"{r.experiment}, {ls.LOSS_NAMES[r.loss]}: {r.measure}"
+        for r in vs_pgd.itertuples()
+    ],
+    fontsize=8,
+)
 ax.invert_yaxis()
 ax.set_xlabel("Spearman ρ with PGD accuracy (95 % bootstrap interval)")
 fig.tight_layout()
 plt.show()
 
-# %%
+# %% tags=["remove-input"]
 lines = []
 for (exp_name, loss), g in vs_pgd.groupby(["experiment", "loss"], sort=False):
-    parts = [f"{r.measure}: **{r.reading}** ({interval_text(r.rho, r.ci_low, r.ci_high)})" for r in g.itertuples()]
-    lines.append(f"- **{exp_name}, {ls.LOSS_NAMES[loss]}** as PGD accuracy grows. " + "; ".join(parts) + ".")
+    parts = [
+        f"{r.measure}: **{r.reading}** ({interval_text(r.rho, r.ci_low, r.ci_high)})"
+        for r in g.itertuples()
+    ]
+    lines.append(
+        f"- **{exp_name}, {ls.LOSS_NAMES[loss]}** as PGD accuracy grows. "
+        + "; ".join(parts)
+        + "."
+    )
 shares = ls.reading_shares(corr)
-lines.append(f"\nOver the CE measures and experiments, {percent(shares['ce_flattens'])} of the readings say CE "
-             f"**flattens** as PGD accuracy grows. Over the explanation-loss measures, "
-             f"{percent(shares['expl_flattens'])} say the explanation loss flattens and "
-             f"{percent(shares['expl_sharpens'])} say it sharpens.")
+lines.append(
+    f"\nOver the CE measures and experiments, {percent(shares['ce_flattens'])} of the readings say CE "
+    f"**flattens** as PGD accuracy grows. Over the explanation-loss measures, "
+    f"{percent(shares['expl_flattens'])} say the explanation loss flattens and "
+    f"{percent(shares['expl_sharpens'])} say it sharpens."
+)
 say("\n".join(lines))
 
 # %% [markdown]
@@ -282,35 +391,73 @@ say("\n".join(lines))
 # %%
 rel = study.relation_table(P, store, device, methods=(S.method,), progress=False)
 track = ls.tracking(models, rel)
-human_table(track, {"experiment": "experiment", "candidate": "candidate", "robustness": "robustness measure",
-                    "rho": "ρ", "ci_low": "95 % low", "ci_high": "95 % high", "clear": "interval excludes 0"},
-            digits=2, index=["experiment", "candidate", "robustness measure"])
+human_table(
+    track,
+    {
+        "experiment": "experiment",
+        "candidate": "candidate",
+        "robustness": "robustness measure",
+        "rho": "ρ",
+        "ci_low": "95 % low",
+        "ci_high": "95 % high",
+        "clear": "interval excludes 0",
+    },
+    digits=2,
+    index=["experiment", "candidate", "robustness measure"],
+)
 
-# %%
+# %% mystnb={"image": {"alt": "L_end against L_start and against the explanation loss's Hessian spectral norm, per model"}}
 joined = models.merge(rel[["key", "l_end_1e-7", "l_start_1e-7"]], on="key")
 fig, axes = plt.subplots(len(P.run), 2, figsize=(8, 3.2 * len(P.run)), squeeze=False)
 for r, (exp_name, g) in enumerate(joined.groupby("experiment", sort=False)):
-    for c, (col, xlabel) in enumerate((("l_start_1e-7", "L_start (1e-7)"), ("expl_twin:spectral", "expl. ‖H‖₂ (twin)"))):
-        for family, marker, color in (("standard", "o", "tab:gray"), ("TRADES", "o", "tab:blue"), ("MAT", "*", "tab:red")):
+    for c, (col, xlabel) in enumerate(
+        (
+            ("l_start_1e-7", "L_start (1e-7)"),
+            ("expl_twin:spectral", "expl. ‖H‖₂ (twin)"),
+        )
+    ):
+        for family, marker, color in (
+            ("standard", "o", "tab:gray"),
+            ("TRADES", "o", "tab:blue"),
+            ("MAT", "*", "tab:red"),
+        ):
             sub = g[g["method"] == family]
-            axes[r][c].scatter(sub[col], sub["l_end_1e-7"], marker=marker, color=color, label=family,
-                               s=25 if marker == "o" else 80)
-        axes[r][c].set(xscale="log", yscale="log", xlabel=xlabel, ylabel="L_end (1e-7)", title=exp_name)
+            axes[r][c].scatter(
+                sub[col],
+                sub["l_end_1e-7"],
+                marker=marker,
+                color=color,
+                label=family,
+                s=25 if marker == "o" else 80,
+            )
+        axes[r][c].set(
+            xscale="log",
+            yscale="log",
+            xlabel=xlabel,
+            ylabel="L_end (1e-7)",
+            title=exp_name,
+        )
 axes[0][0].legend(fontsize=8)
 fig.tight_layout()
 plt.show()
 
-# %%
+
+# %% tags=["remove-input"]
 def rho_text(col: str) -> str:
     t = track[(track["x"] == col) & (track["robustness"] == "L_end")]
-    return "; ".join(f"{r.experiment} {interval_text(r.rho, r.ci_low, r.ci_high)}" for r in t.itertuples())
+    return "; ".join(
+        f"{r.experiment} {interval_text(r.rho, r.ci_low, r.ci_high)}"
+        for r in t.itertuples()
+    )
 
 
-say(f"*Figure: each model's L_end against where its attack starts (left) and against the explanation loss's "
+say(
+    f"*Figure: each model's L_end against where its attack starts (left) and against the explanation loss's "
     f"curvature (right).* Against L_end, Spearman's ρ (95 % interval) is {rho_text('l_start_1e-7')} for L_start, "
     f"{rho_text('expl_twin:spectral')} for the explanation loss's Hessian spectral norm, and "
     f"{rho_text('expl_twin:frobenius')} for its Frobenius norm. \"Tracks\" means an interval that excludes 0 in "
-    f"every experiment. **{ls.tracking_verdict(track)}**")
+    f"every experiment. **{ls.tracking_verdict(track)}**"
+)
 
 # %% [markdown]
 # ## Verdict
@@ -319,20 +466,36 @@ say(f"*Figure: each model's L_end against where its attack starts (left) and aga
 # not flatten the explanation-loss landscape, so the common belief's mechanism does not carry over to
 # explanations.
 
-# %%
+# %% tags=["remove-input"]
 verdict = []
 for exp_name, g in vs_pgd.groupby("experiment", sort=False):
     ce, ex = g[g["loss"] == "ce"]["reading"], g[g["loss"] == "expl_twin"]["reading"]
-    part1 = ("holds: CE flattens by every measure" if (ce == "flattens").all() else
-             f"holds in part: CE flattens by {int((ce == 'flattens').sum())} of {len(ce)} measures" if (ce == "flattens").any()
-             else "does not hold: no CE measure flattens")
-    part2 = ("holds: no explanation-loss measure flattens" if not (ex == "flattens").any() else
-             f"does not hold: the explanation loss flattens by {int((ex == 'flattens').sum())} of {len(ex)} measures")
-    sharp = f"; it sharpens by {int((ex == 'sharpens').sum())} of {len(ex)}" if (ex == "sharpens").any() else ""
+    part1 = (
+        "holds: CE flattens by every measure"
+        if (ce == "flattens").all()
+        else (
+            f"holds in part: CE flattens by {int((ce == 'flattens').sum())} of {len(ce)} measures"
+            if (ce == "flattens").any()
+            else "does not hold: no CE measure flattens"
+        )
+    )
+    part2 = (
+        "holds: no explanation-loss measure flattens"
+        if not (ex == "flattens").any()
+        else f"does not hold: the explanation loss flattens by {int((ex == 'flattens').sum())} of {len(ex)} measures"
+    )
+    sharp = (
+        f"; it sharpens by {int((ex == 'sharpens').sum())} of {len(ex)}"
+        if (ex == "sharpens").any()
+        else ""
+    )
     verdict.append(f"- **{exp_name}:** part (1) {part1}; part (2) {part2}{sharp}.")
-say("\n".join(verdict) + "\n\nA positive correlation of a curvature measure with PGD accuracy means robust "
+say(
+    "\n".join(verdict)
+    + "\n\nA positive correlation of a curvature measure with PGD accuracy means robust "
     "models are *sharper* there, a negative one that they are *flatter*. The SEP chapter (to come) changes the "
-    "explanation landscape directly to test the causal direction.")
+    "explanation landscape directly to test the causal direction."
+)
 
 # %% [markdown]
 # **Differences from the paper:** several directions, victims and seeds instead of one curve; curvature on

@@ -59,3 +59,34 @@ def training_curves(histories: dict[str, list[dict]], key: str, title: str) -> p
     ax.legend(fontsize=8, ncol=1, loc="center left", bbox_to_anchor=(1.0, 0.5))
     fig.tight_layout()
     return fig
+
+
+def manipulation_examples(model, x_victims, x_targets, x_adv, method: str, rows: int = 3) -> plt.Figure:
+    """Per row: the victim, the perturbation (amplified to the full grey range), the manipulated image and
+    the three explanation maps; titles give the predicted label and its probability."""
+    import torch
+
+    from .explain import explanation_map
+
+    x_v, x_t, x_a = x_victims[:rows], x_targets[:rows], x_adv[:rows].to(x_victims.device)
+    maps = [explanation_map(model, x, method).detach().cpu() for x in (x_v, x_t, x_a)]
+    with torch.no_grad():
+        p_v, p_a = model(x_v).softmax(1).cpu(), model(x_a).softmax(1).cpu()
+    fig, axes = plt.subplots(rows, 6, figsize=(PAGE_WIDTH, 1.45 * rows + 0.4), squeeze=False)
+    titles = ["victim", "perturbation\n(amplified)", "manipulated", "victim map", "target map", "manipulated\nmap"]
+    for r in range(rows):
+        delta = (x_a[r] - x_v[r]).cpu()
+        images = [x_v[r].cpu(), delta / (2 * delta.abs().max().clamp_min(1e-12)) + 0.5, x_a[r].cpu()]
+        for c, img in enumerate(images):
+            axes[r][c].imshow(img.permute(1, 2, 0).squeeze(-1).numpy(), cmap="gray", vmin=0, vmax=1)
+        for c, m in enumerate(maps, start=3):
+            axes[r][c].imshow(m[r].numpy(), cmap="hot")
+        for c, p in ((0, p_v[r]), (2, p_a[r])):
+            axes[r][c].set_title(f"label {int(p.argmax())} ({float(p.max()):.2f})", fontsize=9)
+    for c, ax in enumerate(axes[-1]):
+        ax.set_xlabel(titles[c], fontsize=9)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    return fig

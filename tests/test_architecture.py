@@ -17,9 +17,9 @@ LIB = PROJECT / "lib"
 FLOORS = [
     {"errors"},
     {"schema", "components", "stats"},
-    {"config", "store", "data", "metrics", "models", "kinds", "plots"},
+    {"config", "store", "data", "metrics", "models", "kinds"},
     {"explain", "attacks", "landscape"},
-    {"trades", "manipulate", "curvature", "prototypes"},
+    {"trades", "manipulate", "curvature", "prototypes", "plots"},
     {"train"},
     {"runs", "work", "cli"},
     {"sweep"},

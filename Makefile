@@ -4,13 +4,17 @@
 # make check-book                       open every page of _build/html in headless Chromium (offline); fail on raw
 #                                       LaTeX, broken images, progress bars, raw Markdown tables, console errors;
 #                                       full-page screenshots in _build/screenshots/
+# make store [PROFILE=..] [ENGINE=local|ray] [WORKERS=N]   every store entry the book needs (python -m lib.tasks)
+# make paper-dry                        the paper profile's exact code path at toy size on the CPU (minutes)
 PROFILE ?= cpu
+ENGINE ?= local
+WORKERS ?=
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install book check-book test sweep prototypes landscapes clean
+.PHONY: install book check-book test sweep prototypes landscapes store paper-dry clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +40,12 @@ prototypes: $(STAMP)
 
 landscapes: $(STAMP)
 	$(BIN)/python -m lib.landscape_study --profile $(PROFILE)
+
+store: $(STAMP)
+	$(BIN)/python -m lib.tasks --profile $(PROFILE) --engine $(ENGINE) $(if $(WORKERS),--workers $(WORKERS),)
+
+paper-dry: $(STAMP)
+	$(BIN)/python scripts/paper_dry.py
 
 clean:
 	rm -rf _build book/*.ipynb   # keeps .cache/ (the verified MathJax tarball)

@@ -20,10 +20,14 @@ def stage_parser(description: str) -> argparse.ArgumentParser:
     return parser
 
 
+def overrides_of(args: argparse.Namespace) -> dict:
+    """The ``--set FIELD=YAML`` overrides as a dict."""
+    return {field: yaml.safe_load(value) for field, _, value in (s.partition("=") for s in args.set)}
+
+
 def load(args: argparse.Namespace) -> tuple[Profile, str]:
     """The profile with the ``--set`` overrides applied, and the device after runtime set-up."""
-    overrides = {field: yaml.safe_load(value) for field, _, value in (s.partition("=") for s in args.set)}
-    profile = load_profile(args.profile, overrides)
+    profile = load_profile(args.profile, overrides_of(args))
     return profile, setup_runtime(profile)
 
 

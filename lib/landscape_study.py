@@ -280,7 +280,7 @@ def flatness_correlations(models: pd.DataFrame) -> pd.DataFrame:
     corr = corr.rename(columns={"x": "against", "y": "column", "n": "models"})
     corr["loss"] = corr["column"].str.split(":").str[0]
     corr["measure"] = corr["column"].map(FLATNESS_MEASURES)
-    corr["reading"] = [reading(r.ci_low, r.ci_high, "sharpens", "flattens") for r in corr.itertuples()]
+    corr["reading"] = [reading(r.ci_low, r.ci_high, "sharpens", "flattens", n=r.models) for r in corr.itertuples()]
     return corr
 
 
@@ -308,7 +308,7 @@ def tracking(models: pd.DataFrame, relation: pd.DataFrame) -> pd.DataFrame:
     corr = correlation_table(joined, ["experiment"], list(TRACKING_CANDIDATES), ["l_end_1e-7", "relative_reduction"])
     corr["candidate"] = corr["x"].map(TRACKING_CANDIDATES)
     corr["robustness"] = corr["y"].map({"l_end_1e-7": "L_end", "relative_reduction": "relative reduction"})
-    corr["clear"] = [reading(r.ci_low, r.ci_high, "yes", "yes") == "yes" for r in corr.itertuples()]
+    corr["clear"] = [reading(r.ci_low, r.ci_high, "yes", "yes", n=r.n) == "yes" for r in corr.itertuples()]
     return corr
 
 

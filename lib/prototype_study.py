@@ -185,7 +185,7 @@ def correlations(table: pd.DataFrame, measures: tuple[str, ...] = tuple(MEASURES
     relation (L_start: "rises"/"falls" is its own direction)."""
     corr = correlation_table(table, ["experiment", "explanation"], against, measures)
     corr = corr.rename(columns={"x": "against", "y": "measure", "n": "models"})
-    corr["reading"] = [reading(r.ci_low, r.ci_high, "rises", "falls", ROBUST_SIGN[r.measure])
+    corr["reading"] = [reading(r.ci_low, r.ci_high, "rises", "falls", ROBUST_SIGN[r.measure], r.models)
                        for r in corr.itertuples()]
     return corr
 
@@ -309,6 +309,16 @@ def validation_runs(profile: Profile, experiment: str) -> list[Run]:
     return first_seed(sweep_runs(profile, [experiment]), profile)
 
 
+def validation_attack(profile: Profile, store: ResultStore, device: str, run: Run, method: str,
+                      progress: bool = False) -> tuple[ManipulationResult, float]:
+    """The attack on all ordered pairs of the validation pool for one model (cached)."""
+    x, _ = test_images(profile, run.experiment)
+    pool, vi, ti, ids = validation_ids(profile, run.experiment)
+    trained = get_model(run.spec, store, device, progress=progress)
+    return cached_manipulation(store, trained.entry.key, ids, trained.model, x[pool][vi].to(device),
+                               x[pool][ti].to(device), attack_config(profile, method), progress=progress)
+
+
 def validate_prototypes(profile: Profile, store: ResultStore, device: str, method: str = "gradient",
                         experiment: str | None = None, progress: bool = True) -> Validation:
     """Attack all ordered pairs of a small pool on every first-seed model of ``experiment`` (default: the
@@ -335,9 +345,7 @@ def validate_prototypes(profile: Profile, store: ResultStore, device: str, metho
     rows, per_pair = [], {"l_end_1e-7": [], "relative_reduction": []}
     x_v, x_t = xp[vi].to(device), xp[ti].to(device)
     for run in tqdm(runs, desc=f"all {len(vi)} pairs of {len(pool)} images", disable=not progress):
-        trained = get_model(run.spec, store, device, progress=progress)
-        result, seconds = cached_manipulation(store, trained.entry.key, ids, trained.model, x_v, x_t, cfg,
-                                              progress=progress)
+        result, seconds = validation_attack(profile, store, device, run, method, progress)
         l_start, l_end = result.l_start.cpu().numpy() * 1e7, result.l_end.cpu().numpy() * 1e7
         per_pair["l_end_1e-7"].append(l_end)
         per_pair["relative_reduction"].append((l_start - l_end) / l_start)
@@ -442,6 +450,14 @@ def attack_seconds(timing: pd.DataFrame, pairs: np.ndarray, steps: int) -> np.nd
     return np.where(pairs <= t["pairs"].max(), small, pairs * rate) * steps
 
 
+def short_attack(profile: Profile, store: ResultStore, device: str, trained: TrainedModel, pairs
+                 ) -> ManipulationResult:
+    """The prototype attack's settings on the motivation pairs, for one model (cached)."""
+    cfg = attack_config(profile, profile.manipulation.method)
+    return cached_manipulation(store, trained.entry.key, pairs.ids, trained.model, pairs.x_victims, pairs.x_targets,
+                               cfg, progress=False)[0]
+
+
 def short_attack_check(profile: Profile, store: ResultStore, device: str) -> pd.DataFrame:
     """The prototype attack (fewer steps, larger step size) against the full-length attack of the motivation
     chapter, on the same pairs and models: mean L_end and relative reduction of each, their ratio and the
@@ -449,11 +465,9 @@ def short_attack_check(profile: Profile, store: ResultStore, device: str) -> pd.
     from .motivation import attack_runs
 
     models, pairs, full, _ = attack_runs(profile, store, device, progress=False)
-    short_cfg = attack_config(profile, profile.manipulation.method)
     rows = []
     for label, trained in models.items():
-        short, _ = cached_manipulation(store, trained.entry.key, pairs.ids, trained.model, pairs.x_victims,
-                                       pairs.x_targets, short_cfg, progress=False)
+        short = short_attack(profile, store, device, trained, pairs)
         fe, se = full[label].l_end.cpu().numpy() * 1e7, short.l_end.cpu().numpy() * 1e7
         fs = full[label].l_start.cpu().numpy() * 1e7
         rows.append({"model": label, "l_end_full": fe.mean(), "l_end_short": se.mean(), "ratio": se.mean() / fe.mean(),
@@ -497,12 +511,11 @@ def validation_tasks(profile: Profile, store: ResultStore, device: str) -> list[
     tasks = []
     cfg = attack_config(profile, profile.prototypes.methods[0])
     for name in validation_experiments(profile):
-        ids = validation_ids(profile, name)[3]
         for run in validation_runs(profile, name):
             tasks.append(Task("validation", f"{run.label} all pairs", "manipulations", "result.pt",
-                              lambda run=run, ids=ids: manipulation_config(model_key(run), ids, cfg),
-                              lambda name=name: validate_prototypes(profile, store, device, cfg.method, name,
-                                                                    progress=False)))
+                              lambda run=run: manipulation_config(model_key(run),
+                                                                  validation_ids(profile, run.experiment)[3], cfg),
+                              lambda run=run: validation_attack(profile, store, device, run, cfg.method)))
     tasks.append(Task("timing", "attack timing", "timings", "timing.json", lambda: timing_config(profile, device),
                       lambda: cached_timing(profile, store, device)))
     from .motivation import motivation_pairs, motivation_runs
@@ -512,7 +525,9 @@ def validation_tasks(profile: Profile, store: ResultStore, device: str) -> list[
         tasks.append(Task("short-check", f"{run.label} short attack", "manipulations", "result.pt",
                           lambda run=run: manipulation_config(model_key(run), motivation_pairs(profile, "cpu").ids,
                                                               short_cfg),
-                          lambda: short_attack_check(profile, store, device)))
+                          lambda run=run: short_attack(profile, store, device,
+                                                       get_model(run.spec, store, device, progress=False),
+                                                       motivation_pairs(profile, device))))
     return tasks
 
 

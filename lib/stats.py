@@ -15,6 +15,8 @@ from scipy import stats
 from .errors import ConfigError
 
 NO_CLEAR = "no clear relation"
+TOO_FEW = "too few models"
+MIN_POINTS = 3
 
 
 def spearman_ci(x, y, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> tuple[float, float, float]:
@@ -41,12 +43,15 @@ def spearman_ci(x, y, n_boot: int = 2000, seed: int = 0, level: float = 0.95) ->
     return rho, float(lo), float(hi)
 
 
-def reading(lo: float, hi: float, up: str, down: str, sign: int = 1) -> str:
+def reading(lo: float, hi: float, up: str, down: str, sign: int = 1, n: int | None = None) -> str:
     """Words for an interval [lo, hi] of a signed effect: ``up`` when it lies entirely above 0 (after
     multiplying by ``sign``, so that "up" can mean "more robust" for a lower-is-better measure), ``down``
-    when entirely below, "no clear relation" otherwise (an undefined interval included)."""
+    when entirely below, "no clear relation" otherwise (an undefined interval included); "too few models"
+    when ``n`` (the number of points) is below 3."""
     if sign not in (1, -1):
         raise ConfigError(f"sign={sign!r} is not allowed: expected 1 or -1")
+    if n is not None and n < MIN_POINTS:
+        return TOO_FEW
     a, b = sorted((sign * lo, sign * hi))
     if not (np.isfinite(a) and np.isfinite(b)):
         return NO_CLEAR
@@ -56,14 +61,19 @@ def reading(lo: float, hi: float, up: str, down: str, sign: int = 1) -> str:
 def correlation_table(table: pd.DataFrame, by: Sequence[str], xs: Sequence[str], ys: Sequence[str],
                       n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
     """Spearman's rho with a bootstrap interval of every y against every x, within each group of ``by``
-    (rows with a missing x or y are left out, e.g. MAT against beta); one row per (group, x, y)."""
+    (rows with a missing x or y are left out, e.g. MAT against beta); one row per (group, x, y). A group with
+    fewer than 3 points (one seed and two betas, say) gets a row with missing rho and interval, so that a
+    small build says "too few" instead of failing."""
     rows = []
     for key, group in table.groupby(list(by), sort=False):
         key = key if isinstance(key, tuple) else (key,)
         for x in xs:
             for y in ys:
                 g = group.dropna(subset=[x, y])
-                rho, lo, hi = spearman_ci(g[x].to_numpy(), g[y].to_numpy(), n_boot, seed)
+                if len(g) < MIN_POINTS:
+                    rho = lo = hi = float("nan")
+                else:
+                    rho, lo, hi = spearman_ci(g[x].to_numpy(), g[y].to_numpy(), n_boot, seed)
                 rows.append({**dict(zip(by, key)), "x": x, "y": y, "n": len(g), "rho": rho, "ci_low": lo,
                              "ci_high": hi})
     return pd.DataFrame(rows)

@@ -9,9 +9,13 @@ Tasks are listed in dependency order: running them in order never computes anyth
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
+from .errors import USER_ERRORS
 from .store import ResultStore
 
 
@@ -31,14 +35,51 @@ class Task:
         return None if cfg is None else store.entry(self.kind, cfg).key
 
     def done(self, store: ResultStore) -> bool:
-        cfg = self.config()
+        try:
+            cfg = self.config()
+        except USER_ERRORS:  # a bad setting fails the task when it runs, with its message
+            return False
         return cfg is not None and store.entry(self.kind, cfg).has(self.result)
 
     def line(self, store: ResultStore) -> str:
         """'stage  label  kind/key  done|to do' (key 'after upstream' when not yet known)."""
-        key = self.key(store)
-        where = f"{self.kind}/{key}" if key else f"{self.kind}/(after upstream)"
+        try:
+            key = self.key(store)
+            where = f"{self.kind}/{key}" if key else f"{self.kind}/(after upstream)"
+        except USER_ERRORS as exc:
+            where = f"{self.kind}/(error: {exc})"
         return f"{self.stage:<11} {self.label:<48} {where:<30} {'done' if self.done(store) else 'to do'}"
+
+
+@contextlib.contextmanager
+def entry_lock(store: ResultStore, kind: str, key: str) -> Iterator[None]:
+    """An exclusive lock on one store entry across processes and machines sharing the store's file system
+    (``fcntl.flock`` on ``<root>/<kind>/<key>.lock``): two workers never compute the same entry. The lock
+    dies with its process, so a killed worker never leaves an entry locked."""
+    path = store.root / kind / f"{key}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def run_task(task: Task, store: ResultStore) -> tuple[str, float]:
+    """Compute one task under its entry's lock unless it is done (checked again inside the lock, since another
+    worker may have finished it meanwhile). Returns ("done" | "computed", seconds). A task whose key is still
+    unknown (its upstream is missing) is computed without a lock: its compute path creates the upstream."""
+    t0 = time.perf_counter()
+    key = task.key(store)  # a bad setting raises here, with its one-line message
+    if key is None:
+        task.compute()
+        return "computed", time.perf_counter() - t0
+    with entry_lock(store, task.kind, key):
+        if task.done(store):
+            return "done", time.perf_counter() - t0
+        task.compute()
+    return "computed", time.perf_counter() - t0
 
 
 def run_tasks(tasks: list[Task], store: ResultStore) -> list[tuple[Task, Exception]]:
@@ -46,10 +87,8 @@ def run_tasks(tasks: list[Task], store: ResultStore) -> list[tuple[Task, Excepti
     Returns the failures (task, error)."""
     failures = []
     for task in tasks:
-        if task.done(store):
-            continue
         try:
-            task.compute()
+            run_task(task, store)
         except Exception as exc:  # noqa: BLE001 - reported with its task, never swallowed
             failures.append((task, exc))
     return failures

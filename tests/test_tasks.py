@@ -1,0 +1,67 @@
+"""The book's work as tasks: a run fills the store once, a second run computes nothing, the Ray engine (two
+workers on this machine) computes exactly the entries and numbers the local engine does, and a failing task
+is reported by label while the others go on."""
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from conftest import PROJECT
+
+TINY = ["--set", "seeds=[0]", "--set", "sweep.betas=[0.0, 1.0]", "--set", "sweep.mat=false", "--set", "threads=1",
+        "--set", "experiments.digits.train.epochs=1", "--set", "experiments.digits.eval.n=120",
+        "--set", "prototypes.n_clusters=3", "--set", "prototypes.victims_per_cluster=2", "--set",
+        "prototypes.steps=10", "--set", "manipulation.steps=10", "--set", "manipulation.pairs=6",
+        "--set", "prototypes.validation.n_images=4", "--set", "prototypes.validation.n_clusters=2",
+        "--set", "prototypes.validation.victims_per_cluster=1", "--set", "prototypes.validation.targets_per_victim=1",
+        "--set", "prototypes.validation.timing_pairs=[2]", "--set", "prototypes.validation.timing_steps=2",
+        "--set", "landscape.victims=3", "--set", "landscape.points=5", "--set", "landscape.surface_points=5",
+        "--set", "landscape.gaussian=1", "--set", "landscape.eig_max_iter=5", "--set", "landscape.trace_probes=2"]
+
+
+def tasks(results: str, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "RESULTS_DIR": results, "TQDM_DISABLE": "1"}
+    return subprocess.run([sys.executable, "-m", "lib.tasks", "--profile", "smoke", *TINY, *args], cwd=PROJECT,
+                          env=env, capture_output=True, text=True, timeout=900)
+
+
+def stored(root):
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.suffix in (".pt", ".json"))
+
+
+def test_local_then_rerun_computes_nothing(tmp_path):
+    first = tasks(str(tmp_path / "s"), "--engine", "local")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "computed" in first.stdout
+    listing = tasks(str(tmp_path / "s"), "--list")
+    assert not [line for line in listing.stdout.splitlines()[:-1] if line.endswith("to do")]
+    assert listing.stdout.rstrip().endswith("done, 0 to do")
+    again = tasks(str(tmp_path / "s"), "--engine", "local")
+    assert again.returncode == 0 and "computed" not in again.stdout
+
+
+def test_ray_with_two_workers_matches_local_bit_for_bit(tmp_path):
+    pytest.importorskip("ray")
+    local, ray_ = tmp_path / "local", tmp_path / "ray"
+    assert tasks(str(local), "--engine", "local").returncode == 0
+    out = tasks(str(ray_), "--engine", "ray", "--workers", "2")
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    files = stored(local)
+    assert files == stored(ray_) and any(f.endswith("model.pt") for f in files)
+    for f in files:
+        if f.endswith("model.pt"):
+            a, b = torch.load(local / f, weights_only=True), torch.load(ray_ / f, weights_only=True)
+            assert all(torch.equal(a[k], b[k]) for k in a), f
+
+
+def test_a_failing_task_is_reported_and_the_others_go_on(tmp_path):
+    # a pool larger than the test subset makes every validation task fail; everything else must still be done
+    out = tasks(str(tmp_path / "s"), "--engine", "local", "--set", "prototypes.validation.n_images=500")
+    assert out.returncode == 1
+    assert "FAILED [validation] digits standard seed 0 all pairs" in out.stdout
+    assert "n_images=500" in out.stdout
+    listing = tasks(str(tmp_path / "s"), "--list", "--set", "prototypes.validation.n_images=500")
+    lines = [line for line in listing.stdout.splitlines()[:-1] if line.endswith("to do")]
+    assert lines and all(line.startswith("validation") for line in lines)

@@ -40,7 +40,7 @@ import pandas as pd
 from IPython.display import display
 
 from lib import sweep
-from lib.book import banner, human_table, say, show_source
+from lib.book import banner, duration, human_table, say, show_source
 from lib.config import load_profile, setup_runtime
 from lib.plots import accuracy_vs_beta, training_curves
 from lib.store import ResultStore
@@ -114,7 +114,7 @@ plt.show()
 
 # %%
 def pm(mean: float, std: float) -> str:
-    return f"{100 * mean:.1f}" + ("" if pd.isna(std) else f" ± {100 * std:.1f}")
+    return f"{100 * mean:.1f}" + ("" if pd.isna(std) else f"\u2009±\u2009{100 * std:.1f}")
 
 
 shown = summary.assign(
@@ -166,7 +166,7 @@ adv = table[table["method"] != "standard"]["train_seconds"]
 std = table[table["method"] == "standard"]["train_seconds"]
 lines.append(
     f"\nThe sweep holds {len(table)} models ({len(P.seeds)} seed(s) each). Training them took "
-    f"{table['train_seconds'].sum() / 60:.1f} minutes of compute, counted when each model was trained: "
+    f"{duration(table['train_seconds'].sum())} of compute, counted when each model was trained: "
     f"about {adv.mean():.0f} s per adversarially trained model and {std.mean():.0f} s per standard one."
 )
 say("\n".join(lines))
@@ -206,20 +206,21 @@ checks = pd.DataFrame(
         for name in P.run
     ]
 )
+checks[["clean_pct", "pgd_pct", "strong_pct"]] = 100 * checks[["clean_acc", "pgd_acc", "strong_pgd_acc"]]
 human_table(
     checks,
     {
         "experiment": "experiment",
         "kind": "model",
         "seed": "seed",
-        "clean_acc": "clean acc.",
+        "clean_pct": "clean acc. (%)",
         "weak_attack": "attack",
-        "pgd_acc": "PGD acc.",
+        "pgd_pct": "PGD acc. (%)",
         "strong_attack": "stronger attack",
-        "strong_pgd_acc": "PGD acc. (stronger)",
+        "strong_pct": "PGD acc., stronger (%)",
         "drop_points": "drop (points)",
     },
-    digits={"seed": 0, "drop_points": 1},
+    digits={"seed": 0, "drop_points": 1, "clean_pct": 1, "pgd_pct": 1, "strong_pct": 1},
     index=["experiment"],
 )
 

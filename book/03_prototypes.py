@@ -51,7 +51,7 @@ import numpy as np
 import pandas as pd
 
 from lib import prototype_study as study
-from lib.book import banner, human_table, percent, say, show_source
+from lib.book import banner, duration, human_table, percent, say, show_source
 from lib.config import load_profile, setup_runtime
 from lib.explain import explanation_map
 from lib.prototypes import select_pairs
@@ -200,11 +200,9 @@ human_table(
     {
         "model": "model",
         "explanation": "explanation",
-        "intra_median": "same cluster: median",
-        "intra_iqr": "same cluster: IQR",
-        "inter_median": "different: median",
-        "inter_iqr": "different: IQR",
-        "ratio": "different / same (medians)",
+        "intra_median": "same cluster (median)",
+        "inter_median": "different (median)",
+        "ratio": "ratio",
         "p_intra_closer": "P(same closer)",
     },
     digits=2,
@@ -257,7 +255,7 @@ vsum["rho_range"] = [
 first_val = vals[val_names[0]]
 say(
     f"On {', '.join(val_names)}: all {first_val.n_pairs_all} ordered pairs of {first_val.n_images} test images "
-    f"per experiment ({sum(v.models['seconds'].sum() for v in vals.values()) / 60:.1f} minutes of attacks in all, "
+    f"per experiment ({duration(sum(v.models['seconds'].sum() for v in vals.values()))} of attacks in all, "
     f"{len(first_val.models)} models per experiment), against estimates from {first_val.n_pairs_subset} pairs:"
 )
 human_table(
@@ -371,7 +369,7 @@ cost = lambda n: float(
 say(
     f"*Figure: attacks (left) and extrapolated minutes (right) per model against the number of images.* At the "
     f"measured rates one model costs about {cost(n_pairs):.1f} s on the prototypes, against about "
-    f"{cost(100 * 99) / 60:.1f} minutes for all pairs of 100 images and {cost(1000 * 999) / 3600:.1f} hours for "
+    f"{duration(cost(100 * 99))} for all pairs of 100 images and {duration(cost(1000 * 999))} for "
     f"all pairs of 1,000 images."
 )
 
@@ -414,39 +412,43 @@ say(
 #
 # Every model of the robustness sweep (each β, MAT and each seed, for every experiment of the profile) is
 # attacked on its experiment's prototype pairs, once per explanation method. The table is the analogue of the
-# paper's Table 1: means over seeds. L_start, L_end, the relative reduction and the rank metric are means over
-# the pairs whose label the attack kept; the flipped pairs (summed over seeds) and L_end over all pairs stand
-# beside them.
+# paper's Table 1: means over seeds. L_start, L_end (both in 1e-7), the relative reduction and the rank
+# metric are means over the pairs whose label the attack kept, with L_end over all pairs beside them; the
+# second table gives each kind's accuracy and the flipped pairs (summed over seeds).
 
 # %%
 table = study.relation_table(P, store, device, progress=False)
 by_kind = study.table_by_kind(table)
+keys = {"experiment": "experiment", "explanation": "explanation", "kind": "model"}
 human_table(
     by_kind,
     {
-        "experiment": "experiment",
-        "explanation": "explanation",
-        "kind": "model",
-        "l_start_1e-7": "L_start (1e-7)",
-        "l_end_1e-7": "L_end (1e-7)",
+        **keys,
+        "l_start_1e-7": "L_start",
+        "l_end_1e-7": "L_end",
         "l_end_sd": "L_end sd",
-        "l_end_1e-7_all": "L_end, all pairs",
-        "flipped": "flipped pairs",
-        "relative_reduction": "rel. reduction",
+        "l_end_1e-7_all": "L_end, all",
+        "relative_reduction": "rel. red.",
         "spearman_to_target": "rank ρ",
-        "clean_acc": "clean acc.",
-        "pgd_acc": "PGD acc.",
-        "label_kept": "label kept",
-        "seeds": "seeds",
     },
-    digits={"seeds": 0, "flipped": 0},
-    index=["experiment", "explanation", "model"],
+    digits={"l_start_1e-7": 1, "l_end_1e-7": 1, "l_end_sd": 1, "l_end_1e-7_all": 1},
+    index=list(keys.values()),
+)
+
+# %%
+accuracy = by_kind.assign(clean=100 * by_kind["clean_acc"], pgd=100 * by_kind["pgd_acc"])
+human_table(
+    accuracy,
+    {**keys, "clean": "clean acc. (%)", "pgd": "PGD acc. (%)", "flipped": "flipped pairs",
+     "label_kept": "label kept", "seeds": "seeds"},
+    digits={"seeds": 0, "flipped": 0, "clean": 1, "pgd": 1, "label_kept": 2},
+    index=list(keys.values()),
 )
 
 # %% tags=["remove-input"]
 say(
     f"The attack took {table['seconds'].mean():.1f} s per model and method on average, "
-    f"{table['seconds'].sum() / 60:.1f} minutes for all {len(table)} model-method combinations. The label was kept "
+    f"{duration(table['seconds'].sum())} for all {len(table)} model-method combinations. The label was kept "
     f"in at least {percent(table['label_kept'].min())} of the pairs of every model. On average "
     f"{percent(table['plateaued'].mean())} of the pairs had plateaued (loss down by less than 1 % over the last "
     "10 % of the steps); the rest were still improving when the step budget ran out, as with the reference "
@@ -582,10 +584,12 @@ say(
     f"looking. Two things decide how to read it. First, L_start rises with PGD accuracy in {n_rises} of "
     f"{len(start)} experiment-method groups: where it rises, robust models' maps of different images are further "
     "apart before any attack, so a higher L_end can come from a higher starting point rather than from a "
-    "harder-to-steer explanation; the relative reduction removes that scale. Second, the three measures disagree "
-    f"in {len(dis)} of the {len(start)} groups ({'; '.join(dis) or 'none'}). Where they disagree, the answer to "
-    "\"does explanation robustness rise with classification robustness?\" depends on the measure, and the book "
-    "reports each rather than choosing one. The paper reports L_end rising with classification robustness (its "
+    "harder-to-steer explanation; the relative reduction removes that scale. Second, "
+    + (f"the three measures disagree in {len(dis)} of the {len(start)} groups ({'; '.join(dis)}). Where they "
+       "disagree, the answer to \"does explanation robustness rise with classification robustness?\" depends "
+       "on the measure, and the book reports each rather than choosing one."
+       if dis else "the three measures read the same way in every group.")
+    + " The paper reports L_end rising with classification robustness (its "
     "table: MAT above Normal in every block); our reading by that measure is in the list above."
 )
 

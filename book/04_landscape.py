@@ -58,10 +58,11 @@ overrides = {}  # any profile field, e.g. {"landscape.victims": 5}
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from IPython.display import display
 
 from lib import landscape_study as ls
 from lib import prototype_study as study
-from lib.book import banner, human_table, percent, say, show_source
+from lib.book import banner, duration, human_table, percent, say, show_source
 from lib.config import load_profile, setup_runtime
 from lib.stats import interval_text
 from lib.store import ResultStore
@@ -123,7 +124,7 @@ models = ls.per_model(flat, curv)
 per_model_seconds = curv.drop_duplicates("key")["seconds"]
 hvps = curv.groupby("loss")["n_hvp"].mean()
 say(
-    f"Computing the slices and curvature of all {len(models)} models took {per_model_seconds.sum() / 60:.1f} minutes "
+    f"Computing the slices and curvature of all {len(models)} models took {duration(per_model_seconds.sum())} "
     f"({per_model_seconds.mean():.1f} s per model, counted when computed; a rebuild reads the store). Lanczos met "
     f"its tolerance for {percent(curv['eig_converged'].mean())} of the victims, using on average "
     f"{hvps.get('ce', float('nan')):.0f} (CE) and {hvps.get('expl_twin', float('nan')):.0f} (explanation loss) "
@@ -227,9 +228,10 @@ for r, run in enumerate(runs):
         cs = axes[r][c].contourf(
             ts, ts, surf[loss][0].numpy().T, levels=20, cmap="viridis"
         )
-        fig.colorbar(cs, ax=axes[r][c])
+        fig.colorbar(cs, ax=axes[r][c]).ax.tick_params(labelsize=8)
         axes[r][c].set_title(f"{run.kind.label}: {title}", fontsize=9)
         axes[r][c].tick_params(labelsize=8)
+        axes[r][c].locator_params(nbins=3)
 fig.tight_layout()
 plt.show()
 
@@ -245,10 +247,10 @@ plt.show()
 
 # %%
 panels = [
-    ("abs_quadratic_coefficient", "gaussian", "|quad. coef.|, Gaussian"),
-    ("abs_quadratic_coefficient", "gradient_sign", "|quad. coef.|, grad. sign"),
-    ("spectral", None, "Hessian spectral norm"),
-    ("frobenius", None, "Hessian Frobenius norm"),
+    ("abs_quadratic_coefficient", "gaussian", "|quad.|, Gaussian"),
+    ("abs_quadratic_coefficient", "gradient_sign", "|quad.|, grad. sign"),
+    ("spectral", None, "‖H‖₂"),
+    ("frobenius", None, "‖H‖F"),
 ]
 
 
@@ -263,56 +265,38 @@ def panel_values(loss: str, measure: str, direction: str | None) -> pd.DataFrame
 
 
 # %% mystnb={"image": {"alt": "Flatness measures per model kind with bootstrap intervals, CE and explanation loss"}}
+def short(kind: str) -> str:
+    return kind.replace("TRADES β=", "").replace("standard", "std")
+
+
 for exp_name in P.run:
-    fig, axes = plt.subplots(2, len(panels), figsize=(8, 4.6), squeeze=False)
-    for r, loss in enumerate(("ce", "expl_twin")):
-        for c, (measure, direction, title) in enumerate(panels):
+    for loss, loss_name in (("ce", "CE"), ("expl_twin", "explanation loss (twin, 1e-7)")):
+        fig, axes = plt.subplots(1, len(panels), figsize=(8, 2.6), squeeze=False)
+        for ax, (measure, direction, title) in zip(axes[0], panels):
             vals = panel_values(loss, measure, direction)
             t = ls.by_kind(vals[vals["experiment"] == exp_name])
-            ax, pos = axes[r][c], np.arange(len(t))
-            ax.errorbar(
-                pos,
-                t["mean"],
-                yerr=[t["mean"] - t["ci_low"], t["ci_high"] - t["mean"]],
-                fmt="o",
-                capsize=3,
-            )
-            ax.set_xticks(
-                pos,
-                [k.replace("TRADES β=", "") for k in t["kind"]],
-                fontsize=8,
-                rotation=60,
-            )
-            ax.set_title(f"{'CE' if loss == 'ce' else 'expl.'}: {title}", fontsize=9)
-    fig.suptitle(
-        f"{exp_name}: flatness per model kind (β, standard = 0, MAT)", fontsize=10
-    )
-    fig.tight_layout()
-    plt.show()
+            pos = np.arange(len(t))
+            err = [t["mean"] - t["ci_low"], t["ci_high"] - t["mean"]]
+            ax.errorbar(pos, t["mean"], yerr=err, fmt="o", capsize=3)
+            ax.set_xticks(pos, [short(k) for k in t["kind"]], fontsize=9)
+            ax.tick_params(axis="y", labelsize=9)
+            ax.set_title(title, fontsize=9)
+        fig.suptitle(f"{exp_name}, {loss_name}: flatness per model kind", fontsize=10)
+        fig.tight_layout()
+        plt.show()
 
 # %%
-summary_cols = {
-    "ce:gaussian:abs_quadratic_coefficient": "CE |quad| (G)",
-    "ce:spectral": "CE ‖H‖₂",
-    "ce:frobenius": "CE ‖H‖F",
-    "expl_twin:gaussian:abs_quadratic_coefficient": "expl |quad| (G)",
-    "expl_twin:spectral": "expl ‖H‖₂",
-    "expl_twin:frobenius": "expl ‖H‖F",
-    "expl_twin:largest": "expl λmax",
-    "expl_twin:smallest": "expl λmin",
-    "expl_twin:l0": "expl L(x)",
-}
-means = (
-    models.groupby(["experiment", "kind"], sort=False)[list(summary_cols)]
-    .mean()
-    .reset_index()
-)
-human_table(
-    means,
-    {"experiment": "experiment", "kind": "model", **summary_cols},
-    digits=3,
-    index=["experiment", "model"],
-)
+for loss, cols in (
+    ("CE", {"ce:gaussian:abs_quadratic_coefficient": "|quad.| (Gaussian)", "ce:spectral": "‖H‖₂",
+            "ce:frobenius": "‖H‖F", "ce:largest": "λmax", "ce:smallest": "λmin"}),
+    ("explanation loss", {"expl_twin:gaussian:abs_quadratic_coefficient": "|quad.| (Gaussian)",
+                          "expl_twin:spectral": "‖H‖₂", "expl_twin:frobenius": "‖H‖F",
+                          "expl_twin:largest": "λmax", "expl_twin:smallest": "λmin", "expl_twin:l0": "L(x)"}),
+):
+    means = models.groupby(["experiment", "kind"], sort=False)[list(cols)].mean().reset_index()
+    say(f"**{loss}**, means over seeds and victims:")
+    display(human_table(means, {"experiment": "experiment", "kind": "model", **cols}, digits=3,
+                        index=["experiment", "model"]))
 
 # %% [markdown]
 # ## The correlations

@@ -39,7 +39,10 @@ order = ["Normal", "MAT", "SEP_pos", "SEP_neg"]
 paper["method"] = pd.Categorical(paper["method"], order, ordered=True)
 wide = paper.pivot_table(index=["dataset", "model"], columns="method", observed=True, sort=False,
                          values=["l_start_1e-7", "l_end_1e-7", "clean_acc_pct", "adv_acc_pct"])
-display(paper.set_index(["dataset", "model", "method"]))
+NAMES = {"dataset": "dataset", "model": "model", "method": "method", "l_start_1e-7": "L_start (1e-7)",
+         "l_end_1e-7": "L_end (1e-7)", "clean_acc_pct": "clean acc. (%)", "adv_acc_pct": "adversarial acc. (%)"}
+shown = paper[[c for c in NAMES if c in paper.columns]].rename(columns=NAMES)
+display(shown.style.hide(axis="index").format(precision=2))
 
 # %% [markdown]
 # ## The shape of the paper's result
@@ -51,7 +54,7 @@ display(paper.set_index(["dataset", "model", "method"]))
 
 # %%
 blocks = paper.groupby(["dataset", "model"], sort=False)
-fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 3.8))
+fig, (a1, a2) = plt.subplots(1, 2, figsize=(8, 3.6))
 for (ds, model), g in blocks:
     g = g.set_index("method").loc[["MAT", "SEP_pos", "SEP_neg"]]
     label = f"{ds} {model}"
@@ -60,11 +63,11 @@ for (ds, model), g in blocks:
 for ax, title in ((a1, "L_end relative to MAT (log scale)"), (a2, "adversarial accuracy (%)")):
     ax.set_xticks(range(3))
     ax.set_xticklabels(["MAT", "SEP_pos", "SEP_neg"])
-    ax.set_title(title)
+    ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
 a1.set_yscale("log")
-a2.legend(fontsize=7)
-fig.tight_layout()
+fig.legend(*a1.get_legend_handles_labels(), loc="lower center", ncol=3, fontsize=8, frameon=False)
+fig.tight_layout(rect=(0, 0.2, 1, 1))
 plt.show()
 
 ranked = sum(

@@ -48,14 +48,33 @@ def fmt(value: Any, digits: int = 3) -> Any:
 
 
 def human_table(table: pd.DataFrame, columns: Mapping[str, str], digits: Mapping[str, int] | int = 3,
-                index: list[str] | None = None) -> pd.DataFrame:
+                index: list[str] | None = None) -> "pd.io.formats.style.Styler":
     """The listed columns only, renamed to human names, missing values as '—', counts as integers and
-    floats rounded (``digits`` per column or for all); ``index``: human names to index by."""
+    floats rounded (``digits`` per column or for all), no row numbers and no truncated cells. ``index``: the
+    human names of the columns that identify a row; they come first and repeated values are left blank."""
     out = pd.DataFrame(index=table.index)
     for col, name in columns.items():
         d = digits.get(col, 3) if isinstance(digits, Mapping) else digits
         out[name] = [fmt(v, d) for v in table[col]]
-    return out.set_index(index) if index else out.reset_index(drop=True)
+    out = out.reset_index(drop=True)
+    if index:
+        out = out[list(index) + [c for c in out.columns if c not in index]]
+        # blank a key repeated from the row above, so that each group's key shows once
+        repeated = {name: (out[index[: i + 1]] == out[index[: i + 1]].shift()).all(axis=1)
+                    for i, name in enumerate(index)}
+        for name, same in repeated.items():
+            out[name] = out[name].where(~same, "")
+    return (out.style.hide(axis="index").format(lambda v: f"{v:g}" if isinstance(v, float) else str(v))
+            .set_table_styles([{"selector": "th", "props": [("text-align", "left")]}]))
+
+
+def duration(seconds: float) -> str:
+    """'42 s', '3.5 min' or '2.1 h': a time that never rounds to '0 minutes'."""
+    if seconds < 90:
+        return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def percent(v: float, digits: int = 0) -> str:

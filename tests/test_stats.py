@@ -41,6 +41,8 @@ def test_correlation_table_groups_and_drops_missing_x():
     c = correlation_table(t, ["g"], ["x", "beta"], ["y"]).set_index(["g", "x"])
     assert c.loc[("a", "x"), "rho"] == pytest.approx(1) and c.loc[("b", "x"), "rho"] == pytest.approx(-1)
     assert c.loc[("a", "beta"), "n"] == 5  # the row without beta (MAT, say) is left out
+    few = correlation_table(t.head(2), ["g"], ["x"], ["y"]).iloc[0]
+    assert few["n"] == 2 and np.isnan(few["rho"]) and reading(few["ci_low"], few["ci_high"], "a", "b", n=2) == "too few models"
 
 
 def test_two_stage_bootstrap_brackets_the_mean_and_widens_with_between_group_spread():
@@ -52,3 +54,15 @@ def test_two_stage_bootstrap_brackets_the_mean_and_widens_with_between_group_spr
     assert (hi2 - lo2) > 5 * (hi - lo)
     with pytest.raises(ConfigError, match="non-finite"):
         two_stage_bootstrap([np.array([1.0, np.nan])])
+
+
+def test_human_table_names_columns_blanks_repeated_keys_and_dashes_missing_values():
+    from lib.book import duration, human_table
+
+    t = pd.DataFrame({"e": ["a", "a", "b"], "k": ["x", "y", "x"], "v": [1.23456, None, 3.0], "n": [2.0, 3.0, 4.0]})
+    shown = human_table(t, {"e": "experiment", "k": "model", "v": "value", "n": "pairs"}, digits={"n": 0},
+                        index=["experiment", "model"]).data
+    assert list(shown.columns) == ["experiment", "model", "value", "pairs"]
+    assert shown["experiment"].tolist() == ["a", "", "b"] and shown["model"].tolist() == ["x", "y", "x"]
+    assert shown["value"].tolist() == [1.235, "—", 3.0] and shown["pairs"].tolist() == [2, 3, 4]
+    assert duration(0.04 * 60) == "2.4 s" and duration(300) == "5.0 min" and duration(7200) == "2.0 h"

@@ -34,9 +34,10 @@ EXPERIMENT_SIZES = {"data.n_train": 40, "data.n_test": 40, "train.epochs": 1, "t
 EXPERIMENTS = ("mnist", "mnist-resnet18", "fashion-mnist", "cifar10", "cifar10-resnet18")
 
 
-def overrides() -> list[str]:
+def overrides(device: str = "cpu") -> list[str]:
     """The `--set` arguments that shrink the paper profile."""
-    sets = {**SIZES, **{f"experiments.{e}.{k}": v for e in EXPERIMENTS for k, v in EXPERIMENT_SIZES.items()}}
+    sets = {**SIZES, "device": device,
+            **{f"experiments.{e}.{k}": v for e in EXPERIMENTS for k, v in EXPERIMENT_SIZES.items()}}
     out = []
     for k, v in sets.items():
         out += ["--set", f"{k}={v}".replace("'", "")]
@@ -51,12 +52,21 @@ def run(cmd: list[str]) -> float:
 
 
 def main() -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="cpu", help="cpu (CI) or cuda (the same toy run on a GPU)")
+    ap.add_argument("--stages-only", action="store_true", help="skip the chapters and the HTML build")
+    args = ap.parse_args()
     os.environ.setdefault("RESULTS_DIR", tempfile.mkdtemp(prefix="paper-dry-"))
     os.environ.setdefault("TQDM_DISABLE", "1")
     py = sys.executable
-    t_tasks = run([py, "-m", "lib.tasks", "--profile", "paper", *overrides()])
-    t_list = run([py, "-m", "lib.tasks", "--profile", "paper", "--list", *overrides()])
-    t_book = run([py, "scripts/build_book.py", "--profile", "paper", *overrides()])
+    t_tasks = run([py, "-m", "lib.tasks", "--profile", "paper", *overrides(args.device)])
+    t_list = run([py, "-m", "lib.tasks", "--profile", "paper", "--list", *overrides(args.device)])
+    if args.stages_only:
+        print(f"[paper-dry] every stage {t_tasks:.0f} s on {args.device}, listing {t_list:.0f} s")
+        return 0
+    t_book = run([py, "scripts/build_book.py", "--profile", "paper", *overrides(args.device)])
     print(f"[paper-dry] every stage {t_tasks:.0f} s, listing {t_list:.0f} s, every chapter and the HTML "
           f"{t_book:.0f} s; store {os.environ['RESULTS_DIR']}")
     return 0

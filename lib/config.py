@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import math
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -301,6 +302,9 @@ def setup_runtime(profile: Profile) -> str:
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.set_num_threads(profile.threads)
     device = resolve_device(profile.device)
-    # Some CUDA kernels have no deterministic variant: warn there instead of failing.
+    # Some CUDA kernels have no deterministic variant: warn there instead of failing, once per kernel and process
+    # (ResNet-18's adaptive average pool would otherwise warn at every backward pass, into every chapter page).
     torch.use_deterministic_algorithms(True, warn_only=device.startswith("cuda"))
+    if device.startswith("cuda"):
+        warnings.filterwarnings("once", message=".*does not have a deterministic implementation.*")
     return device

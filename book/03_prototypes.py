@@ -51,7 +51,7 @@ import numpy as np
 import pandas as pd
 
 from lib import prototype_study as study
-from lib.book import banner, duration, human_table, percent, say, show_source
+from lib.book import banner, duration, grouped_tables, human_table, percent, say, show_source
 from lib.config import load_profile, setup_runtime
 from lib.explain import explanation_map
 from lib.prototypes import select_pairs
@@ -419,11 +419,11 @@ say(
 # %%
 table = study.relation_table(P, store, device, progress=False)
 by_kind = study.table_by_kind(table)
-keys = {"experiment": "experiment", "explanation": "explanation", "kind": "model"}
-human_table(
+grouped_tables(
     by_kind,
+    ["experiment", "explanation"],
     {
-        **keys,
+        "kind": "model",
         "l_start_1e-7": "L_start",
         "l_end_1e-7": "L_end",
         "l_end_sd": "L_end sd",
@@ -432,17 +432,16 @@ human_table(
         "spearman_to_target": "rank ρ",
     },
     digits={"l_start_1e-7": 1, "l_end_1e-7": 1, "l_end_sd": 1, "l_end_1e-7_all": 1},
-    index=list(keys.values()),
 )
 
 # %%
 accuracy = by_kind.assign(clean=100 * by_kind["clean_acc"], pgd=100 * by_kind["pgd_acc"])
-human_table(
+grouped_tables(
     accuracy,
-    {**keys, "clean": "clean acc. (%)", "pgd": "PGD acc. (%)", "flipped": "flipped pairs",
+    ["experiment", "explanation"],
+    {"kind": "model", "clean": "clean acc. (%)", "pgd": "PGD acc. (%)", "flipped": "flipped pairs",
      "label_kept": "label kept", "seeds": "seeds"},
     digits={"seeds": 0, "flipped": 0, "clean": 1, "pgd": 1, "label_kept": 2},
-    index=list(keys.values()),
 )
 
 # %% tags=["remove-input"]
@@ -532,11 +531,10 @@ plt.show()
 
 # %%
 corr["measure_name"] = corr["measure"].map(study.MEASURES)
-human_table(
+grouped_tables(
     corr,
+    ["experiment", "explanation"],
     {
-        "experiment": "experiment",
-        "explanation": "explanation",
         "measure_name": "measure",
         "against": "against",
         "models": "models",
@@ -546,7 +544,7 @@ human_table(
         "reading": "reading",
     },
     digits={"models": 0, "rho": 2, "ci_low": 2, "ci_high": 2},
-    index=["experiment", "explanation", "measure", "against"],
+    index=["measure"],
 )
 
 # %% tags=["remove-input"]

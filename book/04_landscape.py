@@ -62,7 +62,7 @@ from IPython.display import display
 
 from lib import landscape_study as ls
 from lib import prototype_study as study
-from lib.book import banner, duration, human_table, percent, say, show_source
+from lib.book import banner, duration, grouped_tables, human_table, percent, say, show_source
 from lib.config import load_profile, setup_runtime
 from lib.stats import interval_text
 from lib.store import ResultStore
@@ -271,8 +271,8 @@ def short(kind: str) -> str:
 
 for exp_name in P.run:
     for loss, loss_name in (("ce", "CE"), ("expl_twin", "explanation loss (twin, 1e-7)")):
-        fig, axes = plt.subplots(1, len(panels), figsize=(8, 2.6), squeeze=False)
-        for ax, (measure, direction, title) in zip(axes[0], panels):
+        fig, axes = plt.subplots(2, 2, figsize=(8, 4.6))
+        for ax, (measure, direction, title) in zip(axes.flat, panels):
             vals = panel_values(loss, measure, direction)
             t = ls.by_kind(vals[vals["experiment"] == exp_name])
             pos = np.arange(len(t))
@@ -294,9 +294,8 @@ for loss, cols in (
                           "expl_twin:largest": "λmax", "expl_twin:smallest": "λmin", "expl_twin:l0": "L(x)"}),
 ):
     means = models.groupby(["experiment", "kind"], sort=False)[list(cols)].mean().reset_index()
-    say(f"**{loss}**, means over seeds and victims:")
-    display(human_table(means, {"experiment": "experiment", "kind": "model", **cols}, digits=3,
-                        index=["experiment", "model"]))
+    say(f"Means over seeds and victims of the **{loss}**'s measures:")
+    grouped_tables(means, ["experiment"], {"kind": "model", **cols}, digits=3)
 
 # %% [markdown]
 # ## The correlations
@@ -375,10 +374,10 @@ say("\n".join(lines))
 # %%
 rel = study.relation_table(P, store, device, methods=(S.method,), progress=False)
 track = ls.tracking(models, rel)
-human_table(
+grouped_tables(
     track,
+    ["experiment"],
     {
-        "experiment": "experiment",
         "candidate": "candidate",
         "robustness": "robustness measure",
         "rho": "ρ",
@@ -387,7 +386,7 @@ human_table(
         "clear": "interval excludes 0",
     },
     digits=2,
-    index=["experiment", "candidate", "robustness measure"],
+    index=["candidate"],
 )
 
 # %% mystnb={"image": {"alt": "L_end against L_start and against the explanation loss's Hessian spectral norm, per model"}}

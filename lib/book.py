@@ -15,6 +15,9 @@ from IPython.display import Markdown, display
 from .config import Profile
 
 DASH = "—"
+TABLE_STYLE = [{"selector": "", "props": [("font-size", "0.85em")]},
+               {"selector": "th", "props": [("text-align", "left"), ("padding", "2px 8px"), ("vertical-align", "bottom")]},
+               {"selector": "td", "props": [("padding", "2px 8px"), ("white-space", "nowrap")]}]
 
 
 def banner(profile: Profile, device: str) -> Markdown:
@@ -37,13 +40,12 @@ def say(text: str) -> None:
 
 
 def fmt(value: Any, digits: int = 3) -> Any:
-    """A cell for a human: '—' for a missing value, integers without decimals, floats rounded."""
+    """A cell for a human: '—' for a missing value, whole numbers shown as integers when ``digits`` is 0,
+    other floats with ``digits`` decimals (as text, so a column reads alike)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return DASH
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e6 and digits == 0:
-        return int(value)
-    if isinstance(value, float):
-        return round(value, digits)
+    if isinstance(value, (float, int)) and not isinstance(value, bool):
+        return f"{value:.{digits}f}"
     return value
 
 
@@ -64,8 +66,17 @@ def human_table(table: pd.DataFrame, columns: Mapping[str, str], digits: Mapping
                     for i, name in enumerate(index)}
         for name, same in repeated.items():
             out[name] = out[name].where(~same, "")
-    return (out.style.hide(axis="index").format(lambda v: f"{v:g}" if isinstance(v, float) else str(v))
-            .set_table_styles([{"selector": "th", "props": [("text-align", "left")]}]))
+    return out.style.hide(axis="index").set_table_styles(TABLE_STYLE)
+
+
+def grouped_tables(table: pd.DataFrame, by: list[str], columns: Mapping[str, str],
+                   digits: Mapping[str, int] | int = 3, index: list[str] | None = None) -> None:
+    """One ``human_table`` per group of ``by`` (e.g. per experiment and explanation method), each under a bold
+    line naming the group: narrower tables than one table with the group columns repeated."""
+    for key, group in table.groupby(by, sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        say("**" + ", ".join(str(k) for k in key) + "**")
+        display(human_table(group, columns, digits, index))
 
 
 def duration(seconds: float) -> str:

@@ -64,5 +64,5 @@ def test_human_table_names_columns_blanks_repeated_keys_and_dashes_missing_value
                         index=["experiment", "model"]).data
     assert list(shown.columns) == ["experiment", "model", "value", "pairs"]
     assert shown["experiment"].tolist() == ["a", "", "b"] and shown["model"].tolist() == ["x", "y", "x"]
-    assert shown["value"].tolist() == [1.235, "—", 3.0] and shown["pairs"].tolist() == [2, 3, 4]
+    assert shown["value"].tolist() == ["1.235", "—", "3.000"] and shown["pairs"].tolist() == ["2", "3", "4"]
     assert duration(0.04 * 60) == "2.4 s" and duration(300) == "5.0 min" and duration(7200) == "2.0 h"

@@ -70,6 +70,23 @@ class AttackConfig:
 
 
 @dataclass(frozen=True)
+class SepConfig:
+    """SEP on top of the base method: ``lam`` times the mean explanation change L_f under Gaussian noise of
+    standard deviation ``sigma`` (``samples`` draws per image, explanation ``method``) is added to the loss."""
+
+    lam: float = 0.0
+    sigma: float = 0.1
+    samples: int = 1
+    method: str = "gradient"
+
+    def validate(self, where: str = "train.sep") -> None:
+        check(math.isfinite(self.lam), f"{where}.lam", self.lam, "a finite number (either sign)")
+        check(math.isfinite(self.sigma) and self.sigma >= 0, f"{where}.sigma", self.sigma, "a finite number >= 0")
+        check(self.samples >= 1, f"{where}.samples", self.samples, "an integer >= 1")
+        check(self.method in EXPLANATION_METHODS, f"{where}.method", self.method, f"one of {EXPLANATION_METHODS}")
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """How a model is trained. ``method`` is standard (cross-entropy), mat (PGD adversarial training,
     Madry et al.) or trades (cross-entropy + beta * KL to the adversarial output; the paper's alpha)."""
@@ -87,6 +104,7 @@ class TrainConfig:
     augment: bool = False
     attack: AttackConfig = field(default_factory=AttackConfig)
     monitor_n: int = 256
+    sep: SepConfig | None = None  # None: no SEP (and no change to the store keys of models without it)
 
     def validate(self, where: str = "train") -> None:
         check(self.method in TRAINING_METHODS, f"{where}.method", self.method, f"one of {TRAINING_METHODS}")
@@ -100,6 +118,10 @@ class TrainConfig:
         check(self.eps_warmup_epochs >= 0, f"{where}.eps_warmup_epochs", self.eps_warmup_epochs, "a number >= 0")
         check(self.monitor_n >= 0, f"{where}.monitor_n", self.monitor_n, "an integer >= 0")
         self.attack.validate(f"{where}.attack")
+        if self.sep is not None:
+            check(self.method in ("mat", "trades"), f"{where}.method", self.method,
+                  "'mat' or 'trades' under SEP (it regularises adversarial training)")
+            self.sep.validate(f"{where}.sep")
 
 
 @dataclass(frozen=True)

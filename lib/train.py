@@ -26,6 +26,7 @@ from .schema import to_dict
 from .data import DATASET_SHAPES, NUM_CLASSES, load_dataset
 from .models import model_from_config
 from .store import Entry, ResultStore, git_commit
+from .sep import sep_loss
 from .trades import trades_loss
 
 # Bump when a change alters what training produces; it is part of every model's store key.
@@ -41,7 +42,12 @@ class RunSpec:
     train: TrainConfig
 
     def store_config(self) -> dict:
-        return {"data": to_dict(self.data), "model": to_dict(self.model), "train": to_dict(self.train),
+        """The model's store key config. A model without SEP has no ``sep`` field in it, so the keys of
+        every model trained before SEP existed are unchanged."""
+        train = to_dict(self.train)
+        if self.train.sep is None:
+            del train["sep"]
+        return {"data": to_dict(self.data), "model": to_dict(self.model), "train": train,
                 "code_version": TRAIN_CODE_VERSION}
 
     @property
@@ -61,6 +67,7 @@ class TrainedModel:
     spec: RunSpec
     entry: Entry
     history: list[dict] = field(default_factory=list)
+    collapsed: str | None = None  # why a run failed (chance accuracy, exploding L_f, non-finite loss), or None
 
     @property
     def train_seconds(self) -> float:
@@ -101,9 +108,17 @@ def augment_batch(x: torch.Tensor, generator: torch.Generator, pad: int = 4) -> 
     return torch.where(flip[:, None, None, None], out.flip(3), out).contiguous()
 
 
-def batch_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, attack: AttackConfig
+def batch_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, attack: AttackConfig,
+               sep_generator: torch.Generator | None = None
                ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
-    """The method's loss on one batch: (loss, its named parts, logits on the clean input for accuracy)."""
+    """The method's loss on one batch: (loss, its named parts, logits on the clean input for accuracy).
+    SEP's noise comes from ``sep_generator``, its own stream, so the base method's randomness (PGD starts)
+    is the same with and without SEP."""
+    if cfg.sep is not None:
+        base, parts, logits = batch_loss(model, x, y, replace(cfg, sep=None), attack)
+        term, lf = sep_loss(model, x, y, cfg.sep.lam, cfg.sep.sigma, cfg.sep.method, cfg.sep.samples,
+                            sep_generator)
+        return base + term, {**parts, "base_loss": base, "sep_lf": lf}, logits
     if cfg.method == "standard":
         logits = model(x)
         ce = F.cross_entropy(logits, y)
@@ -162,11 +177,15 @@ def train(spec: RunSpec, entry: Entry, device: str | torch.device, progress: boo
         start = state["epoch"]
     n = len(y_train)
     batches_per_epoch = math.ceil(n / cfg.batch_size)
+    collapsed = None
     for epoch in range(start, cfg.epochs):
+        if collapsed:
+            break
         t0 = time.perf_counter()
         seed = epoch_seed(cfg.seed, epoch)
         torch.manual_seed(seed)
         gen = torch.Generator().manual_seed(seed)
+        sep_gen = torch.Generator().manual_seed(seed + 2)
         perm = torch.randperm(n, generator=gen)
         sums: dict[str, float] = {}
         correct = 0
@@ -182,7 +201,11 @@ def train(spec: RunSpec, entry: Entry, device: str | torch.device, progress: boo
             progress_epochs = epoch + b / batches_per_epoch
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(cfg, progress_epochs)
-            loss, parts, logits = batch_loss(model, xb, yb, cfg, attack_at(cfg, progress_epochs))
+            loss, parts, logits = batch_loss(model, xb, yb, cfg, attack_at(cfg, progress_epochs), sep_gen)
+            if not torch.isfinite(loss) and cfg.sep is not None:
+                # a SEP run that diverges is a result (its lambda is too large), recorded, never averaged in
+                collapsed = f"non-finite loss at epoch {epoch + 1}, batch {b + 1}"
+                break
             if not torch.isfinite(loss):
                 raise TrainingDivergedError(
                     f"non-finite loss ({loss.item()}) training {spec.label} (store entry {entry.key}) at epoch "
@@ -207,13 +230,34 @@ def train(spec: RunSpec, entry: Entry, device: str | torch.device, progress: boo
                                         "epoch": epoch + 1})
         if on_epoch_end is not None:
             on_epoch_end(epoch + 1, history)
-    entry.save_json("metrics.json", {"history": history, "complete": True,
+    if cfg.sep is not None:
+        collapsed = collapsed or collapse_reason(history, NUM_CLASSES[spec.data.name])
+    entry.save_json("metrics.json", {"history": history, "complete": True, "collapsed": collapsed,
                                      "train_seconds": sum(h["seconds"] for h in history),
                                      "provenance": {"git_commit": git_commit(), "torch": torch.__version__,
                                                     "device": str(device), "threads": torch.get_num_threads()}})
     entry.save_torch("model.pt", model.state_dict())
     entry.remove("partial.pt")
-    return TrainedModel(model.eval(), spec, entry, history)
+    return TrainedModel(model.eval(), spec, entry, history, collapsed)
+
+
+CHANCE_MARGIN = 0.05  # clean accuracy within 5 points of chance counts as collapsed
+LF_EXPLOSION = 100.0  # L_f grown 100-fold from the first epoch to the last counts as exploded
+
+
+def collapse_reason(history: list[dict], num_classes: int) -> str | None:
+    """Why a SEP run counts as collapsed, or None: monitor clean accuracy near chance (1 / classes + 5
+    points) at the end, or the explanation change L_f grown 100-fold over training."""
+    if not history:
+        return "no epoch finished"
+    last = history[-1]
+    acc = last.get("monitor_clean_acc")
+    if acc is not None and acc <= 1 / num_classes + CHANCE_MARGIN:
+        return f"clean accuracy {acc:.3f} at chance (1/{num_classes})"
+    first_lf, last_lf = history[0].get("sep_lf"), last.get("sep_lf")
+    if first_lf and last_lf is not None and (not math.isfinite(last_lf) or last_lf > LF_EXPLOSION * first_lf):
+        return f"L_f exploded from {first_lf:.3g} to {last_lf:.3g}"
+    return None
 
 
 def get_model(spec: RunSpec, store: ResultStore, device: str | torch.device, progress: bool = True
@@ -222,6 +266,7 @@ def get_model(spec: RunSpec, store: ResultStore, device: str | torch.device, pro
     spec.validate()
     entry = store.entry("models", spec.store_config()).ensure()
     if entry.has("model.pt"):
-        history = entry.load_json("metrics.json")["history"]
-        return TrainedModel(load_trained(entry, spec, device), spec, entry, history)
+        metrics = entry.load_json("metrics.json")
+        return TrainedModel(load_trained(entry, spec, device), spec, entry, metrics["history"],
+                            metrics.get("collapsed"))
     return train(spec, entry, device, progress=progress)

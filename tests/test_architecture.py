@@ -19,7 +19,7 @@ FLOORS = [
     {"schema", "components", "stats"},
     {"config", "store", "data", "metrics", "models", "kinds"},
     {"explain", "attacks", "landscape"},
-    {"trades", "manipulate", "curvature", "prototypes", "plots"},
+    {"trades", "manipulate", "curvature", "prototypes", "plots", "sep"},
     {"train"},
     {"runs", "work", "cli"},
     {"sweep"},

@@ -55,6 +55,7 @@ from lib.book import banner, duration, grouped_tables, human_table, percent, say
 from lib.config import load_profile, setup_runtime
 from lib.explain import explanation_map
 from lib.prototypes import select_pairs
+from lib.plots import correlation_intervals
 from lib.stats import interval_text
 from lib.store import ResultStore
 from lib.sweep import showcase_runs
@@ -506,27 +507,13 @@ show_source(study.correlations)
 # %% mystnb={"image": {"alt": "Spearman correlations with PGD accuracy and their 95 percent intervals, per measure"}}
 corr = study.correlations(table)
 vs_pgd = corr[corr["against"] == "pgd_acc"]
-fig, ax = plt.subplots(figsize=(8, 0.32 * len(vs_pgd) + 1))
-y = np.arange(len(vs_pgd))
-ax.errorbar(
-    vs_pgd["rho"],
-    y,
-    xerr=[vs_pgd["rho"] - vs_pgd["ci_low"], vs_pgd["ci_high"] - vs_pgd["rho"]],
-    fmt="o",
-    capsize=2,
-)
-ax.axvline(0, color="gray", lw=0.8)
-ax.set_yticks(
-    y,
+correlation_intervals(
+    vs_pgd,
     [
         f"{r.experiment}, {r.explanation}: {study.MEASURES[r.measure]}"
         for r in vs_pgd.itertuples()
     ],
-    fontsize=9,
 )
-ax.invert_yaxis()
-ax.set_xlabel("Spearman ρ with PGD accuracy (95 % bootstrap interval)")
-fig.tight_layout()
 plt.show()
 
 # %%

@@ -64,6 +64,7 @@ from lib import landscape_study as ls
 from lib import prototype_study as study
 from lib.book import banner, duration, grouped_tables, human_table, percent, say, show_source
 from lib.config import load_profile, setup_runtime
+from lib.plots import correlation_intervals
 from lib.stats import interval_text
 from lib.store import ResultStore
 from lib.train import get_model
@@ -309,27 +310,13 @@ for loss, cols in (
 # %% mystnb={"image": {"alt": "Spearman correlations of flatness measures with PGD accuracy and their intervals"}}
 corr = ls.flatness_correlations(models)
 vs_pgd = corr[corr["against"] == "pgd_acc"]
-fig, ax = plt.subplots(figsize=(8, 0.32 * len(vs_pgd) + 1))
-y = np.arange(len(vs_pgd))
-ax.errorbar(
-    vs_pgd["rho"],
-    y,
-    xerr=[vs_pgd["rho"] - vs_pgd["ci_low"], vs_pgd["ci_high"] - vs_pgd["rho"]],
-    fmt="o",
-    capsize=2,
-)
-ax.axvline(0, color="gray", lw=0.8)
-ax.set_yticks(
-    y,
+correlation_intervals(
+    vs_pgd,
     [
         f"{r.experiment}, {ls.LOSS_NAMES[r.loss]}: {r.measure}"
         for r in vs_pgd.itertuples()
     ],
-    fontsize=8,
 )
-ax.invert_yaxis()
-ax.set_xlabel("Spearman ρ with PGD accuracy (95 % bootstrap interval)")
-fig.tight_layout()
 plt.show()
 
 # %% tags=["remove-input"]

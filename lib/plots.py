@@ -90,3 +90,18 @@ def manipulation_examples(model, x_victims, x_targets, x_adv, method: str, rows:
         ax.set_yticks([])
     fig.tight_layout()
     return fig
+
+
+def correlation_intervals(corr: pd.DataFrame, labels: list[str],
+                          xlabel: str = "Spearman ρ with PGD accuracy (95 % bootstrap interval)") -> plt.Figure:
+    """One row per correlation: rho as a point and its interval as a bar, against a line at 0."""
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 0.32 * len(corr) + 1))
+    y = np.arange(len(corr))
+    ax.errorbar(corr["rho"], y, xerr=[corr["rho"] - corr["ci_low"], corr["ci_high"] - corr["rho"]], fmt="o",
+                capsize=2)
+    ax.axvline(0, color="gray", lw=0.8)
+    ax.set_yticks(y, labels, fontsize=9)
+    ax.invert_yaxis()
+    ax.set_xlabel(xlabel)
+    fig.tight_layout()
+    return fig

@@ -45,6 +45,7 @@ import numpy as np
 from lib import motivation as mot
 from lib.book import banner, human_table, percent, say, show_source
 from lib.config import load_profile, setup_runtime
+from lib.explain import explanation_map, normalise_maps
 from lib.manipulate import manipulate
 from lib.plots import manipulation_examples
 from lib.store import ResultStore
@@ -62,7 +63,15 @@ banner(P, device)
 # β, and MAT. The pairs are drawn once from the test subset, each victim paired with a target of another
 # class, and used for every model. All pairs are attacked at once in one batch; each pair keeps its own loss,
 # optimiser state and stopping rule, so a batched run equals one pair at a time. Results are cached in the
-# store. The attack's core, from the library:
+# store. The explanation map the attack steers, from the library (the gradient of the explained class's
+# logit with respect to the input, through `_explain`; `normalise_maps` makes each map sum to 1):
+
+# %%
+show_source(explanation_map)
+show_source(normalise_maps)
+
+# %% [markdown]
+# The attack's core, from the library:
 
 # %%
 show_source(manipulate)

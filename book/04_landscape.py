@@ -58,7 +58,6 @@ overrides = {}  # any profile field, e.g. {"landscape.victims": 5}
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from IPython.display import display
 
 from lib import landscape_study as ls
 from lib import prototype_study as study

@@ -17,7 +17,6 @@ import time
 from dataclasses import asdict, dataclass, field
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm.std import tqdm
 

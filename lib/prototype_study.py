@@ -25,6 +25,7 @@ from .errors import ConfigError
 from .explain import explanation_map
 from .manipulate import (ManipulationConfig, ManipulationResult, cached_manipulation, config_from_settings, log_steps,
                          manipulate, manipulation_config)
+from .motivation import attack_runs, motivation_pairs, motivation_runs
 from .prototypes import (Pairs, check_pairs_for, cluster_map_distances, penultimate_features, rank_to_target,
                          robustness_summary, select_pairs)
 from .runs import Run
@@ -340,10 +341,8 @@ def validate_prototypes(profile: Profile, store: ResultStore, device: str, metho
     m = len(proto_sets[0])
     rng = np.random.default_rng(v.image_seed)
     random_sets = np.stack([rng.choice(len(vi), m, replace=False) for _ in range(v.resamples)])
-    cfg = attack_config(profile, method)
     runs = validation_runs(profile, name)
     rows, per_pair = [], {"l_end_1e-7": [], "relative_reduction": []}
-    x_v, x_t = xp[vi].to(device), xp[ti].to(device)
     for run in tqdm(runs, desc=f"all {len(vi)} pairs of {len(pool)} images", disable=not progress):
         result, seconds = validation_attack(profile, store, device, run, method, progress)
         l_start, l_end = result.l_start.cpu().numpy() * 1e7, result.l_end.cpu().numpy() * 1e7
@@ -462,8 +461,6 @@ def short_attack_check(profile: Profile, store: ResultStore, device: str) -> pd.
     """The prototype attack (fewer steps, larger step size) against the full-length attack of the motivation
     chapter, on the same pairs and models: mean L_end and relative reduction of each, their ratio and the
     per-pair Spearman correlation of the two L_end."""
-    from .motivation import attack_runs
-
     models, pairs, full, _ = attack_runs(profile, store, device, progress=False)
     rows = []
     for label, trained in models.items():
@@ -518,8 +515,6 @@ def validation_tasks(profile: Profile, store: ResultStore, device: str) -> list[
                               lambda run=run: validation_attack(profile, store, device, run, cfg.method)))
     tasks.append(Task("timing", "attack timing", "timings", "timing.json", lambda: timing_config(profile, device),
                       lambda: cached_timing(profile, store, device)))
-    from .motivation import motivation_pairs, motivation_runs
-
     short_cfg = attack_config(profile, profile.manipulation.method)
     for run in motivation_runs(profile).values():
         tasks.append(Task("short-check", f"{run.label} short attack", "manipulations", "result.pt",

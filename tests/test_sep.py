@@ -1,7 +1,6 @@
 """SEP with known answers: L_f is exactly 0 for a linear model and at sigma = 0, grows with sigma, is
 per-example and seeded; lambda = 0 reproduces MAT bit for bit; a short run with lambda > 0 ends with lower
 L_f than lambda < 0 from the same start; a collapsed run is flagged; bad settings give one clear line."""
-from dataclasses import replace
 
 import pytest
 import torch

@@ -198,7 +198,13 @@ human_table(
         "mean_linf": "L-inf",
         "mean_l2": "L2",
     },
-    digits={"flipped": 0, "l_start_1e-7": 1, "l_end_1e-7": 1, "l_end_all_1e-7": 1, "relative_reduction": 2},
+    digits={
+        "flipped": 0,
+        "l_start_1e-7": 1,
+        "l_end_1e-7": 1,
+        "l_end_all_1e-7": 1,
+        "relative_reduction": 2,
+    },
     index=["model"],
 )
 

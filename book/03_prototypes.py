@@ -51,7 +51,15 @@ import numpy as np
 import pandas as pd
 
 from lib import prototype_study as study
-from lib.book import banner, duration, grouped_tables, human_table, percent, say, show_source
+from lib.book import (
+    banner,
+    duration,
+    grouped_tables,
+    human_table,
+    percent,
+    say,
+    show_source,
+)
 from lib.config import load_profile, setup_runtime
 from lib.explain import explanation_map
 from lib.prototypes import select_pairs
@@ -436,12 +444,20 @@ grouped_tables(
 )
 
 # %%
-accuracy = by_kind.assign(clean=100 * by_kind["clean_acc"], pgd=100 * by_kind["pgd_acc"])
+accuracy = by_kind.assign(
+    clean=100 * by_kind["clean_acc"], pgd=100 * by_kind["pgd_acc"]
+)
 grouped_tables(
     accuracy,
     ["experiment", "explanation"],
-    {"kind": "model", "clean": "clean acc. (%)", "pgd": "PGD acc. (%)", "flipped": "flipped pairs",
-     "label_kept": "label kept", "seeds": "seeds"},
+    {
+        "kind": "model",
+        "clean": "clean acc. (%)",
+        "pgd": "PGD acc. (%)",
+        "flipped": "flipped pairs",
+        "label_kept": "label kept",
+        "seeds": "seeds",
+    },
     digits={"seeds": 0, "flipped": 0, "clean": 1, "pgd": 1, "label_kept": 2},
 )
 
@@ -480,6 +496,7 @@ for (exp_name, method), g in table.groupby(["experiment", "explanation"], sort=F
                 alpha=0.8,
             )
         ax.set_yscale(scale)
+        ax.tick_params(axis="y", which="both", labelsize=8)
         ax.set_xlabel("PGD accuracy", fontsize=9)
         ax.set_ylabel(label, fontsize=9)
     axes[0].legend(fontsize=8)
@@ -570,10 +587,13 @@ say(
     f"{len(start)} experiment-method groups: where it rises, robust models' maps of different images are further "
     "apart before any attack, so a higher L_end can come from a higher starting point rather than from a "
     "harder-to-steer explanation; the relative reduction removes that scale. Second, "
-    + (f"the three measures disagree in {len(dis)} of the {len(start)} groups ({'; '.join(dis)}). Where they "
-       "disagree, the answer to \"does explanation robustness rise with classification robustness?\" depends "
-       "on the measure, and the book reports each rather than choosing one."
-       if dis else "the three measures read the same way in every group.")
+    + (
+        f"the three measures disagree in {len(dis)} of the {len(start)} groups ({'; '.join(dis)}). Where they "
+        "disagree, the answer to \"does explanation robustness rise with classification robustness?\" depends "
+        "on the measure, and the book reports each rather than choosing one."
+        if dis
+        else "the three measures read the same way in every group."
+    )
     + " The paper reports L_end rising with classification robustness (its "
     "table: MAT above Normal in every block); our reading by that measure is in the list above."
 )

@@ -61,7 +61,15 @@ import pandas as pd
 
 from lib import landscape_study as ls
 from lib import prototype_study as study
-from lib.book import banner, duration, grouped_tables, human_table, percent, say, show_source
+from lib.book import (
+    banner,
+    duration,
+    grouped_tables,
+    human_table,
+    percent,
+    say,
+    show_source,
+)
 from lib.config import load_profile, setup_runtime
 from lib.plots import correlation_intervals
 from lib.stats import interval_text
@@ -270,7 +278,10 @@ def short(kind: str) -> str:
 
 
 for exp_name in P.run:
-    for loss, loss_name in (("ce", "CE"), ("expl_twin", "explanation loss (twin, 1e-7)")):
+    for loss, loss_name in (
+        ("ce", "CE"),
+        ("expl_twin", "explanation loss (twin, 1e-7)"),
+    ):
         fig, axes = plt.subplots(2, 2, figsize=(8, 4.6))
         for ax, (measure, direction, title) in zip(axes.flat, panels):
             vals = panel_values(loss, measure, direction)
@@ -287,13 +298,33 @@ for exp_name in P.run:
 
 # %%
 for loss, cols in (
-    ("CE", {"ce:gaussian:abs_quadratic_coefficient": "|quad.| (Gaussian)", "ce:spectral": "‖H‖₂",
-            "ce:frobenius": "‖H‖F", "ce:largest": "λmax", "ce:smallest": "λmin"}),
-    ("explanation loss", {"expl_twin:gaussian:abs_quadratic_coefficient": "|quad.| (Gaussian)",
-                          "expl_twin:spectral": "‖H‖₂", "expl_twin:frobenius": "‖H‖F",
-                          "expl_twin:largest": "λmax", "expl_twin:smallest": "λmin", "expl_twin:l0": "L(x)"}),
+    (
+        "CE",
+        {
+            "ce:gaussian:abs_quadratic_coefficient": "|quad.| (Gaussian)",
+            "ce:spectral": "‖H‖₂",
+            "ce:frobenius": "‖H‖F",
+            "ce:largest": "λmax",
+            "ce:smallest": "λmin",
+        },
+    ),
+    (
+        "explanation loss",
+        {
+            "expl_twin:gaussian:abs_quadratic_coefficient": "|quad.| (Gaussian)",
+            "expl_twin:spectral": "‖H‖₂",
+            "expl_twin:frobenius": "‖H‖F",
+            "expl_twin:largest": "λmax",
+            "expl_twin:smallest": "λmin",
+            "expl_twin:l0": "L(x)",
+        },
+    ),
 ):
-    means = models.groupby(["experiment", "kind"], sort=False)[list(cols)].mean().reset_index()
+    means = (
+        models.groupby(["experiment", "kind"], sort=False)[list(cols)]
+        .mean()
+        .reset_index()
+    )
     say(f"Means over seeds and victims of the **{loss}**'s measures:")
     grouped_tables(means, ["experiment"], {"kind": "model", **cols}, digits=3)
 
@@ -406,6 +437,7 @@ for r, (exp_name, g) in enumerate(joined.groupby("experiment", sort=False)):
             ylabel="L_end (1e-7)",
             title=exp_name,
         )
+        axes[r][c].tick_params(axis="x", which="both", labelsize=8, labelrotation=45)
 axes[0][0].legend(fontsize=8)
 fig.tight_layout()
 plt.show()

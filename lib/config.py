@@ -23,7 +23,7 @@ import yaml
 
 from .components import (ACTIVATIONS, DATASETS, EXPLANATION_METHODS, MODELS, TRAINING_METHODS,  # noqa: F401
                          AttackConfig, DataConfig, EvalConfig, ExperimentConfig, ExplanationAttackSettings,
-                         ModelConfig, TrainConfig)
+                         ModelConfig, SepConfig, TrainConfig)
 from .errors import ConfigError, check
 from .schema import from_dict, to_dict  # noqa: F401
 
@@ -167,6 +167,32 @@ class LandscapeSettings:
 
 
 @dataclass(frozen=True)
+class SepStudySettings:
+    """The SEP experiment: SEP (``lib.sep``) on top of ``base`` adversarial training, with noise ``sigma``,
+    ``samples`` draws and explanation ``method``. ``lambdas`` per experiment is the lambda sweep (first seed;
+    lambda = 0 is the base model of the robustness sweep). SEP_pos and SEP_neg for the main table are the
+    largest |lambda| of each sign that did not collapse and whose clean and PGD accuracy both stay within
+    ``tolerance_points`` of the base model's (first seed); they are then trained with every seed."""
+
+    base: str = "mat"
+    sigma: float = 0.1
+    samples: int = 1
+    method: str = "gradient"
+    lambdas: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    tolerance_points: float = 2.0
+
+    def validate(self, experiments: Mapping[str, Any], where: str = "sep") -> None:
+        check(self.base in ("mat", "trades"), f"{where}.base", self.base, "'mat' or 'trades'")
+        SepConfig(lam=1.0, sigma=self.sigma, samples=self.samples, method=self.method).validate(where)
+        check(math.isfinite(self.tolerance_points) and self.tolerance_points >= 0, f"{where}.tolerance_points",
+              self.tolerance_points, "a number >= 0")
+        for name, lams in self.lambdas.items():
+            check(name in experiments, f"{where}.lambdas", name, f"names from {sorted(experiments)}")
+            check(all(math.isfinite(v) and v != 0 for v in lams), f"{where}.lambdas.{name}", lams,
+                  "finite, non-zero numbers (lambda = 0 is the base model itself)")
+
+
+@dataclass(frozen=True)
 class Profile:
     """A named, complete setting of every experiment: which experiments run, seeds, sweep and device.
 
@@ -184,6 +210,7 @@ class Profile:
     manipulation: ManipulationSettings = field(default_factory=ManipulationSettings)
     prototypes: PrototypeSettings = field(default_factory=PrototypeSettings)
     landscape: LandscapeSettings = field(default_factory=LandscapeSettings)
+    sep: SepStudySettings = field(default_factory=SepStudySettings)
     experiments: dict[str, ExperimentConfig] = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -197,6 +224,7 @@ class Profile:
         self.manipulation.validate()
         self.prototypes.validate()
         self.landscape.validate()
+        self.sep.validate(self.experiments)
         for v in self.prototypes.validation.experiments:
             check(v in self.experiments, "prototypes.validation.experiments", v,
                    f"names from {sorted(self.experiments)} (an empty list: the first of run)")

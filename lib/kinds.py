@@ -5,7 +5,7 @@ setting (MAT has no TRADES beta) says so with ``None``, never with a numeric sta
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .components import TrainConfig
 
@@ -14,11 +14,16 @@ from .components import TrainConfig
 class ModelKind:
     """How a model was trained, as far as the book's comparisons care: the family and its weight."""
 
-    family: str  # "standard", "TRADES" or "MAT"
+    family: str  # "standard", "TRADES", "MAT" or "SEP"
     beta: float | None = None  # the TRADES weight; None where it does not apply
+    lam: float | None = None  # SEP's weight; None where it does not apply
+    base: str | None = None  # SEP's base method ("MAT" or "TRADES β=..."); None where it does not apply
 
     @classmethod
     def of(cls, t: TrainConfig) -> "ModelKind":
+        if t.sep is not None:
+            base = cls.of(replace(t, sep=None))
+            return cls("SEP", base.beta, t.sep.lam, base.label)
         if t.method == "mat":
             return cls("MAT")
         if t.method == "standard" or t.beta == 0:
@@ -28,4 +33,6 @@ class ModelKind:
     @property
     def label(self) -> str:
         """'standard', 'TRADES β=0.25', 'MAT': the one label of a kind in tables, legends and prose."""
+        if self.family == "SEP":
+            return f"SEP λ={self.lam:+.2g}" + ("" if self.base == "MAT" else f" on {self.base}")
         return f"TRADES β={self.beta:g}" if self.family == "TRADES" else self.family

@@ -38,4 +38,4 @@ class Run:
         label), method (the family), beta (None where it does not apply) and seed."""
         kind = self.kind
         return {"experiment": self.experiment, "dataset": self.spec.data.name, "model": self.spec.model.name,
-                "kind": kind.label, "method": kind.family, "beta": kind.beta, "seed": self.seed}
+                "kind": kind.label, "method": kind.family, "beta": kind.beta, "lam": kind.lam, "seed": self.seed}

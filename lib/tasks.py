@@ -23,7 +23,7 @@ import os
 import time
 from typing import Any, Mapping
 
-from . import landscape_study, motivation, prototype_study, sweep
+from . import landscape_study, motivation, prototype_study, sep_study, sweep
 from .config import Profile, load_profile, setup_runtime
 from .store import ResultStore
 from .work import Task, run_task
@@ -40,7 +40,8 @@ def plan(profile: Profile, store: ResultStore, device: str) -> list[Task]:
             + prototype_study.pair_tasks(profile, experiments, store, device)
             + prototype_study.attack_tasks(profile, runs, store, device)
             + prototype_study.validation_tasks(profile, store, device)
-            + landscape_study.landscape_tasks(profile, runs, store, device))
+            + landscape_study.landscape_tasks(profile, runs, store, device)
+            + sep_study.sep_tasks(profile, store, device))
 
 
 def stages(tasks: list[Task]) -> list[list[int]]:

@@ -26,6 +26,7 @@ FLOORS = [
     {"motivation"},
     {"prototype_study"},
     {"landscape_study"},
+    {"sep_study"},
     {"tasks", "book"},
 ]
 

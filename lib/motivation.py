@@ -7,6 +7,7 @@ as is, Gaussian noise of the attack's size and the attack; ``summary_table`` giv
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -108,10 +109,15 @@ def attack_tasks(profile: Profile, store: ResultStore, device: str) -> list[Task
     exp = profile.experiment(profile.run[0])
     cfg = attack_settings(profile)
     tasks = []
+
+    @functools.cache
+    def pairs_id() -> dict:  # read the test labels once per plan, not once per task and query
+        y = load_dataset(exp.data.name, "test", exp.eval.n, exp.data.subset_seed)[1]
+        return seeded_pairs_for(exp, profile.manipulation, y)[2]
+
     for label, run in motivation_runs(profile).items():
         def config(run=run) -> dict:
-            y = load_dataset(exp.data.name, "test", exp.eval.n, exp.data.subset_seed)[1]
-            return manipulation_config(model_key(run), seeded_pairs_for(exp, profile.manipulation, y)[2], cfg)
+            return manipulation_config(model_key(run), pairs_id(), cfg)
 
         def compute(run=run) -> None:
             pairs = motivation_pairs(profile, device)

@@ -10,6 +10,7 @@ all-pairs value and with random subsets of equal cost. Run everything from the s
 """
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, replace
 
@@ -507,19 +508,19 @@ def validation_tasks(profile: Profile, store: ResultStore, device: str) -> list[
     attack timing, and the short-attack check."""
     tasks = []
     cfg = attack_config(profile, profile.prototypes.methods[0])
+    ids_of = functools.cache(lambda name: validation_ids(profile, name)[3])  # the pool once per plan
+    motivation_ids = functools.cache(lambda: motivation_pairs(profile, "cpu").ids)
     for name in validation_experiments(profile):
         for run in validation_runs(profile, name):
             tasks.append(Task("validation", f"{run.label} all pairs", "manipulations", "result.pt",
-                              lambda run=run: manipulation_config(model_key(run),
-                                                                  validation_ids(profile, run.experiment)[3], cfg),
+                              lambda run=run: manipulation_config(model_key(run), ids_of(run.experiment), cfg),
                               lambda run=run: validation_attack(profile, store, device, run, cfg.method)))
     tasks.append(Task("timing", "attack timing", "timings", "timing.json", lambda: timing_config(profile, device),
                       lambda: cached_timing(profile, store, device)))
     short_cfg = attack_config(profile, profile.manipulation.method)
     for run in motivation_runs(profile).values():
         tasks.append(Task("short-check", f"{run.label} short attack", "manipulations", "result.pt",
-                          lambda run=run: manipulation_config(model_key(run), motivation_pairs(profile, "cpu").ids,
-                                                              short_cfg),
+                          lambda run=run: manipulation_config(model_key(run), motivation_ids(), short_cfg),
                           lambda run=run: short_attack(profile, store, device,
                                                        get_model(run.spec, store, device, progress=False),
                                                        motivation_pairs(profile, device))))

@@ -43,12 +43,15 @@ class Task:
 
     def line(self, store: ResultStore) -> str:
         """'stage  label  kind/key  done|to do' (key 'after upstream' when not yet known)."""
+        done = False
         try:
-            key = self.key(store)
-            where = f"{self.kind}/{key}" if key else f"{self.kind}/(after upstream)"
+            cfg = self.config()  # once: the key and whether the entry is done both come from it
+            entry = None if cfg is None else store.entry(self.kind, cfg)
+            where = f"{self.kind}/{entry.key}" if entry else f"{self.kind}/(after upstream)"
+            done = entry is not None and entry.has(self.result)
         except USER_ERRORS as exc:
             where = f"{self.kind}/(error: {exc})"
-        return f"{self.stage:<11} {self.label:<48} {where:<30} {'done' if self.done(store) else 'to do'}"
+        return f"{self.stage:<11} {self.label:<48} {where:<30} {'done' if done else 'to do'}"
 
 
 @contextlib.contextmanager

@@ -60,8 +60,20 @@ def explanation_change(model: nn.Module, x: torch.Tensor, sigma: float, method: 
 def sep_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, lam: float, sigma: float, method: str,
              samples: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The regulariser's term ``lam * mean(L_f)`` for a training batch (true labels explained) and the batch's
-    mean L_f (for the history)."""
+    mean L_f (for the history).
+
+    The maps are taken with every module in eval mode (restored after), as the PGD of adversarial training
+    and the attack see the model: batch norm then uses its running statistics, so each example's map depends
+    on that example alone (L_f stays per-example), and the noisy images do not enter the running statistics.
+    The weight gradient still flows through every layer, batch norm's affine parameters included. For models
+    without batch norm or dropout (the ConvNet) the mode changes nothing."""
     if not isinstance(lam, (int, float)) or not math.isfinite(lam):
         raise ConfigError(f"lam={lam!r} is not allowed: expected a finite number")
-    lf = explanation_change(model, x, sigma, method, target=y, samples=samples, generator=generator).mean()
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        lf = explanation_change(model, x, sigma, method, target=y, samples=samples, generator=generator).mean()
+    finally:
+        for m, mode in modes:
+            m.training = mode
     return lam * lf, lf

@@ -102,3 +102,32 @@ def test_a_collapsed_run_is_flagged(store):
     assert run.collapsed is not None
     again = get_model(spec(SepConfig(lam=-1e12, sigma=0.1), epochs=2), store, "cpu", progress=False)
     assert again.collapsed == run.collapsed  # stored with the model, not recomputed
+
+
+def test_sep_loss_on_a_batch_norm_model_is_per_example_and_leaves_the_model_as_it_was():
+    torch.manual_seed(0)
+    model = build_model("resnet18", 1, 10, width=2, activation="softplus").train()
+    x, y = x_batch(6), torch.arange(6) % 10
+    stats = [b.clone() for b in model.buffers()]
+    from lib.sep import sep_loss
+    _, whole = sep_loss(model, x, y, 1.0, 0.1, "gradient", 1, torch.Generator().manual_seed(3))
+    # the same noise in eval mode: equal, so the maps used running statistics, not the batch's
+    lf = explanation_change(model.eval(), x, 0.1, target=y, generator=torch.Generator().manual_seed(3),
+                            create_graph=False)
+    assert torch.allclose(whole, lf.mean(), rtol=1e-5)
+    in_train_mode = explanation_change(model.train(), x, 0.1, target=y, generator=torch.Generator().manual_seed(3),
+                                       create_graph=False)
+    assert not torch.allclose(in_train_mode.mean(), lf.mean(), rtol=1e-3)  # the check above can fail
+    for b, s in zip(model.buffers(), stats):  # undo the train-mode pass's update of the running statistics
+        b.copy_(s)
+    model.train()
+    _, again = sep_loss(model, x, y, 1.0, 0.1, "gradient", 1, torch.Generator().manual_seed(3))
+    assert all(m.training for m in model.modules())  # modes restored
+    assert all(torch.equal(a, b) for a, b in zip(stats, model.buffers()))  # running statistics untouched
+
+
+def test_extra_and_trades_experiments_must_have_a_lambda_sweep():
+    with pytest.raises(ConfigError, match="sep.extra_experiments='cifar10'.*experiments with a lambda sweep"):
+        load_profile("smoke", {"sep.extra_experiments": ["cifar10"]})
+    with pytest.raises(ConfigError, match="sep.trades_experiments"):
+        load_profile("smoke", {"sep.base": "trades"})

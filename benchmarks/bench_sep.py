@@ -3,6 +3,8 @@
 SEP adds two explanation maps with their graphs and a double backward to MAT's PGD steps. Prints the
 seconds per step of each, their ratio and the peak memory (GPU, or the process's resident set on a CPU).
 Usage: python benchmarks/bench_sep.py [--device cpu|cuda] [--threads 2] [--batch 128] [--steps 10]
+                                     [--model convnet|resnet18] [--width 16]
+On a batch-norm model (ResNet-18) SEP's maps are taken in eval mode (``lib.sep.sep_loss``).
 """
 from __future__ import annotations
 
@@ -45,11 +47,14 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--steps", type=int, default=10, help="PGD steps of the base MAT (the cpu profile's)")
     ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--model", choices=("convnet", "resnet18"), default="convnet")
+    ap.add_argument("--width", type=int, default=None, help="default: 16 (ConvNet), 4 (ResNet-18, the cpu arm)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     dev = args.device
-    model = build_model("convnet", 1, 10, width=16).to(dev).train()
+    width = args.width or (16 if args.model == "convnet" else 4)
+    model = build_model(args.model, 1, 10, width=width).to(dev).train()
     x = torch.rand(args.batch, 1, 28, 28, device=dev)
     y = torch.randint(0, 10, (args.batch,), device=dev)
     mat = TrainConfig(method="mat", attack=AttackConfig(eps=0.3, step_size=0.075, steps=args.steps))
@@ -58,7 +63,7 @@ def main() -> None:
     if dev.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
     t_sep = timed_steps(model, x, y, sep, args.reps, dev)
-    print(f"device {dev}, threads {torch.get_num_threads()}, ConvNet width 16, 28x28, batch {args.batch}, "
+    print(f"device {dev}, threads {torch.get_num_threads()}, {args.model} width {width}, 28x28, batch {args.batch}, "
           f"MAT with PGD-{args.steps}")
     print(f"MAT step {1000 * t_mat:.1f} ms; SEP step {1000 * t_sep:.1f} ms; SEP / MAT = {t_sep / t_mat:.2f} "
           f"(aim <= 1.7)")

@@ -172,7 +172,12 @@ class SepStudySettings:
     ``samples`` draws and explanation ``method``. ``lambdas`` per experiment is the lambda sweep (first seed;
     lambda = 0 is the base model of the robustness sweep). SEP_pos and SEP_neg for the main table are the
     largest |lambda| of each sign that did not collapse and whose clean and PGD accuracy both stay within
-    ``tolerance_points`` of the base model's (first seed); they are then trained with every seed."""
+    ``tolerance_points`` of the base model's (first seed); they are then trained with every seed.
+
+    ``extra_experiments`` are studied by the SEP chapter only (e.g. a second architecture): not swept over
+    beta, only their standard and base models are trained, every seed, beside the lambda sweep and SEP models.
+    ``trades_experiments``: experiments of ``run`` whose SEP_pos and SEP_neg (chosen on ``base``) are also
+    trained on the sweep's largest-beta TRADES model, every seed (SEP on a TRADES base)."""
 
     base: str = "mat"
     sigma: float = 0.1
@@ -180,6 +185,8 @@ class SepStudySettings:
     method: str = "gradient"
     lambdas: dict[str, tuple[float, ...]] = field(default_factory=dict)
     tolerance_points: float = 2.0
+    extra_experiments: tuple[str, ...] = ()
+    trades_experiments: tuple[str, ...] = ()
 
     def validate(self, experiments: Mapping[str, Any], where: str = "sep") -> None:
         check(self.base in ("mat", "trades"), f"{where}.base", self.base, "'mat' or 'trades'")
@@ -190,6 +197,14 @@ class SepStudySettings:
             check(name in experiments, f"{where}.lambdas", name, f"names from {sorted(experiments)}")
             check(all(math.isfinite(v) and v != 0 for v in lams), f"{where}.lambdas.{name}", lams,
                   "finite, non-zero numbers (lambda = 0 is the base model itself)")
+        for name in self.extra_experiments:
+            check(name in self.lambdas, f"{where}.extra_experiments", name,
+                  f"experiments with a lambda sweep in {where}.lambdas ({sorted(self.lambdas)})")
+        for name in self.trades_experiments:
+            check(name in self.lambdas, f"{where}.trades_experiments", name,
+                  f"experiments with a lambda sweep in {where}.lambdas ({sorted(self.lambdas)})")
+        check(self.base == "mat" or not self.trades_experiments, f"{where}.trades_experiments",
+              list(self.trades_experiments), "empty when the base is already TRADES")
 
 
 @dataclass(frozen=True)

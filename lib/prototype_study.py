@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import time
+from typing import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -35,7 +36,7 @@ from .stats import correlation_table, reading
 from .store import ResultStore
 from .sweep import evaluate_model, first_seed, model_key, sweep_runs
 from .train import TrainedModel, get_model
-from .work import Task
+from .work import NOT_NEEDED, Task
 
 PAIRS_CODE_VERSION = 1
 PLATEAU_TOL = 0.01  # a pair has plateaued when its loss fell by < 1 % over the last 10 % of the steps
@@ -145,6 +146,9 @@ def measure_model(trained: TrainedModel, x_victims: torch.Tensor, x_targets: tor
     summary = robustness_summary(result, rank_to_target(trained.model, result, x_victims, x_targets, cfg))
     summary["plateaued"] = float(plateaued(result, cfg).mean())
     summary["seconds"] = seconds
+    kept = result.label_kept.cpu().numpy().astype(bool)  # per-pair values, for intervals over seeds and pairs
+    l_start, l_end = (result.l_start.cpu().numpy() * 1e7)[kept], (result.l_end.cpu().numpy() * 1e7)[kept]
+    summary["l_end_pairs"], summary["reduction_pairs"] = l_end, (l_start - l_end) / l_start
     return summary
 
 
@@ -487,20 +491,32 @@ def pair_tasks(profile: Profile, experiments: list[str], store: ResultStore, dev
 
 def attack_tasks(profile: Profile, runs: list[Run], store: ResultStore, device: str) -> list[Task]:
     """The prototype attack of every run and explanation method (keyed by the pairs, once they are stored)."""
-    tasks = []
-    for method in profile.prototypes.methods:
-        cfg = attack_config(profile, method)
-        for run in runs:
-            def config(run=run, cfg=cfg) -> dict | None:
-                pairs = stored_pairs(profile, run.experiment, store)
-                return None if pairs is None else manipulation_config(model_key(run), pairs_id(profile, run.experiment,
-                                                                                               pairs), cfg)
+    return [attack_task(profile, run.label, lambda run=run: run, method, store, device)
+            for method in profile.prototypes.methods for run in runs]
 
-            def compute(run=run, method=method) -> None:
-                relation_table(profile, store, device, (method,), [run], progress=False)
 
-            tasks.append(Task("attacks", f"{run.label} {method}", "manipulations", "result.pt", config, compute))
-    return tasks
+def attack_task(profile: Profile, label: str, run_of: Callable[[], Run | dict | None], method: str,
+                store: ResultStore, device: str, run_to_compute: Callable[[], Run | dict] | None = None) -> Task:
+    """The prototype attack of one model and method. ``run_of()`` gives the model's run, or ``None`` while an
+    upstream result that decides it is missing, or ``NOT_NEEDED`` when that result says there is no model;
+    ``run_to_compute()`` (default ``run_of``) decides it when the task runs, computing the upstream if need
+    be."""
+    cfg = attack_config(profile, method)
+
+    def config() -> dict | None:
+        run = run_of()
+        if run is None or run is NOT_NEEDED:
+            return run
+        pairs = stored_pairs(profile, run.experiment, store)
+        return None if pairs is None else manipulation_config(model_key(run), pairs_id(profile, run.experiment,
+                                                                                       pairs), cfg)
+
+    def compute() -> None:
+        run = (run_to_compute or run_of)()
+        if isinstance(run, Run):
+            relation_table(profile, store, device, (method,), [run], progress=False)
+
+    return Task("attacks", f"{label} {method}", "manipulations", "result.pt", config, compute)
 
 
 def validation_tasks(profile: Profile, store: ResultStore, device: str) -> list[Task]:

@@ -16,23 +16,45 @@ from . import prototype_study as study
 from .components import SepConfig
 from .config import Profile
 from .errors import ConfigError
+from .stats import two_stage_bootstrap
 from .runs import Run
 from .store import ResultStore
 from .sweep import evaluate_model, eval_config, first_seed, model_key, sweep_runs
 from .train import get_model
-from .work import Task
+from .work import NOT_NEEDED, Task
 
-ROLES = ("SEP_pos", "MAT", "SEP_neg")
+ROLES = ("SEP_pos", "MAT", "SEP_neg")  # the paper's comparison, in its claimed order of L_end
+ROLE_ORDER = {"standard": 0, "SEP_pos": 1, "MAT": 2, "TRADES": 2, "SEP_neg": 3}
 
 
-def base_runs(profile: Profile, experiment: str) -> list[Run]:
+def study_experiments(profile: Profile) -> list[str]:
+    """The SEP chapter's experiments: those of ``run`` with a lambda sweep, then ``sep.extra_experiments``."""
+    return ([n for n in profile.sep.lambdas if n in profile.run]
+            + [n for n in profile.sep.extra_experiments if n not in profile.run])
+
+
+def base_role(profile: Profile) -> str:
+    return "MAT" if profile.sep.base == "mat" else "TRADES"
+
+
+def base_runs(profile: Profile, experiment: str, family: str | None = None) -> list[Run]:
     """The base models of the robustness sweep (MAT, or the largest-beta TRADES model), one per seed."""
-    family = "MAT" if profile.sep.base == "mat" else "TRADES"
+    family = family or base_role(profile)
     runs = [r for r in sweep_runs(profile, [experiment]) if r.kind.family == family]
-    if family == "TRADES":
+    if family == "TRADES" and runs:
         top = max(r.spec.train.beta for r in runs)
         runs = [r for r in runs if r.spec.train.beta == top]
     return runs
+
+
+def standard_runs(profile: Profile, experiment: str) -> list[Run]:
+    return [r for r in sweep_runs(profile, [experiment]) if r.kind.family == "standard"]
+
+
+def extra_runs(profile: Profile) -> list[Run]:
+    """The standard and base models of ``sep.extra_experiments`` (not in the robustness sweep), every seed."""
+    return [r for n in study_experiments(profile) if n not in profile.run
+            for r in standard_runs(profile, n) + base_runs(profile, n)]
 
 
 def with_sep(run: Run, lam: float, profile: Profile) -> Run:
@@ -44,10 +66,10 @@ def with_sep(run: Run, lam: float, profile: Profile) -> Run:
 def lambda_runs(profile: Profile) -> list[Run]:
     """The lambda sweep: every lambda of each experiment on the first seed's base model."""
     out = []
-    for name, lams in profile.sep.lambdas.items():
-        bases = first_seed(base_runs(profile, name), profile) if name in profile.run else []
+    for name in study_experiments(profile):
+        bases = first_seed(base_runs(profile, name), profile)
         if bases:  # no base model in the sweep (sweep.mat false, say): nothing to regularise
-            out += [with_sep(bases[0], lam, profile) for lam in sorted(lams)]
+            out += [with_sep(bases[0], lam, profile) for lam in sorted(profile.sep.lambdas[name])]
     return out
 
 
@@ -57,7 +79,7 @@ def sweep_table(profile: Profile, store: ResultStore, device: str) -> pd.DataFra
     rows = []
     swept = lambda_runs(profile)
     bases = {r.experiment for r in swept}
-    for run in [first_seed(base_runs(profile, n), profile)[0] for n in profile.sep.lambdas if n in bases] + swept:
+    for run in [first_seed(base_runs(profile, n), profile)[0] for n in study_experiments(profile) if n in bases] + swept:
         exp = profile.experiment(run.experiment)
         trained = get_model(run.spec, store, device, progress=False)
         acc = evaluate_model(trained, exp, store, exp.eval.attack)
@@ -67,9 +89,43 @@ def sweep_table(profile: Profile, store: ResultStore, device: str) -> pd.DataFra
                      "collapsed": trained.collapsed or "", "key": trained.entry.key})
     if not rows:
         raise ConfigError(f"sep.lambdas={dict(profile.sep.lambdas)} is not allowed: expected lambdas for at least one "
-                          f"experiment of run={list(profile.run)} whose sweep has the base model "
-                          f"(sep.base={profile.sep.base!r}; sweep.mat={profile.sweep.mat})")
+                          f"experiment of run={list(profile.run)} or sep.extra_experiments whose sweep has the base "
+                          f"model (sep.base={profile.sep.base!r}; sweep.mat={profile.sweep.mat})")
     return pd.DataFrame(rows).sort_values(["experiment", "lam"], kind="stable").reset_index(drop=True)
+
+
+def stored_live(run: Run, store: ResultStore) -> Run | dict | None:
+    """``run`` once its model is stored and did not collapse; ``NOT_NEEDED`` when it collapsed (nothing of it
+    is measured); ``None`` while the model is not stored."""
+    entry = store.entry("models", run.spec.store_config())
+    if not entry.has("model.pt"):
+        return None
+    return NOT_NEEDED if entry.load_json("metrics.json").get("collapsed") else run
+
+
+def sweep_robustness(profile: Profile, store: ResultStore, device: str, sweep: pd.DataFrame) -> pd.DataFrame:
+    """``sweep`` (from ``sweep_table``) with explanation robustness on the prototype pairs for every model of
+    the lambda sweep that did not collapse, for SEP's own explanation method only (cost): L_start, L_end,
+    relative reduction and the rank metric (NaN for collapsed runs)."""
+    runs = [r for r in lambda_runs(profile) + [first_seed(base_runs(profile, n), profile)[0]
+                                                for n in dict.fromkeys(sweep["experiment"])]]
+    live_keys = set(sweep.loc[sweep["collapsed"] == "", "key"])
+    live = [r for r in runs if model_key(r) in live_keys]
+    cols = ["l_start_1e-7", "l_end_1e-7", "relative_reduction", "spearman_to_target", "label_kept"]
+    table = study.relation_table(profile, store, device, (profile.sep.method,), live, progress=False)
+    return sweep.merge(table[["key", *cols]], on="key", how="left")
+
+
+def sweep_ready(profile: Profile, store: ResultStore) -> bool:
+    """Whether every model and evaluation ``sweep_table`` reads is stored (so reading it computes nothing)."""
+    swept = lambda_runs(profile)
+    runs = swept + [first_seed(base_runs(profile, n), profile)[0] for n in {r.experiment for r in swept}]
+    for run in runs:
+        exp = profile.experiment(run.experiment)
+        if not (store.entry("models", run.spec.store_config()).has("model.pt")
+                and store.entry("evals", eval_config(model_key(run), exp, exp.eval.attack)).has("result.json")):
+            return False
+    return True
 
 
 def choose(sweep: pd.DataFrame, tolerance_points: float) -> pd.DataFrame:
@@ -89,23 +145,40 @@ def choose(sweep: pd.DataFrame, tolerance_points: float) -> pd.DataFrame:
 
 
 def main_runs(profile: Profile, chosen: pd.DataFrame) -> list[tuple[str, Run]]:
-    """(role, run) for MAT, SEP_pos and SEP_neg of each experiment, every seed."""
+    """(role, run) for the standard model, the base model (MAT), SEP_pos and SEP_neg of each experiment, every
+    seed. A role whose lambda the rule did not find is left out."""
     out = []
     for row in chosen.itertuples():
-        for base in base_runs(profile, row.experiment):
-            out.append(("MAT", base))
-            for role in ("SEP_pos", "SEP_neg"):
-                lam = getattr(row, role)
-                if lam is not None and not pd.isna(lam):
-                    out.append((role, with_sep(base, lam, profile)))
+        out += [("standard", r) for r in standard_runs(profile, row.experiment)]
+        out += _with_roles(profile, row, base_runs(profile, row.experiment), base_role(profile))
     return out
 
 
-def main_table(profile: Profile, store: ResultStore, device: str, chosen: pd.DataFrame) -> pd.DataFrame:
-    """Explanation robustness (prototype pairs, every explanation method) and accuracy of every model of the
-    main comparison, one row per (model, method), with its role and collapse reason; collapsed models are
-    listed but not attacked."""
-    roles = main_runs(profile, chosen)
+def trades_runs(profile: Profile, chosen: pd.DataFrame) -> list[tuple[str, Run]]:
+    """SEP on a TRADES base: (role, run) for the sweep's largest-beta TRADES model and the same model trained
+    with the SEP_pos and SEP_neg lambdas chosen on the main base, every seed, for ``sep.trades_experiments``."""
+    out = []
+    for row in chosen.itertuples():
+        if row.experiment in profile.sep.trades_experiments:
+            out += _with_roles(profile, row, base_runs(profile, row.experiment, "TRADES"), "TRADES")
+    return out
+
+
+def _with_roles(profile: Profile, row, bases: list[Run], role: str) -> list[tuple[str, Run]]:
+    out = []
+    for base in bases:
+        out.append((role, base))
+        for sep_role in ("SEP_pos", "SEP_neg"):
+            lam = getattr(row, sep_role)
+            if lam is not None and not pd.isna(lam):
+                out.append((sep_role, with_sep(base, lam, profile)))
+    return out
+
+
+def main_table(profile: Profile, store: ResultStore, device: str, roles: list[tuple[str, Run]]) -> pd.DataFrame:
+    """Explanation robustness (prototype pairs, every explanation method) and accuracy of every (role, run),
+    one row per (model, method), with its role and collapse reason; collapsed models are listed but not
+    attacked."""
     rows, live = [], []
     for role, run in roles:
         trained = get_model(run.spec, store, device, progress=False)
@@ -120,38 +193,61 @@ def main_table(profile: Profile, store: ResultStore, device: str, chosen: pd.Dat
     return pd.concat([table, pd.DataFrame(rows)], ignore_index=True) if rows else table
 
 
-def by_role(table: pd.DataFrame) -> pd.DataFrame:
-    """Means over seeds per experiment, explanation method and role, with the number of seeds."""
+def by_role(table: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Means over seeds per experiment, explanation method and role, with the number of seeds; L_end and the
+    relative reduction also as the mean over every label-kept pair of every seed with a two-stage bootstrap
+    95 % interval (seeds resampled, then pairs within each seed)."""
     live = table[table["collapsed"] == ""]
     cols = ["l_start_1e-7", "l_end_1e-7", "relative_reduction", "spearman_to_target", "label_kept", "clean_acc",
             "pgd_acc"]
-    agg = {c: (c, "mean") for c in cols}
-    agg.update({"kind": ("kind", "first"), "seeds": ("seed", "count"), "l_end_sd": ("l_end_1e-7", "std")})
-    out = live.groupby(["experiment", "explanation", "role"], sort=False).agg(**agg).reset_index()
-    order = {r: i for i, r in enumerate(ROLES)}
-    return out.sort_values(["experiment", "explanation", "role"], key=lambda c: c.map(order) if c.name == "role"
-                           else c.map({v: i for i, v in enumerate(dict.fromkeys(c))}), kind="stable")
+    rows = []
+    for (name, method, role), g in live.groupby(["experiment", "explanation", "role"], sort=False):
+        row = {"experiment": name, "explanation": method, "role": role, "kind": g["kind"].iloc[0],
+               "dataset": g["dataset"].iloc[0], "model": g["model"].iloc[0], **g[cols].mean().to_dict(),
+               "seeds": len(g), "l_end_sd": g["l_end_1e-7"].std(), "pgd_sd": 100 * g["pgd_acc"].std()}
+        for col, pairs in (("l_end", "l_end_pairs"), ("reduction", "reduction_pairs")):
+            groups = [np.asarray(v, float) for v in g[pairs] if len(v)]
+            _, row[f"{col}_lo"], row[f"{col}_hi"] = (two_stage_bootstrap(groups, n_boot, seed) if groups
+                                                     else (np.nan,) * 3)
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    first = {v: i for i, v in enumerate(dict.fromkeys(zip(out["experiment"], out["explanation"])))}
+    out["_g"] = [first[k] for k in zip(out["experiment"], out["explanation"])]
+    out["_r"] = out["role"].map(ROLE_ORDER)
+    return out.sort_values(["_g", "_r"], kind="stable").drop(columns=["_g", "_r"]).reset_index(drop=True)
 
 
-def verdicts(roles: pd.DataFrame, max_adv_spread_points: float = 3.0) -> pd.DataFrame:
-    """Per experiment and explanation method: does L_end rank SEP_pos < MAT < SEP_neg (the paper's claim), do
-    the relative reduction and the rank metric (lower = more robust) rank them the other way round, and does
-    PGD accuracy of the three stay within ``max_adv_spread_points``?"""
+def verdicts(roles: pd.DataFrame, max_adv_spread_points: float = 3.0, base: str = "MAT") -> pd.DataFrame:
+    """Per experiment and explanation method: does L_end rank SEP_pos < base < SEP_neg (the paper's claim,
+    base MAT), do the relative reduction and the rank metric (lower = more robust) rank them the other way
+    round, do the L_end intervals of SEP_pos and SEP_neg overlap, and does PGD accuracy of the three stay within
+    ``max_adv_spread_points``?"""
+    order = ["SEP_pos", base, "SEP_neg"]
     rows = []
     for (name, method), g in roles.groupby(["experiment", "explanation"], sort=False):
         g = g.set_index("role")
-        if not set(ROLES) <= set(g.index):
-            rows.append({"experiment": name, "explanation": method, "complete": False})
+        if not set(order) <= set(g.index):
+            rows.append({"experiment": name, "explanation": method, "complete": False,
+                         "missing": ", ".join(r for r in order if r not in g.index)})
             continue
-        le, rr, rk = (g.loc[list(ROLES), c].to_numpy() for c in ("l_end_1e-7", "relative_reduction",
-                                                                  "spearman_to_target"))
-        spread = 100 * (g.loc[list(ROLES), "pgd_acc"].max() - g.loc[list(ROLES), "pgd_acc"].min())
-        rows.append({"experiment": name, "explanation": method, "complete": True,
+        le, rr, rk = (g.loc[order, c].to_numpy() for c in ("l_end_1e-7", "relative_reduction",
+                                                           "spearman_to_target"))
+        spread = 100 * (g.loc[order, "pgd_acc"].max() - g.loc[order, "pgd_acc"].min())
+        rows.append({"experiment": name, "explanation": method, "complete": True, "missing": "",
                      "l_end_order": bool(le[0] < le[1] < le[2]), "reduction_order": bool(rr[0] > rr[1] > rr[2]),
-                     "rank_order": bool(rk[0] > rk[1] > rk[2]), "pgd_spread_points": float(spread),
+                     "rank_order": bool(rk[0] > rk[1] > rk[2]),
+                     "pos_neg_separated": (bool(g.loc["SEP_pos", "l_end_hi"] < g.loc["SEP_neg", "l_end_lo"])
+                                           if "l_end_hi" in g else None),
+                     "pgd_spread_points": float(spread),
                      "pgd_within": bool(spread <= max_adv_spread_points),
                      "neg_over_pos": float(le[2] / le[0]), "mat_over_pos": float(le[1] / le[0])})
     return pd.DataFrame(rows)
+
+
+PAPER_DATASET = {"mnist": "MNIST", "cifar10": "CIFAR-10"}  # our dataset names -> the paper table's
+PAPER_MODEL = {"convnet": "ConvNet", "resnet18": "ResNet18"}
+YES_NO = {True: "yes", False: "no"}
+PAPER_ROLE = {"Normal": "standard", "MAT": "MAT", "SEP_pos": "SEP_pos", "SEP_neg": "SEP_neg"}
 
 
 def paper_blocks(csv: str) -> pd.DataFrame:
@@ -168,20 +264,144 @@ def paper_blocks(csv: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def paper_block_of(dataset: str, model: str) -> tuple[str, str] | None:
+    """The paper table's (dataset, model) block for one of ours, or None (e.g. Fashion-MNIST: not in it)."""
+    if dataset in PAPER_DATASET and model in PAPER_MODEL:
+        return PAPER_DATASET[dataset], PAPER_MODEL[model]
+    return None
+
+
+def with_paper(roles: pd.DataFrame, csv: str) -> pd.DataFrame:
+    """``roles`` (from ``by_role``) with the paper's L_start and L_end of the same block and role beside ours
+    (the paper reports gradient maps; NaN for other methods and for blocks the paper does not have)."""
+    paper = pd.read_csv(csv).assign(role=lambda d: d["method"].map(PAPER_ROLE)).set_index(
+        ["dataset", "model", "role"])
+    out = roles.copy()
+    for col in ("l_start_1e-7", "l_end_1e-7"):
+        values = []
+        for r in out.itertuples():
+            block = paper_block_of(r.dataset, r.model)
+            key = (*block, r.role) if block else None
+            values.append(float(paper.loc[key, col]) if key in paper.index and r.explanation == "gradient"
+                          else np.nan)
+        out[f"paper_{col}"] = values
+    return out
+
+
+def against_paper(verdict: pd.DataFrame, roles: pd.DataFrame, csv: str) -> pd.DataFrame:
+    """One row per experiment and explanation method of ours: our order, ratios and PGD spread beside the
+    paper's for the same block (dataset, architecture; NaN where the paper has no such block or method)."""
+    paper = paper_blocks(csv).set_index(["dataset", "model"])
+    info = roles.drop_duplicates("experiment").set_index("experiment")[["dataset", "model"]]
+    rows = []
+    for r in verdict[verdict["complete"]].itertuples():
+        block = paper_block_of(*info.loc[r.experiment])
+        p = paper.loc[block] if block in paper.index and r.explanation == "gradient" else None
+        rows.append({"experiment": r.experiment, "explanation": r.explanation,
+                     "paper_block": " ".join(block) if p is not None else None,
+                     "l_end_order": YES_NO[r.l_end_order],
+                     "paper_l_end_order": YES_NO[p["l_end_order"]] if p is not None else None,
+                     "neg_over_pos": r.neg_over_pos, "paper_neg_over_pos": p["neg_over_pos"] if p is not None else np.nan,
+                     "mat_over_pos": r.mat_over_pos, "paper_mat_over_pos": p["mat_over_pos"] if p is not None else np.nan,
+                     "pgd_spread_points": r.pgd_spread_points,
+                     "paper_pgd_spread_points": p["pgd_spread_points"] if p is not None else np.nan})
+    return pd.DataFrame(rows)
+
+
 # ------------------------------------------------------------------------------------------------
 # the stage's work, listed without computing it
 
 
 def sep_tasks(profile: Profile, store: ResultStore, device: str) -> list[Task]:
-    """The lambda sweep's models and evaluations, then the main comparison's SEP models of every seed (their
-    lambdas are known once the sweep's evaluations are stored)."""
-    tasks = []
-    for run in lambda_runs(profile):
-        exp = profile.experiment(run.experiment)
-        tasks.append(Task("sep-models", run.label, "models", "model.pt", lambda r=run: r.spec.store_config(),
-                          lambda r=run: get_model(r.spec, store, device, progress=False)))
-        tasks.append(Task("sep-evals", run.label, "evals", "result.json",
-                          lambda r=run, e=exp: eval_config(model_key(r), e, e.eval.attack),
-                          lambda r=run, e=exp: evaluate_model(get_model(r.spec, store, device, progress=False), e,
-                                                              store, e.eval.attack)))
+    """The SEP chapter's work: the extra experiments' standard and base models, the lambda sweep's models and
+    evaluations, the extra experiments' prototype pairs, then the main comparison's SEP models of the later
+    seeds (and of the TRADES base), their evaluations, and the prototype attacks of every model the chapter
+    compares that the prototype stage does not attack. Which lambda a SEP_pos or SEP_neg model has is known
+    once the sweep's evaluations are stored: until then its key is 'after upstream', and a role for which
+    no lambda qualified is not needed."""
+    runs = extra_runs(profile) + lambda_runs(profile)
+    tasks = [Task("sep-models", run.label, "models", "model.pt", lambda r=run: r.spec.store_config(),
+                  lambda r=run: get_model(r.spec, store, device, progress=False)) for run in runs]
+    tasks += [_eval_task("sep-evals", run.label, lambda r=run: r, lambda r=run: r,
+                         profile.experiment(run.experiment), store, device) for run in runs]
+    extras = [n for n in study_experiments(profile) if n not in profile.run]
+    tasks += [replace(t, stage="sep-pairs") for t in study.pair_tasks(profile, extras, store, device)]
+
+    known: dict[str, pd.DataFrame] = {}  # the choice, once the sweep is stored (read once per plan)
+
+    def chosen(compute: bool) -> pd.DataFrame | None:
+        if "c" not in known:
+            if not compute and not sweep_ready(profile, store):
+                return None
+            known["c"] = choose(sweep_table(profile, store, device), profile.sep.tolerance_points).set_index(
+                "experiment")
+        return known["c"]
+
+    def slot(name: str, seed: int, role: str, family: str, compute: bool = False) -> Run | dict | None:
+        c = chosen(compute)
+        if c is None:
+            return None
+        lam = c.loc[name, role]
+        if lam is None or pd.isna(lam):
+            return NOT_NEEDED
+        return with_sep(next(r for r in base_runs(profile, name, family) if r.seed == seed), lam, profile)
+
+    first = profile.seeds[0]
+    swept = list(dict.fromkeys(r.experiment for r in lambda_runs(profile)))  # those with a base model
+    slots = [(n, s, role, base_role(profile)) for n in swept for s in profile.seeds
+             for role in ("SEP_pos", "SEP_neg")]
+    slots += [(n, s, role, "TRADES") for n in profile.sep.trades_experiments
+              if n in swept and base_runs(profile, n, "TRADES") for s in profile.seeds for role in ("SEP_pos", "SEP_neg")]
+    trained_later = [t for t in slots if t[1] != first or t[3] != base_role(profile)]  # not in the sweep
+    for stage in ("sep-main-models", "sep-main-evals"):
+        for name, seed, role, family in trained_later:
+            label = f"{name} {role} on {family} seed {seed}"
+            run_of = lambda a=(name, seed, role, family): slot(*a)
+            compute_run = lambda a=(name, seed, role, family): slot(*a, compute=True)
+            if stage == "sep-main-models":
+                tasks.append(Task(stage, label, "models", "model.pt", lambda f=run_of: _config_of(f()),
+                                  lambda f=compute_run: _train(f(), store, device)))
+            else:
+                tasks.append(_eval_task(stage, label, run_of, compute_run, profile.experiment(name), store, device))
+    for run in lambda_runs(profile):  # the sweep's explanation robustness, SEP's own method
+        tasks.append(replace(study.attack_task(profile, run.label, lambda r=run: stored_live(r, store),
+                                               profile.sep.method, store, device,
+                                               lambda r=run: _live_after_training(r, store, device)),
+                             stage="sep-attacks"))
+    for method in profile.prototypes.methods:
+        for run in extra_runs(profile):
+            tasks.append(replace(study.attack_task(profile, run.label, lambda r=run: r, method, store, device),
+                                 stage="sep-attacks"))
+        for name, seed, role, family in slots:
+            args = (name, seed, role, family)
+            tasks.append(replace(study.attack_task(profile, f"{name} {role} on {family} seed {seed}",
+                                                   lambda a=args: slot(*a), method, store, device,
+                                                   lambda a=args: slot(*a, compute=True)), stage="sep-attacks"))
     return tasks
+
+
+def _live_after_training(run: Run, store: ResultStore, device: str) -> Run | dict:
+    return NOT_NEEDED if get_model(run.spec, store, device, progress=False).collapsed else run
+
+
+def _config_of(run: Run | dict | None) -> dict | None:
+    return run.spec.store_config() if isinstance(run, Run) else run
+
+
+def _train(run: Run | dict, store: ResultStore, device: str) -> None:
+    if isinstance(run, Run):
+        get_model(run.spec, store, device, progress=False)
+
+
+def _eval_task(stage: str, label: str, run_of, compute_run, exp, store: ResultStore, device: str) -> Task:
+    """The PGD evaluation of a (possibly not yet decided) run's model."""
+    def config() -> dict | None:
+        run = run_of()
+        return eval_config(model_key(run), exp, exp.eval.attack) if isinstance(run, Run) else run
+
+    def compute() -> None:
+        run = compute_run()
+        if isinstance(run, Run):
+            evaluate_model(get_model(run.spec, store, device, progress=False), exp, store, exp.eval.attack)
+
+    return Task(stage, f"{label} PGD", "evals", "result.json", config, compute)

@@ -37,7 +37,9 @@ EXPERIMENTS = ("mnist", "mnist-resnet18", "fashion-mnist", "cifar10", "cifar10-r
 def overrides(device: str = "cpu") -> list[str]:
     """The `--set` arguments that shrink the paper profile."""
     sets = {**SIZES, "device": device,
-            **{f"experiments.{e}.{k}": v for e in EXPERIMENTS for k, v in EXPERIMENT_SIZES.items()}}
+            **{f"experiments.{e}.{k}": v for e in EXPERIMENTS for k, v in EXPERIMENT_SIZES.items()},
+            # two lambdas per experiment (the paper's, one of each sign) instead of eight: fewer SEP models
+            **{f"sep.lambdas.{e}": [-3000.0, 50000.0] for e in EXPERIMENTS}}
     out = []
     for k, v in sets.items():
         out += ["--set", f"{k}={v}".replace("'", "")]

@@ -42,8 +42,76 @@ def test_the_paper_table_ranks_sep_pos_below_mat_below_sep_neg_in_every_block():
 
 def test_sep_runs_are_the_base_runs_with_sep_and_keep_nothing_else():
     P = load_profile("smoke")
-    runs = ss.lambda_runs(P)
+    runs = [r for r in ss.lambda_runs(P) if r.experiment == "digits"]
     assert sorted(r.kind.lam for r in runs) == sorted(P.sep.lambdas["digits"])
     base = ss.base_runs(P, "digits")[0]
     assert all(r.spec.train.method == "mat" and r.spec.data == base.spec.data for r in runs)
-    assert ss.main_runs(P, pd.DataFrame([{"experiment": "digits", "SEP_pos": 2000.0, "SEP_neg": None}]))[1][0] == "SEP_pos"
+    roles = ss.main_runs(P, pd.DataFrame([{"experiment": "digits", "SEP_pos": 2000.0, "SEP_neg": None}]))
+    # per seed: the standard model, then MAT and SEP_pos (no SEP_neg: no lambda of that sign qualified)
+    assert [r for r, _ in roles] == ["standard"] * len(P.seeds) + ["MAT", "SEP_pos"] * len(P.seeds)
+    assert [run.kind.lam for r, run in roles if r == "SEP_pos"] == [2000.0] * len(P.seeds)
+
+
+def test_the_second_architecture_trains_only_standard_and_base_models():
+    P = load_profile("smoke")
+    assert ss.study_experiments(P) == ["digits", "digits-resnet18"]
+    extra = ss.extra_runs(P)
+    assert {r.experiment for r in extra} == {"digits-resnet18"}
+    assert sorted(r.kind.label for r in extra) == sorted(["standard", "MAT"] * len(P.seeds))
+    assert {r.spec.model.name for r in ss.lambda_runs(P) if r.experiment == "digits-resnet18"} == {"resnet18"}
+
+
+def test_sep_tasks_resolve_their_lambda_once_the_sweep_is_stored(monkeypatch, tmp_path):
+    from lib.store import ResultStore
+    from lib.work import NOT_NEEDED
+
+    P = load_profile("smoke")
+    store = ResultStore(tmp_path)
+    tasks = ss.sep_tasks(P, store, "cpu")
+    later = [t for t in tasks if t.stage == "sep-main-models"]
+    # seed 1 on MAT for both experiments, and both seeds on the TRADES base (digits): two roles each
+    assert len(later) == 2 * (2 + 2)
+    assert all(t.config() is None for t in later)  # the sweep is not stored: after upstream
+    monkeypatch.setattr(ss, "sweep_ready", lambda profile, store: True)
+    monkeypatch.setattr(ss, "sweep_table", lambda profile, store, device: pd.DataFrame(
+        [{"experiment": e, "lam": lam, "clean_acc": 0.9, "pgd_acc": 0.5, "collapsed": ""}
+         for e in ("digits", "digits-resnet18") for lam in (0.0, 2000.0)]))
+    tasks = ss.sep_tasks(P, store, "cpu")
+    by_label = {t.label: t for t in tasks}
+    pos = by_label["digits SEP_pos on TRADES seed 1"].config()
+    assert pos["train"]["sep"]["lam"] == 2000.0 and pos["train"]["method"] == "trades"
+    assert pos["train"]["beta"] == max(P.sweep.betas) and pos["train"]["seed"] == 1
+    assert by_label["digits-resnet18 SEP_neg on MAT seed 1"].config() is NOT_NEEDED  # no negative lambda
+    assert by_label["digits-resnet18 SEP_neg on MAT seed 1"].done(store)
+    assert [t.label for t in tasks] == [t.label for t in ss.sep_tasks(P, ResultStore(tmp_path / "x"), "cpu")]
+
+
+def test_intervals_over_seeds_and_pairs_and_the_separation_of_sep_pos_and_sep_neg():
+    import numpy as np
+
+    rows = []
+    for role, centre in (("SEP_pos", 100.0), ("MAT", 200.0), ("SEP_neg", 400.0)):
+        for seed in range(3):
+            pairs = centre + np.linspace(-10, 10, 20) + seed
+            rows.append({"experiment": "mnist", "explanation": "gradient", "role": role, "kind": role,
+                         "dataset": "mnist", "model": "convnet", "seed": seed, "l_start_1e-7": 2 * centre,
+                         "l_end_1e-7": pairs.mean(), "relative_reduction": 0.5, "spearman_to_target": 0.5,
+                         "label_kept": 1.0, "clean_acc": 0.9, "pgd_acc": 0.6, "l_end_pairs": pairs,
+                         "reduction_pairs": np.full(20, 0.5), "collapsed": ""})
+    roles = ss.by_role(pd.DataFrame(rows))
+    assert list(roles["role"]) == ["SEP_pos", "MAT", "SEP_neg"]
+    assert (roles["l_end_lo"] < roles["l_end_1e-7"]).all() and (roles["l_end_1e-7"] < roles["l_end_hi"]).all()
+    assert abs(roles["l_end_1e-7"].iloc[0] - 101.0) < 1e-9 and roles["seeds"].iloc[0] == 3
+    v = ss.verdicts(roles).iloc[0]
+    assert v["l_end_order"] and v["pos_neg_separated"]
+
+
+def test_our_blocks_sit_beside_the_papers_block_of_the_same_dataset_and_architecture():
+    roles = pd.DataFrame({"experiment": ["mnist"] * 3 + ["fashion-mnist"], "explanation": "gradient",
+                          "dataset": ["mnist"] * 3 + ["fashion-mnist"], "model": "convnet",
+                          "role": ["SEP_pos", "MAT", "SEP_neg", "MAT"], "l_start_1e-7": 1.0,
+                          "l_end_1e-7": 1.0})
+    out = ss.with_paper(roles, str(PROJECT / "book" / "paper_table.csv"))
+    assert out["paper_l_end_1e-7"].iloc[1] == 298.729  # MNIST ConvNet MAT in the paper's table
+    assert pd.isna(out["paper_l_end_1e-7"].iloc[3])  # the paper has no Fashion-MNIST block
+    assert ss.paper_block_of("mnist", "resnet18") == ("MNIST", "ResNet18")

@@ -68,10 +68,10 @@ show_source(sep_loss)
 # %% [markdown]
 # ## The settings
 
-# %%
+# %% tags=["remove-input"]
 def architecture(name):
     m = P.experiment(name).model
-    return f"{m.name} (width {m.width})" if m.width else m.name
+    return f"{m.name}, width {m.width}" if m.width else m.name
 
 
 human_table(
@@ -82,21 +82,18 @@ human_table(
                 "noise σ (pixels in [0, 1], noisy images clamped to [0, 1])",
                 f"{S.sigma:g}",
             ),
-            ("noise draws per image", S.samples),
+            ("noise draws per image", str(S.samples)),
             ("explanation", S.method),
             (
                 "tolerance for SEP_pos / SEP_neg",
                 f"{S.tolerance_points:g} points of clean and PGD accuracy",
             ),
             (
-                "experiments (architecture)",
-                ", ".join(f"{n} ({architecture(n)})" for n in EXPERIMENTS),
-            ),
-            (
                 "SEP on a TRADES base",
                 ", ".join(S.trades_experiments) or "none",
             ),
         ]
+        + [(f"architecture, {n}", architecture(n)) for n in EXPERIMENTS]
         + [
             (f"λ sweep, {n}", ", ".join(f"{v:+g}" for v in sorted(S.lambdas[n])))
             for n in EXPERIMENTS
@@ -260,25 +257,33 @@ def for_reading(table):
     return t
 
 
-COLUMNS = {
+ACCURACY = {
     "role": "role",
     "kind": "model",
+    "clean": "clean acc. (%)",
+    "pgd": "PGD acc. (%), ± sd over seeds",
+    "seeds": "seeds",
+}
+ROBUSTNESS = {
+    "role": "role",
     "l_start_1e-7": "L_start",
     "l_end": "L_end [95 % CI]",
     "relative_reduction": "rel. red.",
     "spearman_to_target": "rank ρ",
     "label_kept": "label kept",
-    "clean": "clean (%)",
-    "pgd": "PGD (%)",
-    "seeds": "seeds",
     "paper_l_end_1e-7": "paper L_end",
 }
+DIGITS = {"l_start_1e-7": 1, "clean": 1, "seeds": 0, "paper_l_end_1e-7": 1}
+readable = for_reading(roles)
+say("**Accuracy** (the same models for both explanation methods):")
 grouped_tables(
-    for_reading(roles),
-    ["experiment", "explanation"],
-    COLUMNS,
-    digits={"l_start_1e-7": 1, "clean": 1, "seeds": 0, "paper_l_end_1e-7": 1},
+    readable[readable["explanation"] == readable["explanation"].iloc[0]],
+    ["experiment"],
+    ACCURACY,
+    digits=DIGITS,
 )
+say("**Explanation robustness** on the prototype pairs:")
+grouped_tables(readable, ["experiment", "explanation"], ROBUSTNESS, digits=DIGITS)
 
 # %% mystnb={"image": {"alt": "L_end with 95 % intervals for the standard model, SEP_pos, MAT and SEP_neg, per experiment and explanation method"}}
 blocks = list(roles.groupby(["experiment", "explanation"], sort=False))
@@ -362,8 +367,9 @@ say(
 )
 
 # %% [markdown]
-# Our blocks beside the paper's block of the same dataset and architecture (gradient maps; "—" where the
-# paper has no such block, e.g. Fashion-MNIST, or where SEP_pos or SEP_neg is missing here).
+# Our blocks beside the paper's block of the same dataset and architecture (the paper's rows are for gradient
+# maps; a block the paper does not have, e.g. Fashion-MNIST, or one where SEP_pos or SEP_neg is missing here,
+# has no such row).
 
 # %%
 side = ss.against_paper(v, roles, "paper_table.csv")
@@ -371,18 +377,14 @@ human_table(
     side,
     {
         "experiment": "experiment",
-        "explanation": "explanation",
-        "paper_block": "paper block",
+        "source": "blocks",
         "l_end_order": "order holds",
-        "paper_l_end_order": "order holds (paper)",
         "neg_over_pos": "SEP_neg / SEP_pos",
-        "paper_neg_over_pos": "SEP_neg / SEP_pos (paper)",
         "mat_over_pos": "MAT / SEP_pos",
-        "paper_mat_over_pos": "MAT / SEP_pos (paper)",
         "pgd_spread_points": "PGD spread (points)",
-        "paper_pgd_spread_points": "PGD spread (paper)",
     },
     digits=2,
+    index=["experiment"],
 )
 
 # %% [markdown]
@@ -397,11 +399,18 @@ trades = ss.trades_runs(P, chosen)
 if trades:
     t_main = ss.main_table(P, store, device, trades)
     t_roles = ss.by_role(t_main)
+    t_readable = for_reading(t_roles)
     grouped_tables(
-        for_reading(t_roles),
+        t_readable[t_readable["explanation"] == t_readable["explanation"].iloc[0]],
+        ["experiment"],
+        ACCURACY,
+        digits=DIGITS,
+    )
+    grouped_tables(
+        t_readable,
         ["experiment", "explanation"],
-        {k: v for k, v in COLUMNS.items() if k != "paper_l_end_1e-7"},
-        digits={"l_start_1e-7": 1, "clean": 1, "seeds": 0},
+        {k: v for k, v in ROBUSTNESS.items() if k != "paper_l_end_1e-7"},
+        digits=DIGITS,
     )
 else:
     t_roles = None

@@ -289,23 +289,23 @@ def with_paper(roles: pd.DataFrame, csv: str) -> pd.DataFrame:
 
 
 def against_paper(verdict: pd.DataFrame, roles: pd.DataFrame, csv: str) -> pd.DataFrame:
-    """One row per experiment and explanation method of ours: our order, ratios and PGD spread beside the
-    paper's for the same block (dataset, architecture; NaN where the paper has no such block or method)."""
+    """Our blocks beside the paper's, long: per experiment, one row per explanation method of ours, then one
+    row for the paper's block of the same dataset and architecture (gradient maps) where it has one, each with
+    the order of L_end, SEP_neg / SEP_pos, MAT / SEP_pos and the PGD accuracy spread of the three."""
     paper = paper_blocks(csv).set_index(["dataset", "model"])
     info = roles.drop_duplicates("experiment").set_index("experiment")[["dataset", "model"]]
+    cols = ["l_end_order", "neg_over_pos", "mat_over_pos", "pgd_spread_points"]
     rows = []
-    for r in verdict[verdict["complete"]].itertuples():
-        block = paper_block_of(*info.loc[r.experiment])
-        p = paper.loc[block] if block in paper.index and r.explanation == "gradient" else None
-        rows.append({"experiment": r.experiment, "explanation": r.explanation,
-                     "paper_block": " ".join(block) if p is not None else None,
-                     "l_end_order": YES_NO[r.l_end_order],
-                     "paper_l_end_order": YES_NO[p["l_end_order"]] if p is not None else None,
-                     "neg_over_pos": r.neg_over_pos, "paper_neg_over_pos": p["neg_over_pos"] if p is not None else np.nan,
-                     "mat_over_pos": r.mat_over_pos, "paper_mat_over_pos": p["mat_over_pos"] if p is not None else np.nan,
-                     "pgd_spread_points": r.pgd_spread_points,
-                     "paper_pgd_spread_points": p["pgd_spread_points"] if p is not None else np.nan})
-    return pd.DataFrame(rows)
+    for name, g in verdict[verdict["complete"]].groupby("experiment", sort=False):
+        for r in g.itertuples():
+            rows.append({"experiment": name, "source": f"ours, {r.explanation}", **{c: getattr(r, c) for c in cols}})
+        block = paper_block_of(*info.loc[name])
+        if block in paper.index:
+            rows.append({"experiment": name, "source": f"paper, {' '.join(block)}, gradient",
+                         **paper.loc[block, cols].to_dict()})
+    out = pd.DataFrame(rows, columns=["experiment", "source", *cols])
+    out["l_end_order"] = out["l_end_order"].map(YES_NO)
+    return out
 
 
 # ------------------------------------------------------------------------------------------------

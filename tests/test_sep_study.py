@@ -115,3 +115,9 @@ def test_our_blocks_sit_beside_the_papers_block_of_the_same_dataset_and_architec
     assert out["paper_l_end_1e-7"].iloc[1] == 298.729  # MNIST ConvNet MAT in the paper's table
     assert pd.isna(out["paper_l_end_1e-7"].iloc[3])  # the paper has no Fashion-MNIST block
     assert ss.paper_block_of("mnist", "resnet18") == ("MNIST", "ResNet18")
+    verdict = pd.DataFrame([{"experiment": e, "explanation": "gradient", "complete": True, "l_end_order": True,
+                             "neg_over_pos": 2.0, "mat_over_pos": 1.5, "pgd_spread_points": 1.0}
+                            for e in ("mnist", "fashion-mnist")])
+    side = ss.against_paper(verdict, roles, str(PROJECT / "book" / "paper_table.csv"))
+    assert list(side["source"]) == ["ours, gradient", "paper, MNIST ConvNet, gradient", "ours, gradient"]
+    assert abs(side["neg_over_pos"].iloc[1] - 657.180 / 61.545) < 1e-9 and side["l_end_order"].iloc[1] == "yes"

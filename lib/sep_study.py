@@ -144,6 +144,21 @@ def choose(sweep: pd.DataFrame, tolerance_points: float) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def collapsed_on_lf_alone(sweep: pd.DataFrame, tolerance_points: float) -> pd.DataFrame:
+    """Runs of the sweep counted as collapsed only because L_f grew past the explosion threshold
+    (``lib.train.LF_EXPLOSION``) while their clean and PGD accuracy stayed within ``tolerance_points`` of the
+    base model's: the rule keeps them out (it was fixed before any result), and the chapter says what a rule
+    reading accuracy alone would have chosen instead."""
+    rows = []
+    for name, g in sweep.groupby("experiment", sort=False):
+        base = g[g["lam"] == 0].iloc[0]
+        hit = g[g["collapsed"].str.startswith("L_f exploded")
+                & ((g["clean_acc"] - base["clean_acc"]).abs() * 100 <= tolerance_points)
+                & ((g["pgd_acc"] - base["pgd_acc"]).abs() * 100 <= tolerance_points)]
+        rows.append(hit)
+    return pd.concat(rows) if rows else sweep.iloc[:0]
+
+
 def main_runs(profile: Profile, chosen: pd.DataFrame) -> list[tuple[str, Run]]:
     """(role, run) for the standard model, the base model (MAT), SEP_pos and SEP_neg of each experiment, every
     seed. A role whose lambda the rule did not find is left out."""

@@ -23,6 +23,15 @@ def test_choice_takes_the_largest_lambda_within_tolerance_and_never_a_collapsed_
     assert none["SEP_pos"] is None and none["SEP_neg"] is None
 
 
+def test_a_run_collapsed_on_lf_growth_alone_is_named_but_not_chosen():
+    sweep = sweep_rows()
+    sweep.loc[sweep["lam"] == -3e3, "collapsed"] = "L_f exploded from 1e-06 to 0.0002"
+    assert ss.choose(sweep, 2.0).iloc[0]["SEP_neg"] == -1e3  # the rule still keeps it out
+    named = ss.collapsed_on_lf_alone(sweep, 2.0)
+    assert sorted(named["lam"]) == [-1e4, -3e3]  # both grew L_f with accuracy within 2 points of MAT's
+    assert ss.collapsed_on_lf_alone(sweep, 0.05).empty  # both are 0.1 points or more off MAT
+
+
 def test_verdict_reads_the_order_and_the_spread():
     roles = pd.DataFrame({"experiment": "mnist", "explanation": "gradient", "role": ["SEP_pos", "MAT", "SEP_neg"],
                           "l_end_1e-7": [100.0, 200.0, 800.0], "relative_reduction": [0.5, 0.4, 0.2],

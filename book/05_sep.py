@@ -95,7 +95,10 @@ human_table(
         ]
         + [(f"architecture, {n}", architecture(n)) for n in EXPERIMENTS]
         + [
-            (f"λ sweep, {n}", ", ".join(f"{v:+g}" for v in sorted(S.lambdas[n])))
+            (
+                f"λ sweep, {n}",
+                ", ".join(f"{v:+.0e}".replace("e+0", "e") for v in sorted(S.lambdas[n])),
+            )
             for n in EXPERIMENTS
         ],
         columns=["setting", "value"],
@@ -115,6 +118,7 @@ human_table(
 # %%
 sweep = ss.sweep_robustness(P, store, device, ss.sweep_table(P, store, device))
 sweep["clean"], sweep["pgd"] = 100 * sweep["clean_acc"], 100 * sweep["pgd_acc"]
+sweep["why"] = sweep["collapsed"].map(ss.short_reason)
 grouped_tables(
     sweep,
     ["experiment"],
@@ -126,7 +130,7 @@ grouped_tables(
         "l_start_1e-7": "L_start",
         "l_end_1e-7": "L_end",
         "relative_reduction": "rel. red.",
-        "collapsed": "collapsed",
+        "why": "collapsed",
     },
     digits={
         "lam": 0,
@@ -183,7 +187,9 @@ for name in EXPERIMENTS:
     for run in [r for r in ss.lambda_runs(P) if r.experiment == name]:
         hist = get_model(run.spec, store, device, progress=False).history
         epochs = [h["epoch"] for h in hist]
-        line = a1.plot(epochs, [1e7 * h["sep_lf"] for h in hist], marker=".")[0]
+        line = a1.plot(
+            epochs, [1e7 * h.get("sep_lf", np.nan) for h in hist], marker="."
+        )[0]
         a2.plot(
             epochs,
             [100 * h.get("monitor_pgd_acc", np.nan) for h in hist],
@@ -205,7 +211,8 @@ for name in EXPERIMENTS:
 
 # %% [markdown]
 # *Figure: per epoch, the explanation change L_f on the training batches (left, log scale) and PGD accuracy
-# on the monitor images (right), one colour per λ. A run that stops early collapsed.*
+# on the monitor images (right), one colour per λ. A run that stops early collapsed; an epoch whose first
+# batch already diverged has no L_f.*
 #
 # ## The choice of SEP_pos and SEP_neg
 
@@ -331,19 +338,32 @@ plt.show()
 # %% tags=["remove-input"]
 v = ss.verdicts(roles)
 paper = ss.paper_blocks("paper_table.csv")
-dropped = main[main["collapsed"] != ""]  # one row per collapsed model
-dropped_text = "; ".join(
-    f"{r.experiment} {r.kind} seed {r.seed} ({r.collapsed})" for r in dropped.itertuples()
-)
 
 
 def verdict_lines(v, base="MAT"):
     lines = []
     for r in v.itertuples():
         if not r.complete:
+            parts = []
+            if r.pos_below_base is not None and not pd.isna(r.pos_below_base):
+                parts.append(
+                    f"SEP_pos < {base}: {'yes' if r.pos_below_base else 'no'} "
+                    f"({base} / SEP_pos = {r.mat_over_pos:.2f})"
+                )
+            if r.base_below_neg is not None and not pd.isna(r.base_below_neg):
+                parts.append(
+                    f"{base} < SEP_neg: {'yes' if r.base_below_neg else 'no'} "
+                    f"(SEP_neg / {base} = {r.neg_over_mat:.2f})"
+                )
             lines.append(
-                f"- **{r.experiment}, {r.explanation}:** no verdict: {r.missing} is missing "
-                "(no λ of that sign met the rule), so the paper's comparison cannot be made here."
+                f"- **{r.experiment}, {r.explanation}:** no full verdict: no λ met the rule for "
+                f"{r.missing}. The half of the paper's order that can be read: "
+                + ("; ".join(parts) or "none")
+                + (
+                    f", with PGD accuracy {r.pgd_spread_points:.1f} points apart."
+                    if np.isfinite(r.pgd_spread_points)
+                    else "."
+                )
             )
             continue
         holds = "holds" if r.l_end_order and r.pgd_within else "does not hold"
@@ -365,17 +385,29 @@ def verdict_lines(v, base="MAT"):
     return lines
 
 
+def collapsed_text(table):
+    dropped = table[table["collapsed"] != ""]  # one row per collapsed model
+    return f"{len(dropped)}" + (
+        ": "
+        + "; ".join(
+            f"{r.experiment} {r.kind} seed {r.seed} ({ss.short_reason(r.collapsed)})"
+            for r in dropped.itertuples()
+        )
+        if len(dropped)
+        else ""
+    )
+
+
 n_swept = int((sweep["collapsed"] != "").sum())
 complete = v[v["complete"]]
-n_hold = int((complete["l_end_order"] & complete["pgd_within"]).sum()) if len(complete) else 0
+n_hold = sum(bool(r.l_end_order and r.pgd_within) for r in complete.itertuples())
 say(
     f"**In {n_hold} of {len(complete)} blocks with both SEP_pos and SEP_neg the paper's claim holds** "
     f"(L_end ranks SEP_pos < MAT < SEP_neg with PGD accuracy within 3 points); "
     f"{len(v) - len(complete)} block(s) lack SEP_pos or SEP_neg.\n\n"
     + "\n".join(verdict_lines(v))
-    + f"\n\nCollapsed models left out of this comparison: {len(dropped)}"
-    + (f": {dropped_text}" if len(dropped) else "")
-    + f" (and {n_swept} of the λ sweep's runs, marked above). The paper's own blocks: L_end ranks "
+    + f"\n\nCollapsed models left out of this comparison: {collapsed_text(main)} (and {n_swept} of the "
+    "λ sweep's runs, marked above). The paper's own blocks: L_end ranks "
     f"SEP_pos < MAT < SEP_neg in {int(paper['l_end_order'].sum())} of {len(paper)}, with SEP_neg / SEP_pos "
     f"from {paper['neg_over_pos'].min():.1f} to {paper['neg_over_pos'].max():.1f} and PGD accuracy spans "
     f"of at most {paper['pgd_spread_points'].max():.2f} points."
@@ -383,8 +415,10 @@ say(
 
 # %% [markdown]
 # Our blocks beside the paper's block of the same dataset and architecture (the paper's rows are for gradient
-# maps; a block the paper does not have, e.g. Fashion-MNIST, or one where SEP_pos or SEP_neg is missing here,
-# has no such row).
+# maps; a dataset the paper does not have, e.g. Fashion-MNIST, has no paper row). Where SEP_pos or SEP_neg is
+# missing here, the half of the order that can be read is shown and the rest is "—". Ratios are of L_end
+# (pos: SEP_pos, neg: SEP_neg; the paper's rows use gradient maps); "PGD pts" is the spread of PGD accuracy
+# over the roles shown, in points.
 
 # %%
 side = ss.against_paper(v, roles, "paper_table.csv")
@@ -392,11 +426,13 @@ human_table(
     side,
     {
         "experiment": "experiment",
-        "source": "blocks",
-        "l_end_order": "order holds",
-        "neg_over_pos": "SEP_neg / SEP_pos",
-        "mat_over_pos": "MAT / SEP_pos",
-        "pgd_spread_points": "PGD spread (points)",
+        "source": "block",
+        "pos_below_base": "SEP_pos < MAT",
+        "base_below_neg": "MAT < SEP_neg",
+        "neg_over_pos": "neg / pos",
+        "mat_over_pos": "MAT / pos",
+        "neg_over_mat": "neg / MAT",
+        "pgd_spread_points": "PGD pts",
     },
     digits=2,
     index=["experiment"],
@@ -450,7 +486,12 @@ if t_roles is not None:
                     f"points from TRADES ({'within' if ok else 'beyond'} the "
                     f"{S.tolerance_points:g}-point rule, mean over seeds)"
                 )
-    say("\n".join(verdict_lines(tv, base="TRADES")) + "\n\n" + "; ".join(within) + ".")
+    say(
+        "\n".join(verdict_lines(tv, base="TRADES"))
+        + "\n\n"
+        + "; ".join(within)
+        + f". Collapsed models left out: {collapsed_text(t_main)}."
+    )
 
 # %% tags=["remove-input"]
 elsewhere = [n for n in P.experiments if n not in EXPERIMENTS]

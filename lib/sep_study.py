@@ -83,7 +83,8 @@ def sweep_table(profile: Profile, store: ResultStore, device: str) -> pd.DataFra
         exp = profile.experiment(run.experiment)
         trained = get_model(run.spec, store, device, progress=False)
         acc = evaluate_model(trained, exp, store, exp.eval.attack)
-        last = trained.history[-1] if trained.history else {}
+        # the last epoch that finished a batch (a run that diverged records its last epoch with no loss)
+        last = next((h for h in reversed(trained.history) if "sep_lf" in h), {})
         rows.append({**run.describe(), "lam": run.kind.lam or 0.0, "clean_acc": acc["clean_acc"],
                      "pgd_acc": acc["pgd_acc"], "l_f_1e-7": last.get("sep_lf", float("nan")) * 1e7,
                      "collapsed": trained.collapsed or "", "key": trained.entry.key})
@@ -91,7 +92,10 @@ def sweep_table(profile: Profile, store: ResultStore, device: str) -> pd.DataFra
         raise ConfigError(f"sep.lambdas={dict(profile.sep.lambdas)} is not allowed: expected lambdas for at least one "
                           f"experiment of run={list(profile.run)} or sep.extra_experiments whose sweep has the base "
                           f"model (sep.base={profile.sep.base!r}; sweep.mat={profile.sweep.mat})")
-    return pd.DataFrame(rows).sort_values(["experiment", "lam"], kind="stable").reset_index(drop=True)
+    out = pd.DataFrame(rows)
+    position = {n: i for i, n in enumerate(study_experiments(profile))}  # the profile's order of experiments
+    return out.sort_values(["experiment", "lam"], key=lambda c: c.map(position) if c.name == "experiment" else c,
+                           kind="stable").reset_index(drop=True)
 
 
 def stored_live(run: Run, store: ResultStore) -> Run | dict | None:
@@ -142,6 +146,21 @@ def choose(sweep: pd.DataFrame, tolerance_points: float) -> pd.DataFrame:
         rows.append({"experiment": name, "SEP_pos": float(pos.max()) if len(pos) else None,
                      "SEP_neg": float(neg.min()) if len(neg) else None})
     return pd.DataFrame(rows)
+
+
+def short_reason(reason: str) -> str:
+    """A collapse reason short enough for a table cell: 'loss not finite (epoch 2)', 'at chance',
+    'L_f grew 134-fold'; '' for a run that did not collapse."""
+    if not reason:
+        return ""
+    if reason.startswith("non-finite loss"):
+        return f"loss not finite (epoch {reason.split('epoch ')[1].split(',')[0]})"
+    if reason.startswith("clean accuracy"):
+        return "at chance"
+    if reason.startswith("L_f exploded"):
+        first, last = (float(v) for v in reason.removeprefix("L_f exploded from ").split(" to "))
+        return f"L_f grew {last / first:.0f}-fold"
+    return reason
 
 
 def collapsed_on_lf_alone(sweep: pd.DataFrame, tolerance_points: float) -> pd.DataFrame:
@@ -236,26 +255,34 @@ def verdicts(roles: pd.DataFrame, max_adv_spread_points: float = 3.0, base: str 
     """Per experiment and explanation method: does L_end rank SEP_pos < base < SEP_neg (the paper's claim,
     base MAT), do the relative reduction and the rank metric (lower = more robust) rank them the other way
     round, do the L_end intervals of SEP_pos and SEP_neg overlap, and does PGD accuracy of the three stay within
-    ``max_adv_spread_points``?"""
+    ``max_adv_spread_points``? Where SEP_pos or SEP_neg is missing (``complete`` False) the part of the order
+    that can be read is still given: ``pos_below_base`` (SEP_pos < base) and ``base_below_neg`` (base <
+    SEP_neg), with their L_end ratios; what cannot be read is None / NaN."""
     order = ["SEP_pos", base, "SEP_neg"]
     rows = []
     for (name, method), g in roles.groupby(["experiment", "explanation"], sort=False):
         g = g.set_index("role")
-        if not set(order) <= set(g.index):
-            rows.append({"experiment": name, "explanation": method, "complete": False,
-                         "missing": ", ".join(r for r in order if r not in g.index)})
-            continue
-        le, rr, rk = (g.loc[order, c].to_numpy() for c in ("l_end_1e-7", "relative_reduction",
-                                                           "spearman_to_target"))
-        spread = 100 * (g.loc[order, "pgd_acc"].max() - g.loc[order, "pgd_acc"].min())
-        rows.append({"experiment": name, "explanation": method, "complete": True, "missing": "",
-                     "l_end_order": bool(le[0] < le[1] < le[2]), "reduction_order": bool(rr[0] > rr[1] > rr[2]),
-                     "rank_order": bool(rk[0] > rk[1] > rk[2]),
-                     "pos_neg_separated": (bool(g.loc["SEP_pos", "l_end_hi"] < g.loc["SEP_neg", "l_end_lo"])
-                                           if "l_end_hi" in g else None),
-                     "pgd_spread_points": float(spread),
-                     "pgd_within": bool(spread <= max_adv_spread_points),
-                     "neg_over_pos": float(le[2] / le[0]), "mat_over_pos": float(le[1] / le[0])})
+        present = [r for r in order if r in g.index]
+        le = {r: float(g.loc[r, "l_end_1e-7"]) for r in present}
+        row = {"experiment": name, "explanation": method, "complete": present == order,
+               "missing": ", ".join(r for r in order if r not in g.index),
+               "pos_below_base": le["SEP_pos"] < le[base] if {"SEP_pos", base} <= set(le) else None,
+               "base_below_neg": le[base] < le["SEP_neg"] if {"SEP_neg", base} <= set(le) else None,
+               "mat_over_pos": le[base] / le["SEP_pos"] if {"SEP_pos", base} <= set(le) else np.nan,
+               "neg_over_mat": le["SEP_neg"] / le[base] if {"SEP_neg", base} <= set(le) else np.nan,
+               "neg_over_pos": le["SEP_neg"] / le["SEP_pos"] if {"SEP_pos", "SEP_neg"} <= set(le) else np.nan,
+               "pgd_spread_points": (float(100 * np.ptp(g.loc[present, "pgd_acc"].to_numpy()))
+                                     if base in present and len(present) > 1 else np.nan),
+               "l_end_order": None, "reduction_order": None, "rank_order": None, "pos_neg_separated": None}
+        if row["complete"]:
+            rr, rk = (g.loc[order, c].to_numpy() for c in ("relative_reduction", "spearman_to_target"))
+            row.update({"l_end_order": row["pos_below_base"] and row["base_below_neg"],
+                        "reduction_order": bool(rr[0] > rr[1] > rr[2]), "rank_order": bool(rk[0] > rk[1] > rk[2]),
+                        "pos_neg_separated": (bool(g.loc["SEP_pos", "l_end_hi"] < g.loc["SEP_neg", "l_end_lo"])
+                                              if "l_end_hi" in g else None)})
+        row["pgd_within"] = (bool(row["pgd_spread_points"] <= max_adv_spread_points)
+                             if np.isfinite(row["pgd_spread_points"]) else None)
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -266,7 +293,8 @@ PAPER_ROLE = {"Normal": "standard", "MAT": "MAT", "SEP_pos": "SEP_pos", "SEP_neg
 
 
 def paper_blocks(csv: str) -> pd.DataFrame:
-    """The paper's main table, with the same ratios and spread as ``verdicts`` per block (dataset, model)."""
+    """The paper's main table, with the same order, ratios and spread as ``verdicts`` per block (dataset,
+    model)."""
     paper = pd.read_csv(csv)
     rows = []
     for (ds, model), g in paper.groupby(["dataset", "model"], sort=False):
@@ -274,8 +302,9 @@ def paper_blocks(csv: str) -> pd.DataFrame:
         le = g.loc[["SEP_pos", "MAT", "SEP_neg"], "l_end_1e-7"].to_numpy()
         adv = g.loc[["SEP_pos", "MAT", "SEP_neg"], "adv_acc_pct"].to_numpy()
         rows.append({"dataset": ds, "model": model, "l_end_order": bool(le[0] < le[1] < le[2]),
+                     "pos_below_base": bool(le[0] < le[1]), "base_below_neg": bool(le[1] < le[2]),
                      "neg_over_pos": float(le[2] / le[0]), "mat_over_pos": float(le[1] / le[0]),
-                     "pgd_spread_points": float(np.ptp(adv))})
+                     "neg_over_mat": float(le[2] / le[1]), "pgd_spread_points": float(np.ptp(adv))})
     return pd.DataFrame(rows)
 
 
@@ -306,20 +335,23 @@ def with_paper(roles: pd.DataFrame, csv: str) -> pd.DataFrame:
 def against_paper(verdict: pd.DataFrame, roles: pd.DataFrame, csv: str) -> pd.DataFrame:
     """Our blocks beside the paper's, long: per experiment, one row per explanation method of ours, then one
     row for the paper's block of the same dataset and architecture (gradient maps) where it has one, each with
-    the order of L_end, SEP_neg / SEP_pos, MAT / SEP_pos and the PGD accuracy spread of the three."""
+    the order of L_end (whole, and its two halves SEP_pos < MAT and MAT < SEP_neg), the L_end ratios and the
+    PGD accuracy spread. Parts a block of ours cannot show (SEP_pos or SEP_neg missing) are None / NaN."""
     paper = paper_blocks(csv).set_index(["dataset", "model"])
     info = roles.drop_duplicates("experiment").set_index("experiment")[["dataset", "model"]]
-    cols = ["l_end_order", "neg_over_pos", "mat_over_pos", "pgd_spread_points"]
+    cols = ["l_end_order", "pos_below_base", "base_below_neg", "neg_over_pos", "mat_over_pos", "neg_over_mat",
+            "pgd_spread_points"]
     rows = []
-    for name, g in verdict[verdict["complete"]].groupby("experiment", sort=False):
+    for name, g in verdict.groupby("experiment", sort=False):
         for r in g.itertuples():
-            rows.append({"experiment": name, "source": f"ours, {r.explanation}", **{c: getattr(r, c) for c in cols}})
+            rows.append({"experiment": name, "source": f"ours: {r.explanation}", **{c: getattr(r, c) for c in cols}})
         block = paper_block_of(*info.loc[name])
         if block in paper.index:
-            rows.append({"experiment": name, "source": f"paper, {' '.join(block)}, gradient",
+            rows.append({"experiment": name, "source": f"paper: {' '.join(block)}",
                          **paper.loc[block, cols].to_dict()})
     out = pd.DataFrame(rows, columns=["experiment", "source", *cols])
-    out["l_end_order"] = out["l_end_order"].map(YES_NO)
+    for c in ("l_end_order", "pos_below_base", "base_below_neg"):
+        out[c] = out[c].map(lambda v: YES_NO.get(v) if isinstance(v, (bool, np.bool_)) else None)
     return out
 
 

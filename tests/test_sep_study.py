@@ -32,6 +32,13 @@ def test_a_run_collapsed_on_lf_growth_alone_is_named_but_not_chosen():
     assert ss.collapsed_on_lf_alone(sweep, 0.05).empty  # both are 0.1 points or more off MAT
 
 
+def test_collapse_reasons_shorten_for_a_table():
+    assert ss.short_reason("non-finite loss at epoch 2, batch 47") == "loss not finite (epoch 2)"
+    assert ss.short_reason("clean accuracy 0.102 at chance (1/10)") == "at chance"
+    assert ss.short_reason("L_f exploded from 1.46e-06 to 0.000196") == "L_f grew 134-fold"
+    assert ss.short_reason("") == ""
+
+
 def test_verdict_reads_the_order_and_the_spread():
     roles = pd.DataFrame({"experiment": "mnist", "explanation": "gradient", "role": ["SEP_pos", "MAT", "SEP_neg"],
                           "l_end_1e-7": [100.0, 200.0, 800.0], "relative_reduction": [0.5, 0.4, 0.2],
@@ -41,7 +48,8 @@ def test_verdict_reads_the_order_and_the_spread():
     assert abs(v["pgd_spread_points"] - 5.0) < 1e-9 and not v["pgd_within"]
     assert v["neg_over_pos"] == 8.0 and v["mat_over_pos"] == 2.0
     missing = ss.verdicts(roles[roles["role"] != "SEP_neg"]).iloc[0]
-    assert not missing["complete"]
+    assert not missing["complete"] and missing["missing"] == "SEP_neg" and missing["l_end_order"] is None
+    assert missing["pos_below_base"] and missing["mat_over_pos"] == 2.0 and missing["base_below_neg"] is None
 
 
 def test_the_paper_table_ranks_sep_pos_below_mat_below_sep_neg_in_every_block():
@@ -124,9 +132,15 @@ def test_our_blocks_sit_beside_the_papers_block_of_the_same_dataset_and_architec
     assert out["paper_l_end_1e-7"].iloc[1] == 298.729  # MNIST ConvNet MAT in the paper's table
     assert pd.isna(out["paper_l_end_1e-7"].iloc[3])  # the paper has no Fashion-MNIST block
     assert ss.paper_block_of("mnist", "resnet18") == ("MNIST", "ResNet18")
-    verdict = pd.DataFrame([{"experiment": e, "explanation": "gradient", "complete": True, "l_end_order": True,
-                             "neg_over_pos": 2.0, "mat_over_pos": 1.5, "pgd_spread_points": 1.0}
-                            for e in ("mnist", "fashion-mnist")])
-    side = ss.against_paper(verdict, roles, str(PROJECT / "book" / "paper_table.csv"))
-    assert list(side["source"]) == ["ours, gradient", "paper, MNIST ConvNet, gradient", "ours, gradient"]
+    blocks = pd.DataFrame({"experiment": ["mnist"] * 3 + ["fashion-mnist"] * 2, "explanation": "gradient",
+                           "dataset": ["mnist"] * 3 + ["fashion-mnist"] * 2, "model": "convnet",
+                           "role": ["SEP_pos", "MAT", "SEP_neg", "MAT", "SEP_neg"],
+                           "l_end_1e-7": [1.0, 2.0, 3.0, 2.0, 1.0], "relative_reduction": 0.5,
+                           "spearman_to_target": 0.5, "pgd_acc": 0.5})
+    verdict = ss.verdicts(blocks)
+    side = ss.against_paper(verdict, blocks, str(PROJECT / "book" / "paper_table.csv"))
+    assert list(side["source"]) == ["ours: gradient", "paper: MNIST ConvNet", "ours: gradient"]
+    # fashion-mnist has no SEP_pos: no whole order, but its MAT < SEP_neg half is read (and fails here)
+    assert pd.isna(side["l_end_order"].iloc[2]) and side["base_below_neg"].iloc[2] == "no"
+    assert side["neg_over_mat"].iloc[2] == 0.5 and pd.isna(side["neg_over_pos"].iloc[2])
     assert abs(side["neg_over_pos"].iloc[1] - 657.180 / 61.545) < 1e-9 and side["l_end_order"].iloc[1] == "yes"

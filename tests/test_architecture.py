@@ -27,6 +27,7 @@ FLOORS = [
     {"prototype_study"},
     {"landscape_study"},
     {"sep_study"},
+    {"drivers_study"},
     {"tasks", "book"},
 ]
 

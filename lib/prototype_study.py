@@ -42,8 +42,10 @@ PAIRS_CODE_VERSION = 1
 PLATEAU_TOL = 0.01  # a pair has plateaued when its loss fell by < 1 % over the last 10 % of the steps
 
 
-def attack_config(profile: Profile, method: str) -> ManipulationConfig:
-    """The profile's manipulation attack with the prototype step count and learning rate, for ``method``.
+def attack_config(profile: Profile, method: str, eps: float | None = None) -> ManipulationConfig:
+    """The profile's manipulation attack with the prototype step count and learning rate, for ``method``;
+    ``eps`` confines it to an L-inf ball of that radius around each victim (None: no ball, as the reference;
+    the key of an attack without a ball is unchanged).
 
     Early stopping stays off when the profile turns it off (window >= steps); a loss trace is kept at
     log-spaced steps and at 90 % of the steps, to tell whether each pair has plateaued.
@@ -53,7 +55,14 @@ def attack_config(profile: Profile, method: str) -> ManipulationConfig:
     window = steps if m.window >= m.steps else min(m.window, steps)
     trace = set(log_steps(steps, 10)) | {max(1, round(0.9 * steps)), steps}
     settings = replace(m, method=method, steps=steps, lr=proto.lr, window=window)
-    return config_from_settings(settings, tuple(sorted(trace)))
+    cfg = config_from_settings(settings, tuple(sorted(trace)))
+    return cfg if eps is None else replace(cfg, eps=float(eps))
+
+
+def budget_eps(profile: Profile, experiment: str) -> float:
+    """The fixed budget of the bounded explanation attack: the experiment's PGD evaluation radius, so that
+    explanation and classification robustness are measured inside the same L-inf ball."""
+    return profile.experiment(experiment).eval.attack.eps
 
 
 def plateaued(result: ManipulationResult, cfg: ManipulationConfig) -> np.ndarray:
@@ -153,9 +162,10 @@ def measure_model(trained: TrainedModel, x_victims: torch.Tensor, x_targets: tor
 
 
 def relation_table(profile: Profile, store: ResultStore, device: str, methods: tuple[str, ...] | None = None,
-                   runs: list[Run] | None = None, progress: bool = True) -> pd.DataFrame:
+                   runs: list[Run] | None = None, progress: bool = True, budget: bool = False) -> pd.DataFrame:
     """One row per (run, explanation method): accuracy and explanation robustness on the run's experiment's
-    prototype pairs. ``runs`` defaults to the robustness sweep."""
+    prototype pairs. ``runs`` defaults to the robustness sweep. ``budget``: the attack inside the L-inf ball
+    of the experiment's PGD radius (``budget_eps``) instead of the unbounded reference attack."""
     methods = tuple(methods or profile.prototypes.methods)
     runs = runs or sweep_runs(profile)
     rows = []
@@ -169,7 +179,8 @@ def relation_table(profile: Profile, store: ResultStore, device: str, methods: t
         for method, run in tqdm(jobs, desc=f"explanation robustness {name}", disable=not progress):
             trained = get_model(run.spec, store, device, progress=progress)
             acc = evaluate_model(trained, exp, store, exp.eval.attack)
-            summary = measure_model(trained, x_v, x_t, ids, attack_config(profile, method), store, progress)
+            cfg = attack_config(profile, method, budget_eps(profile, name) if budget else None)
+            summary = measure_model(trained, x_v, x_t, ids, cfg, store, progress)
             rows.append({**run.describe(), "explanation": method, "clean_acc": acc["clean_acc"],
                          "pgd_acc": acc["pgd_acc"], **summary, "key": trained.entry.key})
     return pd.DataFrame(rows)
@@ -495,18 +506,24 @@ def attack_tasks(profile: Profile, runs: list[Run], store: ResultStore, device: 
             for method in profile.prototypes.methods for run in runs]
 
 
+def budget_attack_tasks(profile: Profile, runs: list[Run], store: ResultStore, device: str) -> list[Task]:
+    """The bounded (fixed-budget) prototype attack of every run and explanation method."""
+    return [replace(attack_task(profile, run.label, lambda run=run: run, method, store, device, budget=True),
+                    stage="budget-attacks") for method in profile.prototypes.methods for run in runs]
+
+
 def attack_task(profile: Profile, label: str, run_of: Callable[[], Run | dict | None], method: str,
-                store: ResultStore, device: str, run_to_compute: Callable[[], Run | dict] | None = None) -> Task:
+                store: ResultStore, device: str, run_to_compute: Callable[[], Run | dict] | None = None,
+                budget: bool = False) -> Task:
     """The prototype attack of one model and method. ``run_of()`` gives the model's run, or ``None`` while an
     upstream result that decides it is missing, or ``NOT_NEEDED`` when that result says there is no model;
     ``run_to_compute()`` (default ``run_of``) decides it when the task runs, computing the upstream if need
     be."""
-    cfg = attack_config(profile, method)
-
     def config() -> dict | None:
         run = run_of()
         if run is None or run is NOT_NEEDED:
             return run
+        cfg = attack_config(profile, method, budget_eps(profile, run.experiment) if budget else None)
         pairs = stored_pairs(profile, run.experiment, store)
         return None if pairs is None else manipulation_config(model_key(run), pairs_id(profile, run.experiment,
                                                                                        pairs), cfg)
@@ -514,7 +531,7 @@ def attack_task(profile: Profile, label: str, run_of: Callable[[], Run | dict | 
     def compute() -> None:
         run = (run_to_compute or run_of)()
         if isinstance(run, Run):
-            relation_table(profile, store, device, (method,), [run], progress=False)
+            relation_table(profile, store, device, (method,), [run], progress=False, budget=budget)
 
     return Task("attacks", f"{label} {method}", "manipulations", "result.pt", config, compute)
 

@@ -145,3 +145,29 @@ def test_attack_seconds_interpolates_then_scales_linearly():
     timing = pd.DataFrame({"pairs": [10, 100], "seconds_per_step": [1.0, 2.0]})
     got = study.attack_seconds(timing, np.array([10, 55, 100, 1000]), steps=10)
     np.testing.assert_allclose(got, [10.0, 15.0, 20.0, 200.0])
+
+
+def test_the_fixed_budget_attack_stays_inside_the_pgd_ball_and_leaves_the_reference_keys_alone(store):
+    from lib.manipulate import cached_manipulation, manipulation_config
+    from lib.sweep import model_key, sweep_runs
+    from lib.train import get_model
+
+    P = load_profile("smoke", TINY)
+    eps = study.budget_eps(P, "digits")
+    assert eps == P.experiment("digits").eval.attack.eps
+    free, bounded = study.attack_config(P, "gradient"), study.attack_config(P, "gradient", eps)
+    assert free.eps is None and bounded.eps == eps and free == study.attack_config(P, "gradient", None)
+    run = sweep_runs(P)[0]
+    pairs = study.prototype_pairs(P, "digits", store, "cpu")
+    ids = study.pairs_id(P, "digits", pairs)
+    assert manipulation_config(model_key(run), ids, free) != manipulation_config(model_key(run), ids, bounded)
+    table = study.relation_table(P, store, "cpu", ("gradient",), [run], progress=False, budget=True)
+    x, _ = study.test_images(P, "digits")
+    trained = get_model(run.spec, store, "cpu", progress=False)
+    result, _ = cached_manipulation(store, model_key(run), ids, trained.model, x[pairs.victims], x[pairs.targets],
+                                    bounded, progress=False)  # the stored bounded attack, read back
+    assert float(result.linf.max()) <= eps + 1e-6
+    assert len(table) == 1 and table["l_end_1e-7"].iloc[0] > 0
+    tasks = study.budget_attack_tasks(P, [run], store, "cpu")
+    assert [t.stage for t in tasks] == ["budget-attacks"] * len(P.prototypes.methods)
+    assert tasks[0].done(store) and not tasks[1].done(store)  # gradient measured above, grad_x_input not

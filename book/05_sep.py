@@ -472,20 +472,12 @@ else:
 # %% tags=["remove-input"]
 if t_roles is not None:
     tv = ss.verdicts(t_roles, base="TRADES")
-    acc = t_roles.drop_duplicates(["experiment", "role"]).set_index(["experiment", "role"])
-    within = []
-    for name in tv["experiment"].unique():
-        base = acc.loc[(name, "TRADES")]
-        for role in ("SEP_pos", "SEP_neg"):
-            if (name, role) in acc.index:
-                d_clean = 100 * abs(acc.loc[(name, role), "clean_acc"] - base["clean_acc"])
-                d_pgd = 100 * abs(acc.loc[(name, role), "pgd_acc"] - base["pgd_acc"])
-                ok = max(d_clean, d_pgd) <= S.tolerance_points
-                within.append(
-                    f"{name} {role}: clean accuracy moves {d_clean:.1f} and PGD accuracy {d_pgd:.1f} "
-                    f"points from TRADES ({'within' if ok else 'beyond'} the "
-                    f"{S.tolerance_points:g}-point rule, mean over seeds)"
-                )
+    within = [
+        f"{r.experiment} {r.role}: clean accuracy moves {r.clean_points:.1f} and PGD accuracy "
+        f"{r.pgd_points:.1f} points from TRADES ({'within' if r.within else 'beyond'} the "
+        f"{S.tolerance_points:g}-point rule, mean over seeds)"
+        for r in ss.accuracy_shifts(t_roles, "TRADES", S.tolerance_points).itertuples()
+    ]
     say(
         "\n".join(verdict_lines(tv, base="TRADES"))
         + "\n\n"

@@ -102,7 +102,7 @@ def _explain(model: nn.Module, x: torch.Tensor, method: str, target: torch.Tenso
         _check_target_shape(target, x)
     if create_graph:
         warn_if_relu_second_order(model, stacklevel=4)
-    with _preserved(model), torch.enable_grad():  # gradients are the method, also inside torch.no_grad()
+    with preserved(model), torch.enable_grad():  # gradients are the method, also inside torch.no_grad()
         attributions, logits = _ATTRIBUTIONS[method](model, x, target, create_graph, want_logits, **method_kwargs)
     maps = normalise_maps(attributions.abs().sum(1))
     if not create_graph:
@@ -224,7 +224,7 @@ def _positive_int(name: str, value, allow_none: bool = False) -> None:
 
 
 @contextlib.contextmanager
-def _preserved(model: nn.Module) -> Iterator[nn.Module]:
+def preserved(model: nn.Module) -> Iterator[nn.Module]:
     """Restore every module's train/eval flag and every parameter's ``requires_grad`` on exit (also on error).
 
     Per module, not ``model.train(was)``: a model may mix modes (e.g. frozen batch norm in a training net).

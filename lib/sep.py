@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from .errors import ConfigError, check
-from .explain import SecondOrderReLUWarning, explanation_map
+from .explain import SecondOrderReLUWarning, explanation_map, preserved
 from .metrics import mse
 
 
@@ -69,11 +69,7 @@ def sep_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, lam: float, sig
     without batch norm or dropout (the ConvNet) the mode changes nothing."""
     if not isinstance(lam, (int, float)) or not math.isfinite(lam):
         raise ConfigError(f"lam={lam!r} is not allowed: expected a finite number")
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
+    with preserved(model):
+        model.eval()
         lf = explanation_change(model, x, sigma, method, target=y, samples=samples, generator=generator).mean()
-    finally:
-        for m, mode in modes:
-            m.training = mode
     return lam * lf, lf

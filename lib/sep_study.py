@@ -19,11 +19,10 @@ from .errors import ConfigError
 from .stats import two_stage_bootstrap
 from .runs import Run
 from .store import ResultStore
-from .sweep import evaluate_model, eval_config, first_seed, model_key, sweep_runs
+from .sweep import evaluate_model, eval_config, first_seed, model_key, model_tasks, sweep_runs
 from .train import get_model
 from .work import NOT_NEEDED, Task
 
-ROLES = ("SEP_pos", "MAT", "SEP_neg")  # the paper's comparison, in its claimed order of L_end
 ROLE_ORDER = {"standard": 0, "SEP_pos": 1, "MAT": 2, "TRADES": 2, "SEP_neg": 3}
 
 
@@ -73,13 +72,19 @@ def lambda_runs(profile: Profile) -> list[Run]:
     return out
 
 
+def sweep_models(profile: Profile) -> list[Run]:
+    """Every model of the lambda sweep: each swept experiment's first-seed base model (lambda = 0), then the
+    lambda runs."""
+    swept = lambda_runs(profile)
+    bases = {r.experiment for r in swept}
+    return [first_seed(base_runs(profile, n), profile)[0] for n in study_experiments(profile) if n in bases] + swept
+
+
 def sweep_table(profile: Profile, store: ResultStore, device: str) -> pd.DataFrame:
     """One row per lambda (the base model as lambda = 0) of each experiment, first seed: clean and PGD
     accuracy, the last epoch's L_f (1e-7) and the collapse reason (empty when the run did not collapse)."""
     rows = []
-    swept = lambda_runs(profile)
-    bases = {r.experiment for r in swept}
-    for run in [first_seed(base_runs(profile, n), profile)[0] for n in study_experiments(profile) if n in bases] + swept:
+    for run in sweep_models(profile):
         exp = profile.experiment(run.experiment)
         trained = get_model(run.spec, store, device, progress=False)
         acc = evaluate_model(trained, exp, store, exp.eval.attack)
@@ -111,10 +116,8 @@ def sweep_robustness(profile: Profile, store: ResultStore, device: str, sweep: p
     """``sweep`` (from ``sweep_table``) with explanation robustness on the prototype pairs for every model of
     the lambda sweep that did not collapse, for SEP's own explanation method only (cost): L_start, L_end,
     relative reduction and the rank metric (NaN for collapsed runs)."""
-    runs = [r for r in lambda_runs(profile) + [first_seed(base_runs(profile, n), profile)[0]
-                                                for n in dict.fromkeys(sweep["experiment"])]]
     live_keys = set(sweep.loc[sweep["collapsed"] == "", "key"])
-    live = [r for r in runs if model_key(r) in live_keys]
+    live = [r for r in sweep_models(profile) if model_key(r) in live_keys]
     cols = ["l_start_1e-7", "l_end_1e-7", "relative_reduction", "spearman_to_target", "label_kept"]
     table = study.relation_table(profile, store, device, (profile.sep.method,), live, progress=False)
     return sweep.merge(table[["key", *cols]], on="key", how="left")
@@ -122,9 +125,7 @@ def sweep_robustness(profile: Profile, store: ResultStore, device: str, sweep: p
 
 def sweep_ready(profile: Profile, store: ResultStore) -> bool:
     """Whether every model and evaluation ``sweep_table`` reads is stored (so reading it computes nothing)."""
-    swept = lambda_runs(profile)
-    runs = swept + [first_seed(base_runs(profile, n), profile)[0] for n in {r.experiment for r in swept}]
-    for run in runs:
+    for run in sweep_models(profile):
         exp = profile.experiment(run.experiment)
         if not (store.entry("models", run.spec.store_config()).has("model.pt")
                 and store.entry("evals", eval_config(model_key(run), exp, exp.eval.attack)).has("result.json")):
@@ -138,10 +139,7 @@ def choose(sweep: pd.DataFrame, tolerance_points: float) -> pd.DataFrame:
     that sign qualifies."""
     rows = []
     for name, g in sweep.groupby("experiment", sort=False):
-        base = g[g["lam"] == 0].iloc[0]
-        ok = g[(g["lam"] != 0) & (g["collapsed"] == "")
-               & ((g["clean_acc"] - base["clean_acc"]).abs() * 100 <= tolerance_points)
-               & ((g["pgd_acc"] - base["pgd_acc"]).abs() * 100 <= tolerance_points)]
+        ok = g[(g["lam"] != 0) & (g["collapsed"] == "") & _near_base(g, tolerance_points)]
         pos, neg = ok[ok["lam"] > 0]["lam"], ok[ok["lam"] < 0]["lam"]
         rows.append({"experiment": name, "SEP_pos": float(pos.max()) if len(pos) else None,
                      "SEP_neg": float(neg.min()) if len(neg) else None})
@@ -168,14 +166,36 @@ def collapsed_on_lf_alone(sweep: pd.DataFrame, tolerance_points: float) -> pd.Da
     (``lib.train.LF_EXPLOSION``) while their clean and PGD accuracy stayed within ``tolerance_points`` of the
     base model's: the rule keeps them out (it was fixed before any result), and the chapter says what a rule
     reading accuracy alone would have chosen instead."""
-    rows = []
-    for name, g in sweep.groupby("experiment", sort=False):
-        base = g[g["lam"] == 0].iloc[0]
-        hit = g[g["collapsed"].str.startswith("L_f exploded")
-                & ((g["clean_acc"] - base["clean_acc"]).abs() * 100 <= tolerance_points)
-                & ((g["pgd_acc"] - base["pgd_acc"]).abs() * 100 <= tolerance_points)]
-        rows.append(hit)
+    rows = [g[g["collapsed"].str.startswith("L_f exploded") & _near_base(g, tolerance_points)]
+            for _, g in sweep.groupby("experiment", sort=False)]
     return pd.concat(rows) if rows else sweep.iloc[:0]
+
+
+def _near_base(g: pd.DataFrame, tolerance_points: float) -> pd.Series:
+    """Rows of ``g`` whose clean and PGD accuracy are both within ``tolerance_points`` of the base model's
+    (the row with lambda = 0)."""
+    base = g[g["lam"] == 0].iloc[0]
+    return (((g["clean_acc"] - base["clean_acc"]).abs() * 100 <= tolerance_points)
+            & ((g["pgd_acc"] - base["pgd_acc"]).abs() * 100 <= tolerance_points))
+
+
+def accuracy_shifts(roles: pd.DataFrame, base: str, tolerance_points: float) -> pd.DataFrame:
+    """Per experiment, how far SEP_pos and SEP_neg move clean and PGD accuracy (points, means over seeds)
+    from the ``base`` role in a ``by_role`` table, and whether both stay within ``tolerance_points``: the
+    accuracy rule re-read on a base the lambdas were not chosen on."""
+    acc = roles.drop_duplicates(["experiment", "role"])
+    rows = []
+    for name, g in acc.groupby("experiment", sort=False):
+        g = g.set_index("role")
+        if base not in g.index:
+            continue
+        for role in ("SEP_pos", "SEP_neg"):
+            if role in g.index:
+                d_clean = 100 * abs(g.loc[role, "clean_acc"] - g.loc[base, "clean_acc"])
+                d_pgd = 100 * abs(g.loc[role, "pgd_acc"] - g.loc[base, "pgd_acc"])
+                rows.append({"experiment": name, "role": role, "clean_points": d_clean, "pgd_points": d_pgd,
+                             "within": bool(max(d_clean, d_pgd) <= tolerance_points)})
+    return pd.DataFrame(rows, columns=["experiment", "role", "clean_points", "pgd_points", "within"])
 
 
 def main_runs(profile: Profile, chosen: pd.DataFrame) -> list[tuple[str, Run]]:
@@ -367,8 +387,7 @@ def sep_tasks(profile: Profile, store: ResultStore, device: str) -> list[Task]:
     once the sweep's evaluations are stored: until then its key is 'after upstream', and a role for which
     no lambda qualified is not needed."""
     runs = extra_runs(profile) + lambda_runs(profile)
-    tasks = [Task("sep-models", run.label, "models", "model.pt", lambda r=run: r.spec.store_config(),
-                  lambda r=run: get_model(r.spec, store, device, progress=False)) for run in runs]
+    tasks = [replace(t, stage="sep-models") for t in model_tasks(runs, store, device)]
     tasks += [_eval_task("sep-evals", run.label, lambda r=run: r, lambda r=run: r,
                          profile.experiment(run.experiment), store, device) for run in runs]
     extras = [n for n in study_experiments(profile) if n not in profile.run]

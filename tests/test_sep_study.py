@@ -32,6 +32,16 @@ def test_a_run_collapsed_on_lf_growth_alone_is_named_but_not_chosen():
     assert ss.collapsed_on_lf_alone(sweep, 0.05).empty  # both are 0.1 points or more off MAT
 
 
+def test_accuracy_shifts_reread_the_rule_on_another_base():
+    roles = pd.DataFrame({"experiment": "fashion-mnist", "explanation": ["gradient"] * 3 + ["grad_x_input"] * 3,
+                          "role": ["SEP_pos", "TRADES", "SEP_neg"] * 2, "clean_acc": [0.76, 0.75, 0.70] * 2,
+                          "pgd_acc": [0.565, 0.575, 0.57] * 2})
+    shifts = ss.accuracy_shifts(roles, "TRADES", 2.0)
+    assert list(shifts["role"]) == ["SEP_pos", "SEP_neg"]  # once per model, not per explanation method
+    assert shifts["clean_points"].round(6).tolist() == [1.0, 5.0] and shifts["pgd_points"].round(6).tolist() == [1.0, 0.5]
+    assert shifts["within"].tolist() == [True, False]
+
+
 def test_collapse_reasons_shorten_for_a_table():
     assert ss.short_reason("non-finite loss at epoch 2, batch 47") == "loss not finite (epoch 2)"
     assert ss.short_reason("clean accuracy 0.102 at chance (1/10)") == "at chance"

@@ -208,6 +208,36 @@ class SepStudySettings:
 
 
 @dataclass(frozen=True)
+class DriversSettings:
+    """What drives explanation robustness (the curvature chapter). ``second_beta``: the softplus twin's
+    second smoothing for the input-Hessian of the SEP models (the first is ``landscape.softplus_beta``).
+    ``cross_method``: the explanation method of the cross-method SEP models, trained with the lambdas chosen
+    for ``sep.method`` on ``cross_experiments`` (every seed) and attacked with every method of
+    ``cross_attacks``. ``budget``: attack the sweep's and the SEP chapter's models inside the L-inf ball of
+    their experiment's PGD radius as well (``sep.method`` only)."""
+
+    second_beta: float = 100.0
+    cross_method: str = "grad_x_input"
+    cross_experiments: tuple[str, ...] = ()
+    cross_attacks: tuple[str, ...] = ("gradient", "grad_x_input", "guided_backprop")
+    budget: bool = True
+
+    def validate(self, experiments: Mapping[str, Any], sep_lambdas: Mapping[str, Any], sep_method: str,
+                 first_beta: float, where: str = "drivers") -> None:
+        check(math.isfinite(self.second_beta) and self.second_beta > 0 and self.second_beta != first_beta,
+              f"{where}.second_beta", self.second_beta,
+              f"a finite number > 0 other than landscape.softplus_beta={first_beta}")
+        check(self.cross_method in EXPLANATION_METHODS and self.cross_method != sep_method, f"{where}.cross_method",
+              self.cross_method, f"one of {EXPLANATION_METHODS} other than sep.method={sep_method!r}")
+        for name in self.cross_experiments:
+            check(name in sep_lambdas, f"{where}.cross_experiments", name,
+                  f"experiments with a lambda sweep in sep.lambdas ({sorted(sep_lambdas)})")
+        check(len(self.cross_attacks) > 0, f"{where}.cross_attacks", self.cross_attacks, "a non-empty list")
+        for m in self.cross_attacks:
+            check(m in EXPLANATION_METHODS, f"{where}.cross_attacks", m, f"one of {EXPLANATION_METHODS}")
+
+
+@dataclass(frozen=True)
 class Profile:
     """A named, complete setting of every experiment: which experiments run, seeds, sweep and device.
 
@@ -226,6 +256,7 @@ class Profile:
     prototypes: PrototypeSettings = field(default_factory=PrototypeSettings)
     landscape: LandscapeSettings = field(default_factory=LandscapeSettings)
     sep: SepStudySettings = field(default_factory=SepStudySettings)
+    drivers: DriversSettings = field(default_factory=DriversSettings)
     experiments: dict[str, ExperimentConfig] = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -240,6 +271,7 @@ class Profile:
         self.prototypes.validate()
         self.landscape.validate()
         self.sep.validate(self.experiments)
+        self.drivers.validate(self.experiments, self.sep.lambdas, self.sep.method, self.landscape.softplus_beta)
         for v in self.prototypes.validation.experiments:
             check(v in self.experiments, "prototypes.validation.experiments", v,
                    f"names from {sorted(self.experiments)} (an empty list: the first of run)")

@@ -42,15 +42,19 @@ LOSSES = ("ce", "expl", "expl_twin")
 SCALE = {"ce": 1.0, "expl": 1e7, "expl_twin": 1e7}  # explanation losses in the paper's 1e-7 units
 
 
-def victims_from(pairs, n: int, experiment: str) -> tuple[np.ndarray, np.ndarray]:
-    """Victim and target indices into the test subset: the first pair of each cluster, then further pairs
-    in order, up to ``n``."""
+def victim_pairs(pairs, n: int, experiment: str) -> list[int]:
+    """The landscape's victims as indices into the prototype pairs: the first pair of each cluster, then
+    further pairs in order, up to ``n``."""
     if n > len(pairs.victims):
         raise ConfigError(f"landscape.victims={n} is not allowed: the prototype pairs of {experiment!r} have only "
                           f"{len(pairs.victims)} victims")
     first = [i for i in range(len(pairs.victims)) if i == 0 or pairs.victim_cluster[i] != pairs.victim_cluster[i - 1]]
-    order = first + [i for i in range(len(pairs.victims)) if i not in set(first)]
-    chosen = order[:n]
+    return (first + [i for i in range(len(pairs.victims)) if i not in set(first)])[:n]
+
+
+def victims_from(pairs, n: int, experiment: str) -> tuple[np.ndarray, np.ndarray]:
+    """Victim and target indices into the test subset of the ``victim_pairs``."""
+    chosen = victim_pairs(pairs, n, experiment)
     return pairs.victims[chosen], pairs.targets[chosen]
 
 
@@ -141,6 +145,18 @@ def compute_landscape(trained: TrainedModel, x: torch.Tensor, y: torch.Tensor, x
                     for i, value in enumerate(v):
                         flat.append({"loss": loss, "direction": kind_name, "index": j, "victim": i,
                                      "measure": key, "value": float(value)})
+    curv = curvature_rows(ce_twin, expl_twin, x, s)
+    with torch.no_grad():
+        at_zero = {loss: (fns[loss](x, torch.arange(len(x), device=x.device)) * SCALE[loss]).cpu().tolist()
+                   for loss in LOSSES}
+    return {"ts": ts.cpu(), "slices": {f"{a}|{b}|{c}": v for (a, b, c), v in slices.items()},
+            "flatness": flat, "curvature": curv, "at_zero": at_zero}
+
+
+def curvature_rows(ce_twin, expl_twin, x: torch.Tensor, s) -> list[dict]:
+    """Per loss (CE, explanation loss; both on a softplus twin) and victim: the extreme input-Hessian
+    eigenvalues (Lanczos), the spectral norm, the trace and the Frobenius norm (Hutchinson), in the
+    losses' units (``SCALE``)."""
     curv = []
     for loss, fn in (("ce", ce_twin), ("expl_twin", expl_twin)):
         eig = extreme_eigenvalues(fn, x, tol=s.eig_tol, max_iter=s.eig_max_iter, seed=s.seed)
@@ -154,11 +170,7 @@ def compute_landscape(trained: TrainedModel, x: torch.Tensor, y: torch.Tensor, x
                          "trace_stderr": float(tr.stderr[i]) * k,
                          "frobenius": math.sqrt(max(float(fro.trace[i]), 0.0)) * k,
                          "n_hvp": eig.n_hvp + tr.n_hvp})
-    with torch.no_grad():
-        at_zero = {loss: (fns[loss](x, torch.arange(len(x), device=x.device)) * SCALE[loss]).cpu().tolist()
-                   for loss in LOSSES}
-    return {"ts": ts.cpu(), "slices": {f"{a}|{b}|{c}": v for (a, b, c), v in slices.items()},
-            "flatness": flat, "curvature": curv, "at_zero": at_zero}
+    return curv
 
 
 def landscape_config(profile: Profile, experiment: str, model_key_: str, vi: np.ndarray, ti: np.ndarray) -> dict:

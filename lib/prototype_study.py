@@ -158,6 +158,7 @@ def measure_model(trained: TrainedModel, x_victims: torch.Tensor, x_targets: tor
     kept = result.label_kept.cpu().numpy().astype(bool)  # per-pair values, for intervals over seeds and pairs
     l_start, l_end = (result.l_start.cpu().numpy() * 1e7)[kept], (result.l_end.cpu().numpy() * 1e7)[kept]
     summary["l_end_pairs"], summary["reduction_pairs"] = l_end, (l_start - l_end) / l_start
+    summary["l_start_pairs"], summary["pair_index"] = l_start, np.flatnonzero(kept)
     return summary
 
 

@@ -56,9 +56,10 @@ def extra_runs(profile: Profile) -> list[Run]:
             for r in standard_runs(profile, n) + base_runs(profile, n)]
 
 
-def with_sep(run: Run, lam: float, profile: Profile) -> Run:
+def with_sep(run: Run, lam: float, profile: Profile, method: str | None = None) -> Run:
+    """``run`` trained with SEP of weight ``lam`` (explanation ``method``, default ``sep.method``)."""
     s = profile.sep
-    sep = SepConfig(lam=float(lam), sigma=s.sigma, samples=s.samples, method=s.method)
+    sep = SepConfig(lam=float(lam), sigma=s.sigma, samples=s.samples, method=method or s.method)
     return Run(run.experiment, replace(run.spec, train=replace(run.spec.train, sep=sep)))
 
 
@@ -229,10 +230,11 @@ def _with_roles(profile: Profile, row, bases: list[Run], role: str) -> list[tupl
     return out
 
 
-def main_table(profile: Profile, store: ResultStore, device: str, roles: list[tuple[str, Run]]) -> pd.DataFrame:
-    """Explanation robustness (prototype pairs, every explanation method) and accuracy of every (role, run),
-    one row per (model, method), with its role and collapse reason; collapsed models are listed but not
-    attacked."""
+def main_table(profile: Profile, store: ResultStore, device: str, roles: list[tuple[str, Run]],
+               methods: tuple[str, ...] | None = None, budget: bool = False) -> pd.DataFrame:
+    """Explanation robustness (prototype pairs, every explanation method or ``methods``; inside the budget's
+    ball when ``budget``) and accuracy of every (role, run), one row per (model, method), with its role and
+    collapse reason; collapsed models are listed but not attacked."""
     rows, live = [], []
     for role, run in roles:
         trained = get_model(run.spec, store, device, progress=False)
@@ -240,7 +242,8 @@ def main_table(profile: Profile, store: ResultStore, device: str, roles: list[tu
             rows.append({**run.describe(), "role": role, "collapsed": trained.collapsed})
         else:
             live.append((role, run))
-    table = study.relation_table(profile, store, device, runs=[r for _, r in live], progress=False)
+    table = study.relation_table(profile, store, device, methods, runs=[r for _, r in live], progress=False,
+                                 budget=budget)
     role_of = {model_key(r): role for role, r in live}
     table["role"] = table["key"].map(role_of)
     table["collapsed"] = ""
@@ -388,36 +391,14 @@ def sep_tasks(profile: Profile, store: ResultStore, device: str) -> list[Task]:
     no lambda qualified is not needed."""
     runs = extra_runs(profile) + lambda_runs(profile)
     tasks = [replace(t, stage="sep-models") for t in model_tasks(runs, store, device)]
-    tasks += [_eval_task("sep-evals", run.label, lambda r=run: r, lambda r=run: r,
+    tasks += [eval_task_of("sep-evals", run.label, lambda r=run: r, lambda r=run: r,
                          profile.experiment(run.experiment), store, device) for run in runs]
     extras = [n for n in study_experiments(profile) if n not in profile.run]
     tasks += [replace(t, stage="sep-pairs") for t in study.pair_tasks(profile, extras, store, device)]
 
-    known: dict[str, pd.DataFrame] = {}  # the choice, once the sweep is stored (read once per plan)
-
-    def chosen(compute: bool) -> pd.DataFrame | None:
-        if "c" not in known:
-            if not compute and not sweep_ready(profile, store):
-                return None
-            known["c"] = choose(sweep_table(profile, store, device), profile.sep.tolerance_points).set_index(
-                "experiment")
-        return known["c"]
-
-    def slot(name: str, seed: int, role: str, family: str, compute: bool = False) -> Run | dict | None:
-        c = chosen(compute)
-        if c is None:
-            return None
-        lam = c.loc[name, role]
-        if lam is None or pd.isna(lam):
-            return NOT_NEEDED
-        return with_sep(next(r for r in base_runs(profile, name, family) if r.seed == seed), lam, profile)
-
+    slot = ChosenSlots(profile, store, device)
     first = profile.seeds[0]
-    swept = list(dict.fromkeys(r.experiment for r in lambda_runs(profile)))  # those with a base model
-    slots = [(n, s, role, base_role(profile)) for n in swept for s in profile.seeds
-             for role in ("SEP_pos", "SEP_neg")]
-    slots += [(n, s, role, "TRADES") for n in profile.sep.trades_experiments
-              if n in swept and base_runs(profile, n, "TRADES") for s in profile.seeds for role in ("SEP_pos", "SEP_neg")]
+    slots = sep_slots(profile)
     trained_later = [t for t in slots if t[1] != first or t[3] != base_role(profile)]  # not in the sweep
     for stage in ("sep-main-models", "sep-main-evals"):
         for name, seed, role, family in trained_later:
@@ -425,10 +406,9 @@ def sep_tasks(profile: Profile, store: ResultStore, device: str) -> list[Task]:
             run_of = lambda a=(name, seed, role, family): slot(*a)
             compute_run = lambda a=(name, seed, role, family): slot(*a, compute=True)
             if stage == "sep-main-models":
-                tasks.append(Task(stage, label, "models", "model.pt", lambda f=run_of: _config_of(f()),
-                                  lambda f=compute_run: _train(f(), store, device)))
+                tasks.append(model_task_of(stage, label, run_of, compute_run, store, device))
             else:
-                tasks.append(_eval_task(stage, label, run_of, compute_run, profile.experiment(name), store, device))
+                tasks.append(eval_task_of(stage, label, run_of, compute_run, profile.experiment(name), store, device))
     for run in lambda_runs(profile):  # the sweep's explanation robustness, SEP's own method
         tasks.append(replace(study.attack_task(profile, run.label, lambda r=run: stored_live(r, store),
                                                profile.sep.method, store, device,
@@ -446,6 +426,50 @@ def sep_tasks(profile: Profile, store: ResultStore, device: str) -> list[Task]:
     return tasks
 
 
+def sep_slots(profile: Profile, experiments: list[str] | None = None, families: tuple[str, ...] | None = None
+              ) -> list[tuple[str, int, str, str]]:
+    """Every SEP model of the main comparison as (experiment, seed, role, base family): SEP_pos and SEP_neg on
+    the base of each swept experiment, every seed, then on the TRADES base of ``sep.trades_experiments``.
+    Which lambda (if any) a slot has is known once the lambda sweep is stored (``ChosenSlots``)."""
+    swept = list(dict.fromkeys(r.experiment for r in lambda_runs(profile)))  # those with a base model
+    slots = [(n, s, role, base_role(profile)) for n in swept for s in profile.seeds
+             for role in ("SEP_pos", "SEP_neg")]
+    slots += [(n, s, role, "TRADES") for n in profile.sep.trades_experiments
+              if n in swept and base_runs(profile, n, "TRADES") for s in profile.seeds for role in ("SEP_pos", "SEP_neg")]
+    return [t for t in slots if (experiments is None or t[0] in experiments)
+            and (families is None or t[3] in families)]
+
+
+class ChosenSlots:
+    """The run of a SEP slot (experiment, seed, role, base family), from the lambda the rule chose: ``None``
+    while the lambda sweep is not stored (unless ``compute``: then it is read, training what is missing),
+    ``NOT_NEEDED`` when no lambda of that role's sign qualified. The choice is read once per instance (one
+    plan), so listing many tasks reads the sweep once."""
+
+    def __init__(self, profile: Profile, store: ResultStore, device: str):
+        self.profile, self.store, self.device = profile, store, device
+        self._chosen: pd.DataFrame | None = None
+
+    def chosen(self, compute: bool = False) -> pd.DataFrame | None:
+        if self._chosen is None:
+            if not compute and not sweep_ready(self.profile, self.store):
+                return None
+            self._chosen = choose(sweep_table(self.profile, self.store, self.device),
+                                  self.profile.sep.tolerance_points).set_index("experiment")
+        return self._chosen
+
+    def __call__(self, name: str, seed: int, role: str, family: str, compute: bool = False,
+                 method: str | None = None) -> Run | dict | None:
+        c = self.chosen(compute)
+        if c is None:
+            return None
+        lam = c.loc[name, role]
+        if lam is None or pd.isna(lam):
+            return NOT_NEEDED
+        base = next(r for r in base_runs(self.profile, name, family) if r.seed == seed)
+        return with_sep(base, lam, self.profile, method)
+
+
 def _live_after_training(run: Run, store: ResultStore, device: str) -> Run | dict:
     return NOT_NEEDED if get_model(run.spec, store, device, progress=False).collapsed else run
 
@@ -459,7 +483,14 @@ def _train(run: Run | dict, store: ResultStore, device: str) -> None:
         get_model(run.spec, store, device, progress=False)
 
 
-def _eval_task(stage: str, label: str, run_of, compute_run, exp, store: ResultStore, device: str) -> Task:
+def model_task_of(stage: str, label: str, run_of, compute_run, store: ResultStore, device: str) -> Task:
+    """The training of a (possibly not yet decided) run's model: ``run_of()`` gives the run, ``None`` while
+    undecided or ``NOT_NEEDED``; ``compute_run()`` decides it when the task runs."""
+    return Task(stage, label, "models", "model.pt", lambda: _config_of(run_of()),
+                lambda: _train(compute_run(), store, device))
+
+
+def eval_task_of(stage: str, label: str, run_of, compute_run, exp, store: ResultStore, device: str) -> Task:
     """The PGD evaluation of a (possibly not yet decided) run's model."""
     def config() -> dict | None:
         run = run_of()

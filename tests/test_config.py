@@ -31,6 +31,10 @@ def test_dotted_and_nested_overrides_change_only_their_field():
     ({"run": ["imagenet"]}, "run='imagenet'"),
     ({"experiments.mnist.train.epochs": "many"}, "expected an integer"),
     ({"threads": 0}, "threads=0"),
+    ({"drivers.second_beta": 10.0}, "drivers.second_beta=10.0"),
+    ({"drivers.cross_method": "gradient"}, "drivers.cross_method='gradient'"),
+    ({"drivers.cross_experiments": ["cifar10"]}, "drivers.cross_experiments='cifar10'"),
+    ({"drivers.cross_attacks": ["lime"]}, "drivers.cross_attacks='lime'"),
 ])
 def test_bad_values_name_the_field_and_what_is_allowed(overrides, fragment):
     with pytest.raises(ConfigError) as err:

@@ -23,7 +23,7 @@ import os
 import time
 from typing import Any, Mapping
 
-from . import landscape_study, motivation, prototype_study, sep_study, sweep
+from . import budget_study, cross_method, curvature_study, landscape_study, motivation, prototype_study, sep_study, sweep
 from .config import Profile, load_profile, setup_runtime
 from .store import ResultStore
 from .work import Task, run_task
@@ -41,7 +41,10 @@ def plan(profile: Profile, store: ResultStore, device: str) -> list[Task]:
             + prototype_study.attack_tasks(profile, runs, store, device)
             + prototype_study.validation_tasks(profile, store, device)
             + landscape_study.landscape_tasks(profile, runs, store, device)
-            + sep_study.sep_tasks(profile, store, device))
+            + sep_study.sep_tasks(profile, store, device)
+            + curvature_study.curvature_tasks(profile, store, device)
+            + cross_method.cross_tasks(profile, store, device)
+            + budget_study.budget_tasks(profile, store, device))
 
 
 def stages(tasks: list[Task]) -> list[list[int]]:

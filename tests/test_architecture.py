@@ -27,7 +27,9 @@ FLOORS = [
     {"prototype_study"},
     {"landscape_study"},
     {"sep_study"},
-    {"drivers_study"},
+    {"curvature_study"},
+    {"cross_method", "budget_study"},
+    {"drivers_study", "findings"},
     {"tasks", "book"},
 ]
 

@@ -61,3 +61,39 @@ def test_bad_input_gives_one_line():
         pooled_models(rob, flat, "nope")
     with pytest.raises(ConfigError, match="relative_reduction"):
         pooled_models(rob.drop(columns="relative_reduction"), flat, "expl:spectral")
+
+
+def relation_with_pairs():
+    """Two models: in 'a' L_end rises with L_start pair by pair (same reduction), in 'b' a pair that starts
+    further gets more of the way (reduction rises with L_start)."""
+    start = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    return pd.DataFrame([
+        {"key": "a", "experiment": "mnist", "explanation": "gradient", "pair_index": np.array([0, 1, 2, 3, 4]),
+         "l_start_pairs": start, "l_end_pairs": 0.5 * start},
+        {"key": "b", "experiment": "mnist", "explanation": "gradient", "pair_index": np.array([0, 2, 4, 6, 8]),
+         "l_start_pairs": start, "l_end_pairs": start * (1 - np.array([0.1, 0.3, 0.5, 0.7, 0.9]))}])
+
+
+def test_pair_table_and_within_model_rank_correlations_have_known_answers():
+    from lib.drivers_study import pair_table, within_model, within_summary
+
+    pairs = pair_table(relation_with_pairs())
+    assert len(pairs) == 10 and list(pairs[pairs["key"] == "b"]["pair"]) == [0, 2, 4, 6, 8]
+    assert np.allclose(pairs[pairs["key"] == "a"]["relative_reduction"], 0.5)
+    w = within_model(pairs).set_index("key")
+    assert w.loc["a", "rho_l_end"] == pytest.approx(1.0) and np.isnan(w.loc["a", "rho_reduction"])  # constant reduction
+    assert w.loc["b", "rho_reduction"] == pytest.approx(1.0)
+    s = within_summary(w.reset_index()).iloc[0]
+    assert s["models"] == 2 and s["positive_reduction"] == 0.5
+
+
+def test_pair_flatness_maps_each_landscape_victim_to_its_pair():
+    from lib.drivers_study import pair_flatness, pair_table
+
+    curv = pd.DataFrame({"key": ["b", "b", "b"], "experiment": ["mnist"] * 3, "loss": ["expl_twin", "expl_twin", "ce"],
+                         "victim": [0, 1, 0], "spectral": [7.0, 9.0, 1.0]})
+    flat = pair_flatness(curv, {"mnist": [4, 8]})
+    assert list(zip(flat["pair"], flat["flatness"])) == [(4, 7.0), (8, 9.0)]
+    pairs = pair_table(relation_with_pairs(), flat)
+    b = pairs[pairs["key"] == "b"].set_index("pair")["flatness"]
+    assert b[4] == 7.0 and b[8] == 9.0 and b[[0, 2, 6]].isna().all()

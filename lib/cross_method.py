@@ -1,0 +1,129 @@
+"""SEP across explanation methods (issue 12, part 3): SEP trained on one explanation method and attacked
+with another. Does the order SEP_pos < base < SEP_neg of the attack's final loss survive when the
+regularised method and the attacked method differ?
+
+The cross-method models are SEP on the base with the lambdas the rule chose for ``sep.method`` (the maps
+are normalised before the MSE, so L_f has the same scale for every method), trained with
+``drivers.cross_method`` on ``drivers.cross_experiments``, every seed. The accuracy rule is re-read on
+them (``sep_study.accuracy_shifts``). Every model of the comparison (the base, SEP on ``sep.method``, SEP on
+the cross method) is attacked with every method of ``drivers.cross_attacks``.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pandas as pd
+
+from . import prototype_study as study
+from .config import Profile
+from .curvature_study import _live, _stored_slot, landscape_task
+from .runs import Run
+from .sep_study import (ChosenSlots, accuracy_shifts, base_role, base_runs, by_role, eval_task_of, main_table,
+                        model_task_of, sep_slots, verdicts, with_sep)
+from .store import ResultStore
+from .work import Task
+
+NONE = "none"  # the "trained with" of a model without SEP
+
+
+def cross_models(profile: Profile, chosen: pd.DataFrame) -> list[tuple[str, str, Run]]:
+    """(trained with, role, run) for the comparison of each cross experiment, every seed: the base model
+    ('none'), SEP_pos and SEP_neg trained with ``sep.method`` and with ``drivers.cross_method``; a role
+    whose lambda the rule did not find is left out. ``chosen``: ``sep_study.choose``'s table."""
+    d, out = profile.drivers, []
+    c = chosen.set_index("experiment") if "experiment" in chosen.columns else chosen
+    for name in d.cross_experiments:
+        for base in base_runs(profile, name):
+            out.append((NONE, base_role(profile), base))
+            for method in (profile.sep.method, d.cross_method):
+                for role in ("SEP_pos", "SEP_neg"):
+                    lam = c.loc[name, role]
+                    if lam is not None and not pd.isna(lam):
+                        out.append((method, role, with_sep(base, lam, profile, method)))
+    return out
+
+
+def cross_table(profile: Profile, store: ResultStore, device: str, models: list[tuple[str, str, Run]]
+                ) -> pd.DataFrame:
+    """``sep_study.main_table`` of every model of the comparison and every method of ``drivers.cross_attacks``
+    (one row per model and attacked method), with the method each was trained with."""
+    profile = replace(profile, prototypes=replace(profile.prototypes, methods=tuple(profile.drivers.cross_attacks)))
+    table = main_table(profile, store, device, [(role, r) for _, role, r in models])
+    by_label = {r.label: t for t, _, r in models}
+    table["trained_with"] = [by_label[f"{e} {k} seed {s}"] for e, k, s in
+                             zip(table["experiment"], table["kind"], table["seed"])]
+    return table
+
+
+def cross_verdicts(table: pd.DataFrame, base: str = "MAT", max_adv_spread_points: float = 3.0
+                   ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per training method of SEP: ``sep_study.by_role`` of its SEP models with the base models, and
+    ``sep_study.verdicts`` per experiment and attacked method, each with a column ``trained_with``."""
+    roles, verdict = [], []
+    for method in [m for m in dict.fromkeys(table["trained_with"]) if m != NONE]:
+        sub = table[table["trained_with"].isin([NONE, method])]
+        r = by_role(sub)
+        roles.append(r.assign(trained_with=method))
+        verdict.append(verdicts(r, max_adv_spread_points, base).assign(trained_with=method))
+    return pd.concat(roles, ignore_index=True), pd.concat(verdict, ignore_index=True)
+
+
+def cross_accuracy(roles: pd.DataFrame, base: str, tolerance_points: float) -> pd.DataFrame:
+    """``sep_study.accuracy_shifts`` of each training method's SEP models from the base (one attacked method
+    is enough: accuracy does not depend on it)."""
+    out = []
+    for method, g in roles.groupby("trained_with", sort=False):
+        first = g[g["explanation"] == g["explanation"].iloc[0]]
+        out.append(accuracy_shifts(first, base, tolerance_points).assign(trained_with=method))
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
+
+
+# ------------------------------------------------------------------------------------------------
+# the stage's work, listed without computing it
+
+
+def cross_tasks(profile: Profile, store: ResultStore, device: str) -> list[Task]:
+    """The cross-method SEP models (every seed) and their evaluations, then the attacks of every model of the
+    comparison with every method of ``drivers.cross_attacks`` that no other stage runs."""
+    d = profile.drivers
+    if not d.cross_experiments:
+        return []
+    slot = ChosenSlots(profile, store, device)
+    slots = sep_slots(profile, list(d.cross_experiments), (base_role(profile),))
+    tasks = []
+    for name, seed, role, family in slots:
+        a, label = (name, seed, role, family), f"{name} {role} ({d.cross_method}) seed {seed}"
+        tasks.append(model_task_of("cross-models", label, lambda a=a: slot(*a, method=d.cross_method),
+                                   lambda a=a: slot(*a, compute=True, method=d.cross_method), store, device))
+    for name, seed, role, family in slots:
+        a, label = (name, seed, role, family), f"{name} {role} ({d.cross_method}) seed {seed}"
+        tasks.append(eval_task_of("cross-evals", label, lambda a=a: slot(*a, method=d.cross_method),
+                                  lambda a=a: slot(*a, compute=True, method=d.cross_method),
+                                  profile.experiment(name), store, device))
+    for name, seed, role, family in slots:  # their landscapes, for the pooled analysis of the drivers
+        a, label = (name, seed, role, family), f"{name} {role} ({d.cross_method}) seed {seed}"
+        tasks.append(landscape_task(profile, "cross-landscapes", label,
+                                    lambda a=a: _stored_slot(slot(*a, method=d.cross_method), store),
+                                    lambda a=a: _live(slot(*a, compute=True, method=d.cross_method), store, device),
+                                    store, device))
+    extra = [m for m in d.cross_attacks if m not in profile.prototypes.methods]  # others are attacked already
+    for method in d.cross_attacks:
+        for name, seed, role, family in slots:
+            a = (name, seed, role, family)
+            tasks.append(replace(study.attack_task(
+                profile, f"{name} {role} ({d.cross_method}) seed {seed}",
+                lambda a=a: _stored_slot(slot(*a, method=d.cross_method), store), method, store, device,
+                lambda a=a: _live(slot(*a, compute=True, method=d.cross_method), store, device)),
+                stage="cross-attacks"))
+        if method not in extra:
+            continue
+        for name in d.cross_experiments:
+            for run in base_runs(profile, name):
+                tasks.append(replace(study.attack_task(profile, run.label, lambda r=run: r, method, store, device),
+                                     stage="cross-attacks"))
+        for name, seed, role, family in slots:
+            a = (name, seed, role, family)
+            tasks.append(replace(study.attack_task(
+                profile, f"{name} {role} seed {seed}", lambda a=a: _stored_slot(slot(*a), store), method, store,
+                device, lambda a=a: _live(slot(*a, compute=True), store, device)), stage="cross-attacks"))
+    return tasks

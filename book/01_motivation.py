@@ -235,22 +235,19 @@ say(
 # ## What this means
 
 # %% tags=["remove-input"]
-gap = {}
-for label, t in tables.items():
-    start = t.loc["victim (no change)", "MSE to target (1e-7)"]
-    gap[label] = [
-        1 - t.loc[row, "MSE to target (1e-7)"] / start
-        for row in ("attack", "random noise, same L2")
-    ]
+evidence = mot.evidence_table(results, tables)
 say(
     "How much of the distance to the target map each perturbation removes, per model (attack / noise of the "
     "same L2 size): "
-    + "; ".join(f"{lb}: {percent(a)} / {percent(n)}" for lb, (a, n) in gap.items())
+    + "; ".join(
+        f"{r.model}: {percent(r.attack_removed)} / {percent(r.noise_removed)}"
+        for r in evidence.itertuples()
+    )
     + ". "
     + (
         "On every model the attack moves the map towards the target far more than noise does: a "
         "perturbation that keeps the prediction can steer a gradient explanation."
-        if all(a > 2 * max(n, 0) for a, n in gap.values())
+        if evidence["beats_noise"].all()
         else "The attack does not beat noise by a wide margin on every model here."
     )
     + " Robust training changes both the starting distance between maps and how far the attack gets; the "

@@ -153,7 +153,7 @@ for name in P.run:
     )
     if len(mat):
         text += f"; MAT {100 * mat.clean_mean.iloc[0]:.1f} % clean and {100 * mat.pgd_mean.iloc[0]:.1f} % PGD"
-    monotone = (tr["pgd_mean"].diff().dropna() >= -0.01).all()
+    monotone = sweep.pgd_rises_with_beta(summary, name)
     lines.append(
         text
         + (

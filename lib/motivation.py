@@ -3,7 +3,8 @@
 ``motivation_runs`` names the models (the first seed's standard, largest-beta TRADES and MAT models of the
 first experiment); ``attack_runs`` attacks the profile's seeded random pairs on each (cached per model,
 pairs and settings); ``compare_with_noise`` measures how close each map came to its target, for the victim
-as is, Gaussian noise of the attack's size and the attack; ``summary_table`` gives one row per model.
+as is, Gaussian noise of the attack's size and the attack; ``summary_table`` gives one row per model;
+``evidence_table`` gives each model's success rate and whether the attack beats noise (``beats_noise``).
 """
 from __future__ import annotations
 
@@ -102,6 +103,38 @@ def summary_table(results: dict[str, ManipulationResult], seconds: dict[str, flo
 def success_rate(result: ManipulationResult) -> float:
     """Fraction of pairs whose map ended closer to the target with the label unchanged."""
     return float((result.label_kept & (result.l_end < result.l_start)).float().mean())
+
+
+BEATS_NOISE = 2.0  # the attack beats noise when it removes more than twice the share that noise removes
+
+
+def distance_removed(table: pd.DataFrame) -> tuple[float, float]:
+    """From a ``compare_with_noise`` table: the share of the victim's map distance to the target (MSE) that
+    the attack removes and the share that Gaussian noise of the attack's L2 size removes (negative when noise
+    moves the map away)."""
+    start = table.loc["victim (no change)", "MSE to target (1e-7)"]
+    attack, noise = (1 - table.loc[row, "MSE to target (1e-7)"] / start for row in ("attack", "random noise, same L2"))
+    return float(attack), float(noise)
+
+
+def beats_noise(attack: float, noise: float) -> bool:
+    """The rule of the motivation chapter, fixed before any result: the attack moves the map towards the
+    target "far more than noise" when it removes more than ``BEATS_NOISE`` times the share noise removes (a
+    noise share below 0 counts as 0)."""
+    return bool(attack > BEATS_NOISE * max(noise, 0.0))
+
+
+def evidence_table(results: dict[str, ManipulationResult], tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """One row per model: pairs, the success rate (map closer to the target, label kept), the share of pairs
+    whose label was kept, the shares of the distance to the target that the attack and noise remove, and
+    whether the attack beats noise (``beats_noise``)."""
+    rows = []
+    for label, res in results.items():
+        attack, noise = distance_removed(tables[label])
+        rows.append({"model": label, "pairs": int(len(res.label_kept)), "success_rate": success_rate(res),
+                     "label_kept": float(res.label_kept.float().mean()), "attack_removed": attack,
+                     "noise_removed": noise, "beats_noise": beats_noise(attack, noise)})
+    return pd.DataFrame(rows)
 
 
 def attack_tasks(profile: Profile, store: ResultStore, device: str) -> list[Task]:

@@ -114,6 +114,14 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
             .reset_index())
 
 
+def pgd_rises_with_beta(summary: pd.DataFrame, experiment: str, tolerance: float = 0.01) -> bool:
+    """Whether mean PGD accuracy (a ``summarize`` table) rises with beta at every step of the sweep of
+    ``experiment`` (standard training, then TRADES by increasing beta; MAT left out), a fall of at most
+    ``tolerance`` (accuracy, 0.01 = one point) counting as no fall."""
+    tr = summary[(summary["experiment"] == experiment) & (summary["method"] != "MAT")]
+    return bool((tr["pgd_mean"].diff().dropna() >= -tolerance).all())
+
+
 def most_robust(table: pd.DataFrame, profile: Profile, experiment: str) -> Run:
     """The first seed's model of ``experiment`` with the highest PGD accuracy in a ``run_sweep`` table."""
     rows = table[(table["experiment"] == experiment) & (table["seed"] == profile.seeds[0])]

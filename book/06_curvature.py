@@ -74,7 +74,7 @@ models = cs.chapter_models(P, chosen, store, device)
 # %% [markdown]
 # ## 1. Does SEP change the curvature of the explanation landscape?
 #
-# At the ten landscape victims of chapter 4 (the first prototype victim of each cluster, with its target),
+# At the landscape victims of chapter 4 (the first prototype victim of each cluster, with its target),
 # for every model the SEP chapter compared: the input-Hessian's spectral norm (the largest |eigenvalue|, by
 # Lanczos), its extreme eigenvalues and its Frobenius norm (Hutchinson) of the explanation loss (1e-7) and
 # of the cross-entropy, on the softplus twin at both betas. Means over every victim of every seed, with a
@@ -116,10 +116,16 @@ grouped_tables(
 main_spec = spectral[spectral["base"] == ss.base_role(P)]
 blocks = list(main_spec.groupby("experiment", sort=False))
 fig, axes = plt.subplots(
-    len(blocks), 2, figsize=(8, 2.4 * len(blocks)), squeeze=False, constrained_layout=True
+    len(blocks),
+    2,
+    figsize=(8, 2.4 * len(blocks)),
+    squeeze=False,
+    constrained_layout=True,
 )
 for (name, g), row in zip(blocks, axes):
-    for ax, loss, title in zip(row, ("expl_twin", "ce"), ("explanation loss", "cross-entropy")):
+    for ax, loss, title in zip(
+        row, ("expl_twin", "ce"), ("explanation loss", "cross-entropy")
+    ):
         for k, (beta, gb) in enumerate(g[g["loss"] == loss].groupby("twin_beta")):
             y = np.arange(len(gb)) + 0.15 * (k - 0.5)
             ax.errorbar(
@@ -134,7 +140,9 @@ for (name, g), row in zip(blocks, axes):
         ax.set_xscale("log")
         ax.invert_yaxis()
         ax.set_title(f"{name}: {title}", fontsize=9)
-        ax.set_xlabel("Hessian spectral norm" + (" (1e-7)" if loss != "ce" else ""), fontsize=8)
+        ax.set_xlabel(
+            "Hessian spectral norm" + (" (1e-7)" if loss != "ce" else ""), fontsize=8
+        )
         ax.tick_params(labelsize=8)
         ax.grid(alpha=0.3, axis="x")
     row[0].legend(fontsize=7)
@@ -176,7 +184,9 @@ say(
         "twin smooths the ReLUs."
         if same
         else "The reading changes with the twin's beta in "
-        + ", ".join(f"{r.experiment} (base {r.base})" for r in dep[~dep["same"]].itertuples())
+        + ", ".join(
+            f"{r.experiment} (base {r.base})" for r in dep[~dep["same"]].itertuples()
+        )
         + ": the curvature reading there depends on how much of the ReLU network's kinks the twin keeps."
     )
     + " 'As intended' means every SEP model present moves the explanation loss's curvature its way and the "
@@ -204,10 +214,14 @@ fig, axes = plt.subplots(
 for name, row in zip(names, axes):
     g = lam[lam["experiment"] == name]
     nz = np.abs(g["lam"][g["lam"] != 0])
-    for ax, loss, title in zip(row, ("expl_twin", "ce"), ("explanation loss", "cross-entropy")):
+    for ax, loss, title in zip(
+        row, ("expl_twin", "ce"), ("explanation loss", "cross-entropy")
+    ):
         for k, (beta, gb) in enumerate(g[g["loss"] == loss].groupby("twin_beta")):
             gb = gb.sort_values("lam")
-            ax.plot(gb["lam"], gb["spectral"], "os"[k] + "-", label=f"twin β = {beta:g}")
+            ax.plot(
+                gb["lam"], gb["spectral"], "os"[k] + "-", label=f"twin β = {beta:g}"
+            )
         ax.set_xscale("symlog", linthresh=float(nz.min()) if len(nz) else 1.0)
         ax.set_yscale("log")
         ax.set_title(f"{name}: {title}", fontsize=9)
@@ -223,7 +237,7 @@ plt.show()
 #
 # ### Slices and surfaces: the base model against SEP_pos and SEP_neg
 #
-# The explanation loss (softplus twin at the landscape chapter's β) and the cross-entropy along the four
+# The explanation loss (softplus twin at the landscape chapter's β) and the cross-entropy along the
 # Gaussian directions of chapter 4 through each victim, averaged over directions and victims, for the first
 # seed's base, SEP_pos and SEP_neg; then the explanation loss on the plane of the first two directions around
 # the first victim.
@@ -232,7 +246,9 @@ plt.show()
 first = [
     (b, role, r)
     for b, role, r in models
-    if r.seed == FIRST and b == ss.base_role(P) and role in ("SEP_pos", "MAT", "TRADES", "SEP_neg")
+    if r.seed == FIRST
+    and b == ss.base_role(P)
+    and role in ("SEP_pos", "MAT", "TRADES", "SEP_neg")
 ]
 names = list(dict.fromkeys(r.experiment for _, _, r in first))
 fig, axes = plt.subplots(
@@ -247,7 +263,11 @@ for name, row in zip(names, axes):
         land = ls.model_landscape(P, name, trained, store, device)
         ts = land["ts"].numpy()
         for ax, loss in zip(row, ("expl_twin", "ce")):
-            curves = [v for k, v in land["slices"].items() if k.startswith(f"{loss}|gaussian|")]
+            curves = [
+                v
+                for k, v in land["slices"].items()
+                if k.startswith(f"{loss}|gaussian|")
+            ]
             mean = np.mean([c.numpy().mean(0) for c in curves], axis=0)
             ax.plot(ts, mean, label=role)
         surf[(name, role)] = ls.model_surfaces(P, name, trained, store, device)
@@ -269,9 +289,15 @@ plt.show()
 for name in names:
     roles_here = [role for (n, role) in surf if n == name]
     fig, axes = plt.subplots(
-        1, len(roles_here), figsize=(2.7 * len(roles_here), 2.6), squeeze=False, constrained_layout=True
+        1,
+        len(roles_here),
+        figsize=(2.7 * len(roles_here), 2.6),
+        squeeze=False,
+        constrained_layout=True,
     )
-    grids = [surf[(name, role)]["expl_twin"][0].numpy().T for role in roles_here]  # a along x
+    grids = [
+        surf[(name, role)]["expl_twin"][0].numpy().T for role in roles_here
+    ]  # a along x
     lo, hi = min(g.min() for g in grids), max(g.max() for g in grids)
     for ax, role, grid in zip(axes[0], roles_here, grids):
         t = surf[(name, role)]["ts"].numpy()
@@ -281,7 +307,10 @@ for name in names:
         ax.tick_params(labelsize=7)
     axes[0][0].set_ylabel("direction 2", fontsize=8)
     fig.colorbar(im, ax=axes[0].tolist(), shrink=0.85, label="expl. loss (1e-7)")
-    fig.suptitle(f"{name}: explanation loss around the first victim (twin β = {BETAS[0]:g})", fontsize=9)
+    fig.suptitle(
+        f"{name}: explanation loss around the first victim (twin β = {BETAS[0]:g})",
+        fontsize=9,
+    )
     plt.show()
 
 # %% [markdown]
@@ -300,10 +329,16 @@ for name in names:
 # %%
 drivers = ds.drivers_study(P, store, device, chosen)
 corr, verdict, pooled = drivers["correlations"], drivers["verdict"], drivers["pooled"]
-corr["interval"] = [interval_text(r, lo, hi) for r, lo, hi in zip(corr["rho"], corr["lo"], corr["hi"])]
+corr["interval"] = [
+    interval_text(r, lo, hi) for r, lo, hi in zip(corr["rho"], corr["lo"], corr["hi"])
+]
 human_table(
     corr,
-    {"question": "correlation (ranks within experiment)", "interval": "Spearman ρ [95 % CI]", "models": "models"},
+    {
+        "question": "correlation (ranks within experiment)",
+        "interval": "Spearman ρ [95 % CI]",
+        "models": "models",
+    },
     digits={"models": 0},
 )
 
@@ -333,32 +368,44 @@ plt.show()
 # ### Within each model, across its pairs
 #
 # The same questions one level down: across the prototype pairs of one model, does a pair that starts further
-# from its target end further from it, and does the attack get less of the way there? And, on the ten pairs
+# from its target end further from it, and does the attack get less of the way there? And, on the pairs
 # that are landscape victims, does the pair's own curvature go with its L_end once its L_start is held fixed
 # (ranks within each model, pooled)?
 
 # %%
 within = drivers["within"]
-display(human_table(
-    ds.within_summary(within),
-    {
-        "experiment": "experiment",
-        "models": "models",
-        "median_rho_l_end": "median ρ(L_start, L_end)",
-        "positive_l_end": "share of models > 0",
-        "median_rho_reduction": "median ρ(L_start, rel. red.)",
-        "positive_reduction": "share of models > 0 (rel. red.)",
-    },
-    digits={"models": 0, "median_rho_l_end": 2, "positive_l_end": 2, "median_rho_reduction": 2,
-            "positive_reduction": 2},
-))
+display(
+    human_table(
+        ds.within_summary(within),
+        {
+            "experiment": "experiment",
+            "models": "models",
+            "median_rho_l_end": "median ρ(L_start, L_end)",
+            "positive_l_end": "share of models > 0",
+            "median_rho_reduction": "median ρ(L_start, rel. red.)",
+            "positive_reduction": "share of models > 0 (rel. red.)",
+        },
+        digits={
+            "models": 0,
+            "median_rho_l_end": 2,
+            "positive_l_end": 2,
+            "median_rho_reduction": 2,
+            "positive_reduction": 2,
+        },
+    )
+)
 pair_corr = drivers["pair_correlations"]
 pair_corr["interval"] = [
-    interval_text(r, lo, hi) for r, lo, hi in zip(pair_corr["rho"], pair_corr["lo"], pair_corr["hi"])
+    interval_text(r, lo, hi)
+    for r, lo, hi in zip(pair_corr["rho"], pair_corr["lo"], pair_corr["hi"])
 ]
 human_table(
     pair_corr,
-    {"question": "correlation (ranks within model)", "interval": "Spearman ρ [95 % CI]", "models": "pairs"},
+    {
+        "question": "correlation (ranks within model)",
+        "interval": "Spearman ρ [95 % CI]",
+        "models": "pairs",
+    },
     digits={"models": 0},
 )
 
@@ -370,19 +417,27 @@ human_table(
 
 # %% tags=["remove-input"]
 paper = pd.read_csv("paper_table.csv")
+PAPER_COUNT = (22, 24)  # the paper's text: "22 of 24 cells"
 agree = {
-    mode: rank_agreement(paper, ["dataset", "model"], "method", "l_start_1e-7", "l_end_1e-7", mode)
+    mode: rank_agreement(
+        paper, ["dataset", "model"], "method", "l_start_1e-7", "l_end_1e-7", mode
+    )
     for mode in ("positions", "order", "pairs")
 }
 n_blocks = paper.groupby(["dataset", "model"]).ngroups
 pair_verdict = drivers["pair_verdict"]
 say(
-    f"Rank positions that agree: **{agree['positions'][0]} of {agree['positions'][1]}** (this is how the "
-    f"paper's count reproduces); whole orders that agree: {agree['order'][0]} of {agree['order'][1]} blocks; "
-    f"pairs of methods ordered the same way: {agree['pairs'][0]} of {agree['pairs'][1]}. Over its "
-    f"{n_blocks} blocks the paper's table is thus consistent with a start-loss reading, but it has only four "
-    "models per block, and the identity L_end = L_start (1 − r) makes agreement expected whenever the "
-    "relative reductions are similar.\n\n"
+    f"Rank positions that agree: **{agree['positions'][0]} of {agree['positions'][1]}**"
+    + (
+        " (the paper's count, so this is how it counted)"
+        if agree["positions"] == PAPER_COUNT
+        else f" (the paper says {PAPER_COUNT[0]} of {PAPER_COUNT[1]})"
+    )
+    + f"; whole orders that agree: {agree['order'][0]} of {agree['order'][1]} blocks; "
+    f"pairs of methods ordered the same way: {agree['pairs'][0]} of {agree['pairs'][1]}. The paper's "
+    f"{n_blocks} blocks have {paper.groupby(['dataset', 'model']).size().max()} models each, and the "
+    "identity L_end = L_start (1 − r) makes agreement expected whenever the relative reductions are "
+    "similar.\n\n"
     f"**Verdict across models: {verdict}.** "
     + {
         "start loss": "L_start goes with L_end and curvature does not once L_start is held fixed: as this "
@@ -409,19 +464,28 @@ cross_tab = cm.cross_table(P, store, device, cm.cross_models(P, chosen))
 cross_roles, cross_v = cm.cross_verdicts(cross_tab, base=ss.base_role(P))
 cross_roles["l_end"] = [
     f"{m:.1f} [{lo:.1f}, {hi:.1f}]"
-    for m, lo, hi in zip(cross_roles["l_end_1e-7"], cross_roles["l_end_lo"], cross_roles["l_end_hi"])
+    for m, lo, hi in zip(
+        cross_roles["l_end_1e-7"], cross_roles["l_end_lo"], cross_roles["l_end_hi"]
+    )
 ]
 cross_roles["pgd"] = 100 * cross_roles["pgd_acc"]
 cross_roles["group"] = [
-    f"{e}, SEP trained on {t}" for e, t in zip(cross_roles["experiment"], cross_roles["trained_with"])
+    f"{e}, SEP trained on {t}"
+    for e, t in zip(cross_roles["experiment"], cross_roles["trained_with"])
 ]
 grouped_tables(
     cross_roles,
     ["group"],
-    {"explanation": "attacked with", "role": "model", "l_end": "L_end [95 % CI]", "pgd": "PGD acc. (%)",
-     "seeds": "seeds"},
+    {
+        "explanation": "attacked with",
+        "role": "model",
+        "l_end": "L_end [95 % CI]",
+        "pgd": "PGD acc. (%)",
+        "seeds": "seeds",
+    },
     digits={"pgd": 1, "seeds": 0},
 )
+
 
 # %% tags=["remove-input"]
 def order_text(r, base):
@@ -436,8 +500,14 @@ def order_text(r, base):
 
 
 def holds(r):
-    return bool(r.l_end_order) if r.complete else all(
-        bool(v) for v in (r.pos_below_base, r.base_below_neg) if v is not None and not pd.isna(v)
+    return (
+        bool(r.l_end_order)
+        if r.complete
+        else all(
+            bool(v)
+            for v in (r.pos_below_base, r.base_below_neg)
+            if v is not None and not pd.isna(v)
+        )
     )
 
 
@@ -456,7 +526,11 @@ acc_lines = [
 ]
 say(
     f"**Where the trained and the attacked method differ, the readable order holds in {n_off} of {len(off)} "
-    "cases.**\n" + "\n".join(lines) + "\n\nThe accuracy rule re-read on every SEP model: " + "; ".join(acc_lines) + "."
+    "cases.**\n"
+    + "\n".join(lines)
+    + "\n\nThe accuracy rule re-read on every SEP model: "
+    + "; ".join(acc_lines)
+    + "."
 )
 
 # %% [markdown]
@@ -481,14 +555,30 @@ human_table(
         "reduction_budget": "rel. red., ball",
         "held_back": "share held back",
     },
-    digits={"models": 0, "l_end": 1, "l_end_budget": 1, "reduction": 3, "reduction_budget": 3, "held_back": 2},
+    digits={
+        "models": 0,
+        "l_end": 1,
+        "l_end_budget": 1,
+        "reduction": 3,
+        "reduction_budget": 3,
+        "held_back": 2,
+    },
+)
+
+# %% tags=["remove-input"]
+reach = P.prototypes.steps * P.prototypes.lr
+say(
+    '*"Held back": the share of models whose L_end inside the ball is more than 1 % above the unbounded '
+    f"attack's. {P.prototypes.steps} Adam steps of {P.prototypes.lr:g} move a pixel by about {reach:.2g} at "
+    "most in all (an Adam step is about the learning rate per pixel), so the ball can bind only where the "
+    "experiment's ε ("
+    + ", ".join(
+        f"{n}: {study.budget_eps(P, n):g}" for n in dict.fromkeys(bounded["experiment"])
+    )
+    + ") is below that.*"
 )
 
 # %% [markdown]
-# *"Held back": the share of models whose L_end inside the ball is more than 1 % above the unbounded attack's.
-# With radius ε, 500 Adam steps of 6e-4 can move a pixel about 0.3 in all, so the ball binds only where ε is
-# well below that.*
-#
 # **Classification against explanation robustness over the robustness sweep**, both attacks (Spearman's ρ of
 # PGD accuracy with L_end and with the relative reduction, interval over models):
 
@@ -497,30 +587,56 @@ swept = {model_key(r) for r in sweep_runs(P)}
 rc = bs.robustness_correlations(
     unbounded[unbounded["key"].isin(swept)], bounded[bounded["key"].isin(swept)]
 )
-rc["interval"] = [interval_text(r, lo, hi) for r, lo, hi in zip(rc["rho"], rc["ci_low"], rc["ci_high"])]
-rc["measure"] = rc["y"].map({"l_end_1e-7": "L_end", "relative_reduction": "rel. reduction"})
+rc["interval"] = [
+    interval_text(r, lo, hi)
+    for r, lo, hi in zip(rc["rho"], rc["ci_low"], rc["ci_high"])
+]
+rc["measure"] = rc["y"].map(
+    {"l_end_1e-7": "L_end", "relative_reduction": "rel. reduction"}
+)
 grouped_tables(
     rc,
     ["experiment"],
-    {"attack": "attack", "measure": "against PGD acc.", "interval": "Spearman ρ [95 % CI]", "reading": "reading",
-     "n": "models"},
+    {
+        "attack": "attack",
+        "measure": "against PGD acc.",
+        "interval": "Spearman ρ [95 % CI]",
+        "reading": "reading",
+        "n": "models",
+    },
     digits={"n": 0},
 )
 
 # %%
-b_main = ss.main_table(P, store, device, ss.main_runs(P, chosen), methods=(S.method,), budget=True)
+b_main = ss.main_table(
+    P, store, device, ss.main_runs(P, chosen), methods=(S.method,), budget=True
+)
 b_roles = ss.by_role(b_main)
 b_v = ss.verdicts(b_roles)
-b_pooled = ds.pooled_models(bounded, drivers["per_model"], ds.FLATNESS, within=("experiment", "explanation"))
+b_pooled = ds.pooled_models(
+    bounded, drivers["per_model"], ds.FLATNESS, within=("experiment", "explanation")
+)
 b_corr = ds.driver_correlations(b_pooled)
 b_verdict = ds.driver_verdict(b_corr)
-b_corr["interval"] = [interval_text(r, lo, hi) for r, lo, hi in zip(b_corr["rho"], b_corr["lo"], b_corr["hi"])]
-b_roles["l_end"] = [
-    f"{m:.1f} [{lo:.1f}, {hi:.1f}]" for m, lo, hi in zip(b_roles["l_end_1e-7"], b_roles["l_end_lo"], b_roles["l_end_hi"])
+b_corr["interval"] = [
+    interval_text(r, lo, hi)
+    for r, lo, hi in zip(b_corr["rho"], b_corr["lo"], b_corr["hi"])
 ]
-say("**SEP inside the ball** (L_end, mean over label-kept pairs of every seed, 95 % CI):")
-grouped_tables(b_roles, ["experiment"], {"role": "model", "l_end": "L_end, ball [95 % CI]", "seeds": "seeds"},
-               digits={"seeds": 0})
+b_roles["l_end"] = [
+    f"{m:.1f} [{lo:.1f}, {hi:.1f}]"
+    for m, lo, hi in zip(
+        b_roles["l_end_1e-7"], b_roles["l_end_lo"], b_roles["l_end_hi"]
+    )
+]
+say(
+    "**SEP inside the ball** (L_end, mean over label-kept pairs of every seed, 95 % CI):"
+)
+grouped_tables(
+    b_roles,
+    ["experiment"],
+    {"role": "model", "l_end": "L_end, ball [95 % CI]", "seeds": "seeds"},
+    digits={"seeds": 0},
+)
 say("**Start loss against flatness inside the ball** (ranks within experiment):")
 human_table(
     b_corr,

@@ -90,9 +90,7 @@ validation = study.validation_verdicts(
 # chapter 4: flatness and curvature of the sweep's models, and what tracks L_end
 flat, curv, _ = ls.landscape_tables(P, store, device, progress=False)
 landscape = ls.per_model(flat, curv)
-track = ls.tracking(
-    landscape, relation[relation["explanation"] == P.landscape.method]
-)
+track = ls.tracking(landscape, relation[relation["explanation"] == P.landscape.method])
 
 # chapter 5: SEP_pos and SEP_neg by the accuracy rule, against MAT and on a TRADES base
 chosen = ss.choose(ss.sweep_table(P, store, device), P.sep.tolerance_points)

@@ -138,6 +138,7 @@ for (name, g), row in zip(blocks, axes):
             )
             ax.set_yticks(np.arange(len(gb)), gb["role"], fontsize=8)
         ax.set_xscale("log")
+        ax.tick_params(axis="x", which="minor", labelsize=6, labelrotation=45)
         ax.invert_yaxis()
         ax.set_title(f"{name}: {title}", fontsize=9)
         ax.set_xlabel(
@@ -224,6 +225,7 @@ for name, row in zip(names, axes):
             )
         ax.set_xscale("symlog", linthresh=float(nz.min()) if len(nz) else 1.0)
         ax.set_yscale("log")
+        ax.tick_params(axis="y", which="minor", labelsize=6)
         ax.set_title(f"{name}: {title}", fontsize=9)
         ax.set_xlabel("SEP weight λ (0 = base)", fontsize=8)
         ax.set_ylabel("spectral norm" + (" (1e-7)" if loss != "ce" else ""), fontsize=8)
@@ -277,6 +279,7 @@ for name, row in zip(names, axes):
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
     row[0].set_yscale("log")
+    row[0].tick_params(axis="y", which="minor", labelsize=6)
     row[0].legend(fontsize=7)
 plt.show()
 

@@ -469,32 +469,29 @@ say(
 
 # %% tags=["remove-input"]
 verdict = []
-for exp_name, g in vs_pgd.groupby("experiment", sort=False):
-    ce, ex = g[g["loss"] == "ce"]["reading"], g[g["loss"] == "expl_twin"]["reading"]
+for r in ls.landscape_parts(corr).itertuples():
     part1 = (
         "holds: CE flattens by every measure"
-        if (ce == "flattens").all()
+        if r.ce_n and r.ce_flattens == r.ce_n
         else (
-            f"holds in part: CE flattens by {int((ce == 'flattens').sum())} of {len(ce)} measures"
-            if (ce == "flattens").any()
+            f"holds in part: CE flattens by {r.ce_flattens} of {r.ce_n} measures"
+            if r.ce_flattens
             else "does not hold: no CE measure flattens"
         )
     )
     part2 = (
         "holds: no explanation-loss measure flattens"
-        if not (ex == "flattens").any()
-        else f"does not hold: the explanation loss flattens by {int((ex == 'flattens').sum())} of {len(ex)} measures"
+        if not r.expl_flattens
+        else f"does not hold: the explanation loss flattens by {r.expl_flattens} of {r.expl_n} measures"
     )
     sharp = (
-        f"; it sharpens by {int((ex == 'sharpens').sum())} of {len(ex)}"
-        if (ex == "sharpens").any()
-        else ""
+        f"; it sharpens by {r.expl_sharpens} of {r.expl_n}" if r.expl_sharpens else ""
     )
-    verdict.append(f"- **{exp_name}:** part (1) {part1}; part (2) {part2}{sharp}.")
+    verdict.append(f"- **{r.experiment}:** part (1) {part1}; part (2) {part2}{sharp}.")
 say(
     "\n".join(verdict)
     + "\n\nA positive correlation of a curvature measure with PGD accuracy means robust "
-    "models are *sharper* there, a negative one that they are *flatter*. The SEP chapter (to come) changes the "
+    "models are *sharper* there, a negative one that they are *flatter*. The SEP chapter changes the "
     "explanation landscape directly to test the causal direction."
 )
 

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from . import curvature_study
+from . import landscape_study as ls
 from .errors import ConfigError
 from .motivation import BEATS_NOISE
 from .prototype_study import MEASURES
@@ -249,22 +250,6 @@ def claim_sweep(corr: pd.DataFrame, paper: pd.DataFrame, validation: pd.DataFram
 # claim 3: the input loss landscape
 
 
-def landscape_parts(corr: pd.DataFrame) -> pd.DataFrame:
-    """Per experiment, from ``landscape_study.flatness_correlations`` (readings against PGD accuracy, those
-    with too few models left out): how many CE measures flatten, and how many explanation-loss measures
-    flatten and sharpen, out of how many with a reading."""
-    v = corr[(corr["against"] == "pgd_acc") & (corr["reading"] != TOO_FEW)]
-    rows = []
-    for name in dict.fromkeys(corr["experiment"]):
-        g = v[v["experiment"] == name]
-        ce, ex = g[g["loss"] == "ce"]["reading"], g[g["loss"] == "expl_twin"]["reading"]
-        rows.append({"experiment": name, "ce_flattens": int((ce == "flattens").sum()), "ce_n": len(ce),
-                     "expl_flattens": int((ex == "flattens").sum()), "expl_sharpens": int((ex == "sharpens").sum()),
-                     "expl_n": len(ex)})
-    return pd.DataFrame(rows, columns=["experiment", "ce_flattens", "ce_n", "expl_flattens", "expl_sharpens",
-                                       "expl_n"])
-
-
 def claim_landscape(corr: pd.DataFrame, tracking_text: str | None = None) -> dict:
     """Adversarial training flattens the classification (CE) landscape but not the explanation-loss landscape
     (chapter 4).
@@ -275,7 +260,7 @@ def claim_landscape(corr: pd.DataFrame, tracking_text: str | None = None) -> dic
     "flattens". An experiment agrees when both parts hold, disagrees when part (1) does not hold even in part
     and part (2) does not hold, and agrees in part otherwise; without a reading of either loss it has none.
     ``tracking_text``: ``landscape_study.tracking_verdict``, added as a sentence."""
-    parts = landscape_parts(corr)
+    parts = ls.landscape_parts(corr)
     v = corr[corr["against"] == "pgd_acc"]
     units, lines = {}, []
     for r in parts.itertuples():

@@ -32,7 +32,7 @@ from .landscape import make_grid, quadratic_coefficient, random_directions, seco
 from .models import softplus_twin
 from .store import ResultStore
 from .runs import Run
-from .stats import correlation_table, reading, two_stage_bootstrap
+from .stats import TOO_FEW, correlation_table, reading, two_stage_bootstrap
 from .sweep import evaluate_model, model_key, showcase_runs, sweep_runs
 from .train import TrainedModel, get_model
 from .work import Task
@@ -303,6 +303,22 @@ def reading_shares(corr: pd.DataFrame) -> dict[str, float]:
     ce, ex = v[v["loss"] == "ce"]["reading"], v[v["loss"] == "expl_twin"]["reading"]
     return {"ce_flattens": float((ce == "flattens").mean()), "expl_flattens": float((ex == "flattens").mean()),
             "expl_sharpens": float((ex == "sharpens").mean())}
+
+
+def landscape_parts(corr: pd.DataFrame) -> pd.DataFrame:
+    """Per experiment, from ``landscape_study.flatness_correlations`` (readings against PGD accuracy, those
+    with too few models left out): how many CE measures flatten, and how many explanation-loss measures
+    flatten and sharpen, out of how many with a reading."""
+    v = corr[(corr["against"] == "pgd_acc") & (corr["reading"] != TOO_FEW)]
+    rows = []
+    for name in dict.fromkeys(corr["experiment"]):
+        g = v[v["experiment"] == name]
+        ce, ex = g[g["loss"] == "ce"]["reading"], g[g["loss"] == "expl_twin"]["reading"]
+        rows.append({"experiment": name, "ce_flattens": int((ce == "flattens").sum()), "ce_n": len(ce),
+                     "expl_flattens": int((ex == "flattens").sum()), "expl_sharpens": int((ex == "sharpens").sum()),
+                     "expl_n": len(ex)})
+    return pd.DataFrame(rows, columns=["experiment", "ce_flattens", "ce_n", "expl_flattens", "expl_sharpens",
+                                       "expl_n"])
 
 
 TRACKING_CANDIDATES = {"l_start_1e-7": "L_start (prototype pairs)",

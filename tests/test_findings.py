@@ -10,6 +10,7 @@ import pytest
 
 from conftest import PROJECT
 from lib import findings as fd
+from lib import landscape_study as ls
 from lib import motivation as mot
 from lib import sep_study as ss
 from lib import sweep
@@ -212,7 +213,7 @@ def test_claim_landscape(data, verdict, units):
 
 
 def test_landscape_parts_counts_and_skips_too_few():
-    parts = fd.landscape_parts(landscape_corr({"a": ([FLAT, NONE, "too few models"], [SHARP, FLAT, NONE])}))
+    parts = ls.landscape_parts(landscape_corr({"a": ([FLAT, NONE, "too few models"], [SHARP, FLAT, NONE])}))
     counts = parts.iloc[0][["ce_flattens", "ce_n", "expl_flattens", "expl_sharpens", "expl_n"]].tolist()
     assert counts == [1, 2, 1, 1, 3]
 

@@ -65,6 +65,12 @@ store = ResultStore()
 D, S = P.drivers, P.sep
 BETAS = cs.betas(P)
 FIRST = P.seeds[0]
+ROLE_COLOR = {
+    "SEP_pos": "tab:blue",
+    "MAT": "tab:orange",
+    "TRADES": "tab:orange",
+    "SEP_neg": "tab:green",
+}
 banner(P, device)
 
 sweep = ss.sweep_table(P, store, device)
@@ -271,7 +277,7 @@ for name, row in zip(names, axes):
                 if k.startswith(f"{loss}|gaussian|")
             ]
             mean = np.mean([c.numpy().mean(0) for c in curves], axis=0)
-            ax.plot(ts, mean, label=role)
+            ax.plot(ts, mean, label=role, color=ROLE_COLOR[role])
         surf[(name, role)] = ls.model_surfaces(P, name, trained, store, device)
     for ax, title in zip(row, ("explanation loss, twin (1e-7)", "cross-entropy")):
         ax.set_title(f"{name}: {title}", fontsize=9)
@@ -429,6 +435,31 @@ agree = {
 }
 n_blocks = paper.groupby(["dataset", "model"]).ngroups
 pair_verdict = drivers["pair_verdict"]
+
+
+def direction(level, table):
+    """The sign of curvature's link with L_end once L_start is held fixed, against the raw link's."""
+    c = table.set_index("question")
+    part, raw = c.loc["flatness ~ L_end | L_start"], c.loc["flatness ~ L_end"]
+    text = f" {level}, curvature with L_start held fixed: {interval_text(part.rho, part.lo, part.hi)}, "
+    if part.hi < 0:
+        return text + (
+            "so with the start held fixed a sharper explanation landscape ends *closer* to the target "
+            "(less robust)"
+            + (
+                ", the opposite of the raw correlation's direction."
+                if raw.lo > 0
+                else "."
+            )
+        )
+    if part.lo > 0:
+        return (
+            text
+            + "so with the start held fixed a sharper landscape still ends further from the target."
+        )
+    return text + "no clear direction once the start is held fixed."
+
+
 say(
     f"Rank positions that agree: **{agree['positions'][0]} of {agree['positions'][1]}**"
     + (
@@ -452,6 +483,8 @@ say(
         "neither": "Neither L_start nor curvature (with L_start held fixed) goes clearly with L_end.",
     }[verdict]
     + f" **Across the pairs of a model** (landscape victims only) the same reading gives: **{pair_verdict}**."
+    + direction("Across models", corr)
+    + direction("Across pairs", pair_corr)
 )
 
 # %% [markdown]
@@ -572,13 +605,12 @@ human_table(
 reach = P.prototypes.steps * P.prototypes.lr
 say(
     '*"Held back": the share of models whose L_end inside the ball is more than 1 % above the unbounded '
-    f"attack's. {P.prototypes.steps} Adam steps of {P.prototypes.lr:g} move a pixel by about {reach:.2g} at "
-    "most in all (an Adam step is about the learning rate per pixel), so the ball can bind only where the "
-    "experiment's ε ("
+    f"attack's. {P.prototypes.steps} Adam steps of {P.prototypes.lr:g} move a pixel by about {reach:.2g} in "
+    "all when each step has the learning rate's size (Adam's steps can be larger); the experiments' ε: "
     + ", ".join(
         f"{n}: {study.budget_eps(P, n):g}" for n in dict.fromkeys(bounded["experiment"])
     )
-    + ") is below that.*"
+    + ".*"
 )
 
 # %% [markdown]
@@ -651,9 +683,9 @@ human_table(
 share = bs.budget_agreement(rc)
 b_lines = [f"- {r.experiment}: {order_text(r, base)}." for r in b_v.itertuples()]
 say(
-    "Explanation robustness (L_end) goes with classification robustness in "
-    f"{share.get('unbounded', 0):.0%} of the experiments without a ball and in {share.get('fixed budget', 0):.0%} "
-    "with the budget fixed. SEP's order inside the ball:\n"
+    "Explanation robustness (L_end) goes with classification robustness over the sweep in "
+    f"{share.get('unbounded', 0):.0%} of the {rc['experiment'].nunique()} swept experiments without a ball "
+    f"and in {share.get('fixed budget', 0):.0%} with the budget fixed. SEP's order inside the ball:\n"
     + "\n".join(b_lines)
     + f"\n\n**Verdict on the drivers inside the ball: {b_verdict}** (without the ball: {verdict})."
 )

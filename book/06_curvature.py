@@ -310,7 +310,7 @@ for name in names:
     lo, hi = min(g.min() for g in grids), max(g.max() for g in grids)
     for ax, role, grid in zip(axes[0], roles_here, grids):
         t = surf[(name, role)]["ts"].numpy()
-        im = ax.contourf(t, t, grid, levels=20, vmin=lo, vmax=hi, cmap="viridis")
+        im = ax.contourf(t, t, grid, levels=np.linspace(lo, hi, 21), cmap="viridis")
         ax.set_title(f"{role}", fontsize=9)
         ax.set_xlabel("direction 1", fontsize=8)
         ax.tick_params(labelsize=7)

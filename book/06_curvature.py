@@ -87,7 +87,7 @@ models = cs.chapter_models(P, chosen, store, device)
 # two-stage bootstrap 95 % interval (seeds resampled, then victims).
 
 # %%
-curv, spectral, cv = cs.curvature_study(P, store, device, chosen)
+curv, spectral, cv = cs.curvature_study(P, store, device, models)
 norms, spectrum = cs.summary_tables(curv)
 grouped_tables(
     norms,
@@ -336,7 +336,7 @@ for name in names:
 # L_start's rank removed, with bootstrap 95 % intervals over models.
 
 # %%
-drivers = ds.drivers_study(P, store, device, chosen)
+drivers = ds.drivers_study(P, store, device, chosen, models)
 corr, verdict, pooled = drivers["correlations"], drivers["verdict"], drivers["pooled"]
 corr["interval"] = [
     interval_text(r, lo, hi) for r, lo, hi in zip(corr["rho"], corr["lo"], corr["hi"])

@@ -103,8 +103,9 @@ trades_verdicts = (
 )
 
 # chapter 6: the SEP models' curvature, and start loss against flatness over every model
-_, _, curvature_verdicts = cs.curvature_study(P, store, device, chosen)
-drivers = ds.drivers_study(P, store, device, chosen)
+sep_models = cs.chapter_models(P, chosen, store, device)
+_, _, curvature_verdicts = cs.curvature_study(P, store, device, sep_models)
+drivers = ds.drivers_study(P, store, device, chosen, sep_models)
 
 rows = [
     findings.claim_motivation(evidence),

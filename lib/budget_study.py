@@ -17,6 +17,7 @@ from . import prototype_study as study
 from .config import Profile
 from .curvature_study import chapter_model_slots
 from .runs import Run
+from .sep_study import main_runs, trades_runs
 from .stats import correlation_table, reading
 from .store import ResultStore
 from .sweep import model_key, sweep_runs
@@ -27,8 +28,6 @@ from .work import Task
 def budget_runs(profile: Profile, chosen: pd.DataFrame, store: ResultStore, device: str) -> list[Run]:
     """The models ``budget_tasks`` attacks, live ones only: the robustness sweep, then the SEP chapter's main
     comparison (standard, base, SEP_pos, SEP_neg, and the TRADES base with its SEP models), every seed."""
-    from .sep_study import main_runs, trades_runs
-
     runs = sweep_runs(profile) + [r for _, r in main_runs(profile, chosen) + trades_runs(profile, chosen)]
     return unique_live(runs, store, device)
 

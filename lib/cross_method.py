@@ -16,9 +16,10 @@ import pandas as pd
 
 from . import prototype_study as study
 from .config import Profile
-from .curvature_study import _live, _stored_slot, landscape_task
+from .curvature_study import landscape_task
 from .runs import Run
-from .sep_study import (ChosenSlots, accuracy_shifts, base_role, base_runs, by_role, eval_task_of, main_table,
+from .sep_study import (ChosenSlots, accuracy_shifts, base_role, base_runs, by_role, eval_task_of, live_after_training,
+                        main_table, stored_live,
                         model_task_of, sep_slots, verdicts, with_sep)
 from .store import ResultStore
 from .work import Task
@@ -90,40 +91,35 @@ def cross_tasks(profile: Profile, store: ResultStore, device: str) -> list[Task]
         return []
     slot = ChosenSlots(profile, store, device)
     slots = sep_slots(profile, list(d.cross_experiments), (base_role(profile),))
-    tasks = []
-    for name, seed, role, family in slots:
-        a, label = (name, seed, role, family), f"{name} {role} ({d.cross_method}) seed {seed}"
-        tasks.append(model_task_of("cross-models", label, lambda a=a: slot(*a, method=d.cross_method),
-                                   lambda a=a: slot(*a, compute=True, method=d.cross_method), store, device))
-    for name, seed, role, family in slots:
-        a, label = (name, seed, role, family), f"{name} {role} ({d.cross_method}) seed {seed}"
-        tasks.append(eval_task_of("cross-evals", label, lambda a=a: slot(*a, method=d.cross_method),
-                                  lambda a=a: slot(*a, compute=True, method=d.cross_method),
-                                  profile.experiment(name), store, device))
-    for name, seed, role, family in slots:  # their landscapes, for the pooled analysis of the drivers
-        a, label = (name, seed, role, family), f"{name} {role} ({d.cross_method}) seed {seed}"
-        tasks.append(landscape_task(profile, "cross-landscapes", label,
-                                    lambda a=a: _stored_slot(slot(*a, method=d.cross_method), store),
-                                    lambda a=a: _live(slot(*a, compute=True, method=d.cross_method), store, device),
-                                    store, device))
+
+    def label(a: tuple, method: str | None = d.cross_method) -> str:
+        return f"{a[0]} {a[2]}{f' ({method})' if method else ''} seed {a[1]}"
+
+    def decided(a: tuple, method: str | None = d.cross_method):  # the run, None while undecided
+        return lambda: slot(*a, method=method)
+
+    def decide(a: tuple, method: str | None = d.cross_method):  # the run, deciding it when the task runs
+        return lambda: slot(*a, compute=True, method=method)
+
+    def stored(a: tuple, method: str | None = d.cross_method):  # once trained, NOT_NEEDED if it collapsed
+        return lambda: stored_live(slot(*a, method=method), store)
+
+    def trained(a: tuple, method: str | None = d.cross_method):  # trains it if need be
+        return lambda: live_after_training(slot(*a, compute=True, method=method), store, device)
+
+    tasks = [model_task_of("cross-models", label(a), decided(a), decide(a), store, device) for a in slots]
+    tasks += [eval_task_of("cross-evals", label(a), decided(a), decide(a), profile.experiment(a[0]), store, device)
+              for a in slots]
+    tasks += [landscape_task(profile, "cross-landscapes", label(a), stored(a), trained(a), store, device)
+              for a in slots]  # their landscapes, for the pooled analysis of the drivers
     extra = [m for m in d.cross_attacks if m not in profile.prototypes.methods]  # others are attacked already
     for method in d.cross_attacks:
-        for name, seed, role, family in slots:
-            a = (name, seed, role, family)
-            tasks.append(replace(study.attack_task(
-                profile, f"{name} {role} ({d.cross_method}) seed {seed}",
-                lambda a=a: _stored_slot(slot(*a, method=d.cross_method), store), method, store, device,
-                lambda a=a: _live(slot(*a, compute=True, method=d.cross_method), store, device)),
-                stage="cross-attacks"))
+        tasks += [replace(study.attack_task(profile, label(a), stored(a), method, store, device, trained(a)),
+                          stage="cross-attacks") for a in slots]
         if method not in extra:
             continue
-        for name in d.cross_experiments:
-            for run in base_runs(profile, name):
-                tasks.append(replace(study.attack_task(profile, run.label, lambda r=run: r, method, store, device),
-                                     stage="cross-attacks"))
-        for name, seed, role, family in slots:
-            a = (name, seed, role, family)
-            tasks.append(replace(study.attack_task(
-                profile, f"{name} {role} seed {seed}", lambda a=a: _stored_slot(slot(*a), store), method, store,
-                device, lambda a=a: _live(slot(*a, compute=True), store, device)), stage="cross-attacks"))
+        tasks += [replace(study.attack_task(profile, run.label, lambda r=run: r, method, store, device),
+                          stage="cross-attacks") for name in d.cross_experiments for run in base_runs(profile, name)]
+        tasks += [replace(study.attack_task(profile, label(a, None), stored(a, None), method, store, device,
+                                            trained(a, None)), stage="cross-attacks") for a in slots]
     return tasks

@@ -25,8 +25,8 @@ from .curvature import ce_loss_fn, explanation_loss_fn
 from .landscape_study import (curvature_rows, landscape_config, landscape_tables, landscape_victims, loss_setup,
                               model_landscape, model_surfaces, victims_from)
 from .runs import Run
-from .sep_study import (ChosenSlots, base_role, base_runs, lambda_runs, sep_slots, standard_runs,
-                        study_experiments, stored_live)
+from .sep_study import (ChosenSlots, base_role, base_runs, lambda_runs, live_after_training, main_runs, sep_slots,
+                        standard_runs, stored_live, study_experiments, trades_runs)
 from .stats import two_stage_bootstrap
 from .store import ResultStore
 from .sweep import model_key, sweep_runs
@@ -62,10 +62,9 @@ def betas(profile: Profile) -> tuple[float, float]:
 
 def compute_curvature(trained: TrainedModel, x: torch.Tensor, y: torch.Tensor, x_t: torch.Tensor,
                       profile: Profile) -> dict:
-    """``curvature_rows`` of CE and the explanation loss on the profile's twin, and the explanation loss at
-    the victims (1e-7), without the slices."""
+    """``curvature_rows`` of CE and the explanation loss on the profile's twin (no slices)."""
     s = profile.landscape
-    _, twin, labels, target_maps, fns = loss_setup(trained.model, x, y, x_t, profile)
+    _, twin, labels, target_maps, _ = loss_setup(trained.model, x, y, x_t, profile)
     rows = curvature_rows(ce_loss_fn(twin, y), explanation_loss_fn(twin, target_maps, s.method, labels=labels), x, s)
     return {"curvature": rows}
 
@@ -105,8 +104,6 @@ def chapter_models(profile: Profile, chosen: pd.DataFrame, store: ResultStore, d
     and base models (every seed), SEP_pos and SEP_neg (every seed), the lambda sweep (first seed, role
     'lambda sweep'), all with base ``sep.base``'s role ('MAT'); then the TRADES base and its SEP models (base
     'TRADES'). ``chosen``: ``sep_study.choose``'s table. Collapsed models are left out."""
-    from .sep_study import main_runs, trades_runs
-
     main = [(base_role(profile), role, r) for role, r in main_runs(profile, chosen)]
     seen = {model_key(r) for _, _, r in main}
     main += [(base_role(profile), "lambda sweep", r) for r in lambda_runs(profile) if model_key(r) not in seen]
@@ -226,26 +223,17 @@ def chapter_model_slots(profile: Profile, store: ResultStore, device: str, lambd
         if name in profile.sep.trades_experiments and base_role(profile) != "TRADES":
             known += base_runs(profile, name, "TRADES")
     known += lambda_runs(profile) if lambda_sweep else []
-    out = [ModelSlot(r.label, lambda r=r: stored_live(r, store), lambda r=r: _live(r, store, device), r)
+    out = [ModelSlot(r.label, lambda r=r: stored_live(r, store), lambda r=r: live_after_training(r, store, device), r)
            for r in known]
     first = profile.seeds[0]
     for args in sep_slots(profile):
         if lambda_sweep and args[1] == first and args[3] == base_role(profile):
             continue  # the first seed's SEP_pos / SEP_neg on the base are lambda-sweep models
         out.append(ModelSlot(f"{args[0]} {args[2]} on {args[3]} seed {args[1]}",
-                             lambda a=args: _stored_slot(slot(*a), store),
-                             lambda a=args: _live(slot(*a, compute=True), store, device), None))
+                             lambda a=args: stored_live(slot(*a), store),
+                             lambda a=args: live_after_training(slot(*a, compute=True), store, device), None))
     return out
 
-
-def _stored_slot(run: Run | dict | None, store: ResultStore) -> Run | dict | None:
-    return stored_live(run, store) if isinstance(run, Run) else run
-
-
-def _live(run: Run | dict, store: ResultStore, device: str) -> Run | dict:
-    if not isinstance(run, Run):
-        return run
-    return NOT_NEEDED if get_model(run.spec, store, device, progress=False).collapsed else run
 
 
 def landscape_task(profile: Profile, stage: str, label: str, run_of: RunOf, compute_run: RunOf,
@@ -303,17 +291,18 @@ def curvature_tasks(profile: Profile, store: ResultStore, device: str) -> list[T
                                  surface=True) for r in base_runs(profile, name) if r.seed == first]
     for a in [a for a in surfaced if a[1] == first]:
         tasks.append(landscape_task(profile, "sep-surfaces", f"{a[0]} {a[2]} seed {first}",
-                                    lambda a=a: _stored_slot(slot(*a), store),
-                                    lambda a=a: _live(slot(*a, compute=True), store, device), store, device,
+                                    lambda a=a: stored_live(slot(*a), store),
+                                    lambda a=a: live_after_training(slot(*a, compute=True), store, device), store, device,
                                     surface=True))
     return tasks
 
 
-def curvature_study(profile: Profile, store: ResultStore, device: str, chosen: pd.DataFrame
+def curvature_study(profile: Profile, store: ResultStore, device: str, models: list[tuple[str, str, Run]]
                     ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """The part's results in one call (the chapter and the findings page share it): the per-victim
-    ``curvature_table`` of every ``chapter_models`` model, ``by_role`` of the spectral norm, and ``verdicts``."""
-    curv = curvature_table(profile, store, device, chapter_models(profile, chosen, store, device))
+    ``curvature_table`` of ``models`` (``chapter_models``), ``by_role`` of the spectral norm, and
+    ``verdicts``."""
+    curv = curvature_table(profile, store, device, models)
     spectral = by_role(curv, "spectral")
     return curv, spectral, verdicts(spectral)
 

@@ -23,7 +23,6 @@ from . import prototype_study as study
 from .budget_study import unique_live
 from .config import Profile
 from .cross_method import cross_models
-from .curvature_study import chapter_models
 from .errors import ConfigError
 from .runs import Run
 from .stats import partial_spearman, reading
@@ -41,13 +40,14 @@ QUESTIONS = (  # (name, x, y, controls): the correlations the verdict reads
 )
 
 
-def book_models(profile: Profile, chosen: pd.DataFrame, store: ResultStore, device: str) -> list[Run]:
+def book_models(profile: Profile, chosen: pd.DataFrame, models: list[tuple[str, str, Run]], store: ResultStore,
+                device: str) -> list[Run]:
     """Every live model of the book, once: the robustness sweep, the SEP chapter's models (standard, base,
     SEP_pos, SEP_neg, the lambda sweep, the TRADES base and its SEP models) and the cross-method SEP models.
-    Each has a prototype attack for ``sep.method`` and a landscape."""
+    ``models``: the SEP chapter's (``curvature_study.chapter_models``). Each has a prototype attack for
+    ``sep.method`` and a landscape."""
     cross = [r for t, _, r in cross_models(profile, chosen) if t == profile.drivers.cross_method]
-    return unique_live(sweep_runs(profile) + [r for _, _, r in chapter_models(profile, chosen, store, device)] + cross,
-                       store, device)
+    return unique_live(sweep_runs(profile) + [r for _, _, r in models] + cross, store, device)
 
 
 def pooled_models(robustness: pd.DataFrame, flatness: pd.DataFrame, measure: str,
@@ -161,14 +161,15 @@ def driver_verdict(corr: pd.DataFrame) -> str:
                                                                                                "neither")
 
 
-def drivers_study(profile: Profile, store: ResultStore, device: str, chosen: pd.DataFrame) -> dict:
+def drivers_study(profile: Profile, store: ResultStore, device: str, chosen: pd.DataFrame,
+                  models: list[tuple[str, str, Run]]) -> dict:
     """The part's results in one call (the chapter and the findings page share it), for ``sep.method``:
     every ``book_models`` model's prototype attack (``relation``) and landscape (``per_model``; per-victim
     ``curvature``), the pooled models and their ``correlations`` and ``verdict`` (flatness: the explanation
     loss's Hessian spectral norm at the landscape twin's beta), and the same over the landscape victims'
     pairs within each model (``pairs``, ``pair_correlations``, ``pair_verdict``; ``within``: per-model rank
     correlations over every pair)."""
-    runs = book_models(profile, chosen, store, device)
+    runs = book_models(profile, chosen, models, store, device)
     relation = study.relation_table(profile, store, device, (profile.sep.method,), runs, progress=False)
     flat, curv, _ = ls.landscape_tables(profile, store, device, runs, progress=False)
     per_model = ls.per_model(flat, curv)

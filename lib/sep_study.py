@@ -104,9 +104,12 @@ def sweep_table(profile: Profile, store: ResultStore, device: str) -> pd.DataFra
                            kind="stable").reset_index(drop=True)
 
 
-def stored_live(run: Run, store: ResultStore) -> Run | dict | None:
+def stored_live(run: Run | dict | None, store: ResultStore) -> Run | dict | None:
     """``run`` once its model is stored and did not collapse; ``NOT_NEEDED`` when it collapsed (nothing of it
-    is measured); ``None`` while the model is not stored."""
+    is measured); ``None`` while the model is not stored. A slot not yet decided (``None``) or not needed is
+    passed through."""
+    if not isinstance(run, Run):
+        return run
     entry = store.entry("models", run.spec.store_config())
     if not entry.has("model.pt"):
         return None
@@ -412,7 +415,7 @@ def sep_tasks(profile: Profile, store: ResultStore, device: str) -> list[Task]:
     for run in lambda_runs(profile):  # the sweep's explanation robustness, SEP's own method
         tasks.append(replace(study.attack_task(profile, run.label, lambda r=run: stored_live(r, store),
                                                profile.sep.method, store, device,
-                                               lambda r=run: _live_after_training(r, store, device)),
+                                               lambda r=run: live_after_training(r, store, device)),
                              stage="sep-attacks"))
     for method in profile.prototypes.methods:
         for run in extra_runs(profile):
@@ -470,7 +473,11 @@ class ChosenSlots:
         return with_sep(base, lam, self.profile, method)
 
 
-def _live_after_training(run: Run, store: ResultStore, device: str) -> Run | dict:
+def live_after_training(run: Run | dict, store: ResultStore, device: str) -> Run | dict:
+    """``run`` once its model is trained (training it if need be), ``NOT_NEEDED`` when it collapsed; a slot
+    that is not needed is passed through."""
+    if not isinstance(run, Run):
+        return run
     return NOT_NEEDED if get_model(run.spec, store, device, progress=False).collapsed else run
 
 

@@ -1,10 +1,11 @@
 # make book [PROFILE=smoke|cpu|paper]   execute every chapter, build HTML into _build/html
 # make test                             the test suite (unit tests + every chapter in the smoke profile)
+# make lint                             ruff format --check and ruff check over lib, book, tests, scripts, benchmarks
 # make sweep | prototypes | landscapes  fill the result store for one stage without building the book
 # make check-book                       open every page of _build/html in headless Chromium (offline); fail on raw
 #                                       LaTeX, broken images, progress bars, raw Markdown tables, console errors;
 #                                       full-page screenshots in _build/screenshots/
-# make store [PROFILE=..] [ENGINE=local|ray] [WORKERS=N]   every store entry the book needs (python -m lib.tasks)
+# make store [PROFILE=..] [ENGINE=local|ray] [WORKERS=N]   every store entry the book needs (python -m lib.plan)
 # make paper-dry                        the paper profile's exact code path at toy size on the CPU (minutes)
 PROFILE ?= cpu
 ENGINE ?= local
@@ -13,8 +14,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+LINTED := lib book tests scripts benchmarks
 
-.PHONY: install book check-book test sweep prototypes landscapes store paper-dry clean
+.PHONY: install book check-book test lint sweep prototypes landscapes store paper-dry clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,17 +34,21 @@ check-book: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+lint: $(STAMP)
+	$(BIN)/ruff format --check $(LINTED)
+	$(BIN)/ruff check $(LINTED)
+
 sweep: $(STAMP)
-	$(BIN)/python -m lib.sweep --profile $(PROFILE)
+	$(BIN)/python -m lib.studies.sweep --profile $(PROFILE)
 
 prototypes: $(STAMP)
-	$(BIN)/python -m lib.prototype_study --profile $(PROFILE)
+	$(BIN)/python -m lib.studies.prototypes --profile $(PROFILE)
 
 landscapes: $(STAMP)
-	$(BIN)/python -m lib.landscape_study --profile $(PROFILE)
+	$(BIN)/python -m lib.studies.landscape --profile $(PROFILE)
 
 store: $(STAMP)
-	$(BIN)/python -m lib.tasks --profile $(PROFILE) --engine $(ENGINE) $(if $(WORKERS),--workers $(WORKERS),)
+	$(BIN)/python -m lib.plan --profile $(PROFILE) --engine $(ENGINE) $(if $(WORKERS),--workers $(WORKERS),)
 
 paper-dry: $(STAMP)
 	$(BIN)/python scripts/paper_dry.py

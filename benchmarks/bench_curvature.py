@@ -6,6 +6,7 @@ error and the speed-up; then Hutchinson's trace estimate (with its standard erro
 Untrained weights (He initialisation), random inputs and labels, float32 as the book's models run.
 Usage: python benchmarks/bench_curvature.py [--threads 2] [--n 4] [--tol 1e-4] [--max-iter 60] [--probes 64]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -13,8 +14,8 @@ import time
 
 import torch
 
-from lib.curvature import ce_loss_fn, extreme_eigenvalues, hessian_trace
-from lib.models import build_model, softplus_twin
+from lib.measure.curvature import ce_loss_fn, extreme_eigenvalues, hessian_trace
+from lib.nn.models import build_model, softplus_twin
 
 
 def main() -> None:
@@ -46,8 +47,12 @@ def main() -> None:
     t_lanczos = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    hessians = [torch.autograd.functional.hessian(lambda z: ce_loss_fn(model, y[i: i + 1])(z.unsqueeze(0))[0], x[i])
-                .reshape(784, 784) for i in range(args.n)]
+    hessians = [
+        torch.autograd.functional.hessian(
+            lambda z: ce_loss_fn(model, y[i : i + 1])(z.unsqueeze(0))[0], x[i]
+        ).reshape(784, 784)
+        for i in range(args.n)
+    ]
     t_hessian = time.perf_counter() - t0
     h = torch.stack(hessians).double()
     h = 0.5 * (h + h.transpose(1, 2))
@@ -61,26 +66,38 @@ def main() -> None:
     t_trace = time.perf_counter() - t0
     exact_trace = torch.diagonal(h, dim1=1, dim2=2).sum(1)
 
-    print(f"device {dev}, threads {torch.get_num_threads()}, ConvNet width 16 softplus twin (beta {args.beta}), "
-          f"28x28, CE loss, float32, {args.n} examples")
-    print(f"Lanczos (batched over {args.n}, tol {args.tol:g}, cap {args.max_iter}): {res.n_hvp} HVPs, "
-          f"{t_lanczos:.2f} s; converged {int(res.converged.sum())}/{args.n}, "
-          f"iterations per example {res.iterations.tolist()}")
-    print(f"exact: full 784x784 Hessian per example {t_hessian:.2f} s + eigvalsh {t_eigh:.2f} s = {t_exact:.2f} s")
+    print(
+        f"device {dev}, threads {torch.get_num_threads()}, ConvNet width 16 softplus twin (beta {args.beta}), "
+        f"28x28, CE loss, float32, {args.n} examples"
+    )
+    print(
+        f"Lanczos (batched over {args.n}, tol {args.tol:g}, cap {args.max_iter}): {res.n_hvp} HVPs, "
+        f"{t_lanczos:.2f} s; converged {int(res.converged.sum())}/{args.n}, "
+        f"iterations per example {res.iterations.tolist()}"
+    )
+    print(
+        f"exact: full 784x784 Hessian per example {t_hessian:.2f} s + eigvalsh {t_eigh:.2f} s = {t_exact:.2f} s"
+    )
     print(f"speed-up: {t_exact / t_lanczos:.1f}x")
-    print(" ex   lambda_max (Lanczos / exact, rel err, residual)"
-          "        lambda_min (Lanczos / exact, rel err, residual)")
+    print(
+        " ex   lambda_max (Lanczos / exact, rel err, residual)"
+        "        lambda_min (Lanczos / exact, rel err, residual)"
+    )
     for i in range(args.n):
         lmax, lmin = float(res.largest[i]), float(res.smallest[i])
         emax, emin = float(ev[i, -1]), float(ev[i, 0])
-        print(f"{i:3d}   {lmax:11.5g} / {emax:11.5g}  {abs(lmax - emax) / abs(emax):8.1e}  "
-              f"{float(res.error_largest[i]):8.1e}     {lmin:11.5g} / {emin:11.5g}  "
-              f"{abs(lmin - emin) / abs(emin):8.1e}  {float(res.error_smallest[i]):8.1e}")
+        print(
+            f"{i:3d}   {lmax:11.5g} / {emax:11.5g}  {abs(lmax - emax) / abs(emax):8.1e}  "
+            f"{float(res.error_largest[i]):8.1e}     {lmin:11.5g} / {emin:11.5g}  "
+            f"{abs(lmin - emin) / abs(emin):8.1e}  {float(res.error_smallest[i]):8.1e}"
+        )
     print(f"Hutchinson trace ({args.probes} Rademacher probes, {tr.n_hvp} HVPs, {t_trace:.2f} s):")
     for i in range(args.n):
         est, se, ex = float(tr.trace[i]), float(tr.stderr[i]), float(exact_trace[i])
-        print(f"{i:3d}   estimate {est:11.5g} +- {se:9.3g}   exact {ex:11.5g}   "
-              f"(error {abs(est - ex) / se if se > 0 else float('inf'):.2f} standard errors)")
+        print(
+            f"{i:3d}   estimate {est:11.5g} +- {se:9.3g}   exact {ex:11.5g}   "
+            f"(error {abs(est - ex) / se if se > 0 else float('inf'):.2f} standard errors)"
+        )
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ With ``--concurrent K`` it runs K copies of the first recipe as separate process
 combined throughput against one copy alone (what fractional-GPU scheduling, e.g. Ray's, buys).
 Usage: python benchmarks/bench_epoch.py [--device cuda] [--batches 20] [--concurrent 4]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,10 +20,10 @@ from dataclasses import replace
 
 import torch
 
-from lib.config import load_profile
-from lib.data import NUM_CLASSES
-from lib.models import model_from_config
-from lib.train import attack_at, batch_loss
+from lib.core.profile import load_profile
+from lib.nn.data import NUM_CLASSES
+from lib.nn.models import model_from_config
+from lib.pipeline.training import attack_at, batch_loss
 
 RECIPES = {"ConvNet MNIST": ("mnist", 60000), "ResNet-18 CIFAR-10": ("cifar10-resnet18", 50000)}
 SHAPES = {"mnist": (1, 28, 28), "cifar10": (3, 32, 32)}
@@ -37,7 +38,9 @@ def seconds_per_batch(experiment: str, method: str, device: str, batches: int) -
     exp = load_profile("paper").experiment(experiment)
     cfg = replace(exp.train, method=method, beta=6.0 if method == "trades" else 0.0)
     torch.manual_seed(0)
-    model = model_from_config(exp.model, SHAPES[exp.data.name][0], NUM_CLASSES[exp.data.name]).to(device).train()
+    model = (
+        model_from_config(exp.model, SHAPES[exp.data.name][0], NUM_CLASSES[exp.data.name]).to(device).train()
+    )
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     x = torch.rand(cfg.batch_size, *SHAPES[exp.data.name], device=device)
     y = torch.randint(0, 10, (cfg.batch_size,), device=device)
@@ -78,19 +81,31 @@ def main() -> None:
         for method in ("mat", "trades"):
             s = seconds_per_batch(experiment, method, args.device, args.batches)
             per_epoch = s * -(-n_train // exp.train.batch_size)
-            print(f"{name:<20} {method:<7} PGD-{exp.train.attack.steps:<3} {1000 * s:8.1f} ms/batch  "
-                  f"{per_epoch:7.1f} s/epoch  ({exp.train.epochs} epochs: {per_epoch * exp.train.epochs / 60:.1f} min)")
+            print(
+                f"{name:<20} {method:<7} PGD-{exp.train.attack.steps:<3} {1000 * s:8.1f} ms/batch  "
+                f"{per_epoch:7.1f} s/epoch  ({exp.train.epochs} epochs: {per_epoch * exp.train.epochs / 60:.1f} min)"
+            )
     if args.concurrent:
-        cmd = [sys.executable, __file__, "--device", args.device, "--batches", str(args.batches),
-               "--one", "ConvNet MNIST|mat"]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--device",
+            args.device,
+            "--batches",
+            str(args.batches),
+            "--one",
+            "ConvNet MNIST|mat",
+        ]
         alone = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)["s"]
         t0 = time.perf_counter()
         procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) for _ in range(args.concurrent)]
         each = [json.loads(p.communicate()[0])["s"] for p in procs]
         wall = time.perf_counter() - t0
-        print(f"{args.concurrent} ConvNet MAT trainings at once: {1000 * sum(each) / len(each):.1f} ms/batch each "
-              f"against {1000 * alone:.1f} alone; throughput {args.concurrent * alone / (sum(each) / len(each)):.2f}x "
-              f"one at a time (wall {wall:.1f} s for {args.concurrent} x {args.batches} batches, start-up included)")
+        print(
+            f"{args.concurrent} ConvNet MAT trainings at once: {1000 * sum(each) / len(each):.1f} ms/batch each "
+            f"against {1000 * alone:.1f} alone; throughput {args.concurrent * alone / (sum(each) / len(each)):.2f}x "
+            f"one at a time (wall {wall:.1f} s for {args.concurrent} x {args.batches} batches, start-up included)"
+        )
 
 
 if __name__ == "__main__":

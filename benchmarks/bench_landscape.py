@@ -9,6 +9,7 @@ Prints:
 Untrained weights (He initialisation), random inputs, float32. Median of --repeats runs.
 Usage: python benchmarks/bench_landscape.py [--threads 2] [--n 10] [--points 21] [--directions 7] [--repeats 5]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,9 +21,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from lib.explain import explanation_loss, explanation_map
-from lib.landscape import make_grid, random_directions, slice_1d
-from lib.models import build_model
+from lib.measure.explain import explanation_loss, explanation_map
+from lib.measure.landscape import make_grid, random_directions, slice_1d
+from lib.nn.models import build_model
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -64,7 +65,9 @@ def main() -> None:
         return F.cross_entropy(model(z), y[owner], reduction="none")
 
     def expl(z, owner):
-        return explanation_loss(explanation_map(model, z, "gradient", target=labels[owner]), target_maps[owner])
+        return explanation_loss(
+            explanation_map(model, z, "gradient", target=labels[owner]), target_maps[owner]
+        )
 
     points = [(x.unsqueeze(1) + ts.view(1, k, 1, 1, 1) * d.unsqueeze(1)).flatten(0, 1) for d in dirs]
     owner = torch.arange(n).repeat_interleave(k)
@@ -74,32 +77,39 @@ def main() -> None:
         with torch.no_grad():
             for p in points:
                 for i in range(0, len(p), bs):
-                    model(p[i: i + bs])
+                    model(p[i : i + bs])
 
     def forward_backward():
         for p in points:
             for i in range(0, len(p), bs):
-                z = p[i: i + bs].clone().requires_grad_(True)
+                z = p[i : i + bs].clone().requires_grad_(True)
                 logits = model(z)
-                torch.autograd.grad(logits.gather(1, labels[owner[i: i + bs]][:, None]).sum(), z)
+                torch.autograd.grad(logits.gather(1, labels[owner[i : i + bs]][:, None]).sum(), z)
 
     def slices(loss):
         def run():
             for d in dirs:
                 slice_1d(loss, x, d, ts, batch_size=bs, with_owner=True)
+
         return run
 
     total = n * k * args.directions
-    print(f"threads {torch.get_num_threads()}, ConvNet width 16, 28x28, {n} victims x {args.directions} directions "
-          f"x {k} points = {total} points, batches of {bs}, median of {args.repeats}")
+    print(
+        f"threads {torch.get_num_threads()}, ConvNet width 16, 28x28, {n} victims x {args.directions} directions "
+        f"x {k} points = {total} points, batches of {bs}, median of {args.repeats}"
+    )
     t_f = median_time(forward_only, args.repeats)
     t_ce = median_time(slices(ce), args.repeats)
-    print(f"CE slice:          {t_ce * 1e3:8.1f} ms   model forward over the same points {t_f * 1e3:8.1f} ms   "
-          f"ratio {t_ce / t_f:.2f}x (aim <= 1.5x)")
+    print(
+        f"CE slice:          {t_ce * 1e3:8.1f} ms   model forward over the same points {t_f * 1e3:8.1f} ms   "
+        f"ratio {t_ce / t_f:.2f}x (aim <= 1.5x)"
+    )
     t_fb = median_time(forward_backward, args.repeats)
     t_ex = median_time(slices(expl), args.repeats)
-    print(f"expl. loss slice:  {t_ex * 1e3:8.1f} ms   forward + backward over the same points {t_fb * 1e3:8.1f} ms   "
-          f"ratio {t_ex / t_fb:.2f}x (aim <= 1.5x)")
+    print(
+        f"expl. loss slice:  {t_ex * 1e3:8.1f} ms   forward + backward over the same points {t_fb * 1e3:8.1f} ms   "
+        f"ratio {t_ex / t_fb:.2f}x (aim <= 1.5x)"
+    )
     if not args.skip_curvature:
         import bench_curvature
 

@@ -4,6 +4,7 @@ Prints: attack throughput in pair-steps per second, batched (100 pairs) against 
 of one attack step relative to one training step (forward + backward + SGD) on the same batch; peak memory.
 Usage: python benchmarks/bench_manipulate.py [--device cpu|cuda] [--threads 2] [--pairs 100] [--steps 30]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -13,8 +14,8 @@ import time
 import torch
 import torch.nn.functional as F
 
-from lib.manipulate import ManipulationConfig, manipulate
-from lib.models import build_model
+from lib.measure.manipulate import ManipulationConfig, manipulate
+from lib.nn.models import build_model
 
 
 def timed(fn, device: str) -> float:
@@ -49,13 +50,20 @@ def main() -> None:
     dev = args.device
     model = build_model("convnet", 1, 10, width=16).to(dev).eval()
     x = torch.rand(2 * args.pairs, 1, 28, 28, device=dev)
-    xv, xt = x[: args.pairs], x[args.pairs:]
+    xv, xt = x[: args.pairs], x[args.pairs :]
 
     batched = per_step_seconds(model, xv, xt, args.steps, dev)
-    single = sum(per_step_seconds(model, xv[i: i + 1], xt[i: i + 1], args.steps, dev)
-                 for i in range(args.single_pairs)) / args.single_pairs
+    single = (
+        sum(
+            per_step_seconds(model, xv[i : i + 1], xt[i : i + 1], args.steps, dev)
+            for i in range(args.single_pairs)
+        )
+        / args.single_pairs
+    )
     print(f"device {dev}, threads {torch.get_num_threads()}, ConvNet width 16, 28x28")
-    print(f"batched ({args.pairs} pairs): {args.pairs / batched:9.1f} pair-steps/s ({1000 * batched:.1f} ms/step)")
+    print(
+        f"batched ({args.pairs} pairs): {args.pairs / batched:9.1f} pair-steps/s ({1000 * batched:.1f} ms/step)"
+    )
     print(f"one pair at a time:        {1 / single:9.1f} pair-steps/s ({1000 * single:.1f} ms/step)")
     print(f"batched speed-up:          {single * args.pairs / batched:9.1f}x")
 
@@ -73,11 +81,15 @@ def main() -> None:
     reps = 20
     train = timed(lambda: [train_step() for _ in range(reps)], dev) / reps
     model.eval()
-    print(f"training step on the same batch: {1000 * train:.1f} ms; attack step / training step = "
-          f"{batched / train:.2f}")
+    print(
+        f"training step on the same batch: {1000 * train:.1f} ms; attack step / training step = "
+        f"{batched / train:.2f}"
+    )
     if dev.startswith("cuda"):
         print(f"peak GPU memory: {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB")
-    print(f"peak resident memory of the process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    print(
+        f"peak resident memory of the process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"
+    )
 
 
 if __name__ == "__main__":

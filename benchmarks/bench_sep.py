@@ -6,6 +6,7 @@ Usage: python benchmarks/bench_sep.py [--device cpu|cuda] [--threads 2] [--batch
                                      [--model convnet|resnet18] [--width 16]
 On a batch-norm model (ResNet-18) SEP's maps are taken in eval mode (``lib.sep.sep_loss``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,9 +15,9 @@ import time
 
 import torch
 
-from lib.components import AttackConfig, SepConfig, TrainConfig
-from lib.models import build_model
-from lib.train import batch_loss
+from lib.core.settings import AttackConfig, SepConfig, TrainConfig
+from lib.nn.models import build_model
+from lib.pipeline.training import batch_loss
 
 
 def timed_steps(model, x, y, cfg: TrainConfig, reps: int, device: str) -> float:
@@ -48,7 +49,9 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=10, help="PGD steps of the base MAT (the cpu profile's)")
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--model", choices=("convnet", "resnet18"), default="convnet")
-    ap.add_argument("--width", type=int, default=None, help="default: 16 (ConvNet), 4 (ResNet-18, the cpu arm)")
+    ap.add_argument(
+        "--width", type=int, default=None, help="default: 16 (ConvNet), 4 (ResNet-18, the cpu arm)"
+    )
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -63,13 +66,19 @@ def main() -> None:
     if dev.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
     t_sep = timed_steps(model, x, y, sep, args.reps, dev)
-    print(f"device {dev}, threads {torch.get_num_threads()}, {args.model} width {width}, 28x28, batch {args.batch}, "
-          f"MAT with PGD-{args.steps}")
-    print(f"MAT step {1000 * t_mat:.1f} ms; SEP step {1000 * t_sep:.1f} ms; SEP / MAT = {t_sep / t_mat:.2f} "
-          f"(aim <= 1.7)")
+    print(
+        f"device {dev}, threads {torch.get_num_threads()}, {args.model} width {width}, 28x28, batch {args.batch}, "
+        f"MAT with PGD-{args.steps}"
+    )
+    print(
+        f"MAT step {1000 * t_mat:.1f} ms; SEP step {1000 * t_sep:.1f} ms; SEP / MAT = {t_sep / t_mat:.2f} "
+        f"(aim <= 1.7)"
+    )
     if dev.startswith("cuda"):
         print(f"peak GPU memory of the SEP steps: {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB")
-    print(f"peak resident memory of the process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    print(
+        f"peak resident memory of the process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"
+    )
 
 
 if __name__ == "__main__":

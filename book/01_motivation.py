@@ -42,13 +42,14 @@ overrides = {}  # any profile field, e.g. {"manipulation.pairs": 20}
 import matplotlib.pyplot as plt
 import numpy as np
 
-from lib import motivation as mot
-from lib.book import banner, human_table, percent, say, show_source
-from lib.config import load_profile, setup_runtime
-from lib.explain import explanation_map, normalise_maps
-from lib.manipulate import manipulate
-from lib.plots import manipulation_examples
-from lib.store import ResultStore
+from lib.core.profile import load_profile, setup_runtime
+from lib.core.store import ResultStore
+from lib.measure.explain import explanation_map, normalise_maps
+from lib.measure.manipulate import manipulate
+from lib.pipeline.explanation_attack import attack_runs, attack_settings
+from lib.report.figures import manipulation_examples
+from lib.report.page import banner, human_table, percent, say, show_source
+from lib.studies.motivation import compare_with_noise, evidence_table, success_rate, summary_table
 
 P = load_profile(profile, overrides)
 device = setup_runtime(P)
@@ -77,7 +78,7 @@ show_source(normalise_maps)
 show_source(manipulate)
 
 # %% tags=["remove-input"]
-models, pairs, results, seconds = mot.attack_runs(P, store, device)
+models, pairs, results, seconds = attack_runs(P, store, device)
 stops = (
     "no early stopping (the window is as long as the step limit)"
     if M.window >= M.steps
@@ -130,9 +131,7 @@ COMPARE = {
     "L2 size": "L2 size",
 }
 tables = {
-    label: mot.compare_with_noise(
-        models[label].model, pairs, results[label], M.method, M.pair_seed
-    )
+    label: compare_with_noise(models[label].model, pairs, results[label], M.method, M.pair_seed)
     for label in models
 }
 human_table(
@@ -144,7 +143,7 @@ human_table(
 # %% tags=["remove-input"]
 r, t, rs = results["standard"], tables["standard"], results["standard"].summary()
 say(
-    f"On the standard model, {percent(mot.success_rate(r))} of the {M.pairs} pairs end with a map closer to "
+    f"On the standard model, {percent(success_rate(r))} of the {M.pairs} pairs end with a map closer to "
     f"the target and the label unchanged ({rs['flipped']} flipped). Over the kept pairs the explanation loss falls "
     f"from {rs['l_start_1e-7']:.1f} to {rs['l_end_1e-7']:.1f} (×1e-7), while noise of the same L2 size (realised "
     f"after clamping: {t.loc['random noise, same L2', 'L2 size']:.3f} against the attack's "
@@ -159,7 +158,7 @@ say(
 
 # %% mystnb={"image": {"alt": "Explanation loss relative to its start against attack steps, one line per model"}}
 fig, ax = plt.subplots(figsize=(6.5, 3.6))
-steps = mot.attack_settings(P).trace_steps
+steps = attack_settings(P).trace_steps
 for label, res in results.items():
     trace = res.trace.cpu().numpy() / res.l_start.cpu().numpy()[None, :]
     ax.plot(steps, np.median(trace, axis=1), marker=".", label=label)
@@ -185,7 +184,7 @@ plt.show()
 # ## The same attack on robust models
 
 # %%
-summary = mot.summary_table(results, seconds).rename_axis("model").reset_index()
+summary = summary_table(results, seconds).rename_axis("model").reset_index()
 human_table(
     summary,
     {
@@ -217,9 +216,7 @@ human_table(
 # %% tags=["remove-input"]
 s = summary.set_index("model")
 others = [lb for lb in s.index if lb != "standard"]
-higher = [
-    lb for lb in others if s.loc[lb, "l_end_1e-7"] > s.loc["standard", "l_end_1e-7"]
-]
+higher = [lb for lb in others if s.loc[lb, "l_end_1e-7"] > s.loc["standard", "l_end_1e-7"]]
 lower = [lb for lb in others if lb not in higher]
 say(
     f"Compared with the standard model, L_end is higher (explanations harder to steer) for "
@@ -235,13 +232,12 @@ say(
 # ## What this means
 
 # %% tags=["remove-input"]
-evidence = mot.evidence_table(results, tables)
+evidence = evidence_table(results, tables)
 say(
     "How much of the distance to the target map each perturbation removes, per model (attack / noise of the "
     "same L2 size): "
     + "; ".join(
-        f"{r.model}: {percent(r.attack_removed)} / {percent(r.noise_removed)}"
-        for r in evidence.itertuples()
+        f"{r.model}: {percent(r.attack_removed)} / {percent(r.noise_removed)}" for r in evidence.itertuples()
     )
     + ". "
     + (

@@ -39,13 +39,15 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import display
 
-from lib import sweep
-from lib.book import banner, duration, human_table, say, show_source
-from lib.config import load_profile, setup_runtime
-from lib.plots import accuracy_vs_beta, training_curves
-from lib.store import ResultStore
-from lib.train import get_model
-from lib.trades import trades_loss
+from lib.analysis.verdicts import pgd_rises_with_beta
+from lib.core.profile import load_profile, setup_runtime
+from lib.core.store import ResultStore
+from lib.nn.trades import trades_loss
+from lib.pipeline.roster import first_seed, sweep_runs
+from lib.pipeline.training import get_model
+from lib.report.figures import accuracy_vs_beta, training_curves
+from lib.report.page import banner, duration, human_table, say, show_source
+from lib.studies.sweep import masking_check, most_robust, run_sweep, summarize
 
 P = load_profile(profile, overrides)
 device = setup_runtime(P)
@@ -101,8 +103,8 @@ say(
 show_source(trades_loss)
 
 # %% mystnb={"image": {"alt": "Clean and PGD accuracy against the TRADES weight beta, with MAT at the right, one panel per dataset"}}
-table = sweep.run_sweep(P, store, device, progress=False)
-summary = sweep.summarize(table)
+table = run_sweep(P, store, device, progress=False)
+summary = summarize(table)
 fig = accuracy_vs_beta(summary, list(P.run))
 plt.show()
 
@@ -120,10 +122,7 @@ def pm(mean: float, std: float) -> str:
 shown = summary.assign(
     clean=[pm(m, s) for m, s in zip(summary["clean_mean"], summary["clean_std"])],
     pgd=[pm(m, s) for m, s in zip(summary["pgd_mean"], summary["pgd_std"])],
-    pgd_range=[
-        f"{100 * a:.1f}–{100 * b:.1f}"
-        for a, b in zip(summary["pgd_min"], summary["pgd_max"])
-    ],
+    pgd_range=[f"{100 * a:.1f}–{100 * b:.1f}" for a, b in zip(summary["pgd_min"], summary["pgd_max"])],
 )
 human_table(
     shown,
@@ -153,7 +152,7 @@ for name in P.run:
     )
     if len(mat):
         text += f"; MAT {100 * mat.clean_mean.iloc[0]:.1f} % clean and {100 * mat.pgd_mean.iloc[0]:.1f} % PGD"
-    monotone = sweep.pgd_rises_with_beta(summary, name)
+    monotone = pgd_rises_with_beta(summary, name)
     lines.append(
         text
         + (
@@ -181,11 +180,9 @@ say("\n".join(lines))
 for name in P.run:
     histories = {
         r.kind.label: get_model(r.spec, store, device, progress=False).history
-        for r in sweep.first_seed(sweep.sweep_runs(P, [name]), P)
+        for r in first_seed(sweep_runs(P, [name]), P)
     }
-    training_curves(
-        histories, "monitor_pgd_acc", f"{name}: monitor PGD accuracy, seed {P.seeds[0]}"
-    )
+    training_curves(histories, "monitor_pgd_acc", f"{name}: monitor PGD accuracy, seed {P.seeds[0]}")
     plt.show()
 
 # %% [markdown]
@@ -199,12 +196,7 @@ for name in P.run:
 
 # %%
 checks = pd.DataFrame(
-    [
-        sweep.masking_check(
-            P, store, device, sweep.most_robust(table, P, name), progress=False
-        )
-        for name in P.run
-    ]
+    [masking_check(P, store, device, most_robust(table, P, name), progress=False) for name in P.run]
 )
 checks[["clean_pct", "pgd_pct", "strong_pct"]] = 100 * checks[["clean_acc", "pgd_acc", "strong_pgd_acc"]]
 human_table(

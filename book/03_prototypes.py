@@ -50,24 +50,29 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from lib import prototype_study as study
-from lib.book import (
-    banner,
-    duration,
-    grouped_tables,
-    human_table,
-    percent,
-    say,
-    show_source,
+from lib.analysis.stats import interval_text
+from lib.analysis.verdicts import disagreements, validation_verdicts
+from lib.core.profile import load_profile, setup_runtime
+from lib.core.store import ResultStore
+from lib.measure.explain import explanation_map
+from lib.measure.prototypes import ROBUSTNESS_MEASURES, select_pairs
+from lib.pipeline.explanation_attack import evaluation_images, relation_table
+from lib.pipeline.roster import reference_run, showcase_runs, validation_experiments
+from lib.pipeline.training import get_model
+from lib.report.figures import correlation_intervals
+from lib.report.page import banner, duration, grouped_tables, human_table, percent, say, show_source
+from lib.studies.prototypes import (
+    attack_seconds,
+    cached_timing,
+    cluster_distance_table,
+    cluster_purity,
+    correlations,
+    nearest_members,
+    short_attack_check,
+    table_by_kind,
+    validate_prototypes,
+    validation_summary,
 )
-from lib.config import load_profile, setup_runtime
-from lib.explain import explanation_map
-from lib.prototypes import select_pairs
-from lib.plots import correlation_intervals
-from lib.stats import interval_text
-from lib.store import ResultStore
-from lib.sweep import showcase_runs
-from lib.train import get_model
 
 P = load_profile(profile, overrides)
 device = setup_runtime(P)
@@ -118,11 +123,9 @@ show_source(select_pairs)
 
 # %% mystnb={"image": {"alt": "Grid of cluster members and their gradient maps, one column per cluster"}}
 name = P.run[0]
-x_all, _ = study.test_images(P, name)
-reference = get_model(
-    study.reference_run(P, name).spec, store, device, progress=False
-).model
-shown = study.nearest_members(P, name, store, device)
+x_all, _ = evaluation_images(P, name)
+reference = get_model(reference_run(P, name).spec, store, device, progress=False).model
+shown = nearest_members(P, name, store, device)
 fig, axes = plt.subplots(
     6,
     proto.n_clusters,
@@ -133,9 +136,7 @@ for c, idx in enumerate(shown):
     xi = x_all[idx].to(device)
     maps = explanation_map(reference, xi, "gradient").detach().cpu()
     for r in range(len(idx)):
-        axes[r][c].imshow(
-            xi[r].cpu().permute(1, 2, 0).squeeze(-1), cmap="gray", vmin=0, vmax=1
-        )
+        axes[r][c].imshow(xi[r].cpu().permute(1, 2, 0).squeeze(-1), cmap="gray", vmin=0, vmax=1)
         axes[3 + r][c].imshow(maps[r], cmap="hot")
     axes[0][c].set_title(f"{c}", fontsize=9)
 for ax in axes.flat:
@@ -148,7 +149,7 @@ plt.show()
 say(
     f"*Figure: the clusters of {name} (columns, numbered), three images nearest each centroid (top) and their "
     f"gradient maps (bottom).* Mean cluster purity (the share of a cluster's images with its most common label): "
-    f"{percent(study.cluster_purity(P, name, store, device))}."
+    f"{percent(cluster_purity(P, name, store, device))}."
 )
 
 # %% [markdown]
@@ -164,10 +165,8 @@ say(
 chosen = {}
 for exp_name in P.run:
     show = showcase_runs(P, exp_name)
-    chosen.update(
-        {f"{exp_name}: {label}": show[label] for label in ("standard", list(show)[-1])}
-    )
-dist, raw = study.cluster_distance_table(P, store, device, chosen)
+    chosen.update({f"{exp_name}: {label}": show[label] for label in ("standard", list(show)[-1])})
+dist, raw = cluster_distance_table(P, store, device, chosen)
 # %% mystnb={"image": {"alt": "Box plots of explanation-map distances within and between clusters, per model and method"}}
 fig, ax = plt.subplots(figsize=(8, 3.8))
 pos = np.arange(len(raw))
@@ -188,10 +187,7 @@ ax.set_xticks(
 ax.set_yscale("log")
 ax.set_ylabel("map MSE (1e-7)")
 ax.legend(
-    [
-        plt.Rectangle((0, 0), 1, 1, color=c, alpha=0.5)
-        for c in ("tab:blue", "tab:orange")
-    ],
+    [plt.Rectangle((0, 0), 1, 1, color=c, alpha=0.5) for c in ("tab:blue", "tab:orange")],
     ["same cluster", "different clusters"],
     fontsize=9,
 )
@@ -245,21 +241,14 @@ say(
 # k-means seeds or resamples).
 
 # %%
-val_names = study.validation_experiments(P)
-vals = {
-    n: study.validate_prototypes(P, store, device, proto.methods[0], n, progress=False)
-    for n in val_names
-}
+val_names = validation_experiments(P)
+vals = {n: validate_prototypes(P, store, device, proto.methods[0], n, progress=False) for n in val_names}
 vsum = pd.concat(
-    [study.validation_summary(v).assign(experiment=n) for n, v in vals.items()],
+    [validation_summary(v).assign(experiment=n) for n, v in vals.items()],
     ignore_index=True,
 )
-vsum["measure"] = vsum["measure"].map(
-    {"l_end_1e-7": "L_end", "relative_reduction": "relative reduction"}
-)
-vsum["rho_range"] = [
-    f"[{a:.2f}, {b:.2f}]" for a, b in zip(vsum["rank_rho_q2.5"], vsum["rank_rho_q97.5"])
-]
+vsum["measure"] = vsum["measure"].map({"l_end_1e-7": "L_end", "relative_reduction": "relative reduction"})
+vsum["rho_range"] = [f"[{a:.2f}, {b:.2f}]" for a, b in zip(vsum["rank_rho_q2.5"], vsum["rank_rho_q97.5"])]
 # %%
 first_val = vals[val_names[0]]
 say(
@@ -293,9 +282,7 @@ for row, (v_name, val) in zip(axes, vals.items()):
         ("mean L_end (1e-7)", "mean rel. reduction"),
     ):
         pos = np.arange(len(labels))
-        ax.violinplot(
-            list(val.random[measure]), positions=pos, widths=0.8, showextrema=False
-        )
+        ax.violinplot(list(val.random[measure]), positions=pos, widths=0.8, showextrema=False)
         for i in pos:
             ax.scatter(
                 np.full(val.prototype[measure].shape[1], i) + 0.15,
@@ -331,7 +318,7 @@ plt.show()
 # seeds, which on so few images often find the same clusters.
 
 # %% tags=["remove-input"]
-verdicts = study.validation_verdicts(vsum)
+verdicts = validation_verdicts(vsum)
 say(
     "\n".join(
         f"- **{v.experiment}, {v.measure}:** the prototype estimate's median error ({percent(v.prototype_error)}) "
@@ -350,7 +337,7 @@ say(
 # batches) and scaling to the full step count.
 
 # %% mystnb={"image": {"alt": "Attacks and extrapolated minutes per model against the number of images, all pairs versus prototypes"}}
-timing = study.cached_timing(P, store, device)
+timing = cached_timing(P, store, device)
 ns = np.array([5, 10, 20, 50, 100, 200, 500, 1000])
 fig, axes = plt.subplots(1, 2, figsize=(8, 3.3))
 for ax, values, ylabel in (
@@ -358,8 +345,8 @@ for ax, values, ylabel in (
     (
         axes[1],
         (
-            study.attack_seconds(timing, ns * (ns - 1), proto.steps) / 60,
-            study.attack_seconds(timing, np.full(len(ns), n_pairs), proto.steps) / 60,
+            attack_seconds(timing, ns * (ns - 1), proto.steps) / 60,
+            attack_seconds(timing, np.full(len(ns), n_pairs), proto.steps) / 60,
         ),
         f"minutes per model ({proto.steps} steps)",
     ),
@@ -372,9 +359,7 @@ for ax, values, ylabel in (
 axes[0].legend(fontsize=9)
 fig.tight_layout()
 plt.show()
-cost = lambda n: float(
-    study.attack_seconds(timing, np.array([n]), proto.steps)[0]
-)  # noqa: E731
+cost = lambda n: float(attack_seconds(timing, np.array([n]), proto.steps)[0])  # noqa: E731
 say(
     f"*Figure: attacks (left) and extrapolated minutes (right) per model against the number of images.* At the "
     f"measured rates one model costs about {cost(n_pairs):.1f} s on the prototypes, against about "
@@ -390,7 +375,7 @@ say(
 # attack runs on exactly the same pairs and models.
 
 # %%
-check = study.short_attack_check(P, store, device)
+check = short_attack_check(P, store, device)
 human_table(
     check,
     {
@@ -426,8 +411,8 @@ say(
 # second table gives each kind's accuracy and the flipped pairs (summed over seeds).
 
 # %%
-table = study.relation_table(P, store, device, progress=False)
-by_kind = study.table_by_kind(table)
+table = relation_table(P, store, device, progress=False)
+by_kind = table_by_kind(table)
 grouped_tables(
     by_kind,
     ["experiment", "explanation"],
@@ -444,9 +429,7 @@ grouped_tables(
 )
 
 # %%
-accuracy = by_kind.assign(
-    clean=100 * by_kind["clean_acc"], pgd=100 * by_kind["pgd_acc"]
-)
+accuracy = by_kind.assign(clean=100 * by_kind["clean_acc"], pgd=100 * by_kind["pgd_acc"])
 grouped_tables(
     accuracy,
     ["experiment", "explanation"],
@@ -519,22 +502,19 @@ for (exp_name, method), g in table.groupby(["experiment", "explanation"], sort=F
 # clear relation otherwise. The rule, from the library:
 
 # %%
-show_source(study.correlations)
+show_source(correlations)
 
 # %% mystnb={"image": {"alt": "Spearman correlations with PGD accuracy and their 95 percent intervals, per measure"}}
-corr = study.correlations(table)
+corr = correlations(table)
 vs_pgd = corr[corr["against"] == "pgd_acc"]
 correlation_intervals(
     vs_pgd,
-    [
-        f"{r.experiment}, {r.explanation}: {study.MEASURES[r.measure]}"
-        for r in vs_pgd.itertuples()
-    ],
+    [f"{r.experiment}, {r.explanation}: {ROBUSTNESS_MEASURES[r.measure]}" for r in vs_pgd.itertuples()],
 )
 plt.show()
 
 # %%
-corr["measure_name"] = corr["measure"].map(study.MEASURES)
+corr["measure_name"] = corr["measure"].map(ROBUSTNESS_MEASURES)
 grouped_tables(
     corr,
     ["experiment", "explanation"],
@@ -555,14 +535,12 @@ grouped_tables(
 lines = []
 for (exp_name, method), g in vs_pgd.groupby(["experiment", "explanation"], sort=False):
     parts = [
-        f"by {study.MEASURES[r.measure]}: **{r.reading}** ({interval_text(r.rho, r.ci_low, r.ci_high)})"
+        f"by {ROBUSTNESS_MEASURES[r.measure]}: **{r.reading}** ({interval_text(r.rho, r.ci_low, r.ci_high)})"
         for r in g.itertuples()
         if r.measure != "l_start_1e-7"
     ]
     lines.append(
-        f"- **{exp_name}, {method}.** Explanation robustness as PGD accuracy grows, "
-        + "; ".join(parts)
-        + "."
+        f"- **{exp_name}, {method}.** Explanation robustness as PGD accuracy grows, " + "; ".join(parts) + "."
     )
 start = vs_pgd[vs_pgd["measure"] == "l_start_1e-7"]
 lines.append(
@@ -579,7 +557,7 @@ say("\n".join(lines))
 # ## Verdict
 
 # %% tags=["remove-input"]
-dis = study.disagreements(corr)
+dis = disagreements(corr)
 n_rises = int((start["reading"] == "rises").sum())
 say(
     f"The list above is the answer, per experiment and explanation method, read by the rule stated before "
@@ -589,7 +567,7 @@ say(
     "harder-to-steer explanation; the relative reduction removes that scale. Second, "
     + (
         f"the three measures disagree in {len(dis)} of the {len(start)} groups ({'; '.join(dis)}). Where they "
-        "disagree, the answer to \"does explanation robustness rise with classification robustness?\" depends "
+        'disagree, the answer to "does explanation robustness rise with classification robustness?" depends '
         "on the measure, and the book reports each rather than choosing one."
         if dis
         else "the three measures read the same way in every group."

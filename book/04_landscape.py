@@ -59,22 +59,22 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from lib import landscape_study as ls
-from lib import prototype_study as study
-from lib.book import (
-    banner,
-    duration,
-    grouped_tables,
-    human_table,
-    percent,
-    say,
-    show_source,
+from lib.analysis.stats import interval_text
+from lib.analysis.verdicts import landscape_parts, reading_shares, tracking_verdict
+from lib.core.profile import load_profile, setup_runtime
+from lib.core.store import ResultStore
+from lib.pipeline.explanation_attack import relation_table
+from lib.pipeline.landscapes import (
+    compute_landscape,
+    landscape_tables,
+    model_surfaces,
+    per_model,
+    surface_runs,
 )
-from lib.config import load_profile, setup_runtime
-from lib.plots import correlation_intervals
-from lib.stats import interval_text
-from lib.store import ResultStore
-from lib.train import get_model
+from lib.pipeline.training import get_model
+from lib.report.figures import correlation_intervals
+from lib.report.page import banner, duration, grouped_tables, human_table, percent, say, show_source
+from lib.studies.landscape import LOSS_NAMES, by_kind, flatness_correlations, tracking
 
 P = load_profile(profile, overrides)
 device = setup_runtime(P)
@@ -124,11 +124,11 @@ human_table(
 # Slices, flatness and curvature of one model, from the library:
 
 # %%
-show_source(ls.compute_landscape)
+show_source(compute_landscape)
 
 # %% tags=["remove-input"]
-flat, curv, raw = ls.landscape_tables(P, store, device, progress=False)
-models = ls.per_model(flat, curv)
+flat, curv, raw = landscape_tables(P, store, device, progress=False)
+models = per_model(flat, curv)
 per_model_seconds = curv.drop_duplicates("key")["seconds"]
 hvps = curv.groupby("loss")["n_hvp"].mean()
 say(
@@ -223,19 +223,15 @@ plt.show()
 # TRADES model of the first seed (same directions and victim for both).
 
 # %% mystnb={"image": {"alt": "Contour plots of the three losses over a plane of two Gaussian directions"}}
-runs = ls.surface_runs(P, name0)
+runs = surface_runs(P, name0)
 fig, axes = plt.subplots(len(runs), 3, figsize=(8, 2.6 * len(runs)), squeeze=False)
 for r, run in enumerate(runs):
-    surf = ls.model_surfaces(
-        P, name0, get_model(run.spec, store, device, progress=False), store, device
-    )
+    surf = model_surfaces(P, name0, get_model(run.spec, store, device, progress=False), store, device)
     ts = surf["ts"].numpy()
     for c, (loss, title) in enumerate(
         (("ce", "CE"), ("expl", "expl. (as trained)"), ("expl_twin", "expl. (twin)"))
     ):
-        cs = axes[r][c].contourf(
-            ts, ts, surf[loss][0].numpy().T, levels=20, cmap="viridis"
-        )
+        cs = axes[r][c].contourf(ts, ts, surf[loss][0].numpy().T, levels=20, cmap="viridis")
         fig.colorbar(cs, ax=axes[r][c]).ax.tick_params(labelsize=8)
         axes[r][c].set_title(f"{run.kind.label}: {title}", fontsize=9)
         axes[r][c].tick_params(labelsize=8)
@@ -265,11 +261,7 @@ panels = [
 def panel_values(loss: str, measure: str, direction: str | None) -> pd.DataFrame:
     if direction is None:
         return curv[curv["loss"] == loss].rename(columns={measure: "value"})
-    return flat[
-        (flat["loss"] == loss)
-        & (flat["measure"] == measure)
-        & (flat["direction"] == direction)
-    ]
+    return flat[(flat["loss"] == loss) & (flat["measure"] == measure) & (flat["direction"] == direction)]
 
 
 # %% mystnb={"image": {"alt": "Flatness measures per model kind with bootstrap intervals, CE and explanation loss"}}
@@ -285,7 +277,7 @@ for exp_name in P.run:
         fig, axes = plt.subplots(2, 2, figsize=(8, 4.6))
         for ax, (measure, direction, title) in zip(axes.flat, panels):
             vals = panel_values(loss, measure, direction)
-            t = ls.by_kind(vals[vals["experiment"] == exp_name])
+            t = by_kind(vals[vals["experiment"] == exp_name])
             pos = np.arange(len(t))
             err = [t["mean"] - t["ci_low"], t["ci_high"] - t["mean"]]
             ax.errorbar(pos, t["mean"], yerr=err, fmt="o", capsize=3)
@@ -320,11 +312,7 @@ for loss, cols in (
         },
     ),
 ):
-    means = (
-        models.groupby(["experiment", "kind"], sort=False)[list(cols)]
-        .mean()
-        .reset_index()
-    )
+    means = models.groupby(["experiment", "kind"], sort=False)[list(cols)].mean().reset_index()
     say(f"Means over seeds and victims of the **{loss}**'s measures:")
     grouped_tables(means, ["experiment"], {"kind": "model", **cols}, digits=3)
 
@@ -338,14 +326,11 @@ for loss, cols in (
 # otherwise.
 
 # %% mystnb={"image": {"alt": "Spearman correlations of flatness measures with PGD accuracy and their intervals"}}
-corr = ls.flatness_correlations(models)
+corr = flatness_correlations(models)
 vs_pgd = corr[corr["against"] == "pgd_acc"]
 correlation_intervals(
     vs_pgd,
-    [
-        f"{r.experiment}, {ls.LOSS_NAMES[r.loss]}: {r.measure}"
-        for r in vs_pgd.itertuples()
-    ],
+    [f"{r.experiment}, {LOSS_NAMES[r.loss]}: {r.measure}" for r in vs_pgd.itertuples()],
 )
 plt.show()
 
@@ -353,15 +338,10 @@ plt.show()
 lines = []
 for (exp_name, loss), g in vs_pgd.groupby(["experiment", "loss"], sort=False):
     parts = [
-        f"{r.measure}: **{r.reading}** ({interval_text(r.rho, r.ci_low, r.ci_high)})"
-        for r in g.itertuples()
+        f"{r.measure}: **{r.reading}** ({interval_text(r.rho, r.ci_low, r.ci_high)})" for r in g.itertuples()
     ]
-    lines.append(
-        f"- **{exp_name}, {ls.LOSS_NAMES[loss]}** as PGD accuracy grows. "
-        + "; ".join(parts)
-        + "."
-    )
-shares = ls.reading_shares(corr)
+    lines.append(f"- **{exp_name}, {LOSS_NAMES[loss]}** as PGD accuracy grows. " + "; ".join(parts) + ".")
+shares = reading_shares(corr)
 lines.append(
     f"\nOver the CE measures and experiments, {percent(shares['ce_flattens'])} of the readings say CE "
     f"**flattens** as PGD accuracy grows. Over the explanation-loss measures, "
@@ -389,8 +369,8 @@ say("\n".join(lines))
 # model as trained) and how curved the explanation landscape is (this chapter's victims, softplus twin).
 
 # %%
-rel = study.relation_table(P, store, device, methods=(S.method,), progress=False)
-track = ls.tracking(models, rel)
+rel = relation_table(P, store, device, methods=(S.method,), progress=False)
+track = tracking(models, rel)
 grouped_tables(
     track,
     ["experiment"],
@@ -446,18 +426,15 @@ plt.show()
 # %% tags=["remove-input"]
 def rho_text(col: str) -> str:
     t = track[(track["x"] == col) & (track["robustness"] == "L_end")]
-    return "; ".join(
-        f"{r.experiment} {interval_text(r.rho, r.ci_low, r.ci_high)}"
-        for r in t.itertuples()
-    )
+    return "; ".join(f"{r.experiment} {interval_text(r.rho, r.ci_low, r.ci_high)}" for r in t.itertuples())
 
 
 say(
     f"*Figure: each model's L_end against where its attack starts (left) and against the explanation loss's "
     f"curvature (right).* Against L_end, Spearman's ρ (95 % interval) is {rho_text('l_start_1e-7')} for L_start, "
     f"{rho_text('expl_twin:spectral')} for the explanation loss's Hessian spectral norm, and "
-    f"{rho_text('expl_twin:frobenius')} for its Frobenius norm. \"Tracks\" means an interval that excludes 0 in "
-    f"every experiment. **{ls.tracking_verdict(track)}**"
+    f'{rho_text("expl_twin:frobenius")} for its Frobenius norm. "Tracks" means an interval that excludes 0 in '
+    f"every experiment. **{tracking_verdict(track)}**"
 )
 
 # %% [markdown]
@@ -469,7 +446,7 @@ say(
 
 # %% tags=["remove-input"]
 verdict = []
-for r in ls.landscape_parts(corr).itertuples():
+for r in landscape_parts(corr).itertuples():
     part1 = (
         "holds: CE flattens by every measure"
         if r.ce_n and r.ce_flattens == r.ce_n
@@ -484,13 +461,10 @@ for r in ls.landscape_parts(corr).itertuples():
         if not r.expl_flattens
         else f"does not hold: the explanation loss flattens by {r.expl_flattens} of {r.expl_n} measures"
     )
-    sharp = (
-        f"; it sharpens by {r.expl_sharpens} of {r.expl_n}" if r.expl_sharpens else ""
-    )
+    sharp = f"; it sharpens by {r.expl_sharpens} of {r.expl_n}" if r.expl_sharpens else ""
     verdict.append(f"- **{r.experiment}:** part (1) {part1}; part (2) {part2}{sharp}.")
 say(
-    "\n".join(verdict)
-    + "\n\nA positive correlation of a curvature measure with PGD accuracy means robust "
+    "\n".join(verdict) + "\n\nA positive correlation of a curvature measure with PGD accuracy means robust "
     "models are *sharper* there, a negative one that they are *flatter*. The SEP chapter changes the "
     "explanation landscape directly to test the causal direction."
 )

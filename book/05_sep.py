@@ -44,18 +44,28 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from lib import sep_study as ss
-from lib.book import banner, grouped_tables, human_table, say, show_source
-from lib.config import load_profile, setup_runtime
-from lib.sep import explanation_change, sep_loss
-from lib.store import ResultStore
-from lib.train import get_model
+from lib.analysis.verdicts import (
+    accuracy_shifts,
+    choose,
+    collapsed_on_lf_alone,
+    robustness_by_role,
+    sep_order_verdicts,
+)
+from lib.core.profile import load_profile, setup_runtime
+from lib.core.store import ResultStore
+from lib.measure.sep import explanation_change, sep_loss
+from lib.pipeline.explanation_attack import main_table
+from lib.pipeline.roster import lambda_runs, lambda_table, main_runs, study_experiments, trades_runs
+from lib.pipeline.training import get_model
+from lib.report.page import banner, grouped_tables, human_table, say, show_source
+from lib.report.text import short_reason
+from lib.studies.sep import against_paper, lambda_robustness, paper_blocks, with_paper
 
 P = load_profile(profile, overrides)
 device = setup_runtime(P)
 store = ResultStore()
 S = P.sep
-EXPERIMENTS = ss.study_experiments(P)
+EXPERIMENTS = study_experiments(P)
 banner(P, device)
 
 # %% [markdown]
@@ -67,6 +77,7 @@ show_source(sep_loss)
 
 # %% [markdown]
 # ## The settings
+
 
 # %% tags=["remove-input"]
 def architecture(name):
@@ -116,9 +127,9 @@ human_table(
 # of every later mean.
 
 # %%
-sweep = ss.sweep_robustness(P, store, device, ss.sweep_table(P, store, device))
+sweep = lambda_robustness(P, store, device, lambda_table(P, store, device))
 sweep["clean"], sweep["pgd"] = 100 * sweep["clean_acc"], 100 * sweep["pgd_acc"]
-sweep["why"] = sweep["collapsed"].map(ss.short_reason)
+sweep["why"] = sweep["collapsed"].map(short_reason)
 grouped_tables(
     sweep,
     ["experiment"],
@@ -161,9 +172,7 @@ for name, g in sweep.groupby("experiment", sort=False):
         (a2, "L_f, last epoch (1e-7)"),
         (a3, f"{S.method} loss (1e-7)"),
     ):
-        ax.set_xscale(
-            "symlog", linthresh=max(1.0, float(np.abs(g["lam"][g["lam"] != 0]).min()))
-        )
+        ax.set_xscale("symlog", linthresh=max(1.0, float(np.abs(g["lam"][g["lam"] != 0]).min())))
         ax.set_xlabel("SEP weight λ (0 = MAT)", fontsize=8)
         ax.set_ylabel(ylabel, fontsize=8)
         ax.tick_params(labelsize=7, labelrotation=45)
@@ -184,12 +193,10 @@ for name, g in sweep.groupby("experiment", sort=False):
 # %% mystnb={"image": {"alt": "The explanation change L_f and the monitored PGD accuracy after each epoch, one line per lambda"}}
 for name in EXPERIMENTS:
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(8, 3.4))
-    for run in [r for r in ss.lambda_runs(P) if r.experiment == name]:
+    for run in [r for r in lambda_runs(P) if r.experiment == name]:
         hist = get_model(run.spec, store, device, progress=False).history
         epochs = [h["epoch"] for h in hist]
-        line = a1.plot(
-            epochs, [1e7 * h.get("sep_lf", np.nan) for h in hist], marker="."
-        )[0]
+        line = a1.plot(epochs, [1e7 * h.get("sep_lf", np.nan) for h in hist], marker=".")[0]
         a2.plot(
             epochs,
             [100 * h.get("monitor_pgd_acc", np.nan) for h in hist],
@@ -217,7 +224,7 @@ for name in EXPERIMENTS:
 # ## The choice of SEP_pos and SEP_neg
 
 # %% tags=["remove-input"]
-chosen = ss.choose(sweep, S.tolerance_points)
+chosen = choose(sweep, S.tolerance_points)
 lines = []
 for row in chosen.itertuples():
     parts = [
@@ -229,7 +236,7 @@ for row in chosen.itertuples():
         for role in ("SEP_pos", "SEP_neg")
     ]
     lines.append(f"- **{row.experiment}**: " + "; ".join(parts) + ".")
-lf_only = ss.collapsed_on_lf_alone(sweep, S.tolerance_points)
+lf_only = collapsed_on_lf_alone(sweep, S.tolerance_points)
 note = "".join(
     f"\n\n**Note, {r.experiment}, λ = {r.lam:+g}:** counted as collapsed because {r.collapsed} (more "
     f"than the 100-fold growth the collapse rule allows), although its clean and PGD accuracy "
@@ -256,8 +263,8 @@ say(
 # full datasets, so compare orders and ratios rather than values).
 
 # %%
-main = ss.main_table(P, store, device, ss.main_runs(P, chosen))
-roles = ss.with_paper(ss.by_role(main), "paper_table.csv")
+main = main_table(P, store, device, main_runs(P, chosen))
+roles = with_paper(robustness_by_role(main), "paper_table.csv")
 
 
 def for_reading(table):
@@ -268,8 +275,7 @@ def for_reading(table):
         for a, sd, n in zip(t["pgd_acc"], t["pgd_sd"], t["seeds"])
     ]
     t["l_end"] = [
-        f"{m:.1f} [{lo:.1f}, {hi:.1f}]"
-        for m, lo, hi in zip(t["l_end_1e-7"], t["l_end_lo"], t["l_end_hi"])
+        f"{m:.1f} [{lo:.1f}, {hi:.1f}]" for m, lo, hi in zip(t["l_end_1e-7"], t["l_end_lo"], t["l_end_hi"])
     ]
     return t
 
@@ -306,9 +312,7 @@ grouped_tables(readable, ["experiment", "explanation"], ROBUSTNESS, digits=DIGIT
 blocks = list(roles.groupby(["experiment", "explanation"], sort=False))
 cols = len(P.prototypes.methods)
 rows_n = -(-len(blocks) // cols)
-fig, axes = plt.subplots(
-    rows_n, cols, figsize=(8, 2.6 * rows_n), squeeze=False, constrained_layout=True
-)
+fig, axes = plt.subplots(rows_n, cols, figsize=(8, 2.6 * rows_n), squeeze=False, constrained_layout=True)
 for ax, ((name, method), g) in zip(axes.flat, blocks):
     y = np.arange(len(g))
     ax.errorbar(
@@ -336,8 +340,8 @@ plt.show()
 # ## The verdict
 
 # %% tags=["remove-input"]
-v = ss.verdicts(roles)
-paper = ss.paper_blocks("paper_table.csv")
+v = sep_order_verdicts(roles)
+paper = paper_blocks("paper_table.csv")
 
 
 def verdict_lines(v, base="MAT"):
@@ -390,7 +394,7 @@ def collapsed_text(table):
     return f"{len(dropped)}" + (
         ": "
         + "; ".join(
-            f"{r.experiment} {r.kind} seed {r.seed} ({ss.short_reason(r.collapsed)})"
+            f"{r.experiment} {r.kind} seed {r.seed} ({short_reason(r.collapsed)})"
             for r in dropped.itertuples()
         )
         if len(dropped)
@@ -421,7 +425,7 @@ say(
 # over the roles shown, in points.
 
 # %%
-side = ss.against_paper(v, roles, "paper_table.csv")
+side = against_paper(v, roles, "paper_table.csv")
 human_table(
     side,
     {
@@ -446,10 +450,10 @@ human_table(
 # on this base, so its accuracy is shown beside and the accuracy rule is re-read for it.
 
 # %%
-trades = ss.trades_runs(P, chosen)
+trades = trades_runs(P, chosen)
 if trades:
-    t_main = ss.main_table(P, store, device, trades)
-    t_roles = ss.by_role(t_main)
+    t_main = main_table(P, store, device, trades)
+    t_roles = robustness_by_role(t_main)
     t_readable = for_reading(t_roles)
     grouped_tables(
         t_readable[t_readable["explanation"] == t_readable["explanation"].iloc[0]],
@@ -465,18 +469,16 @@ if trades:
     )
 else:
     t_roles = None
-    say(
-        "No SEP on a TRADES base in this profile (`sep.trades_experiments` is empty, or no λ was chosen)."
-    )
+    say("No SEP on a TRADES base in this profile (`sep.trades_experiments` is empty, or no λ was chosen).")
 
 # %% tags=["remove-input"]
 if t_roles is not None:
-    tv = ss.verdicts(t_roles, base="TRADES")
+    tv = sep_order_verdicts(t_roles, base="TRADES")
     within = [
         f"{r.experiment} {r.role}: clean accuracy moves {r.clean_points:.1f} and PGD accuracy "
         f"{r.pgd_points:.1f} points from TRADES ({'within' if r.within else 'beyond'} the "
         f"{S.tolerance_points:g}-point rule, mean over seeds)"
-        for r in ss.accuracy_shifts(t_roles, "TRADES", S.tolerance_points).itertuples()
+        for r in accuracy_shifts(t_roles, "TRADES", S.tolerance_points).itertuples()
     ]
     say(
         "\n".join(verdict_lines(tv, base="TRADES"))

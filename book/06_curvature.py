@@ -41,29 +41,47 @@ overrides = {}  # any profile field, e.g. {"drivers.second_beta": 50.0}
 
 # %%
 import matplotlib.pyplot as plt
-from IPython.display import display
 import numpy as np
 import pandas as pd
+from IPython.display import display
 
-from lib import budget_study as bs
-from lib import cross_method as cm
-from lib import curvature_study as cs
-from lib import drivers_study as ds
-from lib import landscape_study as ls
-from lib import prototype_study as study
-from lib import sep_study as ss
-from lib.book import banner, grouped_tables, human_table, say
-from lib.config import load_profile, setup_runtime
-from lib.stats import interval_text, rank_agreement
-from lib.store import ResultStore
-from lib.sweep import model_key, sweep_runs
-from lib.train import get_model
+from lib.analysis.stats import interval_text, rank_agreement
+from lib.analysis.verdicts import (
+    ROLE_ORDER,
+    beta_dependence,
+    budget_agreement,
+    choose,
+    cross_verdicts,
+    driver_verdict,
+    robustness_by_role,
+    sep_order_verdicts,
+)
+from lib.core.profile import load_profile, setup_runtime
+from lib.core.store import ResultStore
+from lib.pipeline.evaluation import model_key
+from lib.pipeline.explanation_attack import budget_eps, main_table
+from lib.pipeline.landscapes import betas, model_landscape, model_surfaces
+from lib.pipeline.roster import (
+    base_role,
+    budget_runs,
+    chapter_models,
+    cross_models,
+    lambda_table,
+    main_runs,
+    sweep_runs,
+)
+from lib.pipeline.training import get_model
+from lib.report.page import banner, grouped_tables, human_table, say
+from lib.studies.budget import bounded_vs_unbounded, budget_relation, robustness_correlations
+from lib.studies.cross_method import cross_accuracy, cross_table
+from lib.studies.curvature import curvature_study, lambda_curve, summary_tables
+from lib.studies.drivers import FLATNESS, driver_correlations, drivers_study, pooled_models, within_summary
 
 P = load_profile(profile, overrides)
 device = setup_runtime(P)
 store = ResultStore()
 D, S = P.drivers, P.sep
-BETAS = cs.betas(P)
+BETAS = betas(P)
 FIRST = P.seeds[0]
 ROLE_COLOR = {
     "SEP_pos": "tab:blue",
@@ -73,9 +91,9 @@ ROLE_COLOR = {
 }
 banner(P, device)
 
-sweep = ss.sweep_table(P, store, device)
-chosen = ss.choose(sweep, S.tolerance_points)
-models = cs.chapter_models(P, chosen, store, device)
+sweep = lambda_table(P, store, device)
+chosen = choose(sweep, S.tolerance_points)
+models = chapter_models(P, chosen, store, device)
 
 # %% [markdown]
 # ## 1. Does SEP change the curvature of the explanation landscape?
@@ -87,8 +105,8 @@ models = cs.chapter_models(P, chosen, store, device)
 # two-stage bootstrap 95 % interval (seeds resampled, then victims).
 
 # %%
-curv, spectral, cv = cs.curvature_study(P, store, device, models)
-norms, spectrum = cs.summary_tables(curv)
+curv, spectral, cv = curvature_study(P, store, device, models)
+norms, spectrum = summary_tables(curv)
 grouped_tables(
     norms,
     ["group"],
@@ -119,7 +137,7 @@ grouped_tables(
 )
 
 # %% tags=["hide-input"] mystnb={"image": {"alt": "Spectral norm of the input Hessian of the explanation loss and of the cross-entropy per role, at two softplus betas"}}
-main_spec = spectral[spectral["base"] == ss.base_role(P)]
+main_spec = spectral[spectral["base"] == base_role(P)]
 blocks = list(main_spec.groupby("experiment", sort=False))
 fig, axes = plt.subplots(
     len(blocks),
@@ -129,9 +147,7 @@ fig, axes = plt.subplots(
     constrained_layout=True,
 )
 for (name, g), row in zip(blocks, axes):
-    for ax, loss, title in zip(
-        row, ("expl_twin", "ce"), ("explanation loss", "cross-entropy")
-    ):
+    for ax, loss, title in zip(row, ("expl_twin", "ce"), ("explanation loss", "cross-entropy")):
         for k, (beta, gb) in enumerate(g[g["loss"] == loss].groupby("twin_beta")):
             y = np.arange(len(gb)) + 0.15 * (k - 0.5)
             ax.errorbar(
@@ -147,9 +163,7 @@ for (name, g), row in zip(blocks, axes):
         ax.tick_params(axis="x", which="minor", labelsize=6, labelrotation=45)
         ax.invert_yaxis()
         ax.set_title(f"{name}: {title}", fontsize=9)
-        ax.set_xlabel(
-            "Hessian spectral norm" + (" (1e-7)" if loss != "ce" else ""), fontsize=8
-        )
+        ax.set_xlabel("Hessian spectral norm" + (" (1e-7)" if loss != "ce" else ""), fontsize=8)
         ax.tick_params(labelsize=8)
         ax.grid(alpha=0.3, axis="x")
     row[0].legend(fontsize=7)
@@ -161,7 +175,7 @@ plt.show()
 # sit left of MAT and SEP_neg right of it in the left panels, with the right panels barely moving.*
 
 # %% tags=["remove-input"]
-dep = cs.beta_dependence(cv)
+dep = beta_dependence(cv)
 
 
 def ratio_text(r, role):
@@ -191,9 +205,7 @@ say(
         "twin smooths the ReLUs."
         if same
         else "The reading changes with the twin's beta in "
-        + ", ".join(
-            f"{r.experiment} (base {r.base})" for r in dep[~dep["same"]].itertuples()
-        )
+        + ", ".join(f"{r.experiment} (base {r.base})" for r in dep[~dep["same"]].itertuples())
         + ": the curvature reading there depends on how much of the ReLU network's kinks the twin keeps."
     )
     + " 'As intended' means every SEP model present moves the explanation loss's curvature its way and the "
@@ -213,22 +225,16 @@ say(
 # out): if SEP shapes the landscape, the explanation loss's curvature should fall with λ.
 
 # %% tags=["hide-input"] mystnb={"image": {"alt": "Spectral norm of the explanation loss and of the cross-entropy against the SEP weight lambda"}}
-lam = cs.lambda_curve(curv, FIRST, ss.base_role(P))
+lam = lambda_curve(curv, FIRST, base_role(P))
 names = list(dict.fromkeys(lam["experiment"]))
-fig, axes = plt.subplots(
-    len(names), 2, figsize=(8, 2.5 * len(names)), squeeze=False, constrained_layout=True
-)
+fig, axes = plt.subplots(len(names), 2, figsize=(8, 2.5 * len(names)), squeeze=False, constrained_layout=True)
 for name, row in zip(names, axes):
     g = lam[lam["experiment"] == name]
     nz = np.abs(g["lam"][g["lam"] != 0])
-    for ax, loss, title in zip(
-        row, ("expl_twin", "ce"), ("explanation loss", "cross-entropy")
-    ):
+    for ax, loss, title in zip(row, ("expl_twin", "ce"), ("explanation loss", "cross-entropy")):
         for k, (beta, gb) in enumerate(g[g["loss"] == loss].groupby("twin_beta")):
             gb = gb.sort_values("lam")
-            ax.plot(
-                gb["lam"], gb["spectral"], "os"[k] + "-", label=f"twin β = {beta:g}"
-            )
+            ax.plot(gb["lam"], gb["spectral"], "os"[k] + "-", label=f"twin β = {beta:g}")
         ax.set_xscale("symlog", linthresh=float(nz.min()) if len(nz) else 1.0)
         ax.set_yscale("log")
         ax.tick_params(axis="y", which="minor", labelsize=6)
@@ -254,31 +260,21 @@ plt.show()
 first = [
     (b, role, r)
     for b, role, r in models
-    if r.seed == FIRST
-    and b == ss.base_role(P)
-    and role in ("SEP_pos", "MAT", "TRADES", "SEP_neg")
+    if r.seed == FIRST and b == base_role(P) and role in ("SEP_pos", "MAT", "TRADES", "SEP_neg")
 ]
 names = list(dict.fromkeys(r.experiment for _, _, r in first))
-fig, axes = plt.subplots(
-    len(names), 2, figsize=(8, 2.4 * len(names)), squeeze=False, constrained_layout=True
-)
+fig, axes = plt.subplots(len(names), 2, figsize=(8, 2.4 * len(names)), squeeze=False, constrained_layout=True)
 surf = {}
 for name, row in zip(names, axes):
-    for _, role, run in sorted(
-        [m for m in first if m[2].experiment == name], key=lambda m: cs.ROLE_ORDER[m[1]]
-    ):
+    for _, role, run in sorted([m for m in first if m[2].experiment == name], key=lambda m: ROLE_ORDER[m[1]]):
         trained = get_model(run.spec, store, device, progress=False)
-        land = ls.model_landscape(P, name, trained, store, device)
+        land = model_landscape(P, name, trained, store, device)
         ts = land["ts"].numpy()
         for ax, loss in zip(row, ("expl_twin", "ce")):
-            curves = [
-                v
-                for k, v in land["slices"].items()
-                if k.startswith(f"{loss}|gaussian|")
-            ]
+            curves = [v for k, v in land["slices"].items() if k.startswith(f"{loss}|gaussian|")]
             mean = np.mean([c.numpy().mean(0) for c in curves], axis=0)
             ax.plot(ts, mean, label=role, color=ROLE_COLOR[role])
-        surf[(name, role)] = ls.model_surfaces(P, name, trained, store, device)
+        surf[(name, role)] = model_surfaces(P, name, trained, store, device)
     for ax, title in zip(row, ("explanation loss, twin (1e-7)", "cross-entropy")):
         ax.set_title(f"{name}: {title}", fontsize=9)
         ax.set_xlabel("step t along a Gaussian direction", fontsize=8)
@@ -304,9 +300,7 @@ for name in names:
         squeeze=False,
         constrained_layout=True,
     )
-    grids = [
-        surf[(name, role)]["expl_twin"][0].numpy().T for role in roles_here
-    ]  # a along x
+    grids = [surf[(name, role)]["expl_twin"][0].numpy().T for role in roles_here]  # a along x
     lo, hi = min(g.min() for g in grids), max(g.max() for g in grids)
     for ax, role, grid in zip(axes[0], roles_here, grids):
         t = surf[(name, role)]["ts"].numpy()
@@ -336,11 +330,9 @@ for name in names:
 # L_start's rank removed, with bootstrap 95 % intervals over models.
 
 # %%
-drivers = ds.drivers_study(P, store, device, chosen, models)
+drivers = drivers_study(P, store, device, chosen, models)
 corr, verdict, pooled = drivers["correlations"], drivers["verdict"], drivers["pooled"]
-corr["interval"] = [
-    interval_text(r, lo, hi) for r, lo, hi in zip(corr["rho"], corr["lo"], corr["hi"])
-]
+corr["interval"] = [interval_text(r, lo, hi) for r, lo, hi in zip(corr["rho"], corr["lo"], corr["hi"])]
 human_table(
     corr,
     {
@@ -385,7 +377,7 @@ plt.show()
 within = drivers["within"]
 display(
     human_table(
-        ds.within_summary(within),
+        within_summary(within),
         {
             "experiment": "experiment",
             "models": "models",
@@ -405,8 +397,7 @@ display(
 )
 pair_corr = drivers["pair_correlations"]
 pair_corr["interval"] = [
-    interval_text(r, lo, hi)
-    for r, lo, hi in zip(pair_corr["rho"], pair_corr["lo"], pair_corr["hi"])
+    interval_text(r, lo, hi) for r, lo, hi in zip(pair_corr["rho"], pair_corr["lo"], pair_corr["hi"])
 ]
 human_table(
     pair_corr,
@@ -428,9 +419,7 @@ human_table(
 paper = pd.read_csv("paper_table.csv")
 PAPER_COUNT = (22, 24)  # the paper's text: "22 of 24 cells"
 agree = {
-    mode: rank_agreement(
-        paper, ["dataset", "model"], "method", "l_start_1e-7", "l_end_1e-7", mode
-    )
+    mode: rank_agreement(paper, ["dataset", "model"], "method", "l_start_1e-7", "l_end_1e-7", mode)
     for mode in ("positions", "order", "pairs")
 }
 n_blocks = paper.groupby(["dataset", "model"]).ngroups
@@ -445,18 +434,10 @@ def direction(level, table):
     if part.hi < 0:
         return text + (
             "so with the start held fixed a sharper explanation landscape ends *closer* to the target "
-            "(less robust)"
-            + (
-                ", the opposite of the raw correlation's direction."
-                if raw.lo > 0
-                else "."
-            )
+            "(less robust)" + (", the opposite of the raw correlation's direction." if raw.lo > 0 else ".")
         )
     if part.lo > 0:
-        return (
-            text
-            + "so with the start held fixed a sharper landscape still ends further from the target."
-        )
+        return text + "so with the start held fixed a sharper landscape still ends further from the target."
     return text + "no clear direction once the start is held fixed."
 
 
@@ -496,18 +477,15 @@ say(
 # 95 % intervals.
 
 # %%
-cross_tab = cm.cross_table(P, store, device, cm.cross_models(P, chosen))
-cross_roles, cross_v = cm.cross_verdicts(cross_tab, base=ss.base_role(P))
+cross_tab = cross_table(P, store, device, cross_models(P, chosen))
+cross_roles, cross_v = cross_verdicts(cross_tab, base=base_role(P))
 cross_roles["l_end"] = [
     f"{m:.1f} [{lo:.1f}, {hi:.1f}]"
-    for m, lo, hi in zip(
-        cross_roles["l_end_1e-7"], cross_roles["l_end_lo"], cross_roles["l_end_hi"]
-    )
+    for m, lo, hi in zip(cross_roles["l_end_1e-7"], cross_roles["l_end_lo"], cross_roles["l_end_hi"])
 ]
 cross_roles["pgd"] = 100 * cross_roles["pgd_acc"]
 cross_roles["group"] = [
-    f"{e}, SEP trained on {t}"
-    for e, t in zip(cross_roles["experiment"], cross_roles["trained_with"])
+    f"{e}, SEP trained on {t}" for e, t in zip(cross_roles["experiment"], cross_roles["trained_with"])
 ]
 grouped_tables(
     cross_roles,
@@ -539,16 +517,12 @@ def holds(r):
     return (
         bool(r.l_end_order)
         if r.complete
-        else all(
-            bool(v)
-            for v in (r.pos_below_base, r.base_below_neg)
-            if v is not None and not pd.isna(v)
-        )
+        else all(bool(v) for v in (r.pos_below_base, r.base_below_neg) if v is not None and not pd.isna(v))
     )
 
 
-base = ss.base_role(P)
-acc = cm.cross_accuracy(cross_roles, base, S.tolerance_points)
+base = base_role(P)
+acc = cross_accuracy(cross_roles, base, S.tolerance_points)
 lines = [
     f"- {r.experiment}, trained on {r.trained_with}, attacked with {r.explanation}: {order_text(r, base)}."
     for r in cross_v.itertuples()
@@ -577,11 +551,11 @@ say(
 # bind at all, then the questions of chapters 3 and 5 and of part 2 above.
 
 # %%
-bounded = bs.budget_relation(P, store, device, bs.budget_runs(P, chosen, store, device))
+bounded = budget_relation(P, store, device, budget_runs(P, chosen, store, device))
 relation = drivers["relation"]
 unbounded = relation[relation["key"].isin(set(bounded["key"]))]
 human_table(
-    bs.bounded_vs_unbounded(unbounded, bounded),
+    bounded_vs_unbounded(unbounded, bounded),
     {
         "experiment": "experiment",
         "models": "models",
@@ -607,9 +581,7 @@ say(
     '*"Held back": the share of models whose L_end inside the ball is more than 1 % above the unbounded '
     f"attack's. {P.prototypes.steps} Adam steps of {P.prototypes.lr:g} move a pixel by about {reach:.2g} in "
     "all when each step has the learning rate's size (Adam's steps can be larger); the experiments' ε: "
-    + ", ".join(
-        f"{n}: {study.budget_eps(P, n):g}" for n in dict.fromkeys(bounded["experiment"])
-    )
+    + ", ".join(f"{n}: {budget_eps(P, n):g}" for n in dict.fromkeys(bounded["experiment"]))
     + ".*"
 )
 
@@ -619,16 +591,9 @@ say(
 
 # %%
 swept = {model_key(r) for r in sweep_runs(P)}
-rc = bs.robustness_correlations(
-    unbounded[unbounded["key"].isin(swept)], bounded[bounded["key"].isin(swept)]
-)
-rc["interval"] = [
-    interval_text(r, lo, hi)
-    for r, lo, hi in zip(rc["rho"], rc["ci_low"], rc["ci_high"])
-]
-rc["measure"] = rc["y"].map(
-    {"l_end_1e-7": "L_end", "relative_reduction": "rel. reduction"}
-)
+rc = robustness_correlations(unbounded[unbounded["key"].isin(swept)], bounded[bounded["key"].isin(swept)])
+rc["interval"] = [interval_text(r, lo, hi) for r, lo, hi in zip(rc["rho"], rc["ci_low"], rc["ci_high"])]
+rc["measure"] = rc["y"].map({"l_end_1e-7": "L_end", "relative_reduction": "rel. reduction"})
 grouped_tables(
     rc,
     ["experiment"],
@@ -643,29 +608,20 @@ grouped_tables(
 )
 
 # %%
-b_main = ss.main_table(
-    P, store, device, ss.main_runs(P, chosen), methods=(S.method,), budget=True
-)
-b_roles = ss.by_role(b_main)
-b_v = ss.verdicts(b_roles)
-b_pooled = ds.pooled_models(
-    bounded, drivers["per_model"], ds.FLATNESS, within=("experiment", "explanation")
-)
-b_corr = ds.driver_correlations(b_pooled)
-b_verdict = ds.driver_verdict(b_corr)
+b_main = main_table(P, store, device, main_runs(P, chosen), methods=(S.method,), budget=True)
+b_roles = robustness_by_role(b_main)
+b_v = sep_order_verdicts(b_roles)
+b_pooled = pooled_models(bounded, drivers["per_model"], FLATNESS, within=("experiment", "explanation"))
+b_corr = driver_correlations(b_pooled)
+b_verdict = driver_verdict(b_corr)
 b_corr["interval"] = [
-    interval_text(r, lo, hi)
-    for r, lo, hi in zip(b_corr["rho"], b_corr["lo"], b_corr["hi"])
+    interval_text(r, lo, hi) for r, lo, hi in zip(b_corr["rho"], b_corr["lo"], b_corr["hi"])
 ]
 b_roles["l_end"] = [
     f"{m:.1f} [{lo:.1f}, {hi:.1f}]"
-    for m, lo, hi in zip(
-        b_roles["l_end_1e-7"], b_roles["l_end_lo"], b_roles["l_end_hi"]
-    )
+    for m, lo, hi in zip(b_roles["l_end_1e-7"], b_roles["l_end_lo"], b_roles["l_end_hi"])
 ]
-say(
-    "**SEP inside the ball** (L_end, mean over label-kept pairs of every seed, 95 % CI):"
-)
+say("**SEP inside the ball** (L_end, mean over label-kept pairs of every seed, 95 % CI):")
 grouped_tables(
     b_roles,
     ["experiment"],
@@ -680,7 +636,7 @@ human_table(
 )
 
 # %% tags=["remove-input"]
-share = bs.budget_agreement(rc)
+share = budget_agreement(rc)
 b_lines = [f"- {r.experiment}: {order_text(r, base)}." for r in b_v.itertuples()]
 say(
     "Explanation robustness (L_end) goes with classification robustness over the sweep in "

@@ -32,17 +32,38 @@ overrides = {}  # any profile field, as in the chapters this page reads
 import pandas as pd
 from myst_nb import glue
 
-from lib import curvature_study as cs
-from lib import drivers_study as ds
-from lib import findings
-from lib import landscape_study as ls
-from lib import motivation as mot
-from lib import prototype_study as study
-from lib import sep_study as ss
-from lib import sweep
-from lib.book import banner, human_table, say, show_source
-from lib.config import load_profile, setup_runtime
-from lib.store import ResultStore
+from lib.analysis.verdicts import (
+    VERDICTS,
+    choose,
+    pgd_rises_with_beta,
+    robustness_by_role,
+    sep_order_verdicts,
+    tracking_verdict,
+    validation_verdicts,
+    verdict_of,
+)
+from lib.core.profile import load_profile, setup_runtime
+from lib.core.store import ResultStore
+from lib.pipeline.explanation_attack import attack_runs, main_table, relation_table
+from lib.pipeline.landscapes import landscape_tables, per_model
+from lib.pipeline.roster import chapter_models, lambda_table, main_runs, trades_runs, validation_experiments
+from lib.report.findings import (
+    claim_curvature,
+    claim_landscape,
+    claim_motivation,
+    claim_sep,
+    claim_start_loss,
+    claim_sweep,
+    findings_table,
+)
+from lib.report.page import banner, human_table, say, show_source
+from lib.studies.curvature import curvature_study
+from lib.studies.drivers import drivers_study
+from lib.studies.landscape import flatness_correlations, tracking
+from lib.studies.motivation import compare_with_noise, evidence_table
+from lib.studies.prototypes import correlations, validate_prototypes, validation_summary
+from lib.studies.sep import paper_blocks
+from lib.studies.sweep import run_sweep, summarize
 
 P = load_profile(profile, overrides)
 device = setup_runtime(P)
@@ -60,84 +81,72 @@ banner(P, device)
 
 # %% tags=["hide-input"]
 # chapter 1: the motivation attacks, against noise of the same size
-models, pairs, results, _ = mot.attack_runs(P, store, device, progress=False)
+models, pairs, results, _ = attack_runs(P, store, device, progress=False)
 M = P.manipulation
 noise = {
-    label: mot.compare_with_noise(
-        models[label].model, pairs, results[label], M.method, M.pair_seed
-    )
+    label: compare_with_noise(models[label].model, pairs, results[label], M.method, M.pair_seed)
     for label in models
 }
-evidence = mot.evidence_table(results, noise)
+evidence = evidence_table(results, noise)
 
 # chapters 2 and 3: the sweep, its explanation robustness, the prototypes' validation
-summary = sweep.summarize(sweep.run_sweep(P, store, device, progress=False))
-pgd_rises = {name: sweep.pgd_rises_with_beta(summary, name) for name in P.run}
-relation = study.relation_table(P, store, device, progress=False)
+summary = summarize(run_sweep(P, store, device, progress=False))
+pgd_rises = {name: pgd_rises_with_beta(summary, name) for name in P.run}
+relation = relation_table(P, store, device, progress=False)
 method = P.prototypes.methods[0]
-validation = study.validation_verdicts(
+validation = validation_verdicts(
     pd.concat(
         [
-            study.validation_summary(
-                study.validate_prototypes(P, store, device, method, n, progress=False)
-            ).assign(experiment=n)
-            for n in study.validation_experiments(P)
+            validation_summary(validate_prototypes(P, store, device, method, n, progress=False)).assign(
+                experiment=n
+            )
+            for n in validation_experiments(P)
         ],
         ignore_index=True,
     )
 )
 
 # chapter 4: flatness and curvature of the sweep's models, and what tracks L_end
-flat, curv, _ = ls.landscape_tables(P, store, device, progress=False)
-landscape = ls.per_model(flat, curv)
-track = ls.tracking(landscape, relation[relation["explanation"] == P.landscape.method])
+flat, curv, _ = landscape_tables(P, store, device, progress=False)
+landscape = per_model(flat, curv)
+track = tracking(landscape, relation[relation["explanation"] == P.landscape.method])
 
 # chapter 5: SEP_pos and SEP_neg by the accuracy rule, against MAT and on a TRADES base
-chosen = ss.choose(ss.sweep_table(P, store, device), P.sep.tolerance_points)
-roles = ss.by_role(ss.main_table(P, store, device, ss.main_runs(P, chosen)))
-trades = ss.trades_runs(P, chosen)
+chosen = choose(lambda_table(P, store, device), P.sep.tolerance_points)
+roles = robustness_by_role(main_table(P, store, device, main_runs(P, chosen)))
+trades = trades_runs(P, chosen)
 trades_verdicts = (
-    ss.verdicts(ss.by_role(ss.main_table(P, store, device, trades)), base="TRADES")
+    sep_order_verdicts(robustness_by_role(main_table(P, store, device, trades)), base="TRADES")
     if trades
     else None
 )
 
 # chapter 6: the SEP models' curvature, and start loss against flatness over every model
-sep_models = cs.chapter_models(P, chosen, store, device)
-_, _, curvature_verdicts = cs.curvature_study(P, store, device, sep_models)
-drivers = ds.drivers_study(P, store, device, chosen, sep_models)
+sep_models = chapter_models(P, chosen, store, device)
+_, _, curvature_verdicts = curvature_study(P, store, device, sep_models)
+drivers = drivers_study(P, store, device, chosen, sep_models)
 
 rows = [
-    findings.claim_motivation(evidence),
-    findings.claim_sweep(
-        study.correlations(relation), paper, validation=validation, pgd_rises=pgd_rises
-    ),
-    findings.claim_landscape(
-        ls.flatness_correlations(landscape), ls.tracking_verdict(track)
-    ),
-    findings.claim_sep(
-        ss.verdicts(roles), roles, ss.paper_blocks("paper_table.csv"), trades_verdicts
-    ),
-    findings.claim_curvature(curvature_verdicts, P.landscape.softplus_beta),
-    findings.claim_start_loss(
-        drivers["correlations"], drivers["verdict"], drivers["pair_verdict"], paper
-    ),
+    claim_motivation(evidence),
+    claim_sweep(correlations(relation), paper, validation=validation, pgd_rises=pgd_rises),
+    claim_landscape(flatness_correlations(landscape), tracking_verdict(track)),
+    claim_sep(sep_order_verdicts(roles), roles, paper_blocks("paper_table.csv"), trades_verdicts),
+    claim_curvature(curvature_verdicts, P.landscape.softplus_beta),
+    claim_start_loss(drivers["correlations"], drivers["verdict"], drivers["pair_verdict"], paper),
 ]
 
 # %% [markdown]
 # ## The claims
 
 # %% tags=["remove-input"]
-table = findings.findings_table(rows)
+table = findings_table(rows)
 counts = table["verdict"].value_counts()
 for r in table.itertuples():
     glue(f"finding_{r.number}_verdict", r.verdict, display=False)
 glue("findings_profile", P.name, display=False)
 say(
     f"Built with the `{P.name}` profile ({len(P.seeds)} seed(s); experiments "
-    f"{', '.join(P.run)}). Verdicts: "
-    + "; ".join(f"{v}: {counts[v]}" for v in findings.VERDICTS if v in counts)
-    + "."
+    f"{', '.join(P.run)}). Verdicts: " + "; ".join(f"{v}: {counts[v]}" for v in VERDICTS if v in counts) + "."
 )
 human_table(
     table,
@@ -185,7 +194,7 @@ say(
 # The rule that turns the units' statuses into a verdict, the same for every claim, from the library:
 
 # %%
-show_source(findings.verdict_of)
+show_source(verdict_of)
 
 # %% [markdown]
 # **How to read a verdict.** It is the rule applied to this build's numbers, not a judgement of the paper: a

@@ -37,10 +37,22 @@ from myst_nb import glue
 paper = pd.read_csv(Path("paper_table.csv"))
 order = ["Normal", "MAT", "SEP_pos", "SEP_neg"]
 paper["method"] = pd.Categorical(paper["method"], order, ordered=True)
-wide = paper.pivot_table(index=["dataset", "model"], columns="method", observed=True, sort=False,
-                         values=["l_start_1e-7", "l_end_1e-7", "clean_acc_pct", "adv_acc_pct"])
-NAMES = {"dataset": "dataset", "model": "model", "method": "method", "l_start_1e-7": "L_start (1e-7)",
-         "l_end_1e-7": "L_end (1e-7)", "clean_acc_pct": "clean acc. (%)", "adv_acc_pct": "adversarial acc. (%)"}
+wide = paper.pivot_table(
+    index=["dataset", "model"],
+    columns="method",
+    observed=True,
+    sort=False,
+    values=["l_start_1e-7", "l_end_1e-7", "clean_acc_pct", "adv_acc_pct"],
+)
+NAMES = {
+    "dataset": "dataset",
+    "model": "model",
+    "method": "method",
+    "l_start_1e-7": "L_start (1e-7)",
+    "l_end_1e-7": "L_end (1e-7)",
+    "clean_acc_pct": "clean acc. (%)",
+    "adv_acc_pct": "adversarial acc. (%)",
+}
 shown = paper[[c for c in NAMES if c in paper.columns]].rename(columns=NAMES)
 display(shown.style.hide(axis="index").format(precision=2))
 
@@ -71,10 +83,15 @@ fig.tight_layout(rect=(0, 0.2, 1, 1))
 plt.show()
 
 ranked = sum(
-    g.set_index("method").loc["SEP_pos", "l_end_1e-7"] < g.set_index("method").loc["MAT", "l_end_1e-7"]
-    < g.set_index("method").loc["SEP_neg", "l_end_1e-7"] for _, g in blocks)
-spread = max(g[g["method"] != "Normal"]["adv_acc_pct"].max() - g[g["method"] != "Normal"]["adv_acc_pct"].min()
-             for _, g in blocks)
+    g.set_index("method").loc["SEP_pos", "l_end_1e-7"]
+    < g.set_index("method").loc["MAT", "l_end_1e-7"]
+    < g.set_index("method").loc["SEP_neg", "l_end_1e-7"]
+    for _, g in blocks
+)
+spread = max(
+    g[g["method"] != "Normal"]["adv_acc_pct"].max() - g[g["method"] != "Normal"]["adv_acc_pct"].min()
+    for _, g in blocks
+)
 glue("paper_blocks", len(blocks), display=False)
 glue("paper_ranked_blocks", int(ranked), display=False)
 glue("paper_max_adv_spread", f"{spread:.2f}", display=False)

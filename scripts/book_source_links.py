@@ -6,6 +6,7 @@ line linking to a copy of that source inside the HTML (`_sources_py/<path>.py`) 
 how to rerun it. The copies are written when the build finishes, so the links work offline and from a
 plain `jupyter-book build` as well as from scripts/build_book.py.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -41,7 +42,9 @@ def _add_link(app, doctree, docname: str) -> None:
     para += nodes.Text(" (jupytext percent format; executed with papermill). ")
     if REPRODUCE_DOC in app.env.all_docs:
         para += nodes.Text("How to rerun it: ")
-        para += nodes.reference("", "Reproduce this book", refuri=app.builder.get_relative_uri(docname, REPRODUCE_DOC))
+        para += nodes.reference(
+            "", "Reproduce this book", refuri=app.builder.get_relative_uri(docname, REPRODUCE_DOC)
+        )
         para += nodes.Text(".")
     section = next(iter(doctree.findall(nodes.section)), None)
     if section is not None and section.children and isinstance(section.children[0], nodes.title):

@@ -7,6 +7,7 @@ Exits non-zero if any chapter fails, if the build warns, or if the HTML has no f
 Math renders offline: the pages load MathJax from the book's own `_static/mathjax/` (see `ensure_mathjax`),
 never from a CDN. Chapter kernels run with TQDM_DISABLE=1, so no progress bar is written into a page.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,12 +33,19 @@ ROOT = Path(__file__).resolve().parents[1]
 # .cache/mathjax/static/mathjax/, which _config.yml lists in html_static_path (Sphinx copies it to
 # _build/html/_static/mathjax/) and names in mathjax_path.
 MATHJAX_VERSION = "3.2.2"
-MATHJAX_INTEGRITY = "sha512-Bt+SSVU8eBG27zChVewOicYs7Xsdt40qm4+UpHyX7k0/O9NliPc+x77k1/FEsPsjKPZGJvtRZM1vO+geW0OhGw=="
+MATHJAX_INTEGRITY = (
+    "sha512-Bt+SSVU8eBG27zChVewOicYs7Xsdt40qm4+UpHyX7k0/O9NliPc+x77k1/FEsPsjKPZGJvtRZM1vO+geW0OhGw=="
+)
 MATHJAX_CACHE = ROOT / ".cache" / "mathjax"
 MATHJAX_STATIC = MATHJAX_CACHE / "static" / "mathjax"
 # tex-mml-chtml.js, the CHTML fonts it loads relative to its own URL, and the TeX packages it autoloads
 # (\color, \cancel, \boldsymbol, ...); the licence travels with them.
-MATHJAX_FILES = ("LICENSE", "es5/tex-mml-chtml.js", "es5/output/chtml/fonts/woff-v2/", "es5/input/tex/extensions/")
+MATHJAX_FILES = (
+    "LICENSE",
+    "es5/tex-mml-chtml.js",
+    "es5/output/chtml/fonts/woff-v2/",
+    "es5/input/tex/extensions/",
+)
 
 
 def _integrity_ok(tarball: Path) -> bool:
@@ -53,22 +61,29 @@ def ensure_mathjax() -> Path:
         MATHJAX_CACHE.mkdir(parents=True, exist_ok=True)
         tarball.unlink(missing_ok=True)
         print(f"[book] fetching mathjax@{MATHJAX_VERSION} from the npm registry", flush=True)
-        if shutil.which("npm"):   # npm honours the machine's registry and proxy configuration
-            subprocess.run(["npm", "pack", f"mathjax@{MATHJAX_VERSION}", "--silent"], cwd=MATHJAX_CACHE,
-                           check=True, stdout=subprocess.DEVNULL)
+        if shutil.which("npm"):  # npm honours the machine's registry and proxy configuration
+            subprocess.run(
+                ["npm", "pack", f"mathjax@{MATHJAX_VERSION}", "--silent"],
+                cwd=MATHJAX_CACHE,
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
         else:
             url = f"https://registry.npmjs.org/mathjax/-/mathjax-{MATHJAX_VERSION}.tgz"
             with urllib.request.urlopen(url, timeout=60) as response:
                 tarball.write_bytes(response.read())
         if not _integrity_ok(tarball):
             tarball.unlink()
-            raise RuntimeError(f"mathjax-{MATHJAX_VERSION}.tgz does not match the pinned integrity {MATHJAX_INTEGRITY}")
+            raise RuntimeError(
+                f"mathjax-{MATHJAX_VERSION}.tgz does not match the pinned integrity {MATHJAX_INTEGRITY}"
+            )
     shutil.rmtree(MATHJAX_STATIC, ignore_errors=True)
     with tarfile.open(tarball) as tar:
         for member in tar.getmembers():
             name = member.name.removeprefix("package/")
-            if not member.isfile() or not any(name == f or (f.endswith("/") and name.startswith(f))
-                                              for f in MATHJAX_FILES):
+            if not member.isfile() or not any(
+                name == f or (f.endswith("/") and name.startswith(f)) for f in MATHJAX_FILES
+            ):
                 continue
             target = MATHJAX_STATIC / name.removeprefix("es5/")
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -106,9 +121,15 @@ def execute(source: Path, profile: str, overrides: dict) -> float:
     notebook = source.with_suffix(".ipynb")
     jupytext.write(jupytext.read(source), notebook)
     t0 = time.perf_counter()
-    papermill.execute_notebook(str(notebook), str(notebook), parameters={"profile": profile, "overrides": overrides},
-                               cwd=str(source.parent), kernel_name="python3", progress_bar=False,
-                               extra_arguments=[f"--IPKernelApp.exec_lines={KERNEL_NO_PROGRESS_BARS}"])
+    papermill.execute_notebook(
+        str(notebook),
+        str(notebook),
+        parameters={"profile": profile, "overrides": overrides},
+        cwd=str(source.parent),
+        kernel_name="python3",
+        progress_bar=False,
+        extra_arguments=[f"--IPKernelApp.exec_lines={KERNEL_NO_PROGRESS_BARS}"],
+    )
     return time.perf_counter() - t0
 
 
@@ -118,7 +139,9 @@ def main() -> int:
     parser.add_argument("--chapter", action="append", help="execute only these chapter sources")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=YAML", help="a profile override")
     parser.add_argument("--no-html", action="store_true", help="execute only, do not build HTML")
-    parser.add_argument("--mathjax-only", action="store_true", help="only fetch and unpack the pinned MathJax")
+    parser.add_argument(
+        "--mathjax-only", action="store_true", help="only fetch and unpack the pinned MathJax"
+    )
     args = parser.parse_args()
     if args.mathjax_only:
         print(f"[book] MathJax {MATHJAX_VERSION} in {ensure_mathjax()}")
@@ -126,7 +149,7 @@ def main() -> int:
     overrides = {k: yaml.safe_load(v) for k, _, v in (s.partition("=") for s in args.set)}
     chapters = [Path(c).resolve() for c in args.chapter] if args.chapter else toc_chapters()
     if not args.no_html:
-        ensure_mathjax()   # first, so that a missing registry fails in seconds, not after the chapters ran
+        ensure_mathjax()  # first, so that a missing registry fails in seconds, not after the chapters ran
     # Chapters run with the book folder as working directory: pin the data folder and the result store to
     # absolute paths first, so that relative defaults mean the folder make was called from.
     for var, default in (("RESULTS_DIR", "./results"), ("DATA_DIR", "./data")):
@@ -147,8 +170,16 @@ def main() -> int:
     if args.no_html:
         return 0
     print("[book] building HTML", flush=True)
-    build = subprocess.run([str(Path(sys.executable).parent / "jupyter-book"), "build", "--warningiserror", "--keep-going",
-                            str(ROOT)], cwd=ROOT)
+    build = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "jupyter-book"),
+            "build",
+            "--warningiserror",
+            "--keep-going",
+            str(ROOT),
+        ],
+        cwd=ROOT,
+    )
     if build.returncode != 0:
         print("[book] FAILED: jupyter-book build reported errors or warnings", file=sys.stderr)
         return build.returncode

@@ -30,6 +30,7 @@ MathJax's `startup.promise` and `document.fonts.ready` settle, and takes the ful
 the viewport to the measured `scrollHeight`. The Chromium binary is `$CHROMIUM` or the first of chromium,
 chromium-browser, google-chrome on PATH (Debian: `apt-get install -y chromium`).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,9 +51,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # Console errors of the theme's own scripts that are known and harmless, each with the reason. Keep this short.
 KNOWN_CONSOLE_ERRORS = (
-    (re.compile(r"Identifier 'THEBE_JS_URL' has already been declared"),
-     "Jupyter Book 1 (Sphinx 7.4, sphinx-book-theme 1.3) emits sphinx-thebe's inline config script twice on "
-     "every page; the second `const` fails, the first already set it, and thebe (live code) is off in this book"),
+    (
+        re.compile(r"Identifier 'THEBE_JS_URL' has already been declared"),
+        "Jupyter Book 1 (Sphinx 7.4, sphinx-book-theme 1.3) emits sphinx-thebe's inline config script twice on "
+        "every page; the second `const` fails, the first already set it, and thebe (live code) is off in this book",
+    ),
 )
 
 # Runs in the page once it has loaded: waits for MathJax's first typeset, the fonts and the images.
@@ -178,13 +181,34 @@ class Chromium:
             os.dup2(child_r, 3)
             os.dup2(child_w, 4)
 
-        args = [binary, "--headless", "--no-sandbox", "--disable-gpu", "--remote-debugging-pipe",
-                f"--user-data-dir={self.profile}", "--no-first-run", "--no-default-browser-check",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-extensions", "--disable-default-apps", "--mute-audio", "--hide-scrollbars",
-                "--host-resolver-rules=MAP * ~NOTFOUND", "--force-device-scale-factor=1", "about:blank"]
-        self.proc = subprocess.Popen(args, preexec_fn=wire, close_fds=False, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        args = [
+            binary,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--remote-debugging-pipe",
+            f"--user-data-dir={self.profile}",
+            "--no-first-run",
+            "--no-default-browser-check",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-extensions",
+            "--disable-default-apps",
+            "--mute-audio",
+            "--hide-scrollbars",
+            "--host-resolver-rules=MAP * ~NOTFOUND",
+            "--force-device-scale-factor=1",
+            "about:blank",
+        ]
+        self.proc = subprocess.Popen(
+            args,
+            preexec_fn=wire,
+            close_fds=False,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         os.close(child_r)
         os.close(child_w)
         self.write_fd, self.read_fd = to_chrome_w, from_chrome_r
@@ -212,7 +236,7 @@ class Chromium:
             message["sessionId"] = session
         data = json.dumps(message).encode() + b"\0"
         while data:
-            data = data[os.write(self.write_fd, data):]
+            data = data[os.write(self.write_fd, data) :]
         return self.next_id
 
     def _pump(self, deadline: float) -> None:
@@ -222,12 +246,20 @@ class Chromium:
             self.replies[message["id"]] = message
             return
         self.events.append(message)
-        if message.get("method") == "Fetch.requestPaused":   # the network: refuse it; reported per page
-            self._write("Fetch.failRequest", {"requestId": message["params"]["requestId"],
-                                              "errorReason": "InternetDisconnected"}, message.get("sessionId"))
+        if message.get("method") == "Fetch.requestPaused":  # the network: refuse it; reported per page
+            self._write(
+                "Fetch.failRequest",
+                {"requestId": message["params"]["requestId"], "errorReason": "InternetDisconnected"},
+                message.get("sessionId"),
+            )
 
-    def send(self, method: str, params: dict | None = None, session: str | None = None,
-             timeout: float | None = None) -> dict:
+    def send(
+        self,
+        method: str,
+        params: dict | None = None,
+        session: str | None = None,
+        timeout: float | None = None,
+    ) -> dict:
         wanted = self._write(method, params, session)
         deadline = time.monotonic() + (timeout or self.timeout)
         while wanted not in self.replies:
@@ -247,10 +279,16 @@ class Chromium:
         return True
 
     def evaluate(self, session: str, expression: str, timeout: float | None = None):
-        result = self.send("Runtime.evaluate", {"expression": expression, "awaitPromise": True,
-                                                "returnByValue": True}, session, timeout)
+        result = self.send(
+            "Runtime.evaluate",
+            {"expression": expression, "awaitPromise": True, "returnByValue": True},
+            session,
+            timeout,
+        )
         if "exceptionDetails" in result:
-            raise RuntimeError(result["exceptionDetails"].get("exception", {}).get("description", "script failed"))
+            raise RuntimeError(
+                result["exceptionDetails"].get("exception", {}).get("description", "script failed")
+            )
         return result["result"].get("value")
 
     def close(self) -> None:
@@ -283,15 +321,22 @@ def pages_of(html: Path) -> list[Path]:
 
 def screenshot_names(pages: list[Path], html: Path) -> dict[Path, str]:
     stems = [p.stem for p in pages]
-    return {p: (p.stem if stems.count(p.stem) == 1 else "__".join(p.relative_to(html).with_suffix("").parts))
-            for p in pages}
+    return {
+        p: (p.stem if stems.count(p.stem) == 1 else "__".join(p.relative_to(html).with_suffix("").parts))
+        for p in pages
+    }
 
 
 def console_problems(events: list[dict], session: str) -> list[tuple[str, str]]:
     problems = _console_problems(events, session)
-    return [(kind, text) for kind, text in problems
-            if not (kind != "network request (pages must work offline)"
-                    and any(pattern.search(text) for pattern, _ in KNOWN_CONSOLE_ERRORS))]
+    return [
+        (kind, text)
+        for kind, text in problems
+        if not (
+            kind != "network request (pages must work offline)"
+            and any(pattern.search(text) for pattern, _ in KNOWN_CONSOLE_ERRORS)
+        )
+    ]
 
 
 def _console_problems(events: list[dict], session: str) -> list[tuple[str, str]]:
@@ -309,13 +354,19 @@ def _console_problems(events: list[dict], session: str) -> list[tuple[str, str]]
             problems.append(("console error", text[:200]))
         elif method == "Runtime.exceptionThrown":
             d = params.get("exceptionDetails", {})
-            problems.append(("uncaught exception", (d.get("exception", {}).get("description") or d.get("text", ""))
-                             .splitlines()[0][:200]))
+            problems.append(
+                (
+                    "uncaught exception",
+                    (d.get("exception", {}).get("description") or d.get("text", "")).splitlines()[0][:200],
+                )
+            )
         elif method == "Log.entryAdded" and params.get("entry", {}).get("level") == "error":
             entry = params["entry"]
             if entry.get("url") in blocked:
                 continue
-            problems.append(("console error", f"{entry.get('text', '')} {entry.get('url', '')}".strip()[:200]))
+            problems.append(
+                ("console error", f"{entry.get('text', '')} {entry.get('url', '')}".strip()[:200])
+            )
     return problems
 
 
@@ -323,36 +374,72 @@ def check_page(chrome: Chromium, page: Path, shot: Path, width: int, max_height:
     target = chrome.send("Target.createTarget", {"url": "about:blank"})["targetId"]
     session = chrome.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
     try:
-        for method, params in (("Page.enable", {}), ("Runtime.enable", {}), ("Log.enable", {}),
-                               ("Fetch.enable", {"patterns": [{"urlPattern": "http://*"}, {"urlPattern": "https://*"},
-                                                              {"urlPattern": "ws*://*"}]}),
-                               ("Emulation.setDeviceMetricsOverride",
-                                {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": False})):
+        for method, params in (
+            ("Page.enable", {}),
+            ("Runtime.enable", {}),
+            ("Log.enable", {}),
+            (
+                "Fetch.enable",
+                {
+                    "patterns": [
+                        {"urlPattern": "http://*"},
+                        {"urlPattern": "https://*"},
+                        {"urlPattern": "ws*://*"},
+                    ]
+                },
+            ),
+            (
+                "Emulation.setDeviceMetricsOverride",
+                {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": False},
+            ),
+        ):
             chrome.send(method, params, session)
         chrome.send("Page.navigate", {"url": page.resolve().as_uri()}, session)
         problems: list[tuple[str, str]] = []
         if not chrome.wait_event("Page.loadEventFired", session, chrome.timeout):
             problems.append(("page did not finish loading", f"within {chrome.timeout:.0f} s"))
-        settled = chrome.evaluate(session, SETTLE_JS.replace("%TIMEOUT%", str(int(settle_s * 1000))),
-                                  timeout=settle_s + 10)
+        settled = chrome.evaluate(
+            session, SETTLE_JS.replace("%TIMEOUT%", str(int(settle_s * 1000))), timeout=settle_s + 10
+        )
         if settled != "settled":
-            problems.append(("page did not settle", f"MathJax, fonts or images still pending after {settle_s:.0f} s"))
+            problems.append(
+                ("page did not settle", f"MathJax, fonts or images still pending after {settle_s:.0f} s")
+            )
         report = chrome.evaluate(session, CHECK_JS)
         problems += [tuple(p) for p in report["problems"]]
         if 'class="math' in page.read_text(errors="replace") and report["mjx"] == 0:
-            problems.append(("math not rendered", "the page source has math but MathJax produced no mjx-container"))
+            problems.append(
+                ("math not rendered", "the page source has math but MathJax produced no mjx-container")
+            )
         # Full-page screenshot: make the viewport as tall as the page, let it lay out again, capture.
         height = min(report["height"], max_height)
-        chrome.send("Emulation.setDeviceMetricsOverride",
-                    {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False}, session)
+        chrome.send(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+            session,
+        )
         chrome.evaluate(session, "new Promise(r => requestAnimationFrame(() => setTimeout(r, 300)))")
-        height = min(chrome.evaluate(session, "Math.max(document.documentElement.scrollHeight, document.body.scrollHeight)"),
-                     max_height)
-        chrome.send("Emulation.setDeviceMetricsOverride",
-                    {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False}, session)
-        data = chrome.send("Page.captureScreenshot", {"format": "png", "fromSurface": True,
-                                                      "clip": {"x": 0, "y": 0, "width": width, "height": height,
-                                                               "scale": 1}}, session, timeout=120)["data"]
+        height = min(
+            chrome.evaluate(
+                session, "Math.max(document.documentElement.scrollHeight, document.body.scrollHeight)"
+            ),
+            max_height,
+        )
+        chrome.send(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+            session,
+        )
+        data = chrome.send(
+            "Page.captureScreenshot",
+            {
+                "format": "png",
+                "fromSurface": True,
+                "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1},
+            },
+            session,
+            timeout=120,
+        )["data"]
         shot.write_bytes(base64.b64decode(data))
         # Console events that arrived while the checks ran are included.
         chrome.evaluate(session, "new Promise(r => setTimeout(r, 100))")
@@ -364,7 +451,9 @@ def check_page(chrome: Chromium, page: Path, shot: Path, width: int, max_height:
 
 
 def find_chromium(explicit: str | None) -> str | None:
-    for name in filter(None, (explicit, os.environ.get("CHROMIUM"), "chromium", "chromium-browser", "google-chrome")):
+    for name in filter(
+        None, (explicit, os.environ.get("CHROMIUM"), "chromium", "chromium-browser", "google-chrome")
+    ):
         path = shutil.which(name)
         if path:
             return path
@@ -380,14 +469,19 @@ def main() -> int:
     parser.add_argument("--max-height", type=int, default=30000, help="cap on a screenshot's height in px")
     parser.add_argument("--timeout", type=float, default=60, help="seconds for a page to load")
     parser.add_argument("--settle", type=float, default=30, help="seconds for MathJax, fonts and images")
-    parser.add_argument("--warnings", action="store_true",
-                        help="also list code blocks and tables wider than the text column (not failures)")
+    parser.add_argument(
+        "--warnings",
+        action="store_true",
+        help="also list code blocks and tables wider than the text column (not failures)",
+    )
     parser.add_argument("pages", nargs="*", type=Path, help="only these pages (default: every page)")
     args = parser.parse_args()
     binary = find_chromium(args.chromium)
     if binary is None:
-        print("check_book: no Chromium found; install it (Debian: apt-get install -y chromium) or set CHROMIUM",
-              file=sys.stderr)
+        print(
+            "check_book: no Chromium found; install it (Debian: apt-get install -y chromium) or set CHROMIUM",
+            file=sys.stderr,
+        )
         return 2
     html = args.html.resolve()
     pages = [p.resolve() for p in args.pages] or pages_of(html)
@@ -404,9 +498,11 @@ def main() -> int:
             rel = page.relative_to(html) if page.is_relative_to(html) else page
             shot = args.screenshots / f"{names.get(page, page.stem)}.png"
             try:
-                problems, report, height = check_page(chrome, page, shot, args.width, args.max_height, args.settle)
-            except Exception as exc:   # a page that breaks the checker is a failure, not a crash
-                problems, report, height = [("check failed", f"{type(exc).__name__}: {exc}")], {}, 0
+                problems, report, _height = check_page(
+                    chrome, page, shot, args.width, args.max_height, args.settle
+                )
+            except Exception as exc:  # a page that breaks the checker is a failure, not a crash
+                problems, report, _height = [("check failed", f"{type(exc).__name__}: {exc}")], {}, 0
             for kind, detail in problems:
                 print(f"{rel}: {kind}: {detail}")
             if args.warnings:
@@ -414,10 +510,12 @@ def main() -> int:
                     print(f"{rel}: warning: {kind}: {detail}")
             failures += bool(problems)
             capped = " (capped)" if report.get("height", 0) > args.max_height else ""
-            print(f"[check-book] {'FAIL' if problems else 'ok  '} {rel}: height {report.get('height', '?')} px{capped}, "
-                  f"{report.get('maths', 0)} formulas ({report.get('mjx', 0)} rendered), "
-                  f"{report.get('images', 0)} images -> {shot.relative_to(ROOT) if shot.is_relative_to(ROOT) else shot}",
-                  flush=True)
+            print(
+                f"[check-book] {'FAIL' if problems else 'ok  '} {rel}: height {report.get('height', '?')} px{capped}, "
+                f"{report.get('maths', 0)} formulas ({report.get('mjx', 0)} rendered), "
+                f"{report.get('images', 0)} images -> {shot.relative_to(ROOT) if shot.is_relative_to(ROOT) else shot}",
+                flush=True,
+            )
     finally:
         chrome.close()
     print(f"[check-book] {len(pages)} pages, {failures} with problems, {time.perf_counter() - start:.0f} s")

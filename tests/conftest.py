@@ -1,4 +1,5 @@
 """Shared fixtures: tests never touch the network or the user's result store."""
+
 from __future__ import annotations
 
 import os
@@ -22,6 +23,6 @@ def _isolated(monkeypatch, tmp_path):
 
 @pytest.fixture
 def store(tmp_path):
-    from lib.store import ResultStore
+    from lib.core.store import ResultStore
 
     return ResultStore(tmp_path / "store")

@@ -2,8 +2,9 @@ import pytest
 import torch
 from torch import nn
 
-from lib.attacks import evaluate, pgd
-from lib.config import AttackConfig, ConfigError
+from lib.core.errors import ConfigError
+from lib.core.settings import AttackConfig
+from lib.nn.pgd import evaluate, pgd
 
 
 def _linear_model(d=6, k=3, seed=0):
@@ -47,7 +48,13 @@ def test_attack_restores_mode_and_requires_grad():
     assert model.training and model[1].weight.requires_grad and not model[1].bias.requires_grad
     assert model[1].weight.grad is None
     model.eval()
-    evaluate(model, torch.rand(4, 1, 6), torch.zeros(4, dtype=torch.long), AttackConfig(0.1, 0.05, 3), progress=False)
+    evaluate(
+        model,
+        torch.rand(4, 1, 6),
+        torch.zeros(4, dtype=torch.long),
+        AttackConfig(0.1, 0.05, 3),
+        progress=False,
+    )
     assert not model.training
 
 
@@ -66,13 +73,20 @@ def test_evaluate_counts_clean_and_robust_accuracy():
 
     x = torch.tensor([[0.2], [0.45], [0.8]]).view(3, 1, 1)
     y = torch.tensor([0, 0, 0])
-    r = evaluate(Threshold(), x, y, AttackConfig(eps=0.1, step_size=0.05, steps=5, restarts=3), progress=False)
+    r = evaluate(
+        Threshold(), x, y, AttackConfig(eps=0.1, step_size=0.05, steps=5, restarts=3), progress=False
+    )
     assert r.clean_acc == pytest.approx(2 / 3) and r.pgd_acc == pytest.approx(1 / 3)
 
 
-@pytest.mark.parametrize("kwargs, fragment", [
-    ({"eps": -0.1}, "eps=-0.1"), ({"steps": -2}, "steps=-2"), ({"step_size": float("nan")}, "step_size=nan"),
-])
+@pytest.mark.parametrize(
+    "kwargs, fragment",
+    [
+        ({"eps": -0.1}, "eps=-0.1"),
+        ({"steps": -2}, "steps=-2"),
+        ({"step_size": float("nan")}, "step_size=nan"),
+    ],
+)
 def test_bad_attack_arguments(kwargs, fragment):
     args = {"eps": 0.1, "step_size": 0.01, "steps": 2, **kwargs}
     with pytest.raises(ConfigError, match=fragment):

@@ -1,4 +1,5 @@
 """The book's own tooling: no progress bars in chapter kernels, the MathJax pin check, and check_book's detectors."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -8,7 +9,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import PROJECT
 
 
@@ -22,11 +22,13 @@ def _script(name: str):
 def test_kernel_hook_disables_bars_even_when_the_caller_passes_disable_false():
     build = _script("build_book")
     code = build.KERNEL_NO_PROGRESS_BARS + (
-        "\nfrom tqdm.std import tqdm\n"
-        "assert sum(1 for _ in tqdm(range(3), desc='bar', disable=False)) == 3\n")
+        "\nfrom tqdm.std import tqdm\nassert sum(1 for _ in tqdm(range(3), desc='bar', disable=False)) == 3\n"
+    )
     for disable, bar_expected in (("1", False), ("", True)):
         env = {**os.environ, "TQDM_DISABLE": disable}
-        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        )
         assert ("bar:" in out.stderr) == bar_expected, out.stderr
 
 
@@ -37,8 +39,12 @@ def test_mathjax_integrity_check_rejects_a_changed_tarball(tmp_path, monkeypatch
     assert not build._integrity_ok(tarball)
     import base64
     import hashlib
-    monkeypatch.setattr(build, "MATHJAX_INTEGRITY",
-                        "sha512-" + base64.b64encode(hashlib.sha512(b"not mathjax").digest()).decode())
+
+    monkeypatch.setattr(
+        build,
+        "MATHJAX_INTEGRITY",
+        "sha512-" + base64.b64encode(hashlib.sha512(b"not mathjax").digest()).decode(),
+    )
     assert build._integrity_ok(tarball)
 
 
@@ -52,15 +58,35 @@ BROKEN_PAGE = r"""<html><head><title>broken</title><script>console.error("boom")
 """
 
 
-@pytest.mark.skipif(not any(shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome")),
-                    reason="needs Chromium (apt-get install -y chromium)")
+@pytest.mark.skipif(
+    not any(shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome")),
+    reason="needs Chromium (apt-get install -y chromium)",
+)
 def test_check_book_reports_every_kind_of_problem_on_a_broken_page(tmp_path):
     (tmp_path / "html").mkdir()
     (tmp_path / "html" / "broken.html").write_text(BROKEN_PAGE)
-    out = subprocess.run([sys.executable, str(PROJECT / "scripts" / "check_book.py"), "--html", str(tmp_path / "html"),
-                          "--screenshots", str(tmp_path / "shots")], capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(PROJECT / "scripts" / "check_book.py"),
+            "--html",
+            str(tmp_path / "html"),
+            "--screenshots",
+            str(tmp_path / "shots"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 1, out.stdout + out.stderr
-    for kind in ("raw LaTeX", "math not rendered", "image does not load", "progress bar", "raw Markdown table",
-                 "console error", "network request"):
+    for kind in (
+        "raw LaTeX",
+        "math not rendered",
+        "image does not load",
+        "progress bar",
+        "raw Markdown table",
+        "console error",
+        "network request",
+    ):
         assert f"broken.html: {kind}" in out.stdout, (kind, out.stdout)
     assert (tmp_path / "shots" / "broken.png").stat().st_size > 0

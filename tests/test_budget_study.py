@@ -1,15 +1,25 @@
 """The fixed-budget comparison with known answers: a ball that holds the attack back shows as a higher L_end
 and is counted; PGD accuracy that rises with L_end reads 'goes with' for either attack."""
+
 import numpy as np
 import pandas as pd
 
-from lib.budget_study import bounded_vs_unbounded, budget_agreement, robustness_correlations
+from lib.analysis.verdicts import budget_agreement
+from lib.studies.budget import bounded_vs_unbounded, robustness_correlations
 
 
 def tables(n: int = 12):
     acc = np.linspace(0.1, 0.9, n)
-    unbounded = pd.DataFrame({"key": [f"m{i}" for i in range(n)], "experiment": "mnist", "explanation": "gradient",
-                              "pgd_acc": acc, "l_end_1e-7": 100 * acc, "relative_reduction": 1 - acc / 2})
+    unbounded = pd.DataFrame(
+        {
+            "key": [f"m{i}" for i in range(n)],
+            "experiment": "mnist",
+            "explanation": "gradient",
+            "pgd_acc": acc,
+            "l_end_1e-7": 100 * acc,
+            "relative_reduction": 1 - acc / 2,
+        }
+    )
     bounded = unbounded.copy()
     bounded["l_end_1e-7"] = np.where(np.arange(n) < n // 2, 1.5, 1.0) * unbounded["l_end_1e-7"]
     bounded["pgd_acc"] = acc

@@ -1,6 +1,7 @@
 import pytest
 
-from lib.config import ConfigError, load_profile, resolve_device
+from lib.core.errors import ConfigError
+from lib.core.profile import load_profile, resolve_device
 
 
 @pytest.mark.parametrize("name", ["smoke", "cpu", "paper"])
@@ -20,22 +21,25 @@ def test_dotted_and_nested_overrides_change_only_their_field():
     assert a.experiment("fashion-mnist") == base.experiment("fashion-mnist")
 
 
-@pytest.mark.parametrize("overrides, fragment", [
-    ({"experiments.mnist.train.epochz": 2}, "unknown field experiments.mnist.train.epochz"),
-    ({"bogus": 1}, "unknown field bogus"),
-    ({"experiments.mnist.train.attack.eps": -0.1}, "experiments.mnist.train.attack.eps=-0.1"),
-    ({"experiments.mnist.train.attack.steps": -1}, "experiments.mnist.train.attack.steps=-1"),
-    ({"sweep.betas": [0, -1]}, "sweep.betas=-1.0"),
-    ({"experiments.mnist.data.name": "svhn"}, "experiments.mnist.data.name='svhn'"),
-    ({"experiments.mnist.model.name": "vgg"}, "experiments.mnist.model.name='vgg'"),
-    ({"run": ["imagenet"]}, "run='imagenet'"),
-    ({"experiments.mnist.train.epochs": "many"}, "expected an integer"),
-    ({"threads": 0}, "threads=0"),
-    ({"drivers.second_beta": 10.0}, "drivers.second_beta=10.0"),
-    ({"drivers.cross_method": "gradient"}, "drivers.cross_method='gradient'"),
-    ({"drivers.cross_experiments": ["cifar10"]}, "drivers.cross_experiments='cifar10'"),
-    ({"drivers.cross_attacks": ["lime"]}, "drivers.cross_attacks='lime'"),
-])
+@pytest.mark.parametrize(
+    "overrides, fragment",
+    [
+        ({"experiments.mnist.train.epochz": 2}, "unknown field experiments.mnist.train.epochz"),
+        ({"bogus": 1}, "unknown field bogus"),
+        ({"experiments.mnist.train.attack.eps": -0.1}, "experiments.mnist.train.attack.eps=-0.1"),
+        ({"experiments.mnist.train.attack.steps": -1}, "experiments.mnist.train.attack.steps=-1"),
+        ({"sweep.betas": [0, -1]}, "sweep.betas=-1.0"),
+        ({"experiments.mnist.data.name": "svhn"}, "experiments.mnist.data.name='svhn'"),
+        ({"experiments.mnist.model.name": "vgg"}, "experiments.mnist.model.name='vgg'"),
+        ({"run": ["imagenet"]}, "run='imagenet'"),
+        ({"experiments.mnist.train.epochs": "many"}, "expected an integer"),
+        ({"threads": 0}, "threads=0"),
+        ({"drivers.second_beta": 10.0}, "drivers.second_beta=10.0"),
+        ({"drivers.cross_method": "gradient"}, "drivers.cross_method='gradient'"),
+        ({"drivers.cross_experiments": ["cifar10"]}, "drivers.cross_experiments='cifar10'"),
+        ({"drivers.cross_attacks": ["lime"]}, "drivers.cross_attacks='lime'"),
+    ],
+)
 def test_bad_values_name_the_field_and_what_is_allowed(overrides, fragment):
     with pytest.raises(ConfigError) as err:
         load_profile("cpu", overrides)
@@ -45,7 +49,9 @@ def test_bad_values_name_the_field_and_what_is_allowed(overrides, fragment):
 
 
 def test_unknown_profile_lists_the_known_ones():
-    with pytest.raises(ConfigError, match=r"profile='gpu' is not allowed: expected one of \['cpu', 'paper', 'smoke'\]"):
+    with pytest.raises(
+        ConfigError, match=r"profile='gpu' is not allowed: expected one of \['cpu', 'paper', 'smoke'\]"
+    ):
         load_profile("gpu")
 
 

@@ -1,19 +1,38 @@
 """SEP across methods with known answers: each training method's SEP models are compared with the same base
 models, per attacked method; the order holds where built to hold and not where built not to."""
+
 import numpy as np
 import pandas as pd
 
-from lib.config import load_profile
-from lib.cross_method import NONE, cross_accuracy, cross_models, cross_verdicts
+from lib.analysis.verdicts import cross_verdicts
+from lib.core.profile import load_profile
+from lib.nn.kinds import NONE
+from lib.pipeline.roster import cross_models
+from lib.studies.cross_method import cross_accuracy
 
 
 def row(trained, role, method, l_end, seed):
     pairs = np.array([l_end * 0.9, l_end * 1.1])
-    return {"experiment": "mnist", "explanation": method, "role": role, "kind": f"{role} {trained}",
-            "dataset": "mnist", "model": "convnet", "seed": seed, "l_start_1e-7": 2 * l_end, "l_end_1e-7": l_end,
-            "relative_reduction": 0.5, "spearman_to_target": 0.5, "label_kept": 1.0, "clean_acc": 0.95,
-            "pgd_acc": 0.6, "l_end_pairs": pairs, "reduction_pairs": np.array([0.5, 0.5]), "collapsed": "",
-            "trained_with": trained}
+    return {
+        "experiment": "mnist",
+        "explanation": method,
+        "role": role,
+        "kind": f"{role} {trained}",
+        "dataset": "mnist",
+        "model": "convnet",
+        "seed": seed,
+        "l_start_1e-7": 2 * l_end,
+        "l_end_1e-7": l_end,
+        "relative_reduction": 0.5,
+        "spearman_to_target": 0.5,
+        "label_kept": 1.0,
+        "clean_acc": 0.95,
+        "pgd_acc": 0.6,
+        "l_end_pairs": pairs,
+        "reduction_pairs": np.array([0.5, 0.5]),
+        "collapsed": "",
+        "trained_with": trained,
+    }
 
 
 def test_each_training_method_is_read_against_the_same_base_per_attacked_method():
@@ -21,14 +40,23 @@ def test_each_training_method_is_read_against_the_same_base_per_attacked_method(
     for seed in (0, 1):
         for method in ("gradient", "guided_backprop"):
             rows.append(row(NONE, "MAT", method, 10.0, seed))
-            rows += [row("gradient", "SEP_pos", method, 5.0, seed), row("gradient", "SEP_neg", method, 20.0, seed)]
+            rows += [
+                row("gradient", "SEP_pos", method, 5.0, seed),
+                row("gradient", "SEP_neg", method, 20.0, seed),
+            ]
             flipped = method == "guided_backprop"  # grad x input SEP reverses the order under guided backprop
-            rows += [row("grad_x_input", "SEP_pos", method, 30.0 if flipped else 6.0, seed),
-                     row("grad_x_input", "SEP_neg", method, 3.0 if flipped else 25.0, seed)]
+            rows += [
+                row("grad_x_input", "SEP_pos", method, 30.0 if flipped else 6.0, seed),
+                row("grad_x_input", "SEP_neg", method, 3.0 if flipped else 25.0, seed),
+            ]
     roles, v = cross_verdicts(pd.DataFrame(rows))
     got = {(r.trained_with, r.explanation): bool(r.l_end_order) for r in v.itertuples()}
-    assert got == {("gradient", "gradient"): True, ("gradient", "guided_backprop"): True,
-                   ("grad_x_input", "gradient"): True, ("grad_x_input", "guided_backprop"): False}
+    assert got == {
+        ("gradient", "gradient"): True,
+        ("gradient", "guided_backprop"): True,
+        ("grad_x_input", "gradient"): True,
+        ("grad_x_input", "guided_backprop"): False,
+    }
     assert set(roles[roles["trained_with"] == "grad_x_input"]["role"]) == {"MAT", "SEP_pos", "SEP_neg"}
     acc = cross_accuracy(roles, "MAT", 2.0)
     assert len(acc) == 4 and acc["within"].all()

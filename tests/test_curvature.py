@@ -1,14 +1,23 @@
 """Known answers for lib.curvature: exact quadratic forms, and tiny softplus networks against the full input
 Hessian from torch.autograd.functional.hessian (float64)."""
+
 import pytest
 import torch
 from torch import nn
 
-from lib.config import ConfigError
-from lib.curvature import (ce_loss_fn, explanation_loss_fn, extreme_eigenvalues, hessian_trace, hvp, hvp_operator,
-                           lanczos, top_eigenvalue)
-from lib.explain import SecondOrderReLUWarning, explanation_map
-from lib.models import build_model, softplus_twin
+from lib.core.errors import ConfigError
+from lib.measure.curvature import (
+    ce_loss_fn,
+    explanation_loss_fn,
+    extreme_eigenvalues,
+    hessian_trace,
+    hvp,
+    hvp_operator,
+    lanczos,
+    top_eigenvalue,
+)
+from lib.measure.explain import SecondOrderReLUWarning, explanation_map
+from lib.nn.models import build_model, softplus_twin
 
 D64 = torch.float64
 
@@ -27,20 +36,32 @@ def quadratic(a):
 
 def indefinite_batch(n=3, d=20, seed=0):
     g = torch.Generator().manual_seed(seed)
-    a = torch.stack([sym_with_eigenvalues(torch.randn(d, generator=g, dtype=D64) * (i + 1), g) for i in range(n)])
+    a = torch.stack(
+        [sym_with_eigenvalues(torch.randn(d, generator=g, dtype=D64) * (i + 1), g) for i in range(n)]
+    )
     return a, torch.randn(n, d, generator=g, dtype=D64)
 
 
 def exact_hessians(loss_fn_of_one, x):
     """(N, d, d): the full input Hessian of each example, one example at a time."""
     d = x[0].numel()
-    return torch.stack([torch.autograd.functional.hessian(lambda z: loss_fn_of_one(i, z.unsqueeze(0))[0], x[i])
-                        .reshape(d, d) for i in range(len(x))])
+    return torch.stack(
+        [
+            torch.autograd.functional.hessian(lambda z: loss_fn_of_one(i, z.unsqueeze(0))[0], x[i]).reshape(
+                d, d
+            )
+            for i in range(len(x))
+        ]
+    )
 
 
 def tiny_mlp():
     torch.manual_seed(0)
-    return nn.Sequential(nn.Flatten(), nn.Linear(16, 12), nn.Softplus(beta=2.0), nn.Linear(12, 5)).double().eval()
+    return (
+        nn.Sequential(nn.Flatten(), nn.Linear(16, 12), nn.Softplus(beta=2.0), nn.Linear(12, 5))
+        .double()
+        .eval()
+    )
 
 
 def tiny_convnet(activation="softplus"):
@@ -62,7 +83,9 @@ def test_extreme_eigenvalues_of_a_quadratic():
     a, x = indefinite_batch(n=4, d=40)
     ev = torch.linalg.eigvalsh(a)
     res = extreme_eigenvalues(quadratic(a), x, tol=1e-10, max_iter=40)
-    assert torch.allclose(res.largest, ev[:, -1], rtol=1e-8) and torch.allclose(res.smallest, ev[:, 0], rtol=1e-8)
+    assert torch.allclose(res.largest, ev[:, -1], rtol=1e-8) and torch.allclose(
+        res.smallest, ev[:, 0], rtol=1e-8
+    )
     assert res.converged.all() and res.n_hvp <= 40 and res.n_hvp == int(res.iterations.max())
     assert (res.error_largest >= 0).all() and (res.error_largest <= 1e-10 * ev.abs().amax(1)).all()
     top = top_eigenvalue(quadratic(a), x, tol=1e-10, max_iter=40)
@@ -99,20 +122,26 @@ def test_hutchinson_trace_of_a_quadratic():
     assert ((many.trace - exact).abs() <= 3 * many.stderr).all()
     assert ((few.trace - exact).abs() <= 3 * few.stderr).all()
     assert (many.stderr < 0.5 * few.stderr).all()  # ~ 1 / sqrt(n_probes): a factor 4 expected
-    diag = torch.diag_embed(torch.randn(3, 20, dtype=D64))  # Rademacher probes are exact on a diagonal Hessian
+    diag = torch.diag_embed(
+        torch.randn(3, 20, dtype=D64)
+    )  # Rademacher probes are exact on a diagonal Hessian
     est = hessian_trace(quadratic(diag), x, n_probes=4, seed=1)
-    assert torch.allclose(est.trace, torch.diagonal(diag, dim1=1, dim2=2).sum(1)) and (est.stderr < 1e-12).all()
+    assert (
+        torch.allclose(est.trace, torch.diagonal(diag, dim1=1, dim2=2).sum(1)) and (est.stderr < 1e-12).all()
+    )
 
 
 def test_hutchinson_frobenius_of_a_quadratic():
-    from lib.curvature import hutchinson
+    from lib.measure.curvature import hutchinson
 
     a, x = indefinite_batch(n=3, d=20)
     exact = a.pow(2).sum((1, 2))  # ||A||_F^2 = sum of squared eigenvalues
     tr, fro = hutchinson(quadratic(a), x, n_probes=256, seed=0)
     assert ((fro.trace - exact).abs() <= 3 * fro.stderr).all()
     assert torch.equal(tr.trace, hessian_trace(quadratic(a), x, n_probes=256, seed=0).trace)
-    diag = torch.diag_embed(torch.randn(3, 20, dtype=D64))  # exact on a diagonal Hessian: ||D z||^2 = sum d_i^2
+    diag = torch.diag_embed(
+        torch.randn(3, 20, dtype=D64)
+    )  # exact on a diagonal Hessian: ||D z||^2 = sum d_i^2
     _, fro = hutchinson(quadratic(diag), x, n_probes=3, seed=1)
     assert torch.allclose(fro.trace, diag.pow(2).sum((1, 2)))
 
@@ -130,7 +159,7 @@ def test_cross_entropy_curvature_against_the_full_hessian(make, shape):
     x = torch.rand(3, *shape, generator=g, dtype=D64)
     y = torch.tensor([0, 1, 4])
     loss_fn = ce_loss_fn(model, y)
-    h = exact_hessians(lambda i, z: ce_loss_fn(model, y[i: i + 1])(z), x)
+    h = exact_hessians(lambda i, z: ce_loss_fn(model, y[i : i + 1])(z), x)
     ev = torch.linalg.eigvalsh(h)
     d = h.shape[-1]
 
@@ -142,7 +171,9 @@ def test_cross_entropy_curvature_against_the_full_hessian(make, shape):
     assert res.converged.all()
     assert torch.allclose(res.largest, ev[:, -1], rtol=1e-3)
     assert torch.allclose(res.smallest, ev[:, 0], rtol=1e-3)
-    assert (ev[:, 0] < 0).all()  # the smooth network's CE Hessian is indefinite here: a real test of the low end
+    assert (
+        ev[:, 0] < 0
+    ).all()  # the smooth network's CE Hessian is indefinite here: a real test of the low end
 
     exact_trace = torch.diagonal(h, dim1=1, dim2=2).sum(1)
     est = hessian_trace(loss_fn, x, n_probes=64, seed=0)
@@ -161,14 +192,18 @@ def test_batched_results_equal_one_example_at_a_time():
     batched_eig = extreme_eigenvalues(ce_loss_fn(model, y), x, tol=1e-8, max_iter=64, v0=v)
     batched_tr = hessian_trace(ce_loss_fn(model, y), x, probes=probes)
     for i in range(3):
-        f = ce_loss_fn(model, y[i: i + 1])
+        f = ce_loss_fn(model, y[i : i + 1])
         sl = slice(i, i + 1)
         assert torch.allclose(batched_hvp[sl], hvp(f, x[sl], v[sl]), rtol=1e-10, atol=1e-12)
         one = extreme_eigenvalues(f, x[sl], tol=1e-8, max_iter=64, v0=v[sl])
         assert torch.allclose(batched_eig.values[sl], one.values, rtol=1e-9)
         assert batched_eig.iterations[i] == one.iterations[0]
-        assert torch.allclose(batched_tr.samples[:, sl], hessian_trace(f, x[sl], probes=probes[:, sl]).samples,
-                              rtol=1e-10, atol=1e-12)
+        assert torch.allclose(
+            batched_tr.samples[:, sl],
+            hessian_trace(f, x[sl], probes=probes[:, sl]).samples,
+            rtol=1e-10,
+            atol=1e-12,
+        )
 
 
 def test_explanation_loss_hvp_against_the_full_hessian():
@@ -179,7 +214,9 @@ def test_explanation_loss_hvp_against_the_full_hessian():
     labels = torch.tensor([1, 3])
     targets = explanation_map(model, torch.rand(2, 1, 8, 8, generator=g, dtype=D64), target=labels)
     loss_fn = explanation_loss_fn(model, targets, "gradient", labels)
-    h = exact_hessians(lambda i, z: explanation_loss_fn(model, targets[i: i + 1], "gradient", labels[i: i + 1])(z), x)
+    h = exact_hessians(
+        lambda i, z: explanation_loss_fn(model, targets[i : i + 1], "gradient", labels[i : i + 1])(z), x
+    )
     v = torch.randn(x.shape, generator=g, dtype=D64)
     expected = torch.einsum("nij,nj->ni", h, v.flatten(1)).view_as(x)
     assert expected.abs().max() > 0
@@ -207,19 +244,28 @@ def test_relu_model_needs_a_softplus_twin_for_the_explanation_loss():
     assert any(isinstance(m, nn.ReLU) for m in relu.modules())  # the caller's model is untouched
 
 
-@pytest.mark.parametrize("call, fragment", [
-    (lambda f, x: hvp(f, x, torch.zeros(3, 5, dtype=D64)), r"v\.shape=\(3, 5\)"),
-    (lambda f, x: hvp(lambda z: f(z).sum(), x, torch.ones_like(x)), r"loss_fn output shape=\(\)"),
-    (lambda f, x: hvp(lambda z: f(z)[:2], x, torch.ones_like(x)), r"loss_fn output shape=\(2,\)"),
-    (lambda f, x: hvp(f, x, torch.full_like(x, float("nan"))), r"v with 60 non-finite"),
-    (lambda f, x: hvp(f, x.masked_fill(x > 0, float("inf")), torch.ones_like(x)), r"^x with \d+ non-finite"),
-    (lambda f, x: hvp(lambda z: f(z) / 0.0, x, torch.ones_like(x)), r"loss_fn output with 3 non-finite"),
-    (lambda f, x: extreme_eigenvalues(f, x, max_iter=0), r"max_iter=0"),
-    (lambda f, x: extreme_eigenvalues(f, x, tol=-1.0), r"tol=-1.0"),
-    (lambda f, x: extreme_eigenvalues(f, x, v0=torch.zeros_like(x)), r"v0 with 3 all-zero rows"),
-    (lambda f, x: hessian_trace(f, x, n_probes=1), r"n_probes=1"),
-    (lambda f, x: hessian_trace(f, x, probes=torch.ones(4, 3, 7, dtype=D64)), r"probes\.shape=\(4, 3, 7\)"),
-])
+@pytest.mark.parametrize(
+    "call, fragment",
+    [
+        (lambda f, x: hvp(f, x, torch.zeros(3, 5, dtype=D64)), r"v\.shape=\(3, 5\)"),
+        (lambda f, x: hvp(lambda z: f(z).sum(), x, torch.ones_like(x)), r"loss_fn output shape=\(\)"),
+        (lambda f, x: hvp(lambda z: f(z)[:2], x, torch.ones_like(x)), r"loss_fn output shape=\(2,\)"),
+        (lambda f, x: hvp(f, x, torch.full_like(x, float("nan"))), r"v with 60 non-finite"),
+        (
+            lambda f, x: hvp(f, x.masked_fill(x > 0, float("inf")), torch.ones_like(x)),
+            r"^x with \d+ non-finite",
+        ),
+        (lambda f, x: hvp(lambda z: f(z) / 0.0, x, torch.ones_like(x)), r"loss_fn output with 3 non-finite"),
+        (lambda f, x: extreme_eigenvalues(f, x, max_iter=0), r"max_iter=0"),
+        (lambda f, x: extreme_eigenvalues(f, x, tol=-1.0), r"tol=-1.0"),
+        (lambda f, x: extreme_eigenvalues(f, x, v0=torch.zeros_like(x)), r"v0 with 3 all-zero rows"),
+        (lambda f, x: hessian_trace(f, x, n_probes=1), r"n_probes=1"),
+        (
+            lambda f, x: hessian_trace(f, x, probes=torch.ones(4, 3, 7, dtype=D64)),
+            r"probes\.shape=\(4, 3, 7\)",
+        ),
+    ],
+)
 def test_bad_inputs_name_the_parameter(call, fragment):
     a, x = indefinite_batch(n=3, d=20)
     with pytest.raises(ConfigError, match=fragment):

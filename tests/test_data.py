@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from lib.config import ConfigError
-from lib.data import DataNotFoundError, balanced_subset, load_dataset
+from lib.core.errors import ConfigError, DataNotFoundError
+from lib.nn.data import balanced_subset, load_dataset
 
 
 def _write_idx(raw, prefix, images, labels):
@@ -47,8 +47,14 @@ def test_cifar_falls_back_to_the_npz_subset(tmp_path, monkeypatch):
     rng = np.random.default_rng(0)
     (tmp_path / "cifar10").mkdir()
     x_tr = rng.integers(0, 256, size=(30, 32, 32, 3), dtype=np.uint8)
-    np.savez(tmp_path / "cifar10" / "cifar10.npz", x_train=x_tr, y_train=np.arange(30) % 10,
-             x_test=x_tr[:10], y_test=np.arange(10), class_names=np.array(["c"] * 10))
+    np.savez(
+        tmp_path / "cifar10" / "cifar10.npz",
+        x_train=x_tr,
+        y_train=np.arange(30) % 10,
+        x_test=x_tr[:10],
+        y_test=np.arange(10),
+        class_names=np.array(["c"] * 10),
+    )
     monkeypatch.setenv("DATA_DIR", str(tmp_path))
     x, y = load_dataset("cifar10", "train")
     assert x.shape == (30, 3, 32, 32)
@@ -62,7 +68,9 @@ def test_digits_split_is_fixed_disjoint_and_in_range():
     assert torch.equal(x1, x2) and x1.shape[1:] == (1, 8, 8)
     assert len(y1) + len(yt) == 1797 and 0 <= x1.min() and x1.max() <= 1
     train_rows = {tuple(r) for r in x1.flatten(1).tolist()}
-    assert sum(tuple(r) in train_rows for r in xt.flatten(1).tolist()) < 0.05 * len(yt)  # digits has a few duplicates
+    assert sum(tuple(r) in train_rows for r in xt.flatten(1).tolist()) < 0.05 * len(
+        yt
+    )  # digits has a few duplicates
 
 
 def test_balanced_subset_is_seeded_and_balanced():
@@ -73,10 +81,15 @@ def test_balanced_subset_is_seeded_and_balanced():
     assert counts.sum() == 95 and counts.max() - counts.min() <= 1
 
 
-@pytest.mark.parametrize("kwargs, fragment", [
-    ({"name": "svhn"}, "dataset='svhn'"), ({"name": "digits", "split": "val"}, "split='val'"),
-    ({"name": "digits", "n": -3}, "n=-3"), ({"name": "digits", "n": 10**6}, "n=1000000"),
-])
+@pytest.mark.parametrize(
+    "kwargs, fragment",
+    [
+        ({"name": "svhn"}, "dataset='svhn'"),
+        ({"name": "digits", "split": "val"}, "split='val'"),
+        ({"name": "digits", "n": -3}, "n=-3"),
+        ({"name": "digits", "n": 10**6}, "n=1000000"),
+    ],
+)
 def test_bad_arguments_are_refused(kwargs, fragment):
     with pytest.raises(ConfigError, match=fragment):
         load_dataset(**kwargs)

@@ -2,12 +2,14 @@
 noise factor) is found as 'start loss'; a landscape that drives L_end through the reduction is found as
 'flatness'; pooling ranks within each experiment so that scale differences between experiments do not
 create a correlation."""
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from lib.drivers_study import driver_correlations, driver_verdict, pooled_models
-from lib.errors import ConfigError
+from lib.analysis.verdicts import driver_verdict
+from lib.core.errors import ConfigError
+from lib.studies.drivers import driver_correlations, pooled_models
 
 
 def synthetic(kind: str, n: int = 40, seed: int = 0):
@@ -18,10 +20,19 @@ def synthetic(kind: str, n: int = 40, seed: int = 0):
             key = f"{e}-{i}"
             start = scale * rng.uniform(1, 10)
             sharp = rng.uniform(0, 1)
-            reduction = (0.5 + 0.05 * rng.normal() if kind == "start"
-                         else 0.9 - 0.8 * sharp + 0.02 * rng.normal())  # flatter keeps more of the way
-            rows.append({"key": key, "experiment": e, "explanation": "gradient", "l_start_1e-7": start,
-                         "l_end_1e-7": start * (1 - reduction), "relative_reduction": reduction})
+            reduction = (
+                0.5 + 0.05 * rng.normal() if kind == "start" else 0.9 - 0.8 * sharp + 0.02 * rng.normal()
+            )  # flatter keeps more of the way
+            rows.append(
+                {
+                    "key": key,
+                    "experiment": e,
+                    "explanation": "gradient",
+                    "l_start_1e-7": start,
+                    "l_end_1e-7": start * (1 - reduction),
+                    "relative_reduction": reduction,
+                }
+            )
             flat.append({"key": key, "expl:spectral": sharp})
     return pd.DataFrame(rows), pd.DataFrame(flat)
 
@@ -67,31 +78,55 @@ def relation_with_pairs():
     """Two models: in 'a' L_end rises with L_start pair by pair (same reduction), in 'b' a pair that starts
     further gets more of the way (reduction rises with L_start)."""
     start = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
-    return pd.DataFrame([
-        {"key": "a", "experiment": "mnist", "explanation": "gradient", "pair_index": np.array([0, 1, 2, 3, 4]),
-         "l_start_pairs": start, "l_end_pairs": 0.5 * start},
-        {"key": "b", "experiment": "mnist", "explanation": "gradient", "pair_index": np.array([0, 2, 4, 6, 8]),
-         "l_start_pairs": start, "l_end_pairs": start * (1 - np.array([0.1, 0.3, 0.5, 0.7, 0.9]))}])
+    return pd.DataFrame(
+        [
+            {
+                "key": "a",
+                "experiment": "mnist",
+                "explanation": "gradient",
+                "pair_index": np.array([0, 1, 2, 3, 4]),
+                "l_start_pairs": start,
+                "l_end_pairs": 0.5 * start,
+            },
+            {
+                "key": "b",
+                "experiment": "mnist",
+                "explanation": "gradient",
+                "pair_index": np.array([0, 2, 4, 6, 8]),
+                "l_start_pairs": start,
+                "l_end_pairs": start * (1 - np.array([0.1, 0.3, 0.5, 0.7, 0.9])),
+            },
+        ]
+    )
 
 
 def test_pair_table_and_within_model_rank_correlations_have_known_answers():
-    from lib.drivers_study import pair_table, within_model, within_summary
+    from lib.studies.drivers import pair_table, within_model, within_summary
 
     pairs = pair_table(relation_with_pairs())
     assert len(pairs) == 10 and list(pairs[pairs["key"] == "b"]["pair"]) == [0, 2, 4, 6, 8]
     assert np.allclose(pairs[pairs["key"] == "a"]["relative_reduction"], 0.5)
     w = within_model(pairs).set_index("key")
-    assert w.loc["a", "rho_l_end"] == pytest.approx(1.0) and np.isnan(w.loc["a", "rho_reduction"])  # constant reduction
+    assert w.loc["a", "rho_l_end"] == pytest.approx(1.0) and np.isnan(
+        w.loc["a", "rho_reduction"]
+    )  # constant reduction
     assert w.loc["b", "rho_reduction"] == pytest.approx(1.0)
     s = within_summary(w.reset_index()).iloc[0]
     assert s["models"] == 2 and s["positive_reduction"] == 0.5
 
 
 def test_pair_flatness_maps_each_landscape_victim_to_its_pair():
-    from lib.drivers_study import pair_flatness, pair_table
+    from lib.studies.drivers import pair_flatness, pair_table
 
-    curv = pd.DataFrame({"key": ["b", "b", "b"], "experiment": ["mnist"] * 3, "loss": ["expl_twin", "expl_twin", "ce"],
-                         "victim": [0, 1, 0], "spectral": [7.0, 9.0, 1.0]})
+    curv = pd.DataFrame(
+        {
+            "key": ["b", "b", "b"],
+            "experiment": ["mnist"] * 3,
+            "loss": ["expl_twin", "expl_twin", "ce"],
+            "victim": [0, 1, 0],
+            "spectral": [7.0, 9.0, 1.0],
+        }
+    )
     flat = pair_flatness(curv, {"mnist": [4, 8]})
     assert list(zip(flat["pair"], flat["flatness"])) == [(4, 7.0), (8, 9.0)]
     pairs = pair_table(relation_with_pairs(), flat)

@@ -1,5 +1,6 @@
 """Explanation maps: agreement with Captum, exact answers on a linear model, correct second derivatives
 (finite differences in float64), the model left as found, and clear errors for bad input."""
+
 from __future__ import annotations
 
 import warnings
@@ -8,12 +9,19 @@ import pytest
 import torch
 from torch import nn
 
-from lib.config import ConfigError
-from lib.components import EXPLANATION_METHODS as METHODS
-from lib.explain import (IG_RULES, SecondOrderReLUWarning, explanation_loss, explanation_map, ig_rule,
-                         map_and_logits, warn_if_relu_second_order)
-from lib.metrics import mse
-from lib.models import build_model, softplus_twin
+from lib.core.errors import ConfigError
+from lib.core.settings import EXPLANATION_METHODS as METHODS
+from lib.measure.explain import (
+    IG_RULES,
+    SecondOrderReLUWarning,
+    explanation_loss,
+    explanation_map,
+    ig_rule,
+    map_and_logits,
+    warn_if_relu_second_order,
+)
+from lib.measure.metrics import mse
+from lib.nn.models import build_model, softplus_twin
 
 captum_attr = pytest.importorskip("captum.attr")
 
@@ -46,8 +54,9 @@ def _model(name: str, channels: int, side: int, seed: int = 0, width: int = 8) -
     return model.eval()
 
 
-def _captum_smoothgrad(model: nn.Module, x: torch.Tensor, target: torch.Tensor, seed: int
-                       ) -> tuple[torch.Tensor, torch.Tensor]:
+def _captum_smoothgrad(
+    model: nn.Module, x: torch.Tensor, target: torch.Tensor, seed: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Captum's SmoothGrad of the raw gradient and the exact noise it drew, in our (samples, N, ...) layout.
 
     NoiseTunnel draws torch.normal(0, stdevs) for the inputs repeated with repeat_interleave (image-major);
@@ -56,14 +65,16 @@ def _captum_smoothgrad(model: nn.Module, x: torch.Tensor, target: torch.Tensor, 
     """
     torch.manual_seed(seed)
     attr = captum_attr.NoiseTunnel(captum_attr.Saliency(model)).attribute(
-        x, nt_type="smoothgrad", nt_samples=SG_SAMPLES, stdevs=SG_STDEV, target=target, abs=False)
+        x, nt_type="smoothgrad", nt_samples=SG_SAMPLES, stdevs=SG_STDEV, target=target, abs=False
+    )
     torch.manual_seed(seed)
     noise = torch.normal(0, torch.full((x.shape[0] * SG_SAMPLES, *x.shape[1:]), SG_STDEV))
     return attr, noise.view(x.shape[0], SG_SAMPLES, *x.shape[1:]).transpose(0, 1)
 
 
-def _captum_reference(method: str, model: nn.Module, x: torch.Tensor, target: torch.Tensor
-                      ) -> tuple[torch.Tensor, dict]:
+def _captum_reference(
+    method: str, model: nn.Module, x: torch.Tensor, target: torch.Tensor
+) -> tuple[torch.Tensor, dict]:
     """Captum's raw attributions for ``method`` and the settings that make ours compute the same thing."""
     ca = captum_attr
     if method == "gradient":
@@ -73,8 +84,10 @@ def _captum_reference(method: str, model: nn.Module, x: torch.Tensor, target: to
     if method == "guided_backprop":
         return ca.GuidedBackprop(model).attribute(x, target=target), {}
     if method == "integrated_gradients":
-        return (ca.IntegratedGradients(model).attribute(x, target=target, n_steps=IG_STEPS),
-                {"steps": IG_STEPS, "rule": "gausslegendre"})
+        return (
+            ca.IntegratedGradients(model).attribute(x, target=target, n_steps=IG_STEPS),
+            {"steps": IG_STEPS, "rule": "gausslegendre"},
+        )
     attr, noise = _captum_smoothgrad(model, x, target, seed=5)
     return attr, {"noise": noise}
 
@@ -117,9 +130,11 @@ def test_methods_give_different_maps_so_the_captum_checks_can_fail():
     model = _model("resnet18", 3, 32)
     x = torch.rand(2, 3, 32, 32)
     noise = 0.2 * torch.randn(3, *x.shape)
-    maps = {m: explanation_map(model, x, m, **({"noise": noise} if m == "smoothgrad" else {})) for m in METHODS}
+    maps = {
+        m: explanation_map(model, x, m, **({"noise": noise} if m == "smoothgrad" else {})) for m in METHODS
+    }
     for i, a in enumerate(METHODS):
-        for b in METHODS[i + 1:]:
+        for b in METHODS[i + 1 :]:
             assert (maps[a] - maps[b]).abs().max() > 1e-4, (a, b)
 
 
@@ -130,7 +145,7 @@ def test_ig_rules_have_weights_summing_to_one_and_gauss_legendre_is_exact_for_cu
     alphas, weights = ig_rule("riemann_trapezoid", 3)
     assert alphas == [0.0, 0.5, 1.0] and weights == [0.25, 0.5, 0.25]
     alphas, weights = ig_rule("gausslegendre", 2)
-    assert abs(sum(w * a ** 3 for a, w in zip(alphas, weights)) - 0.25) < 1e-12
+    assert abs(sum(w * a**3 for a, w in zip(alphas, weights)) - 0.25) < 1e-12
 
 
 def _linear(channels: int = 2, side: int = 5, classes: int = 4, seed: int = 0) -> nn.Module:
@@ -148,10 +163,13 @@ def test_linear_model_known_answers():
     expected = _normalised(w[pred])
     torch.testing.assert_close(explanation_map(model, x), expected, rtol=1e-6, atol=1e-9)
     target = torch.tensor([0, 1, 3])
-    torch.testing.assert_close(explanation_map(model, x, target=target), _normalised(w[target]), rtol=1e-6,
-                               atol=1e-9)
+    torch.testing.assert_close(
+        explanation_map(model, x, target=target), _normalised(w[target]), rtol=1e-6, atol=1e-9
+    )
     gxi = _normalised(w[target] * x)
-    torch.testing.assert_close(explanation_map(model, x, "grad_x_input", target=target), gxi, rtol=1e-6, atol=1e-9)
+    torch.testing.assert_close(
+        explanation_map(model, x, "grad_x_input", target=target), gxi, rtol=1e-6, atol=1e-9
+    )
     for rule in IG_RULES:
         ig = explanation_map(model, x, "integrated_gradients", target=target, steps=3, rule=rule)
         torch.testing.assert_close(ig, gxi, rtol=1e-5, atol=1e-8)
@@ -173,9 +191,14 @@ def test_batched_maps_equal_maps_computed_one_image_at_a_time(method):
     kw = {"steps": 4} if method == "integrated_gradients" else {}
     batch = explanation_map(model, x, method, **kw, **({"noise": noise} if method == "smoothgrad" else {}))
     for i in range(3):
-        one = explanation_map(model, x[i:i + 1], method, **kw,
-                              **({"noise": noise[:, i:i + 1]} if method == "smoothgrad" else {}))
-        torch.testing.assert_close(batch[i:i + 1], one, rtol=1e-5, atol=1e-7)
+        one = explanation_map(
+            model,
+            x[i : i + 1],
+            method,
+            **kw,
+            **({"noise": noise[:, i : i + 1]} if method == "smoothgrad" else {}),
+        )
+        torch.testing.assert_close(batch[i : i + 1], one, rtol=1e-5, atol=1e-7)
 
 
 def test_internal_batch_size_does_not_change_ig_or_smoothgrad():
@@ -185,19 +208,23 @@ def test_internal_batch_size_does_not_change_ig_or_smoothgrad():
     for method, kw in (("integrated_gradients", {"steps": 5}), ("smoothgrad", {"noise": noise})):
         whole = explanation_map(model, x, method, **kw)
         for ibs in (1, 4, 7):
-            torch.testing.assert_close(explanation_map(model, x, method, internal_batch_size=ibs, **kw), whole,
-                                       rtol=1e-5, atol=1e-7)
+            torch.testing.assert_close(
+                explanation_map(model, x, method, internal_batch_size=ibs, **kw), whole, rtol=1e-5, atol=1e-7
+            )
 
 
 def test_smoothgrad_noise_sources_agree():
     model = _model("convnet", 1, 28)
     x = torch.rand(2, 1, 28, 28)
     by_seed = explanation_map(model, x, "smoothgrad", seed=3, stdevs=0.1, n_samples=4)
-    by_gen = explanation_map(model, x, "smoothgrad", generator=torch.Generator().manual_seed(3), stdevs=0.1,
-                             n_samples=4)
+    by_gen = explanation_map(
+        model, x, "smoothgrad", generator=torch.Generator().manual_seed(3), stdevs=0.1, n_samples=4
+    )
     given = 0.1 * torch.randn((4, *x.shape), generator=torch.Generator().manual_seed(3))
     torch.testing.assert_close(by_seed, by_gen, rtol=0, atol=0)
-    torch.testing.assert_close(explanation_map(model, x, "smoothgrad", noise=given), by_seed, rtol=1e-6, atol=1e-9)
+    torch.testing.assert_close(
+        explanation_map(model, x, "smoothgrad", noise=given), by_seed, rtol=1e-6, atol=1e-9
+    )
     other = explanation_map(model, x, "smoothgrad", seed=4, stdevs=0.1, n_samples=4)
     assert (other - by_seed).abs().max() > 1e-5
 
@@ -211,7 +238,10 @@ def _settings(method: str, x: torch.Tensor) -> dict:
     if method == "integrated_gradients":
         return {"steps": 4}
     if method == "smoothgrad":
-        return {"noise": 0.1 * torch.randn((3, *x.shape), dtype=x.dtype, generator=torch.Generator().manual_seed(1))}
+        return {
+            "noise": 0.1
+            * torch.randn((3, *x.shape), dtype=x.dtype, generator=torch.Generator().manual_seed(1))
+        }
     return {}
 
 
@@ -285,7 +315,9 @@ def test_map_and_logits_gives_the_same_map_and_the_models_logits_with_ordinary_g
     assert not logits.requires_grad
     target = torch.tensor([2, 5])
     maps, logits = map_and_logits(model, x, method, target=target, create_graph=True, **kw)
-    torch.testing.assert_close(maps, explanation_map(model, x, method, target=target, **kw), rtol=1e-12, atol=0)
+    torch.testing.assert_close(
+        maps, explanation_map(model, x, method, target=target, **kw), rtol=1e-12, atol=0
+    )
     # the logits differentiate like the model (guided backprop's rule must not leak into them)
     (through_logits,) = torch.autograd.grad(logits[:, 2].sum(), x)
     (plain,) = torch.autograd.grad(model(x)[:, 2].sum(), x)
@@ -305,9 +337,11 @@ def test_without_create_graph_nothing_keeps_a_graph_or_gradients_and_no_grad_mod
 
 
 def _state(model: nn.Module) -> tuple[list, list, list]:
-    return ([(n, m.training) for n, m in model.named_modules()],
-            [(n, p.requires_grad) for n, p in model.named_parameters()],
-            [(n, id(m)) for n, m in model.named_modules()])
+    return (
+        [(n, m.training) for n, m in model.named_modules()],
+        [(n, p.requires_grad) for n, p in model.named_parameters()],
+        [(n, id(m)) for n, m in model.named_modules()],
+    )
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -319,7 +353,13 @@ def test_model_mode_requires_grad_and_modules_are_restored_even_after_errors(met
     model.conv1.weight.requires_grad_(False)
     before = _state(model)
     x = torch.rand(2, 3, 32, 32)
-    kw = {"steps": 2} if method == "integrated_gradients" else {"n_samples": 2} if method == "smoothgrad" else {}
+    kw = (
+        {"steps": 2}
+        if method == "integrated_gradients"
+        else {"n_samples": 2}
+        if method == "smoothgrad"
+        else {}
+    )
     explanation_map(model, x, method, **kw)
     assert _state(model) == before
     with pytest.raises(ConfigError, match="target"):
@@ -353,7 +393,9 @@ def test_guided_backprop_without_activation_modules_warns_and_is_the_gradient():
 def test_relu_and_create_graph_warns_and_softplus_does_not():
     relu_model = _model("convnet", 1, 12, width=4)
     x = torch.rand(2, 1, 12, 12)
-    with pytest.warns(SecondOrderReLUWarning, match=r"zero almost everywhere.*softplus_twin\(model, beta\)") as rec:
+    with pytest.warns(
+        SecondOrderReLUWarning, match=r"zero almost everywhere.*softplus_twin\(model, beta\)"
+    ) as rec:
         explanation_map(relu_model, x, create_graph=True)
     assert rec[0].filename == __file__  # points at the caller
     with warnings.catch_warnings():
@@ -395,7 +437,10 @@ BAD = [
     ({"method": "integrated_gradients", "steps": 0}, "steps=0"),
     ({"method": "integrated_gradients", "rule": "riemann_trapezoid", "steps": 1}, "steps=1"),
     ({"method": "integrated_gradients", "rule": "simpson"}, "rule='simpson'"),
-    ({"method": "integrated_gradients", "baseline": torch.zeros(3, 1, 1, 1)}, r"baseline.shape=\(3, 1, 1, 1\)"),
+    (
+        {"method": "integrated_gradients", "baseline": torch.zeros(3, 1, 1, 1)},
+        r"baseline.shape=\(3, 1, 1, 1\)",
+    ),
     ({"method": "integrated_gradients", "internal_batch_size": 0}, "internal_batch_size=0"),
     ({"method": "smoothgrad", "stdevs": -0.1}, "stdevs=-0.1"),
     ({"method": "smoothgrad", "n_samples": 0}, "n_samples=0"),
@@ -413,4 +458,3 @@ def test_bad_input_raises_one_clear_config_error(kwargs, match):
     with pytest.raises(ConfigError, match=match) as info:
         explanation_map(model, x, **kwargs)
     assert "\n" not in str(info.value) and "not allowed" in str(info.value)
-

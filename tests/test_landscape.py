@@ -1,10 +1,15 @@
 import pytest
 import torch
 
-from lib.config import ConfigError
-from lib.landscape import (make_grid, quadratic_coefficient, random_directions, second_difference, slice_1d,
-                           slice_2d)
-
+from lib.core.errors import ConfigError
+from lib.measure.landscape import (
+    make_grid,
+    quadratic_coefficient,
+    random_directions,
+    second_difference,
+    slice_1d,
+    slice_2d,
+)
 
 W = torch.linspace(0.5, 4.0, 9, dtype=torch.float64).view(1, 1, 3, 3)
 
@@ -35,13 +40,15 @@ def test_flatness_scalars_recover_the_curvature_of_a_quadratic():
 
 def test_batched_and_one_at_a_time_slices_agree():
     torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 4), torch.nn.Softplus(), torch.nn.Linear(4, 1))
+    net = torch.nn.Sequential(
+        torch.nn.Flatten(), torch.nn.Linear(16, 4), torch.nn.Softplus(), torch.nn.Linear(4, 1)
+    )
     f = lambda z: net(z).squeeze(1)  # noqa: E731
     x = torch.rand(5, 1, 4, 4)
     d = random_directions(x, "sign", seed=2)
     ts = make_grid(0.2, 7)
     batched = slice_1d(f, x, d, ts)
-    single = torch.cat([slice_1d(f, x[i: i + 1], d[i: i + 1], ts) for i in range(5)])
+    single = torch.cat([slice_1d(f, x[i : i + 1], d[i : i + 1], ts) for i in range(5)])
     assert torch.allclose(batched, single, atol=1e-6)
     plane = slice_2d(f, x, d, random_directions(x, "gaussian", seed=3), ts)
     assert plane.shape == (5, 7, 7) and torch.allclose(plane[:, :, 3], batched, atol=1e-6)
@@ -49,19 +56,27 @@ def test_batched_and_one_at_a_time_slices_agree():
 
 def test_directions():
     x = torch.rand(2, 1, 4, 4)
-    assert torch.allclose(random_directions(x, "gaussian", norm=3.0).flatten(1).norm(dim=1), torch.tensor([3.0, 3.0]))
+    assert torch.allclose(
+        random_directions(x, "gaussian", norm=3.0).flatten(1).norm(dim=1), torch.tensor([3.0, 3.0])
+    )
     assert set(random_directions(x, "sign").unique().tolist()) == {-1.0, 1.0}
     g = random_directions(x, "gradient_sign", loss_fn=lambda z: z.flatten(1).sum(1) * 2)
     assert torch.equal(g, torch.ones_like(x))
 
 
-@pytest.mark.parametrize("call, fragment", [
-    (lambda x: slice_1d(quad, x, torch.rand(2, 1, 3, 3), make_grid(1, 5)), "directions has shape"),
-    (lambda x: make_grid(1.0, 0), "points=0"),
-    (lambda x: make_grid(-1.0, 5), "radius=-1.0"),
-    (lambda x: random_directions(x, "pca"), "kind='pca'"),
-    (lambda x: second_difference(torch.rand(2, 4), torch.linspace(-1, 1, 4)), "expected an odd, symmetric grid"),
-])
+@pytest.mark.parametrize(
+    "call, fragment",
+    [
+        (lambda x: slice_1d(quad, x, torch.rand(2, 1, 3, 3), make_grid(1, 5)), "directions has shape"),
+        (lambda x: make_grid(1.0, 0), "points=0"),
+        (lambda x: make_grid(-1.0, 5), "radius=-1.0"),
+        (lambda x: random_directions(x, "pca"), "kind='pca'"),
+        (
+            lambda x: second_difference(torch.rand(2, 4), torch.linspace(-1, 1, 4)),
+            "expected an odd, symmetric grid",
+        ),
+    ],
+)
 def test_bad_input(call, fragment):
     with pytest.raises(ConfigError, match=fragment):
         call(torch.rand(2, 1, 4, 4))

@@ -1,21 +1,36 @@
 """The landscape study on a tiny smoke sweep: shapes, consistency with the slices' definition, caching, and
 the settings' checks."""
+
 import numpy as np
 import pytest
 import torch
 
-from lib import landscape_study as ls
-from lib.config import ConfigError, load_profile
+from lib.core.errors import ConfigError
+from lib.core.profile import load_profile
+from lib.pipeline.landscapes import landscape_tables, landscape_victims, model_surfaces, per_model
+from lib.studies.landscape import by_kind
 
-TINY = {"seeds": [0], "sweep.betas": [0.0, 2.0], "sweep.mat": False, "experiments.digits.train.epochs": 1,
-        "experiments.digits.eval.n": 120, "prototypes.n_clusters": 3, "prototypes.victims_per_cluster": 2,
-        "landscape.victims": 4, "landscape.points": 5, "landscape.gaussian": 1, "landscape.sign": 1,
-        "landscape.surface_points": 5, "landscape.eig_max_iter": 10, "landscape.trace_probes": 4}
+TINY = {
+    "seeds": [0],
+    "sweep.betas": [0.0, 2.0],
+    "sweep.mat": False,
+    "experiments.digits.train.epochs": 1,
+    "experiments.digits.eval.n": 120,
+    "prototypes.n_clusters": 3,
+    "prototypes.victims_per_cluster": 2,
+    "landscape.victims": 4,
+    "landscape.points": 5,
+    "landscape.gaussian": 1,
+    "landscape.sign": 1,
+    "landscape.surface_points": 5,
+    "landscape.eig_max_iter": 10,
+    "landscape.trace_probes": 4,
+}
 
 
 def test_landscape_tables_on_a_tiny_sweep(store):
     P = load_profile("smoke", TINY)
-    flat, curv, raw = ls.landscape_tables(P, store, "cpu", progress=False)
+    flat, curv, raw = landscape_tables(P, store, "cpu", progress=False)
     assert set(flat["loss"]) == {"ce", "expl", "expl_twin"}
     assert set(flat["direction"]) == {"gaussian", "sign", "gradient_sign"}
     assert len(curv) == 2 * 2 * 4  # models x losses x victims
@@ -29,29 +44,34 @@ def test_landscape_tables_on_a_tiny_sweep(store):
     # CE rises along its own gradient-sign direction for most victims (first-order ascent)
     ce_up = land["slices"]["ce|gradient_sign|0"]
     assert (ce_up[:, 3] > ce_up[:, 2]).float().mean() >= 0.75
-    models = ls.per_model(flat, curv)
+    models = per_model(flat, curv)
     assert len(models) == 2 and "expl_twin:largest" in models and "ce:gaussian:second_difference" in models
     assert (models["ce:largest"] >= models["ce:trace"] / 64).all()  # largest eigenvalue vs mean eigenvalue
-    again, _, _ = ls.landscape_tables(P, store, "cpu", progress=False)
+    again, _, _ = landscape_tables(P, store, "cpu", progress=False)
     assert again.equals(flat)  # cached
     trained_key = models["key"].iloc[0]
-    from lib.sweep import model_key, sweep_runs
-    from lib.train import get_model
+    from lib.pipeline.evaluation import model_key
+    from lib.pipeline.roster import sweep_runs
+    from lib.pipeline.training import get_model
+
     run = [r for r in sweep_runs(P) if model_key(r) == trained_key][0]
-    surf = ls.model_surfaces(P, "digits", get_model(run.spec, store, "cpu"), store, "cpu")
+    surf = model_surfaces(P, "digits", get_model(run.spec, store, "cpu"), store, "cpu")
     assert surf["ce"].shape == (1, 5, 5)
     assert torch.allclose(surf["ce"][0, 2, 2], torch.tensor(land["at_zero"]["ce"][0]), rtol=1e-4)
-    t = ls.by_kind(flat[(flat["loss"] == "ce") & (flat["measure"] == "quadratic_coefficient")])
+    t = by_kind(flat[(flat["loss"] == "ce") & (flat["measure"] == "quadratic_coefficient")])
     assert len(t) == 2 and (t["ci_low"] <= t["mean"]).all() and (t["mean"] <= t["ci_high"]).all()
 
 
-@pytest.mark.parametrize("override, fragment", [
-    ({"landscape.points": 0}, "landscape.points=0"),
-    ({"landscape.points": 10}, "landscape.points=10"),
-    ({"landscape.radius": -1.0}, "landscape.radius=-1.0"),
-    ({"landscape.method": "lime"}, "landscape.method='lime'"),
-    ({"landscape.surface_victims": 50}, "landscape.surface_victims=50"),
-])
+@pytest.mark.parametrize(
+    "override, fragment",
+    [
+        ({"landscape.points": 0}, "landscape.points=0"),
+        ({"landscape.points": 10}, "landscape.points=10"),
+        ({"landscape.radius": -1.0}, "landscape.radius=-1.0"),
+        ({"landscape.method": "lime"}, "landscape.method='lime'"),
+        ({"landscape.surface_victims": 50}, "landscape.surface_victims=50"),
+    ],
+)
 def test_bad_landscape_settings_are_refused(override, fragment):
     with pytest.raises(ConfigError, match=fragment):
         load_profile("smoke", override)
@@ -60,4 +80,4 @@ def test_bad_landscape_settings_are_refused(override, fragment):
 def test_more_victims_than_pairs_is_refused(store):
     P = load_profile("smoke", {**TINY, "landscape.victims": 50, "landscape.surface_victims": 1})
     with pytest.raises(ConfigError, match="landscape.victims=50"):
-        ls.landscape_victims(P, "digits", store, "cpu")
+        landscape_victims(P, "digits", store, "cpu")

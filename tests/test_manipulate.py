@@ -1,25 +1,29 @@
 import pytest
 import torch
 
-from lib.config import ConfigError, DataConfig, ModelConfig, TrainConfig
-from lib.data import load_dataset
-from lib.manipulate import ManipulationConfig, beta_schedule, manipulate
-from lib.train import RunSpec, get_model
+from lib.core.errors import ConfigError
+from lib.core.settings import DataConfig, ModelConfig, TrainConfig
+from lib.measure.manipulate import ManipulationConfig, beta_schedule, manipulate
+from lib.nn.data import load_dataset
+from lib.pipeline.training import RunSpec, get_model
 
 
 @pytest.fixture(scope="module")
 def trained_digits(tmp_path_factory):
-    from lib.store import ResultStore
+    from lib.core.store import ResultStore
 
-    spec = RunSpec(DataConfig("digits", n_train=None, n_test=100), ModelConfig("convnet", width=8),
-                   TrainConfig(method="standard", epochs=4, batch_size=64, lr=0.05, warmup_epochs=0.5, monitor_n=0))
+    spec = RunSpec(
+        DataConfig("digits", n_train=None, n_test=100),
+        ModelConfig("convnet", width=8),
+        TrainConfig(method="standard", epochs=4, batch_size=64, lr=0.05, warmup_epochs=0.5, monitor_n=0),
+    )
     model = get_model(spec, ResultStore(tmp_path_factory.mktemp("m")), "cpu", progress=False).model
     x, y = load_dataset("digits", "test", n=40, seed=0)
     return model, x
 
 
 def _pairs(x, n):
-    return x[:n], x[n: 2 * n]
+    return x[:n], x[n : 2 * n]
 
 
 def test_attack_lowers_the_explanation_loss_and_keeps_the_label(trained_digits):
@@ -38,7 +42,7 @@ def test_batched_equals_one_pair_at_a_time(trained_digits):
     cfg = ManipulationConfig(steps=40, lr=1e-2, window=10, rel_tol=1e-2)
     batched = manipulate(model, xv, xt, cfg)
     for i in range(4):
-        single = manipulate(model, xv[i: i + 1], xt[i: i + 1], cfg)
+        single = manipulate(model, xv[i : i + 1], xt[i : i + 1], cfg)
         assert single.steps.item() == batched.steps[i].item()
         assert torch.allclose(single.x_adv[0], batched.x_adv[i], atol=1e-5)
         assert torch.allclose(single.l_end[0], batched.l_end[i], rtol=1e-4, atol=1e-12)
@@ -57,10 +61,15 @@ def test_beta_grows_geometrically_from_start_to_end():
     assert beta_schedule(cfg, 100) == pytest.approx(1000)
 
 
-@pytest.mark.parametrize("kwargs, fragment", [
-    ({"method": "lime"}, "method='lime'"), ({"steps": 0}, "steps=0"), ({"eps": -1.0}, "eps=-1.0"),
-    ({"bogus": 1}, "unknown setting 'bogus'"),
-])
+@pytest.mark.parametrize(
+    "kwargs, fragment",
+    [
+        ({"method": "lime"}, "method='lime'"),
+        ({"steps": 0}, "steps=0"),
+        ({"eps": -1.0}, "eps=-1.0"),
+        ({"bogus": 1}, "unknown setting 'bogus'"),
+    ],
+)
 def test_bad_settings(trained_digits, kwargs, fragment):
     model, x = trained_digits
     with pytest.raises(ConfigError, match=fragment):
@@ -80,7 +89,7 @@ def test_bad_pairs(trained_digits):
 
 
 def test_noise_baseline_realises_the_attack_norm_after_clamping():
-    from lib.manipulate import noise_baseline
+    from lib.measure.manipulate import noise_baseline
 
     g = torch.Generator().manual_seed(0)
     x = (torch.rand(6, 1, 8, 8, generator=g) > 0.7).float()  # mostly black, as MNIST: clamping bites
@@ -95,7 +104,7 @@ def test_noise_baseline_realises_the_attack_norm_after_clamping():
 def test_annealing_changes_only_the_twins_own_softplus():
     from torch import nn
 
-    from lib.models import set_softplus_beta, softplus_twin
+    from lib.nn.models import set_softplus_beta, softplus_twin
 
     model = nn.Sequential(nn.Linear(2, 2), nn.Softplus(beta=3.0), nn.Linear(2, 2), nn.ReLU())
     twin = softplus_twin(model, 10.0)
@@ -106,7 +115,7 @@ def test_annealing_changes_only_the_twins_own_softplus():
 def test_stopping_rule_compares_the_trained_models_loss(trained_digits):
     """With early stopping on, a pair stops at a multiple of the window (checked on the model as trained),
     and a run without early stopping does every step."""
-    from lib.manipulate import manipulate
+    from lib.measure.manipulate import manipulate
 
     model, x = trained_digits[0], trained_digits[1]
     xv, xt = x[:6], x[6:12]

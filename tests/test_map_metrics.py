@@ -1,4 +1,5 @@
 """Map comparison metrics: known answers, batched == per pair, agreement with scipy, and the bootstrap."""
+
 from __future__ import annotations
 
 import math
@@ -8,8 +9,15 @@ import pytest
 import torch
 from scipy import stats
 
-from lib.config import ConfigError
-from lib.metrics import average_ranks, bootstrap_ci, cosine_similarity, mse, spearman, topk_intersection
+from lib.core.errors import ConfigError
+from lib.measure.metrics import (
+    average_ranks,
+    bootstrap_ci,
+    cosine_similarity,
+    mse,
+    spearman,
+    topk_intersection,
+)
 
 
 def _maps(n: int = 4, h: int = 5, w: int = 6, seed: int = 0) -> torch.Tensor:
@@ -54,8 +62,9 @@ def test_hand_computed_cases():
 
 def test_average_ranks_share_ties_like_scipy():
     v = torch.tensor([[3.0, 1.0, 3.0, 2.0], [5.0, 5.0, 5.0, 5.0]])
-    torch.testing.assert_close(average_ranks(v), torch.tensor([[3.5, 1.0, 3.5, 2.0], [2.5, 2.5, 2.5, 2.5]],
-                                                              dtype=torch.float64))
+    torch.testing.assert_close(
+        average_ranks(v), torch.tensor([[3.5, 1.0, 3.5, 2.0], [2.5, 2.5, 2.5, 2.5]], dtype=torch.float64)
+    )
     rounded = (_maps(3, 8, 8) * 5).round()  # many ties
     expected = np.stack([stats.rankdata(row) for row in rounded.flatten(1).numpy()])
     np.testing.assert_allclose(average_ranks(rounded.flatten(1)).numpy(), expected)
@@ -73,13 +82,16 @@ def test_spearman_matches_scipy_with_and_without_ties_and_is_nan_for_constant_ma
     assert math.isnan(float(spearman(const, _maps(1, 3, 3))))
 
 
-@pytest.mark.parametrize("metric", [mse, cosine_similarity, spearman, lambda a, b: topk_intersection(a, b, 5)],
-                         ids=["mse", "cosine", "spearman", "topk"])
+@pytest.mark.parametrize(
+    "metric",
+    [mse, cosine_similarity, spearman, lambda a, b: topk_intersection(a, b, 5)],
+    ids=["mse", "cosine", "spearman", "topk"],
+)
 def test_batched_equals_per_pair(metric):
     a, b = _maps(6, 7, 7, seed=3), _maps(6, 7, 7, seed=4)
     a[3] = b[3] + 0.01 * a[3]  # one pair close, so values differ across pairs
     batched = metric(a, b)
-    single = torch.cat([metric(a[i:i + 1], b[i:i + 1]) for i in range(6)])
+    single = torch.cat([metric(a[i : i + 1], b[i : i + 1]) for i in range(6)])
     assert batched.shape == (6,)
     torch.testing.assert_close(batched, single)
     assert batched.unique().numel() > 1

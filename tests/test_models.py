@@ -2,8 +2,8 @@ import pytest
 import torch
 from torch import nn
 
-from lib.config import ConfigError
-from lib.models import build_model, softplus_twin
+from lib.core.errors import ConfigError
+from lib.nn.models import build_model, softplus_twin
 
 
 @pytest.mark.parametrize("shape", [(1, 8, 8), (1, 28, 28), (3, 32, 32)])
@@ -46,7 +46,9 @@ def test_softplus_twin_approaches_the_relu_model_as_beta_grows(name):
     x = torch.rand(8, 1, 28, 28)
     with torch.no_grad():
         ref = model(x)
-        gaps = [(softplus_twin(model, b).eval()(x) - ref).abs().max().item() for b in (1, 10, 100, 1000, 10000)]
+        gaps = [
+            (softplus_twin(model, b).eval()(x) - ref).abs().max().item() for b in (1, 10, 100, 1000, 10000)
+        ]
     assert all(a > b for a, b in zip(gaps, gaps[1:])), gaps
     assert gaps[-1] < 1e-3 * ref.abs().max().item()
 
@@ -55,16 +57,20 @@ def test_softplus_twin_has_a_nonzero_input_hessian_where_relu_has_none():
     torch.manual_seed(0)
     model = build_model("convnet", 1, 10, width=4).eval()
     x = torch.rand(1, 1, 8, 8)
-    f = lambda m: (lambda inp: m(inp)[0, 3])  # noqa: E731
+    f = lambda m: lambda inp: m(inp)[0, 3]  # noqa: E731
     h_relu = torch.autograd.functional.hessian(f(model), x)
     h_soft = torch.autograd.functional.hessian(f(softplus_twin(model, 10.0)), x)
     assert h_relu.abs().max() == 0 and h_soft.abs().max() > 0
 
 
-@pytest.mark.parametrize("kwargs, fragment", [
-    ({"name": "vgg"}, "model='vgg'"), ({"activation": "tanh"}, "activation='tanh'"),
-    ({"in_channels": 0}, "in_channels=0"),
-])
+@pytest.mark.parametrize(
+    "kwargs, fragment",
+    [
+        ({"name": "vgg"}, "model='vgg'"),
+        ({"activation": "tanh"}, "activation='tanh'"),
+        ({"in_channels": 0}, "in_channels=0"),
+    ],
+)
 def test_bad_model_arguments(kwargs, fragment):
     args = {"name": "convnet", "in_channels": 1, "num_classes": 10, **kwargs}
     with pytest.raises(ConfigError, match=fragment):

@@ -1,22 +1,57 @@
 """The prototype study: statistics with known answers, the stored pairs, and the measurement end to end on
 the smoke profile with a small sweep."""
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from lib import prototype_study as study
-from lib.config import ConfigError, load_profile
-from lib.manipulate import ManipulationResult
-from lib.prototypes import cluster_map_distances
+from lib.analysis.verdicts import validation_verdicts
+from lib.core.errors import ConfigError
+from lib.core.profile import load_profile
+from lib.measure.manipulate import ManipulationResult
+from lib.measure.prototypes import cluster_map_distances
+from lib.pipeline.explanation_attack import (
+    attack_config,
+    budget_attack_tasks,
+    budget_eps,
+    evaluation_images,
+    pairs_id,
+    plateaued,
+    prototype_pairs,
+    relation_table,
+)
+from lib.studies.prototypes import (
+    Validation,
+    all_ordered_pairs,
+    attack_seconds,
+    cached_timing,
+    correlations,
+    table_by_kind,
+    validate_prototypes,
+    validation_pool,
+    validation_summary,
+)
 
 # A tiny smoke sweep: one seed, two betas, no MAT, two training epochs; short attacks.
-TINY = {"seeds": [0], "sweep.betas": [0.0, 1.0], "sweep.mat": False, "experiments.digits.train.epochs": 1,
-        "experiments.digits.eval.n": 120, "prototypes.n_clusters": 3, "prototypes.victims_per_cluster": 2,
-        "prototypes.steps": 20, "prototypes.validation.n_images": 5, "prototypes.validation.n_clusters": 2,
-        "prototypes.validation.victims_per_cluster": 1, "prototypes.validation.targets_per_victim": 1,
-        "prototypes.validation.kmeans_seeds": 3, "prototypes.validation.resamples": 50,
-        "prototypes.validation.timing_pairs": [2, 4], "prototypes.validation.timing_steps": 2}
+TINY = {
+    "seeds": [0],
+    "sweep.betas": [0.0, 1.0],
+    "sweep.mat": False,
+    "experiments.digits.train.epochs": 1,
+    "experiments.digits.eval.n": 120,
+    "prototypes.n_clusters": 3,
+    "prototypes.victims_per_cluster": 2,
+    "prototypes.steps": 20,
+    "prototypes.validation.n_images": 5,
+    "prototypes.validation.n_clusters": 2,
+    "prototypes.validation.victims_per_cluster": 1,
+    "prototypes.validation.targets_per_victim": 1,
+    "prototypes.validation.kmeans_seeds": 3,
+    "prototypes.validation.resamples": 50,
+    "prototypes.validation.timing_pairs": [2, 4],
+    "prototypes.validation.timing_steps": 2,
+}
 
 
 def test_cluster_map_distances_splits_known_distances():
@@ -30,17 +65,23 @@ def test_cluster_map_distances_splits_known_distances():
 
 
 def test_all_ordered_pairs_counts_n_times_n_minus_one():
-    vi, ti = study.all_ordered_pairs(5)
+    vi, ti = all_ordered_pairs(5)
     assert len(vi) == 20 and (vi != ti).all()
     assert len(set(zip(vi.tolist(), ti.tolist()))) == 20
 
 
 def test_validation_summary_is_exact_for_a_perfect_estimator_and_biased_for_a_shifted_one():
     truth = np.array([1.0, 2.0, 3.0, 4.0])
-    val = study.Validation(models=pd.DataFrame(), prototype={"m": np.tile(truth[:, None], (1, 3))},
-                           random={"m": np.tile(truth[:, None], (1, 5)) * 1.1}, all_pairs={"m": truth},
-                           n_images=4, n_pairs_all=12, n_pairs_subset=2)
-    s = study.validation_summary(val).set_index("estimator")
+    val = Validation(
+        models=pd.DataFrame(),
+        prototype={"m": np.tile(truth[:, None], (1, 3))},
+        random={"m": np.tile(truth[:, None], (1, 5)) * 1.1},
+        all_pairs={"m": truth},
+        n_images=4,
+        n_pairs_all=12,
+        n_pairs_subset=2,
+    )
+    s = validation_summary(val).set_index("estimator")
     assert s.loc["prototypes", "rel_error_median"] == 0 and s.loc["prototypes", "rank_rho_median"] == 1
     assert s.loc["random subset", "rel_error_median"] == pytest.approx(0.1)
     assert s.loc["random subset", "bias"] == pytest.approx(0.1)
@@ -49,7 +90,7 @@ def test_validation_summary_is_exact_for_a_perfect_estimator_and_biased_for_a_sh
 
 def test_attack_config_uses_the_prototype_steps_and_keeps_early_stopping_off():
     P = load_profile("cpu")
-    cfg = study.attack_config(P, "grad_x_input")
+    cfg = attack_config(P, "grad_x_input")
     assert (cfg.steps, cfg.lr, cfg.method) == (500, 6e-4, "grad_x_input")
     assert cfg.window >= cfg.steps  # the cpu profile disables early stopping
     assert 450 in cfg.trace_steps and 500 in cfg.trace_steps
@@ -57,12 +98,12 @@ def test_attack_config_uses_the_prototype_steps_and_keeps_early_stopping_off():
 
 def test_plateaued_reads_the_last_tenth_of_the_trace():
     P = load_profile("smoke", {"prototypes.steps": 100})
-    cfg = study.attack_config(P, "gradient")
+    cfg = attack_config(P, "gradient")
     trace = torch.ones(len(cfg.trace_steps), 2)
     trace[cfg.trace_steps.index(100)] = torch.tensor([0.995, 0.5])  # pair 0: -0.5 %, pair 1: -50 %
     z = torch.zeros(2)
     result = ManipulationResult(z, z, z, z, z.bool(), z.bool(), z, z, z, trace=trace)
-    assert study.plateaued(result, cfg).tolist() == [True, False]
+    assert plateaued(result, cfg).tolist() == [True, False]
 
 
 def test_bad_prototype_settings_are_refused():
@@ -81,39 +122,39 @@ def test_bad_prototype_settings_are_refused():
 def test_more_clusters_than_images_is_refused(store):
     P = load_profile("smoke", {**TINY, "prototypes.n_clusters": 500})
     with pytest.raises(ConfigError, match="prototypes.n_clusters=500 is not allowed: expected at most 120"):
-        study.prototype_pairs(P, "digits", store, "cpu")
+        prototype_pairs(P, "digits", store, "cpu")
     P = load_profile("smoke", {**TINY, "prototypes.validation.n_images": 1000})
     with pytest.raises(ConfigError, match="n_images=1000"):
-        study.validation_pool(P, "digits")
+        validation_pool(P, "digits")
 
 
 def test_study_end_to_end_on_a_tiny_sweep_is_cached_and_consistent(store):
     P = load_profile("smoke", TINY)
-    pairs = study.prototype_pairs(P, "digits", store, "cpu")
+    pairs = prototype_pairs(P, "digits", store, "cpu")
     assert len(pairs.victims) == 6 and (pairs.victim_cluster != pairs.target_cluster).all()
-    again = study.prototype_pairs(P, "digits", store, "cpu")
+    again = prototype_pairs(P, "digits", store, "cpu")
     assert again.victims.tolist() == pairs.victims.tolist()  # stored, not recomputed differently
 
-    table = study.relation_table(P, store, "cpu", progress=False)
+    table = relation_table(P, store, "cpu", progress=False)
     assert len(table) == 2 * 2  # 2 models x 2 methods
     assert (table["pairs"] == 6).all() and table["label_kept"].between(0, 1).all()
     assert (table["l_end_1e-7"] < table["l_start_1e-7"]).mean() >= 0.5  # the attack lowers the loss
-    cached = study.relation_table(P, store, "cpu", progress=False)
+    cached = relation_table(P, store, "cpu", progress=False)
     pd.testing.assert_frame_equal(table, cached)
 
-    by_kind = study.table_by_kind(table)
+    by_kind = table_by_kind(table)
     assert len(by_kind) == 4 and (by_kind["seeds"] == 1).all() and by_kind["l_end_sd"].isna().all()
     assert set(by_kind["kind"]) == {"standard", "TRADES β=1"}
-    corr = study.correlations(pd.concat([table.assign(seed=s) for s in range(3)]))  # 6 rows per group
+    corr = correlations(pd.concat([table.assign(seed=s) for s in range(3)]))  # 6 rows per group
     assert set(corr["reading"]) <= {"rises", "falls", "no clear relation"}
 
-    val = study.validate_prototypes(P, store, "cpu", progress=False)
+    val = validate_prototypes(P, store, "cpu", progress=False)
     assert val.n_pairs_all == 20 and val.n_pairs_subset == 2
     # every estimate is a mean over a subset of the all-pairs records
     for k, truth in val.all_pairs.items():
         assert val.prototype[k].shape == (2, 3) and val.random[k].shape == (2, 50)
         assert np.allclose(val.random[k].mean(1), truth, rtol=0.5)
-    timing = study.cached_timing(P, store, "cpu")
+    timing = cached_timing(P, store, "cpu")
     assert timing["pairs"].tolist() == [2, 4] and (timing["seconds_per_step"] > 0).all()
 
 
@@ -121,53 +162,68 @@ def test_runs_other_than_the_sweep_are_measured(store):
     """The study measures any list of runs: here one model that is not in the profile's sweep."""
     from dataclasses import replace
 
-    from lib.runs import Run
-    from lib.sweep import sweep_runs
+    from lib.pipeline.roster import sweep_runs
+    from lib.pipeline.runs import Run
 
     P = load_profile("smoke", TINY)
     base = sweep_runs(P)[0]
     other = Run("digits", replace(base.spec, train=replace(base.spec.train, method="mat", beta=0.0)))
-    table = study.relation_table(P, store, "cpu", methods=("gradient",), runs=[other], progress=False)
+    table = relation_table(P, store, "cpu", methods=("gradient",), runs=[other], progress=False)
     assert table["kind"].tolist() == ["MAT"] and table["beta"].isna().all()
 
 
 def test_validation_verdicts_compare_errors_and_rankings():
-    summary = pd.DataFrame([
-        {"experiment": "e", "measure": "l_end_1e-7", "estimator": "prototypes", "rel_error_median": 0.05,
-         "rank_rho_median": 0.9},
-        {"experiment": "e", "measure": "l_end_1e-7", "estimator": "random subset", "rel_error_median": 0.10,
-         "rank_rho_median": 1.0}])
-    v = study.validation_verdicts(summary).iloc[0]
+    summary = pd.DataFrame(
+        [
+            {
+                "experiment": "e",
+                "measure": "l_end_1e-7",
+                "estimator": "prototypes",
+                "rel_error_median": 0.05,
+                "rank_rho_median": 0.9,
+            },
+            {
+                "experiment": "e",
+                "measure": "l_end_1e-7",
+                "estimator": "random subset",
+                "rel_error_median": 0.10,
+                "rank_rho_median": 1.0,
+            },
+        ]
+    )
+    v = validation_verdicts(summary).iloc[0]
     assert v["error"] == "smaller" and v["ranking"] == "less well than"
 
 
 def test_attack_seconds_interpolates_then_scales_linearly():
     timing = pd.DataFrame({"pairs": [10, 100], "seconds_per_step": [1.0, 2.0]})
-    got = study.attack_seconds(timing, np.array([10, 55, 100, 1000]), steps=10)
+    got = attack_seconds(timing, np.array([10, 55, 100, 1000]), steps=10)
     np.testing.assert_allclose(got, [10.0, 15.0, 20.0, 200.0])
 
 
 def test_the_fixed_budget_attack_stays_inside_the_pgd_ball_and_leaves_the_reference_keys_alone(store):
-    from lib.manipulate import cached_manipulation, manipulation_config
-    from lib.sweep import model_key, sweep_runs
-    from lib.train import get_model
+    from lib.measure.manipulate import cached_manipulation, manipulation_config
+    from lib.pipeline.evaluation import model_key
+    from lib.pipeline.roster import sweep_runs
+    from lib.pipeline.training import get_model
 
     P = load_profile("smoke", TINY)
-    eps = study.budget_eps(P, "digits")
+    eps = budget_eps(P, "digits")
     assert eps == P.experiment("digits").eval.attack.eps
-    free, bounded = study.attack_config(P, "gradient"), study.attack_config(P, "gradient", eps)
-    assert free.eps is None and bounded.eps == eps and free == study.attack_config(P, "gradient", None)
+    free, bounded = attack_config(P, "gradient"), attack_config(P, "gradient", eps)
+    assert free.eps is None and bounded.eps == eps and free == attack_config(P, "gradient", None)
     run = sweep_runs(P)[0]
-    pairs = study.prototype_pairs(P, "digits", store, "cpu")
-    ids = study.pairs_id(P, "digits", pairs)
+    pairs = prototype_pairs(P, "digits", store, "cpu")
+    ids = pairs_id(P, "digits", pairs)
     assert manipulation_config(model_key(run), ids, free) != manipulation_config(model_key(run), ids, bounded)
-    table = study.relation_table(P, store, "cpu", ("gradient",), [run], progress=False, budget=True)
-    x, _ = study.test_images(P, "digits")
+    table = relation_table(P, store, "cpu", ("gradient",), [run], progress=False, budget=True)
+    x, _ = evaluation_images(P, "digits")
     trained = get_model(run.spec, store, "cpu", progress=False)
-    result, _ = cached_manipulation(store, model_key(run), ids, trained.model, x[pairs.victims], x[pairs.targets],
-                                    bounded, progress=False)  # the stored bounded attack, read back
+    result, _ = cached_manipulation(
+        store, model_key(run), ids, trained.model, x[pairs.victims], x[pairs.targets], bounded, progress=False
+    )  # the stored bounded attack, read back
     assert float(result.linf.max()) <= eps + 1e-6
     assert len(table) == 1 and table["l_end_1e-7"].iloc[0] > 0
-    tasks = study.budget_attack_tasks(P, [run], store, "cpu")
+    tasks = budget_attack_tasks(P, [run], store, "cpu")
     assert [t.stage for t in tasks] == ["budget-attacks"] * len(P.prototypes.methods)
     assert tasks[0].done(store) and not tasks[1].done(store)  # gradient measured above, grad_x_input not

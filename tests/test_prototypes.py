@@ -3,9 +3,15 @@ import pytest
 import torch
 from torch import nn
 
-from lib.config import ConfigError
-from lib.manipulate import ManipulationConfig
-from lib.prototypes import (Pairs, check_pairs_for, explanation_robustness, penultimate_features, select_pairs)
+from lib.core.errors import ConfigError
+from lib.measure.manipulate import ManipulationConfig
+from lib.measure.prototypes import (
+    Pairs,
+    check_pairs_for,
+    explanation_robustness,
+    penultimate_features,
+    select_pairs,
+)
 
 
 def _blobs(k=4, per=10, seed=0):

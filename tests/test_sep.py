@@ -6,12 +6,12 @@ import pytest
 import torch
 from torch import nn
 
-from lib.components import DataConfig, ModelConfig, SepConfig, TrainConfig, AttackConfig
-from lib.config import load_profile
-from lib.errors import ConfigError
-from lib.models import build_model
-from lib.sep import explanation_change
-from lib.train import RunSpec, get_model
+from lib.core.errors import ConfigError
+from lib.core.profile import load_profile
+from lib.core.settings import AttackConfig, DataConfig, ModelConfig, SepConfig, TrainConfig
+from lib.measure.sep import explanation_change
+from lib.nn.models import build_model
+from lib.pipeline.training import RunSpec, get_model
 
 
 def x_batch(n=6, seed=0):
@@ -26,8 +26,9 @@ def smooth_net():
 def test_linear_model_and_zero_noise_give_exactly_zero():
     linear = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
     x = x_batch()
-    assert torch.equal(explanation_change(linear, x, 0.3, generator=torch.Generator().manual_seed(1)),
-                       torch.zeros(6))
+    assert torch.equal(
+        explanation_change(linear, x, 0.3, generator=torch.Generator().manual_seed(1)), torch.zeros(6)
+    )
     assert torch.equal(explanation_change(smooth_net(), x, 0.0), torch.zeros(6))
 
 
@@ -35,8 +36,9 @@ def test_grows_with_sigma_is_per_example_and_seeded():
     net, x = smooth_net(), x_batch()
 
     def lf(sigma, xx=x, seed=1):
-        return explanation_change(net, xx, sigma, samples=4, generator=torch.Generator().manual_seed(seed),
-                                  create_graph=False)
+        return explanation_change(
+            net, xx, sigma, samples=4, generator=torch.Generator().manual_seed(seed), create_graph=False
+        )
 
     means = [float(lf(s).mean()) for s in (0.01, 0.05, 0.2)]
     assert means[0] < means[1] < means[2]
@@ -57,8 +59,9 @@ def test_differentiable_in_the_weights_of_a_relu_model():
     assert any(g is not None and g.abs().sum() > 0 for g in grads)
 
 
-@pytest.mark.parametrize("kwargs, fragment", [({"sigma": -0.1}, "sigma=-0.1"), ({"sigma": 0.1, "samples": 0},
-                                              "samples=0")])
+@pytest.mark.parametrize(
+    "kwargs, fragment", [({"sigma": -0.1}, "sigma=-0.1"), ({"sigma": 0.1, "samples": 0}, "samples=0")]
+)
 def test_bad_arguments_give_one_line(kwargs, fragment):
     with pytest.raises(ConfigError, match=fragment):
         explanation_change(smooth_net(), x_batch(), **kwargs)
@@ -66,16 +69,31 @@ def test_bad_arguments_give_one_line(kwargs, fragment):
 
 def test_bad_settings_in_a_profile_give_one_line():
     with pytest.raises(ConfigError, match="experiments.digits.train.sep.sigma=-1.0"):
-        load_profile("smoke", {"experiments.digits.train.method": "mat", "experiments.digits.train.sep":
-                               {"lam": 1.0, "sigma": -1.0}})
+        load_profile(
+            "smoke",
+            {
+                "experiments.digits.train.method": "mat",
+                "experiments.digits.train.sep": {"lam": 1.0, "sigma": -1.0},
+            },
+        )
     with pytest.raises(ConfigError, match="train.method='standard'"):
         load_profile("smoke", {"experiments.digits.train.sep": {"lam": 1.0}})
 
 
 def spec(sep, epochs=2):
-    return RunSpec(DataConfig("digits", n_train=400, n_test=100), ModelConfig("convnet", width=8),
-                   TrainConfig(method="mat", epochs=epochs, batch_size=64, lr=0.05, monitor_n=100,
-                               attack=AttackConfig(eps=0.1, step_size=0.05, steps=2), sep=sep))
+    return RunSpec(
+        DataConfig("digits", n_train=400, n_test=100),
+        ModelConfig("convnet", width=8),
+        TrainConfig(
+            method="mat",
+            epochs=epochs,
+            batch_size=64,
+            lr=0.05,
+            monitor_n=100,
+            attack=AttackConfig(eps=0.1, step_size=0.05, steps=2),
+            sep=sep,
+        ),
+    )
 
 
 def test_models_without_sep_keep_their_store_keys():
@@ -109,14 +127,17 @@ def test_sep_loss_on_a_batch_norm_model_is_per_example_and_leaves_the_model_as_i
     model = build_model("resnet18", 1, 10, width=2, activation="softplus").train()
     x, y = x_batch(6), torch.arange(6) % 10
     stats = [b.clone() for b in model.buffers()]
-    from lib.sep import sep_loss
+    from lib.measure.sep import sep_loss
+
     _, whole = sep_loss(model, x, y, 1.0, 0.1, "gradient", 1, torch.Generator().manual_seed(3))
     # the same noise in eval mode: equal, so the maps used running statistics, not the batch's
-    lf = explanation_change(model.eval(), x, 0.1, target=y, generator=torch.Generator().manual_seed(3),
-                            create_graph=False)
+    lf = explanation_change(
+        model.eval(), x, 0.1, target=y, generator=torch.Generator().manual_seed(3), create_graph=False
+    )
     assert torch.allclose(whole, lf.mean(), rtol=1e-5)
-    in_train_mode = explanation_change(model.train(), x, 0.1, target=y, generator=torch.Generator().manual_seed(3),
-                                       create_graph=False)
+    in_train_mode = explanation_change(
+        model.train(), x, 0.1, target=y, generator=torch.Generator().manual_seed(3), create_graph=False
+    )
     assert not torch.allclose(in_train_mode.mean(), lf.mean(), rtol=1e-3)  # the check above can fail
     for b, s in zip(model.buffers(), stats):  # undo the train-mode pass's update of the running statistics
         b.copy_(s)

@@ -1,79 +1,116 @@
 """The SEP study's rule and verdict with known answers: the choice reads accuracy and collapse only, and the
 verdict checks the paper's order, its adversarial-accuracy spread and the reviewers' other measures."""
-import pandas as pd
 
+import pandas as pd
 from conftest import PROJECT
-from lib import sep_study as ss
-from lib.config import load_profile
+
+from lib.analysis.verdicts import (
+    accuracy_shifts,
+    choose,
+    collapsed_on_lf_alone,
+    robustness_by_role,
+    sep_order_verdicts,
+)
+from lib.core.profile import load_profile
+from lib.pipeline.roster import base_runs, extra_runs, lambda_runs, main_runs, study_experiments
+from lib.report.text import short_reason
+from lib.studies.sep import against_paper, paper_block_of, paper_blocks, sep_tasks, with_paper
 
 
 def sweep_rows():
     # lambda, clean, pgd, collapsed
-    rows = [(0.0, 0.90, 0.60, ""), (1e3, 0.905, 0.61, ""), (1e4, 0.895, 0.595, ""), (1e5, 0.80, 0.60, ""),
-            (-1e3, 0.90, 0.59, ""), (-1e4, 0.901, 0.601, "L_f exploded from 1 to 500"), (-3e3, 0.91, 0.605, "")]
-    return pd.DataFrame([{"experiment": "mnist", "lam": lam, "clean_acc": c, "pgd_acc": p, "collapsed": k}
-                         for lam, c, p, k in rows])
+    rows = [
+        (0.0, 0.90, 0.60, ""),
+        (1e3, 0.905, 0.61, ""),
+        (1e4, 0.895, 0.595, ""),
+        (1e5, 0.80, 0.60, ""),
+        (-1e3, 0.90, 0.59, ""),
+        (-1e4, 0.901, 0.601, "L_f exploded from 1 to 500"),
+        (-3e3, 0.91, 0.605, ""),
+    ]
+    return pd.DataFrame(
+        [
+            {"experiment": "mnist", "lam": lam, "clean_acc": c, "pgd_acc": p, "collapsed": k}
+            for lam, c, p, k in rows
+        ]
+    )
 
 
 def test_choice_takes_the_largest_lambda_within_tolerance_and_never_a_collapsed_one():
-    chosen = ss.choose(sweep_rows(), 2.0).iloc[0]
+    chosen = choose(sweep_rows(), 2.0).iloc[0]
     assert chosen["SEP_pos"] == 1e4  # 1e5 loses 10 points of clean accuracy
     assert chosen["SEP_neg"] == -3e3  # -1e4 collapsed
-    none = ss.choose(sweep_rows().assign(pgd_acc=lambda t: t["pgd_acc"].where(t["lam"] == 0, 0.1)), 2.0).iloc[0]
+    none = choose(sweep_rows().assign(pgd_acc=lambda t: t["pgd_acc"].where(t["lam"] == 0, 0.1)), 2.0).iloc[0]
     assert none["SEP_pos"] is None and none["SEP_neg"] is None
 
 
 def test_a_run_collapsed_on_lf_growth_alone_is_named_but_not_chosen():
     sweep = sweep_rows()
     sweep.loc[sweep["lam"] == -3e3, "collapsed"] = "L_f exploded from 1e-06 to 0.0002"
-    assert ss.choose(sweep, 2.0).iloc[0]["SEP_neg"] == -1e3  # the rule still keeps it out
-    named = ss.collapsed_on_lf_alone(sweep, 2.0)
+    assert choose(sweep, 2.0).iloc[0]["SEP_neg"] == -1e3  # the rule still keeps it out
+    named = collapsed_on_lf_alone(sweep, 2.0)
     assert sorted(named["lam"]) == [-1e4, -3e3]  # both grew L_f with accuracy within 2 points of MAT's
-    assert ss.collapsed_on_lf_alone(sweep, 0.05).empty  # both are 0.1 points or more off MAT
+    assert collapsed_on_lf_alone(sweep, 0.05).empty  # both are 0.1 points or more off MAT
 
 
 def test_accuracy_shifts_reread_the_rule_on_another_base():
-    roles = pd.DataFrame({"experiment": "fashion-mnist", "explanation": ["gradient"] * 3 + ["grad_x_input"] * 3,
-                          "role": ["SEP_pos", "TRADES", "SEP_neg"] * 2, "clean_acc": [0.76, 0.75, 0.70] * 2,
-                          "pgd_acc": [0.565, 0.575, 0.57] * 2})
-    shifts = ss.accuracy_shifts(roles, "TRADES", 2.0)
+    roles = pd.DataFrame(
+        {
+            "experiment": "fashion-mnist",
+            "explanation": ["gradient"] * 3 + ["grad_x_input"] * 3,
+            "role": ["SEP_pos", "TRADES", "SEP_neg"] * 2,
+            "clean_acc": [0.76, 0.75, 0.70] * 2,
+            "pgd_acc": [0.565, 0.575, 0.57] * 2,
+        }
+    )
+    shifts = accuracy_shifts(roles, "TRADES", 2.0)
     assert list(shifts["role"]) == ["SEP_pos", "SEP_neg"]  # once per model, not per explanation method
-    assert shifts["clean_points"].round(6).tolist() == [1.0, 5.0] and shifts["pgd_points"].round(6).tolist() == [1.0, 0.5]
+    assert shifts["clean_points"].round(6).tolist() == [1.0, 5.0] and shifts["pgd_points"].round(
+        6
+    ).tolist() == [1.0, 0.5]
     assert shifts["within"].tolist() == [True, False]
 
 
 def test_collapse_reasons_shorten_for_a_table():
-    assert ss.short_reason("non-finite loss at epoch 2, batch 47") == "loss not finite (epoch 2)"
-    assert ss.short_reason("clean accuracy 0.102 at chance (1/10)") == "at chance"
-    assert ss.short_reason("L_f exploded from 1.46e-06 to 0.000196") == "L_f grew 134-fold"
-    assert ss.short_reason("") == ""
+    assert short_reason("non-finite loss at epoch 2, batch 47") == "loss not finite (epoch 2)"
+    assert short_reason("clean accuracy 0.102 at chance (1/10)") == "at chance"
+    assert short_reason("L_f exploded from 1.46e-06 to 0.000196") == "L_f grew 134-fold"
+    assert short_reason("") == ""
 
 
 def test_verdict_reads_the_order_and_the_spread():
-    roles = pd.DataFrame({"experiment": "mnist", "explanation": "gradient", "role": ["SEP_pos", "MAT", "SEP_neg"],
-                          "l_end_1e-7": [100.0, 200.0, 800.0], "relative_reduction": [0.5, 0.4, 0.2],
-                          "spearman_to_target": [0.6, 0.5, 0.55], "pgd_acc": [0.60, 0.61, 0.65]})
-    v = ss.verdicts(roles).iloc[0]
+    roles = pd.DataFrame(
+        {
+            "experiment": "mnist",
+            "explanation": "gradient",
+            "role": ["SEP_pos", "MAT", "SEP_neg"],
+            "l_end_1e-7": [100.0, 200.0, 800.0],
+            "relative_reduction": [0.5, 0.4, 0.2],
+            "spearman_to_target": [0.6, 0.5, 0.55],
+            "pgd_acc": [0.60, 0.61, 0.65],
+        }
+    )
+    v = sep_order_verdicts(roles).iloc[0]
     assert v["l_end_order"] and v["reduction_order"] and not v["rank_order"]
     assert abs(v["pgd_spread_points"] - 5.0) < 1e-9 and not v["pgd_within"]
     assert v["neg_over_pos"] == 8.0 and v["mat_over_pos"] == 2.0
-    missing = ss.verdicts(roles[roles["role"] != "SEP_neg"]).iloc[0]
+    missing = sep_order_verdicts(roles[roles["role"] != "SEP_neg"]).iloc[0]
     assert not missing["complete"] and missing["missing"] == "SEP_neg" and missing["l_end_order"] is None
     assert missing["pos_below_base"] and missing["mat_over_pos"] == 2.0 and missing["base_below_neg"] is None
 
 
 def test_the_paper_table_ranks_sep_pos_below_mat_below_sep_neg_in_every_block():
-    paper = ss.paper_blocks(str(PROJECT / "book" / "paper_table.csv"))
+    paper = paper_blocks(str(PROJECT / "book" / "paper_table.csv"))
     assert len(paper) == 6 and paper["l_end_order"].all() and paper["pgd_spread_points"].max() < 3
 
 
 def test_sep_runs_are_the_base_runs_with_sep_and_keep_nothing_else():
     P = load_profile("smoke")
-    runs = [r for r in ss.lambda_runs(P) if r.experiment == "digits"]
+    runs = [r for r in lambda_runs(P) if r.experiment == "digits"]
     assert sorted(r.kind.lam for r in runs) == sorted(P.sep.lambdas["digits"])
-    base = ss.base_runs(P, "digits")[0]
+    base = base_runs(P, "digits")[0]
     assert all(r.spec.train.method == "mat" and r.spec.data == base.spec.data for r in runs)
-    roles = ss.main_runs(P, pd.DataFrame([{"experiment": "digits", "SEP_pos": 2000.0, "SEP_neg": None}]))
+    roles = main_runs(P, pd.DataFrame([{"experiment": "digits", "SEP_pos": 2000.0, "SEP_neg": None}]))
     # per seed: the standard model, then MAT and SEP_pos (no SEP_neg: no lambda of that sign qualified)
     assert [r for r, _ in roles] == ["standard"] * len(P.seeds) + ["MAT", "SEP_pos"] * len(P.seeds)
     assert [run.kind.lam for r, run in roles if r == "SEP_pos"] == [2000.0] * len(P.seeds)
@@ -81,36 +118,46 @@ def test_sep_runs_are_the_base_runs_with_sep_and_keep_nothing_else():
 
 def test_the_second_architecture_trains_only_standard_and_base_models():
     P = load_profile("smoke")
-    assert ss.study_experiments(P) == ["digits", "digits-resnet18"]
-    extra = ss.extra_runs(P)
+    assert study_experiments(P) == ["digits", "digits-resnet18"]
+    extra = extra_runs(P)
     assert {r.experiment for r in extra} == {"digits-resnet18"}
     assert sorted(r.kind.label for r in extra) == sorted(["standard", "MAT"] * len(P.seeds))
-    assert {r.spec.model.name for r in ss.lambda_runs(P) if r.experiment == "digits-resnet18"} == {"resnet18"}
+    assert {r.spec.model.name for r in lambda_runs(P) if r.experiment == "digits-resnet18"} == {"resnet18"}
 
 
 def test_sep_tasks_resolve_their_lambda_once_the_sweep_is_stored(monkeypatch, tmp_path):
-    from lib.store import ResultStore
-    from lib.work import NOT_NEEDED
+    from lib.core.store import ResultStore
+    from lib.pipeline.task import NOT_NEEDED
 
     P = load_profile("smoke")
     store = ResultStore(tmp_path)
-    tasks = ss.sep_tasks(P, store, "cpu")
+    tasks = sep_tasks(P, store, "cpu")
     later = [t for t in tasks if t.stage == "sep-main-models"]
     # seed 1 on MAT for both experiments, and both seeds on the TRADES base (digits): two roles each
     assert len(later) == 2 * (2 + 2)
     assert all(t.config() is None for t in later)  # the sweep is not stored: after upstream
-    monkeypatch.setattr(ss, "sweep_ready", lambda profile, store: True)
-    monkeypatch.setattr(ss, "sweep_table", lambda profile, store, device: pd.DataFrame(
-        [{"experiment": e, "lam": lam, "clean_acc": 0.9, "pgd_acc": 0.5, "collapsed": ""}
-         for e in ("digits", "digits-resnet18") for lam in (0.0, 2000.0)]))
-    tasks = ss.sep_tasks(P, store, "cpu")
+    from lib.pipeline import roster
+
+    monkeypatch.setattr(roster, "lambda_ready", lambda profile, store: True)
+    monkeypatch.setattr(
+        roster,
+        "lambda_table",
+        lambda profile, store, device: pd.DataFrame(
+            [
+                {"experiment": e, "lam": lam, "clean_acc": 0.9, "pgd_acc": 0.5, "collapsed": ""}
+                for e in ("digits", "digits-resnet18")
+                for lam in (0.0, 2000.0)
+            ]
+        ),
+    )
+    tasks = sep_tasks(P, store, "cpu")
     by_label = {t.label: t for t in tasks}
     pos = by_label["digits SEP_pos on TRADES seed 1"].config()
     assert pos["train"]["sep"]["lam"] == 2000.0 and pos["train"]["method"] == "trades"
     assert pos["train"]["beta"] == max(P.sweep.betas) and pos["train"]["seed"] == 1
     assert by_label["digits-resnet18 SEP_neg on MAT seed 1"].config() is NOT_NEEDED  # no negative lambda
     assert by_label["digits-resnet18 SEP_neg on MAT seed 1"].done(store)
-    assert [t.label for t in tasks] == [t.label for t in ss.sep_tasks(P, ResultStore(tmp_path / "x"), "cpu")]
+    assert [t.label for t in tasks] == [t.label for t in sep_tasks(P, ResultStore(tmp_path / "x"), "cpu")]
 
 
 def test_intervals_over_seeds_and_pairs_and_the_separation_of_sep_pos_and_sep_neg():
@@ -120,37 +167,70 @@ def test_intervals_over_seeds_and_pairs_and_the_separation_of_sep_pos_and_sep_ne
     for role, centre in (("SEP_pos", 100.0), ("MAT", 200.0), ("SEP_neg", 400.0)):
         for seed in range(3):
             pairs = centre + np.linspace(-10, 10, 20) + seed
-            rows.append({"experiment": "mnist", "explanation": "gradient", "role": role, "kind": role,
-                         "dataset": "mnist", "model": "convnet", "seed": seed, "l_start_1e-7": 2 * centre,
-                         "l_end_1e-7": pairs.mean(), "relative_reduction": 0.5, "spearman_to_target": 0.5,
-                         "label_kept": 1.0, "clean_acc": 0.9, "pgd_acc": 0.6, "l_end_pairs": pairs,
-                         "reduction_pairs": np.full(20, 0.5), "collapsed": ""})
-    roles = ss.by_role(pd.DataFrame(rows))
+            rows.append(
+                {
+                    "experiment": "mnist",
+                    "explanation": "gradient",
+                    "role": role,
+                    "kind": role,
+                    "dataset": "mnist",
+                    "model": "convnet",
+                    "seed": seed,
+                    "l_start_1e-7": 2 * centre,
+                    "l_end_1e-7": pairs.mean(),
+                    "relative_reduction": 0.5,
+                    "spearman_to_target": 0.5,
+                    "label_kept": 1.0,
+                    "clean_acc": 0.9,
+                    "pgd_acc": 0.6,
+                    "l_end_pairs": pairs,
+                    "reduction_pairs": np.full(20, 0.5),
+                    "collapsed": "",
+                }
+            )
+    roles = robustness_by_role(pd.DataFrame(rows))
     assert list(roles["role"]) == ["SEP_pos", "MAT", "SEP_neg"]
     assert (roles["l_end_lo"] < roles["l_end_1e-7"]).all() and (roles["l_end_1e-7"] < roles["l_end_hi"]).all()
     assert abs(roles["l_end_1e-7"].iloc[0] - 101.0) < 1e-9 and roles["seeds"].iloc[0] == 3
-    v = ss.verdicts(roles).iloc[0]
+    v = sep_order_verdicts(roles).iloc[0]
     assert v["l_end_order"] and v["pos_neg_separated"]
 
 
 def test_our_blocks_sit_beside_the_papers_block_of_the_same_dataset_and_architecture():
-    roles = pd.DataFrame({"experiment": ["mnist"] * 3 + ["fashion-mnist"], "explanation": "gradient",
-                          "dataset": ["mnist"] * 3 + ["fashion-mnist"], "model": "convnet",
-                          "role": ["SEP_pos", "MAT", "SEP_neg", "MAT"], "l_start_1e-7": 1.0,
-                          "l_end_1e-7": 1.0})
-    out = ss.with_paper(roles, str(PROJECT / "book" / "paper_table.csv"))
+    roles = pd.DataFrame(
+        {
+            "experiment": ["mnist"] * 3 + ["fashion-mnist"],
+            "explanation": "gradient",
+            "dataset": ["mnist"] * 3 + ["fashion-mnist"],
+            "model": "convnet",
+            "role": ["SEP_pos", "MAT", "SEP_neg", "MAT"],
+            "l_start_1e-7": 1.0,
+            "l_end_1e-7": 1.0,
+        }
+    )
+    out = with_paper(roles, str(PROJECT / "book" / "paper_table.csv"))
     assert out["paper_l_end_1e-7"].iloc[1] == 298.729  # MNIST ConvNet MAT in the paper's table
     assert pd.isna(out["paper_l_end_1e-7"].iloc[3])  # the paper has no Fashion-MNIST block
-    assert ss.paper_block_of("mnist", "resnet18") == ("MNIST", "ResNet18")
-    blocks = pd.DataFrame({"experiment": ["mnist"] * 3 + ["fashion-mnist"] * 2, "explanation": "gradient",
-                           "dataset": ["mnist"] * 3 + ["fashion-mnist"] * 2, "model": "convnet",
-                           "role": ["SEP_pos", "MAT", "SEP_neg", "MAT", "SEP_neg"],
-                           "l_end_1e-7": [1.0, 2.0, 3.0, 2.0, 1.0], "relative_reduction": 0.5,
-                           "spearman_to_target": 0.5, "pgd_acc": 0.5})
-    verdict = ss.verdicts(blocks)
-    side = ss.against_paper(verdict, blocks, str(PROJECT / "book" / "paper_table.csv"))
+    assert paper_block_of("mnist", "resnet18") == ("MNIST", "ResNet18")
+    blocks = pd.DataFrame(
+        {
+            "experiment": ["mnist"] * 3 + ["fashion-mnist"] * 2,
+            "explanation": "gradient",
+            "dataset": ["mnist"] * 3 + ["fashion-mnist"] * 2,
+            "model": "convnet",
+            "role": ["SEP_pos", "MAT", "SEP_neg", "MAT", "SEP_neg"],
+            "l_end_1e-7": [1.0, 2.0, 3.0, 2.0, 1.0],
+            "relative_reduction": 0.5,
+            "spearman_to_target": 0.5,
+            "pgd_acc": 0.5,
+        }
+    )
+    verdict = sep_order_verdicts(blocks)
+    side = against_paper(verdict, blocks, str(PROJECT / "book" / "paper_table.csv"))
     assert list(side["source"]) == ["ours: gradient", "paper: MNIST ConvNet", "ours: gradient"]
     # fashion-mnist has no SEP_pos: no whole order, but its MAT < SEP_neg half is read (and fails here)
     assert pd.isna(side["l_end_order"].iloc[2]) and side["base_below_neg"].iloc[2] == "no"
     assert side["neg_over_mat"].iloc[2] == 0.5 and pd.isna(side["neg_over_pos"].iloc[2])
-    assert abs(side["neg_over_pos"].iloc[1] - 657.180 / 61.545) < 1e-9 and side["l_end_order"].iloc[1] == "yes"
+    assert (
+        abs(side["neg_over_pos"].iloc[1] - 657.180 / 61.545) < 1e-9 and side["l_end_order"].iloc[1] == "yes"
+    )

@@ -1,19 +1,27 @@
 """Statistics with known answers: rank correlations and their intervals, partial rank correlations, rank
 agreement between two columns, the reading rule, grouped tables and the two-stage bootstrap."""
+
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import PROJECT
 from scipy import stats
 
-from conftest import PROJECT
-from lib.errors import ConfigError
-from lib.stats import (correlation_table, interval_text, partial_spearman, rank_agreement, reading, spearman_ci,
-                       two_stage_bootstrap)
+from lib.analysis.stats import (
+    correlation_table,
+    interval_text,
+    partial_spearman,
+    rank_agreement,
+    reading,
+    spearman_ci,
+    two_stage_bootstrap,
+)
+from lib.core.errors import ConfigError
 
 
 def test_spearman_ci_of_a_monotone_relation_is_one():
     x = np.arange(10.0)
-    rho, lo, hi = spearman_ci(x, x ** 3)
+    rho, lo, hi = spearman_ci(x, x**3)
     assert rho == pytest.approx(1.0) and lo == pytest.approx(1.0) and hi == pytest.approx(1.0)
     rho, lo, hi = spearman_ci(x, -x)
     assert rho == pytest.approx(-1.0) and hi == pytest.approx(-1.0)
@@ -39,13 +47,23 @@ def test_reading_needs_the_whole_interval_on_one_side():
 
 
 def test_correlation_table_groups_and_drops_missing_x():
-    t = pd.DataFrame({"g": ["a"] * 6 + ["b"] * 6, "x": list(range(6)) * 2,
-                      "y": list(range(6)) + list(range(6, 0, -1)), "beta": [0, 1, 2, 3, 4, None] * 2})
+    t = pd.DataFrame(
+        {
+            "g": ["a"] * 6 + ["b"] * 6,
+            "x": list(range(6)) * 2,
+            "y": list(range(6)) + list(range(6, 0, -1)),
+            "beta": [0, 1, 2, 3, 4, None] * 2,
+        }
+    )
     c = correlation_table(t, ["g"], ["x", "beta"], ["y"]).set_index(["g", "x"])
     assert c.loc[("a", "x"), "rho"] == pytest.approx(1) and c.loc[("b", "x"), "rho"] == pytest.approx(-1)
     assert c.loc[("a", "beta"), "n"] == 5  # the row without beta (MAT, say) is left out
     few = correlation_table(t.head(2), ["g"], ["x"], ["y"]).iloc[0]
-    assert few["n"] == 2 and np.isnan(few["rho"]) and reading(few["ci_low"], few["ci_high"], "a", "b", n=2) == "too few models"
+    assert (
+        few["n"] == 2
+        and np.isnan(few["rho"])
+        and reading(few["ci_low"], few["ci_high"], "a", "b", n=2) == "too few models"
+    )
 
 
 def test_two_stage_bootstrap_brackets_the_mean_and_widens_with_between_group_spread():
@@ -60,11 +78,17 @@ def test_two_stage_bootstrap_brackets_the_mean_and_widens_with_between_group_spr
 
 
 def test_human_table_names_columns_blanks_repeated_keys_and_dashes_missing_values():
-    from lib.book import duration, human_table
+    from lib.report.page import duration, human_table
 
-    t = pd.DataFrame({"e": ["a", "a", "b"], "k": ["x", "y", "x"], "v": [1.23456, None, 3.0], "n": [2.0, 3.0, 4.0]})
-    shown = human_table(t, {"e": "experiment", "k": "model", "v": "value", "n": "pairs"}, digits={"n": 0},
-                        index=["experiment", "model"]).data
+    t = pd.DataFrame(
+        {"e": ["a", "a", "b"], "k": ["x", "y", "x"], "v": [1.23456, None, 3.0], "n": [2.0, 3.0, 4.0]}
+    )
+    shown = human_table(
+        t,
+        {"e": "experiment", "k": "model", "v": "value", "n": "pairs"},
+        digits={"n": 0},
+        index=["experiment", "model"],
+    ).data
     assert list(shown.columns) == ["experiment", "model", "value", "pairs"]
     assert shown["experiment"].tolist() == ["a", "", "b"] and shown["model"].tolist() == ["x", "y", "x"]
     assert shown["value"].tolist() == ["1.235", "—", "3.000"] and shown["pairs"].tolist() == ["2", "3", "4"]
@@ -90,7 +114,8 @@ def test_partial_spearman_matches_the_one_control_formula_and_handles_several_co
     r = lambda u, v: stats.spearmanr(u, v).statistic
     rxy, rxz, ryz = r(x, y), r(x, z1), r(y, z1)
     assert partial_spearman(x, y, z1, n_boot=10)[0] == pytest.approx(
-        (rxy - rxz * ryz) / np.sqrt((1 - rxz ** 2) * (1 - ryz ** 2)))
+        (rxy - rxz * ryz) / np.sqrt((1 - rxz**2) * (1 - ryz**2))
+    )
     assert partial_spearman(x, y, z1, n_boot=10)[0] > 0.6  # z2 still drives both
     # the driver as the second of two controls is removed too, whether given as a list or a (k, n) array
     w = rng.normal(size=200)
@@ -122,12 +147,15 @@ def test_partial_spearman_with_no_controls_is_spearman_and_rejects_bad_input():
 
 
 def test_rank_agreement_counts_orders_pairs_and_positions():
-    rows = [("p", [1, 2, 3], [10, 20, 30]),  # same order: 1 of 1, pairs 3 of 3, positions 3 of 3
-            ("q", [1, 2, 3], [20, 10, 30]),  # first two swapped: 0, pairs 2 of 3, positions 1 of 3
-            ("r", [1, 2, 3, 4], [4, 3, 2, 1]),  # reversed: 0, pairs 0 of 6, positions 0 of 4
-            ("s", [1, 1, 2], [5, 5, 9])]  # tied by both: 1, pairs 3 of 3, positions 3 of 3
-    t = pd.DataFrame([{"g": g, "m": f"m{i}", "a": a, "b": b} for g, xa, xb in rows
-                      for i, (a, b) in enumerate(zip(xa, xb))])
+    rows = [
+        ("p", [1, 2, 3], [10, 20, 30]),  # same order: 1 of 1, pairs 3 of 3, positions 3 of 3
+        ("q", [1, 2, 3], [20, 10, 30]),  # first two swapped: 0, pairs 2 of 3, positions 1 of 3
+        ("r", [1, 2, 3, 4], [4, 3, 2, 1]),  # reversed: 0, pairs 0 of 6, positions 0 of 4
+        ("s", [1, 1, 2], [5, 5, 9]),
+    ]  # tied by both: 1, pairs 3 of 3, positions 3 of 3
+    t = pd.DataFrame(
+        [{"g": g, "m": f"m{i}", "a": a, "b": b} for g, xa, xb in rows for i, (a, b) in enumerate(zip(xa, xb))]
+    )
     expected = {"order": (2, 4), "pairs": (8, 15), "positions": (7, 13)}
     for mode, counts in expected.items():
         assert rank_agreement(t, ["g"], "m", "a", "b", mode) == counts
@@ -156,6 +184,9 @@ def test_rank_agreement_on_the_paper_table_gives_22_of_24_as_positions():
     assert rank_agreement(*args, mode="order") == (5, 6)
     assert rank_agreement(*args, mode="pairs") == (35, 36)
     assert rank_agreement(*args, mode="positions") == (22, 24)
-    differ = [key for key, g in paper.groupby(["dataset", "model"])
-              if rank_agreement(g, ["dataset", "model"], "method", "l_start_1e-7", "l_end_1e-7") != (1, 1)]
+    differ = [
+        key
+        for key, g in paper.groupby(["dataset", "model"])
+        if rank_agreement(g, ["dataset", "model"], "method", "l_start_1e-7", "l_end_1e-7") != (1, 1)
+    ]
     assert differ == [("CIFAR-10", "ResNet18")]

@@ -1,10 +1,12 @@
 import json
 import os
+import pickle
 
 import pytest
 import torch
 
-from lib.store import ResultStore, StoreError, atomic_write_text, config_key
+from lib.core.errors import StoreError
+from lib.core.store import ResultStore, atomic_write_text, config_key
 
 
 def test_key_is_stable_and_changes_with_any_field():
@@ -12,8 +14,11 @@ def test_key_is_stable_and_changes_with_any_field():
     assert config_key("models", cfg) == config_key("models", json.loads(json.dumps(cfg)))
     reordered = {"train": {"seed": 0, "lr": 0.1}, "code_version": 1, "data": {"n": 100, "name": "mnist"}}
     assert config_key("models", reordered) == config_key("models", cfg)
-    variants = [{**cfg, "code_version": 2}, {**cfg, "train": {"lr": 0.1, "seed": 1}},
-                {**cfg, "data": {"name": "mnist", "n": 101}}]
+    variants = [
+        {**cfg, "code_version": 2},
+        {**cfg, "train": {"lr": 0.1, "seed": 1}},
+        {**cfg, "data": {"name": "mnist", "n": 101}},
+    ]
     keys = {config_key("models", v) for v in variants} | {config_key("evals", cfg), config_key("models", cfg)}
     assert len(keys) == 5
     with pytest.raises(StoreError, match="nan"):
@@ -44,14 +49,14 @@ def test_interrupted_write_leaves_the_old_file_whole(tmp_path):
     class Boom(Exception):
         pass
 
-    from lib import store as store_mod
+    from lib.core.store import _atomic_write
 
     def failing(f):
         f.write(b"half a fi")
         raise Boom
 
     with pytest.raises(Boom):
-        store_mod._atomic_write(target, failing)
+        _atomic_write(target, failing)
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]  # no temporary file left behind
 
@@ -63,7 +68,7 @@ def test_tensors_round_trip_with_weights_only(store):
     loaded = e.load_torch("partial.pt")
     assert torch.equal(loaded["w"], state["w"]) and loaded["epoch"] == 3
     torch.save({"obj": os.stat_result((0,) * 10)}, e.file("evil.pt"))  # not a plain tensor container
-    with pytest.raises(Exception):
+    with pytest.raises(pickle.UnpicklingError):  # weights_only refuses arbitrary objects
         e.load_torch("evil.pt")
 
 

@@ -1,30 +1,75 @@
 """The book's work as tasks: a run fills the store once, a second run computes nothing, the Ray engine (two
 workers on this machine) computes exactly the entries and numbers the local engine does, and a failing task
 is reported by label while the others go on."""
+
 import os
 import subprocess
 import sys
 
 import pytest
 import torch
-
 from conftest import PROJECT
 
-TINY = ["--set", "seeds=[0]", "--set", "sweep.betas=[0.0, 1.0]", "--set", "sweep.mat=false", "--set", "threads=1",
-        "--set", "experiments.digits.train.epochs=1", "--set", "experiments.digits.eval.n=120",
-        "--set", "prototypes.n_clusters=3", "--set", "prototypes.victims_per_cluster=2", "--set",
-        "prototypes.steps=10", "--set", "manipulation.steps=10", "--set", "manipulation.pairs=6",
-        "--set", "prototypes.validation.n_images=4", "--set", "prototypes.validation.n_clusters=2",
-        "--set", "prototypes.validation.victims_per_cluster=1", "--set", "prototypes.validation.targets_per_victim=1",
-        "--set", "prototypes.validation.timing_pairs=[2]", "--set", "prototypes.validation.timing_steps=2",
-        "--set", "landscape.victims=3", "--set", "landscape.points=5", "--set", "landscape.surface_points=5",
-        "--set", "landscape.gaussian=1", "--set", "landscape.eig_max_iter=5", "--set", "landscape.trace_probes=2"]
+TINY = [
+    "--set",
+    "seeds=[0]",
+    "--set",
+    "sweep.betas=[0.0, 1.0]",
+    "--set",
+    "sweep.mat=false",
+    "--set",
+    "threads=1",
+    "--set",
+    "experiments.digits.train.epochs=1",
+    "--set",
+    "experiments.digits.eval.n=120",
+    "--set",
+    "prototypes.n_clusters=3",
+    "--set",
+    "prototypes.victims_per_cluster=2",
+    "--set",
+    "prototypes.steps=10",
+    "--set",
+    "manipulation.steps=10",
+    "--set",
+    "manipulation.pairs=6",
+    "--set",
+    "prototypes.validation.n_images=4",
+    "--set",
+    "prototypes.validation.n_clusters=2",
+    "--set",
+    "prototypes.validation.victims_per_cluster=1",
+    "--set",
+    "prototypes.validation.targets_per_victim=1",
+    "--set",
+    "prototypes.validation.timing_pairs=[2]",
+    "--set",
+    "prototypes.validation.timing_steps=2",
+    "--set",
+    "landscape.victims=3",
+    "--set",
+    "landscape.points=5",
+    "--set",
+    "landscape.surface_points=5",
+    "--set",
+    "landscape.gaussian=1",
+    "--set",
+    "landscape.eig_max_iter=5",
+    "--set",
+    "landscape.trace_probes=2",
+]
 
 
 def tasks(results: str, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "RESULTS_DIR": results, "TQDM_DISABLE": "1"}
-    return subprocess.run([sys.executable, "-m", "lib.tasks", "--profile", "smoke", *TINY, *args], cwd=PROJECT,
-                          env=env, capture_output=True, text=True, timeout=900)
+    return subprocess.run(
+        [sys.executable, "-m", "lib.plan", "--profile", "smoke", *TINY, *args],
+        cwd=PROJECT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
 
 
 def stored(root):

@@ -3,8 +3,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lib.config import ConfigError
-from lib.trades import kl_from_logits, trades_loss
+from lib.core.errors import ConfigError
+from lib.nn.trades import kl_from_logits, trades_loss
 
 
 def _model():

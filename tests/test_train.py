@@ -1,22 +1,36 @@
-import math
 from dataclasses import replace
 
 import pytest
 import torch
 
-from lib.attacks import evaluate
-from lib.config import AttackConfig, DataConfig, ModelConfig, TrainConfig
-from lib.data import load_dataset
-from lib.train import RunSpec, TrainingDivergedError, get_model, learning_rate, train
+from lib.core.errors import TrainingDivergedError
+from lib.core.settings import AttackConfig, DataConfig, ModelConfig, TrainConfig
+from lib.nn.data import load_dataset
+from lib.nn.pgd import evaluate
+from lib.pipeline.training import RunSpec, get_model, learning_rate, train
 
 ATTACK = AttackConfig(eps=0.1, step_size=0.05, steps=2)
 
 
 def _spec(method="standard", beta=0.0, epochs=3, seed=0, n_train=400, **kw):
-    return RunSpec(DataConfig("digits", n_train=n_train, n_test=200),
-                   ModelConfig("convnet", width=4),
-                   TrainConfig(**{"method": method, "beta": beta, "seed": seed, "epochs": epochs, "batch_size": 32,
-                                  "lr": 0.05, "warmup_epochs": 0.2, "attack": ATTACK, "monitor_n": 50, **kw}))
+    return RunSpec(
+        DataConfig("digits", n_train=n_train, n_test=200),
+        ModelConfig("convnet", width=4),
+        TrainConfig(
+            **{
+                "method": method,
+                "beta": beta,
+                "seed": seed,
+                "epochs": epochs,
+                "batch_size": 32,
+                "lr": 0.05,
+                "warmup_epochs": 0.2,
+                "attack": ATTACK,
+                "monitor_n": 50,
+                **kw,
+            }
+        ),
+    )
 
 
 def _weights(model):
@@ -26,19 +40,22 @@ def _weights(model):
 def test_a_few_epochs_raise_accuracy_on_digits(store):
     x, y = load_dataset("digits", "test")
     torch.manual_seed(0)
-    from lib.train import build_for
+    from lib.pipeline.training import build_for
+
     untrained = evaluate(build_for(_spec(), "cpu").eval(), x, y, ATTACK, progress=False).clean_acc
     trained = get_model(_spec(epochs=4, n_train=None), store, "cpu", progress=False)
     acc = evaluate(trained.model, x, y, ATTACK, progress=False).clean_acc
     assert untrained < 0.3 and acc > 0.7, (untrained, acc)
     losses = [h["loss"] for h in trained.history]
     assert losses[-1] < losses[0] and len(trained.history) == 4
-    assert {"seconds", "monitor_clean_acc", "monitor_pgd_acc", "train_acc", "lr_end"} <= set(trained.history[0])
+    assert {"seconds", "monitor_clean_acc", "monitor_pgd_acc", "train_acc", "lr_end"} <= set(
+        trained.history[0]
+    )
 
 
 @pytest.mark.parametrize("method, beta", [("trades", 2.0), ("mat", 0.0)])
 def test_interrupted_training_resumes_to_identical_weights(store, tmp_path, method, beta):
-    from lib.store import ResultStore
+    from lib.core.store import ResultStore
 
     spec = _spec(method, beta, epochs=3)
     straight = get_model(spec, ResultStore(tmp_path / "straight"), "cpu", progress=False)
@@ -64,7 +81,7 @@ def test_interrupted_training_resumes_to_identical_weights(store, tmp_path, meth
 
 
 def test_same_seed_same_weights_other_seed_other_weights(tmp_path):
-    from lib.store import ResultStore
+    from lib.core.store import ResultStore
 
     a = get_model(_spec("trades", 1.0, epochs=1), ResultStore(tmp_path / "a"), "cpu", progress=False)
     b = get_model(_spec("trades", 1.0, epochs=1), ResultStore(tmp_path / "b"), "cpu", progress=False)
@@ -91,5 +108,7 @@ def test_learning_rate_warms_up_then_decays_to_zero():
 
 def test_changing_any_setting_trains_a_new_model(store):
     a = store.entry("models", _spec(epochs=1).store_config()).key
-    b = store.entry("models", replace(_spec(epochs=1), train=replace(_spec().train, epochs=1, lr=0.051)).store_config()).key
+    b = store.entry(
+        "models", replace(_spec(epochs=1), train=replace(_spec().train, epochs=1, lr=0.051)).store_config()
+    ).key
     assert a != b

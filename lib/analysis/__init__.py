@@ -1,0 +1,1 @@
+"""Statistics and every verdict rule of the book, in one place each."""

@@ -1,0 +1,236 @@
+"""Rank correlations with bootstrap intervals, grouped means with two-stage bootstrap intervals, and the one
+rule that turns an interval into words. Every chapter reads its verdicts through ``reading``.
+
+The reading rule was fixed before any result was seen: a relation is stated only when the 95 % interval
+excludes 0 entirely; otherwise the book says there is no clear relation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from lib.core.errors import ConfigError
+
+NO_CLEAR = "no clear relation"
+
+
+TOO_FEW = "too few models"
+
+
+MIN_POINTS = 3
+
+
+def spearman_ci(x, y, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> tuple[float, float, float]:
+    """Spearman's rho of (x, y) and a percentile-bootstrap interval, resampling the points given (models,
+    say). Resamples in which x or y is constant (rho undefined) are left out of the interval."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if x.shape != y.shape or x.ndim != 1:
+        raise ConfigError(
+            f"y.shape={y.shape} is not allowed: expected the shape of x, {x.shape}, one-dimensional"
+        )
+    if len(x) < 3:
+        raise ConfigError(f"len(x)={len(x)} is not allowed: a rank correlation needs at least 3 points")
+    if not (np.isfinite(x).all() and np.isfinite(y).all()):
+        raise ConfigError("x, y have non-finite values: expected finite numbers (drop failed runs first)")
+    rho = float(stats.spearmanr(x, y).statistic)
+    idx = np.random.default_rng(seed).integers(0, len(x), (n_boot, len(x)))
+    rx, ry = stats.rankdata(x[idx], axis=1), stats.rankdata(y[idx], axis=1)  # average ranks, as spearmanr
+    rx -= rx.mean(1, keepdims=True)
+    ry -= ry.mean(1, keepdims=True)
+    denom = np.sqrt((rx * rx).sum(1) * (ry * ry).sum(1))
+    ok = denom > 0
+    boots = (rx * ry).sum(1)[ok] / denom[ok]
+    if len(boots) == 0:
+        return rho, float("nan"), float("nan")
+    lo, hi = np.quantile(boots, [(1 - level) / 2, (1 + level) / 2])
+    return rho, float(lo), float(hi)
+
+
+def reading(lo: float, hi: float, up: str, down: str, sign: int = 1, n: int | None = None) -> str:
+    """Words for an interval [lo, hi] of a signed effect: ``up`` when it lies entirely above 0 (after
+    multiplying by ``sign``, so that "up" can mean "more robust" for a lower-is-better measure), ``down``
+    when entirely below, "no clear relation" otherwise (an undefined interval included); "too few models"
+    when ``n`` (the number of points) is below 3."""
+    if sign not in (1, -1):
+        raise ConfigError(f"sign={sign!r} is not allowed: expected 1 or -1")
+    if n is not None and n < MIN_POINTS:
+        return TOO_FEW
+    a, b = sorted((sign * lo, sign * hi))
+    if not (np.isfinite(a) and np.isfinite(b)):
+        return NO_CLEAR
+    return up if a > 0 else down if b < 0 else NO_CLEAR
+
+
+def correlation_table(
+    table: pd.DataFrame,
+    by: Sequence[str],
+    xs: Sequence[str],
+    ys: Sequence[str],
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Spearman's rho with a bootstrap interval of every y against every x, within each group of ``by``
+    (rows with a missing x or y are left out, e.g. MAT against beta); one row per (group, x, y). A group with
+    fewer than 3 points (one seed and two betas, say) gets a row with missing rho and interval, so that a
+    small build says "too few" instead of failing."""
+    rows = []
+    for key, group in table.groupby(list(by), sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        for x in xs:
+            for y in ys:
+                g = group.dropna(subset=[x, y])
+                if len(g) < MIN_POINTS:
+                    rho = lo = hi = float("nan")
+                else:
+                    rho, lo, hi = spearman_ci(g[x].to_numpy(), g[y].to_numpy(), n_boot, seed)
+                rows.append(
+                    {
+                        **dict(zip(by, key)),
+                        "x": x,
+                        "y": y,
+                        "n": len(g),
+                        "rho": rho,
+                        "ci_low": lo,
+                        "ci_high": hi,
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def two_stage_bootstrap(
+    groups: Sequence[np.ndarray], n_boot: int = 1000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float, float]:
+    """Mean of all values and a percentile interval that resamples the groups (models, seeds), then the
+    values within each chosen group (victims, pairs), since values of one group are not independent."""
+    groups = [np.asarray(g, float) for g in groups]
+    if not groups or any(len(g) == 0 for g in groups):
+        raise ConfigError("groups is not allowed: expected one or more non-empty groups of values")
+    if not all(np.isfinite(g).all() for g in groups):
+        raise ConfigError("groups have non-finite values: expected finite numbers (drop failed runs first)")
+    rng = np.random.default_rng(seed)
+    boots = np.empty(n_boot)
+    for b in range(n_boot):
+        chosen = rng.integers(0, len(groups), len(groups))
+        boots[b] = np.concatenate(
+            [groups[i][rng.integers(0, len(groups[i]), len(groups[i]))] for i in chosen]
+        ).mean()
+    lo, hi = np.quantile(boots, [(1 - level) / 2, (1 + level) / 2])
+    return float(np.concatenate(groups).mean()), float(lo), float(hi)
+
+
+def interval_text(rho: float, lo: float, hi: float) -> str:
+    """'ρ = +0.93 [+0.78, +0.99]': a correlation with its interval, for prose."""
+    return f"ρ = {rho:+.2f} [{lo:+.2f}, {hi:+.2f}]"
+
+
+def _partial_rank_corr(rx: np.ndarray, ry: np.ndarray, rc: np.ndarray) -> float:
+    """Pearson correlation of the residuals of ranks ``rx`` and ``ry`` regressed on the control ranks ``rc``
+    (shape (k, n)) plus an intercept; nan when a residual is all zero (x or y constant, or fixed by the
+    controls), since the correlation is then undefined."""
+    design = np.column_stack([np.ones(len(rx)), rc.T])
+    both = np.column_stack([rx, ry])
+    res = both - design @ np.linalg.lstsq(design, both, rcond=None)[0]
+    ss = (res * res).sum(0)
+    total = ((both - both.mean(0)) ** 2).sum(0)
+    if not ((total > 0) & (ss > 1e-12 * total)).all():
+        return float("nan")
+    return float((res[:, 0] * res[:, 1]).sum() / np.sqrt(ss[0] * ss[1]))
+
+
+def partial_spearman(
+    x, y, controls, n_boot: int = 2000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float, float]:
+    """Spearman's partial rho of (x, y) given ``controls`` (one 1-D array, or k of them as a sequence or a
+    (k, n) array; an empty list gives plain Spearman's rho), with a percentile-bootstrap interval resampling
+    the points. It tells whether x and y still go together once a shared driver (model size, say) is held
+    fixed: the ranks of x and y are regressed on the ranks of the controls and the residuals correlated.
+    Resamples in which rho is undefined (a residual all zero) are left out of the interval."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if x.shape != y.shape or x.ndim != 1:
+        raise ConfigError(
+            f"y.shape={y.shape} is not allowed: expected the shape of x, {x.shape}, one-dimensional"
+        )
+    n = len(x)
+    try:
+        c = np.asarray(controls, float)
+    except ValueError:
+        raise ConfigError(
+            "controls is not allowed: expected one array, or equally long arrays, of numbers"
+        ) from None
+    c = c.reshape(0, n) if c.size == 0 else c[None, :] if c.ndim == 1 else c
+    if c.ndim != 2 or c.shape[1] != n:
+        raise ConfigError(
+            f"controls.shape={np.shape(controls)} is not allowed: expected ({n},) or (k, {n}), "
+            f"one row per control, as long as x"
+        )
+    k = len(c)
+    if n < k + 3:
+        raise ConfigError(
+            f"len(x)={n} is not allowed: a partial rank correlation with {k} controls needs at "
+            f"least {k + 3} points"
+        )
+    if not (np.isfinite(x).all() and np.isfinite(y).all() and np.isfinite(c).all()):
+        raise ConfigError(
+            "x, y, controls have non-finite values: expected finite numbers (drop failed runs first)"
+        )
+    if not (isinstance(n_boot, (int, np.integer)) and n_boot >= 1):
+        raise ConfigError(f"n_boot={n_boot!r} is not allowed: expected an integer of at least 1")
+    if not 0 < level < 1:
+        raise ConfigError(f"level={level!r} is not allowed: expected a number strictly between 0 and 1")
+    rho = _partial_rank_corr(stats.rankdata(x), stats.rankdata(y), stats.rankdata(c, axis=1))
+    idx = np.random.default_rng(seed).integers(0, n, (n_boot, n))
+    rx, ry = stats.rankdata(x[idx], axis=1), stats.rankdata(y[idx], axis=1)  # average ranks, as spearmanr
+    rc = stats.rankdata(c[:, idx], axis=2)
+    boots = np.array([_partial_rank_corr(rx[i], ry[i], rc[:, i]) for i in range(n_boot)])
+    boots = boots[np.isfinite(boots)]
+    if len(boots) == 0:
+        return rho, float("nan"), float("nan")
+    lo, hi = np.quantile(boots, [(1 - level) / 2, (1 + level) / 2])
+    return rho, float(lo), float(hi)
+
+
+AGREEMENT_MODES = ("order", "pairs", "positions")
+
+
+def rank_agreement(
+    table: pd.DataFrame, block: Sequence[str], item: str, a: str, b: str, mode: str = "order"
+) -> tuple[int, int]:
+    """How often ranking the items (methods, say) of each group of ``block`` columns by column ``a`` agrees
+    with ranking them by ``b``, as (agreeing, total), to check a claim like "the methods rank the same by
+    L_start as by L_end". ``mode`` says what is counted: "order", groups whose whole ordering is identical;
+    "pairs", pairs of items within a group that both columns order the same way; "positions", (group, item)
+    cells whose rank position is the same by both. Ties get average ranks, so a pair tied by both columns
+    agrees and one tied by only one does not."""
+    if mode not in AGREEMENT_MODES:
+        raise ConfigError(f"mode={mode!r} is not allowed: expected one of {', '.join(AGREEMENT_MODES)}")
+    block = [block] if isinstance(block, str) else list(block)
+    missing = [col for col in [*block, item, a, b] if col not in table.columns]
+    if missing:
+        raise ConfigError(
+            f"columns={missing} is not allowed: expected columns of the table, {list(table.columns)}"
+        )
+    values = table[[a, b]].to_numpy(float)
+    if not np.isfinite(values).all():
+        raise ConfigError(f"{a}, {b} have missing or non-finite values: expected finite numbers in every row")
+    groups = table.groupby(block, sort=False, dropna=False) if block else [((), table)]
+    agree = total = 0
+    for key, g in groups:
+        if g[item].duplicated().any():
+            raise ConfigError(
+                f"{item}={g[item][g[item].duplicated()].iloc[0]!r} is not allowed: expected each "
+                f"{item} once per group of {block} (twice in {key!r})"
+            )
+        ra, rb = stats.rankdata(g[a].to_numpy(float)), stats.rankdata(g[b].to_numpy(float))
+        if mode == "order":
+            agree, total = agree + int((ra == rb).all()), total + 1
+        elif mode == "positions":
+            agree, total = agree + int((ra == rb).sum()), total + len(g)
+        else:
+            i, j = np.triu_indices(len(g), 1)
+            agree += int((np.sign(ra[i] - ra[j]) == np.sign(rb[i] - rb[j])).sum())
+            total += len(i)
+    return agree, total

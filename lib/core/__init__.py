@@ -1,0 +1,1 @@
+"""The floor everything stands on: errors, settings and profiles, the result store."""

@@ -1,0 +1,1 @@
+"""Networks and how they are trained against attacks: data, models, PGD, TRADES, model kinds."""

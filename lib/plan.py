@@ -1,0 +1,212 @@
+"""Every store entry the book needs for a profile, in dependency order, listed or computed, in one
+process or on Ray.
+
+``plan(profile, store, device)`` asks each stage for its tasks (``lib.pipeline.task.Task``) without computing
+anything: models, evaluations and the masking check, the motivation attacks, prototype pairs, prototype
+attacks, validation, timing and the short-attack check, landscapes and surfaces. From the shell::
+
+    python -m lib.plan --profile smoke --list                   # stage, label, store key, done or to do
+    python -m lib.plan --profile smoke                          # compute what is missing, here
+    python -m lib.plan --profile cpu --engine ray --workers 2 --set threads=1
+    python -m lib.plan --profile paper --engine ray --address auto --gpus-per-task 0.25
+
+Stages run in order; inside a stage the engine runs tasks side by side. Each task computes exactly its own
+store entry under a per-entry file lock, so two workers never compute the same entry and a second run
+computes nothing. A task gives the same numbers on either engine at the same thread count: a Ray worker
+loads the same profile, sets up the same runtime (threads, determinism) and runs the same code. A killed
+worker leaves a resumable partial entry (training checkpoints every epoch). A failing task is reported with
+its label and error, the others go on, and the run exits non-zero at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import ray
+
+from lib.core.profile import Profile, load_profile, setup_runtime
+from lib.core.store import ResultStore
+from lib.pipeline.cli import overrides_of, stage_parser, user_errors
+from lib.pipeline.evaluation import model_tasks
+from lib.pipeline.explanation_attack import attack_tasks, pair_tasks
+from lib.pipeline.landscapes import landscape_tasks
+from lib.pipeline.roster import sweep_runs
+from lib.pipeline.task import Task, run_task
+from lib.studies import motivation
+from lib.studies.budget import budget_tasks
+from lib.studies.cross_method import cross_tasks
+from lib.studies.curvature import curvature_tasks
+from lib.studies.prototypes import validation_tasks
+from lib.studies.sep import sep_tasks
+from lib.studies.sweep import eval_tasks
+
+ENGINES = ("local", "ray")
+
+
+def plan(profile: Profile, store: ResultStore, device: str) -> list[Task]:
+    """The book's tasks for ``profile``, stage by stage in dependency order."""
+    runs = sweep_runs(profile)
+    experiments = list(profile.run)
+    return (
+        model_tasks(runs, store, device)
+        + eval_tasks(profile, runs, store, device)
+        + motivation.attack_tasks(profile, store, device)
+        + pair_tasks(profile, experiments, store, device)
+        + attack_tasks(profile, runs, store, device)
+        + validation_tasks(profile, store, device)
+        + landscape_tasks(profile, runs, store, device)
+        + sep_tasks(profile, store, device)
+        + curvature_tasks(profile, store, device)
+        + cross_tasks(profile, store, device)
+        + budget_tasks(profile, store, device)
+    )
+
+
+def stages(tasks: list[Task]) -> list[list[int]]:
+    """Task indices grouped by stage, in plan order."""
+    order: dict[str, list[int]] = {}
+    for i, t in enumerate(tasks):
+        order.setdefault(t.stage, []).append(i)
+    return list(order.values())
+
+
+def _say(task: Task, status: str, seconds: float) -> None:
+    print(f"[{task.stage}] {task.label}: {status} in {seconds:.1f} s", flush=True)
+
+
+def run_local(profile: Profile, store: ResultStore, device: str) -> list[tuple[Task, str]]:
+    """Compute every missing task in this process, in order; returns the failures (task, error)."""
+    tasks, failures = plan(profile, store, device), []
+    for task in tasks:
+        if task.done(store):
+            continue
+        try:
+            _say(task, *run_task(task, store))
+        except Exception as exc:  # noqa: BLE001 - reported with its task, never swallowed
+            failures.append((task, f"{type(exc).__name__}: {exc}"))
+            print(f"[{task.stage}] {task.label}: FAILED: {type(exc).__name__}: {exc}", flush=True)
+    return failures
+
+
+def _ray_worker(
+    profile_name: str, overrides: Mapping[str, Any], results_dir: str, index: int, label: str
+) -> tuple[int, str, float, str | None]:
+    """Runs on a Ray worker: rebuild the same plan with this worker's device and run task ``index``."""
+    profile = load_profile(profile_name, overrides)
+    device = setup_runtime(profile)
+    store = ResultStore(results_dir)
+    task = plan(profile, store, device)[index]
+    if task.label != label:
+        return index, "failed", 0.0, f"plan mismatch: task {index} is {task.label!r}, expected {label!r}"
+    try:
+        status, seconds = run_task(task, store)
+        return index, status, seconds, None
+    except Exception as exc:  # noqa: BLE001 - sent back to the driver, which reports it
+        return index, "failed", 0.0, f"{type(exc).__name__}: {exc}"
+
+
+def run_ray(
+    profile_name: str,
+    overrides: Mapping[str, Any],
+    store: ResultStore,
+    workers: int | None,
+    address: str | None,
+    gpus_per_task: float,
+) -> list[tuple[Task, str]]:
+    """Compute every missing task on Ray, stage by stage; at most ``workers`` tasks at once (on a local
+    cluster also its CPU count). Returns the failures (task, error)."""
+
+    profile = load_profile(profile_name, overrides)
+    device = setup_runtime(profile)
+    env = {
+        k: os.environ[k] for k in ("DATA_DIR", "DATA_DOWNLOAD", "CUBLAS_WORKSPACE_CONFIG") if k in os.environ
+    }
+    runtime_env = {"env_vars": {**env, "RESULTS_DIR": str(store.root.resolve()), "TQDM_DISABLE": "1"}}
+    if address:
+        ray.init(address=address, runtime_env=runtime_env, log_to_driver=False)
+    else:
+        ray.init(
+            num_cpus=workers or os.cpu_count(),
+            runtime_env=runtime_env,
+            log_to_driver=False,
+            include_dashboard=False,
+        )
+    remote = ray.remote(num_cpus=1, num_gpus=gpus_per_task, max_retries=0)(_ray_worker)
+    tasks, failures = plan(profile, store, device), []
+    limit = workers or int(ray.cluster_resources().get("CPU", 1))
+    try:
+        for group in stages(tasks):
+            todo = [i for i in group if not tasks[i].done(store)]
+            pending: list = []
+            while todo or pending:
+                while todo and len(pending) < limit:
+                    i = todo.pop(0)
+                    pending.append(
+                        remote.remote(
+                            profile_name, dict(overrides), str(store.root.resolve()), i, tasks[i].label
+                        )
+                    )
+                ready, pending = ray.wait(pending, num_returns=1)
+                index, status, seconds, error = ray.get(ready[0])
+                if error:
+                    failures.append((tasks[index], error))
+                    print(f"[{tasks[index].stage}] {tasks[index].label}: FAILED: {error}", flush=True)
+                else:
+                    _say(tasks[index], status, seconds)
+    finally:
+        ray.shutdown()
+    return failures
+
+
+def main(argv: list[str] | None = None) -> None:
+
+    parser = stage_parser("List or compute every store entry the book needs for a profile.")
+    parser.add_argument("--list", action="store_true", help="print the tasks and whether each is done")
+    parser.add_argument("--engine", choices=ENGINES, default="local")
+    parser.add_argument("--workers", type=int, help="tasks at once on Ray (default: the cluster's CPUs)")
+    parser.add_argument(
+        "--address", help="a running Ray cluster ('auto' or host:port); default: start one here"
+    )
+    parser.add_argument(
+        "--gpus-per-task", type=float, default=0.0, help="GPU share of each Ray task, e.g. 0.25"
+    )
+    args = parser.parse_args(argv)
+    t0 = time.perf_counter()
+    with user_errors():
+        if args.workers is not None and args.workers < 1:
+            raise SystemExit(f"error: --workers={args.workers} is not allowed: expected an integer >= 1")
+        if not 0 <= args.gpus_per_task <= 1 and not float(args.gpus_per_task).is_integer():
+            raise SystemExit(
+                f"error: --gpus-per-task={args.gpus_per_task} is not allowed: expected a fraction in "
+                f"[0, 1] or a whole number"
+            )
+        overrides = overrides_of(args)
+        profile = load_profile(args.profile, overrides)
+        device = setup_runtime(profile)
+        store = ResultStore()
+        if args.list:
+            tasks = plan(profile, store, device)
+            for task in tasks:
+                print(task.line(store))
+            done = sum(t.done(store) for t in tasks)
+            print(f"{len(tasks)} tasks, {done} done, {len(tasks) - done} to do")
+            return
+        if args.engine == "ray":
+            failures = run_ray(args.profile, overrides, store, args.workers, args.address, args.gpus_per_task)
+        else:
+            failures = run_local(profile, store, device)
+    for task, error in failures:
+        print(f"FAILED [{task.stage}] {task.label}: {error}")
+    print(
+        f"store filled for profile {args.profile!r} with engine {args.engine} in {time.perf_counter() - t0:.1f} s; "
+        f"{len(failures)} task(s) failed"
+    )
+    if failures:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""What pages show: page helpers, figures, verdict text and the findings."""

@@ -1,0 +1,1 @@
+"""One module per question of the book; no study imports another."""

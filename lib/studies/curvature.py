@@ -1,0 +1,129 @@
+"""Does SEP change the explanation landscape itself? The input-Hessian of the explanation loss and of the
+cross-entropy at the landscape victims of the SEP chapter's models (standard, the base, SEP_pos, SEP_neg, the
+lambda sweep), on the softplus twin at two smoothings, with intervals over seeds and victims (issue 12,
+part 1).
+
+The twin's beta decides how much of the ReLU network's kinks the curvature sees: beta 10 is the landscape
+chapter's (where the attack's smoothing starts), ``drivers.second_beta`` a sharper twin (where it ends).
+Curvature at the first beta is read from the landscape entries (``lib.pipeline.landscapes``), with slices, so
+SEP models get the landscape chapter's full treatment; at the second beta only the curvature is computed
+(store kind ``curvatures``). Collapsed models are never measured.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from lib.analysis.verdicts import curvature_by_role, curvature_verdicts
+from lib.core.profile import Profile
+from lib.core.store import ResultStore
+from lib.pipeline.evaluation import live_after_training, model_key, stored_live
+from lib.pipeline.landscapes import CURVATURE_MEASURES, curvature_table, landscape_task
+from lib.pipeline.roster import ChosenSlots, base_role, base_runs, chapter_model_slots, sep_slots, sweep_runs
+from lib.pipeline.runs import Run
+from lib.pipeline.task import Task
+
+
+def lambda_curve(curv: pd.DataFrame, first_seed: int, base: str = "MAT") -> pd.DataFrame:
+    """The lambda sweep's curvature: per experiment, twin beta, loss and lambda (0: the base model), the mean
+    spectral norm over the victims of the first seed's model on ``base``."""
+    g = curv[(curv["seed"] == first_seed) & (curv["base"] == base) & (curv["role"] != "standard")]
+    g = g.assign(lam=g["lam"].fillna(0.0).astype(float))
+    return g.groupby(["experiment", "twin_beta", "loss", "lam"], sort=False)["spectral"].mean().reset_index()
+
+
+def curvature_tasks(profile: Profile, store: ResultStore, device: str) -> list[Task]:
+    """The landscape of every SEP-chapter model the landscape stage does not cover, the curvature of every
+    SEP-chapter model at the second twin beta, and the surfaces of the first seed's base, SEP_pos and
+    SEP_neg models."""
+    swept = {model_key(r) for r in sweep_runs(profile)}
+    tasks = []
+    models = chapter_model_slots(profile, store, device)
+    for m in models:
+        if m.run is None or model_key(m.run) not in swept:
+            tasks.append(
+                landscape_task(profile, "sep-landscapes", m.label, m.run_of, m.compute_run, store, device)
+            )
+    tasks += [
+        landscape_task(
+            profile,
+            "sep-curvatures",
+            m.label,
+            m.run_of,
+            m.compute_run,
+            store,
+            device,
+            beta=profile.drivers.second_beta,
+        )
+        for m in models
+    ]
+    slot = ChosenSlots(profile, store, device)
+    first = profile.seeds[0]
+    surfaced = sep_slots(profile, families=(base_role(profile),))  # only experiments with a lambda sweep
+    for name in dict.fromkeys(a[0] for a in surfaced):
+        tasks += [
+            landscape_task(
+                profile, "sep-surfaces", r.label, lambda r=r: r, lambda r=r: r, store, device, surface=True
+            )
+            for r in base_runs(profile, name)
+            if r.seed == first
+        ]
+    for a in [a for a in surfaced if a[1] == first]:
+        tasks.append(
+            landscape_task(
+                profile,
+                "sep-surfaces",
+                f"{a[0]} {a[2]} seed {first}",
+                lambda a=a: stored_live(slot(*a), store),
+                lambda a=a: live_after_training(slot(*a, compute=True), store, device),
+                store,
+                device,
+                surface=True,
+            )
+        )
+    return tasks
+
+
+def curvature_study(
+    profile: Profile, store: ResultStore, device: str, models: list[tuple[str, str, Run]]
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The part's results in one call (the chapter and the findings page share it): the per-victim
+    ``curvature_table`` of ``models`` (``chapter_models``), ``by_role`` of the spectral norm, and
+    ``verdicts``."""
+    curv = curvature_table(profile, store, device, models)
+    spectral = curvature_by_role(curv, "spectral")
+    return curv, spectral, curvature_verdicts(spectral)
+
+
+def summary_tables(curv: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Two readable tables per experiment, base and twin beta (column ``group``): the spectral norm of the
+    explanation loss and of CE with its interval (text, 3 significant figures) and the seed count; and the
+    extreme eigenvalues and Frobenius norm of the explanation loss and the Frobenius norm of CE (means)."""
+    keys = ["experiment", "base", "twin_beta", "role"]
+    parts = {m: curvature_by_role(curv, m) for m in CURVATURE_MEASURES}
+    spec = parts["spectral"].assign(
+        text=[
+            f"{m:.3g} [{lo:.3g}, {hi:.3g}]"
+            for m, lo, hi in zip(parts["spectral"]["mean"], parts["spectral"]["lo"], parts["spectral"]["hi"])
+        ]
+    )
+    first = spec[spec["loss"] == "expl_twin"][keys + ["text", "seeds"]].rename(columns={"text": "expl"})
+    first = first.merge(spec[spec["loss"] == "ce"][keys + ["text"]].rename(columns={"text": "ce"}), on=keys)
+    second = parts["largest"][parts["largest"]["loss"] == "expl_twin"][keys + ["mean"]].rename(
+        columns={"mean": "expl_largest"}
+    )
+    for m, loss, col in (
+        ("smallest", "expl_twin", "expl_smallest"),
+        ("frobenius", "expl_twin", "expl_frobenius"),
+        ("frobenius", "ce", "ce_frobenius"),
+    ):
+        p = parts[m]
+        second = second.merge(p[p["loss"] == loss][keys + ["mean"]].rename(columns={"mean": col}), on=keys)
+    for t in (first, second):
+        t["group"] = [
+            f"{e}, base {b}, twin β = {beta:g}"
+            for e, b, beta in zip(t["experiment"], t["base"], t["twin_beta"])
+        ]
+        for c in [c for c in t.columns if c.startswith(("expl_", "ce_"))]:
+            t[c] = [f"{v:.3g}" for v in t[c]]
+    return first, second

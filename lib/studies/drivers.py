@@ -1,0 +1,235 @@
+"""What drives explanation robustness as the attack measures it: where the attack starts (L_start), how flat
+the explanation landscape is, both, or neither (issue 12, part 2).
+
+L_end = L_start * (1 - relative reduction), so a model whose maps start far from the target ends far from it
+even when the attack works equally well on it: a raw correlation of L_start with L_end is partly automatic.
+The fair questions remove that link: does flatness still go with L_end once L_start is held fixed
+(``partial_spearman``), and does L_start or flatness go with the relative reduction (how much of the way the
+attack gets, which the identity does not tie to L_start)?
+
+Models of different experiments differ in scale (MNIST maps start far apart, Fashion-MNIST maps close), so
+before pooling every model of the book each column is turned into its percentile rank within its experiment
+(and explanation method): pooled correlations then compare models with their own experiment's peers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from lib.analysis.stats import partial_spearman
+from lib.analysis.verdicts import driver_verdict
+from lib.core.errors import ConfigError
+from lib.core.profile import Profile
+from lib.core.store import ResultStore
+from lib.pipeline.explanation_attack import prototype_pairs, relation_table
+from lib.pipeline.landscapes import landscape_tables, per_model, victim_pairs
+from lib.pipeline.roster import book_models
+from lib.pipeline.runs import Run
+
+FLATNESS = (
+    "expl_twin:spectral"  # the explanation loss's input-Hessian spectral norm (landscape twin), per model
+)
+
+
+QUESTIONS = (  # (name, x, y, controls): the correlations the verdict reads
+    ("L_start ~ L_end", "l_start_1e-7", "l_end_1e-7", ()),
+    ("flatness ~ L_end", "flatness", "l_end_1e-7", ()),
+    ("flatness ~ L_end | L_start", "flatness", "l_end_1e-7", ("l_start_1e-7",)),
+    ("L_start ~ rel. reduction", "l_start_1e-7", "relative_reduction", ()),
+    ("flatness ~ rel. reduction", "flatness", "relative_reduction", ()),
+    ("flatness ~ rel. reduction | L_start", "flatness", "relative_reduction", ("l_start_1e-7",)),
+)
+
+
+def pooled_models(
+    robustness: pd.DataFrame,
+    flatness: pd.DataFrame,
+    measure: str,
+    within: Sequence[str] = ("experiment", "explanation"),
+) -> pd.DataFrame:
+    """One row per (model, explanation method): L_start, L_end and relative reduction (from a relation table:
+    columns ``key``, ``experiment``, ``explanation`` and the measures) joined with the model's flatness (column
+    ``measure`` of a per-model landscape table keyed by ``key``; higher = sharper), each also as its percentile
+    rank within ``within`` (columns suffixed ``_pct``). Models without a flatness value are left out."""
+    need = {"key", *within, "l_start_1e-7", "l_end_1e-7", "relative_reduction"}
+    missing = sorted(need - set(robustness.columns))
+    if missing:
+        raise ConfigError(f"robustness columns {missing} are missing: expected {sorted(need)}")
+    if measure not in flatness.columns or "key" not in flatness.columns:
+        raise ConfigError(
+            f"measure={measure!r} is not allowed: expected a column of the flatness table "
+            f"(which must have 'key'); it has {sorted(flatness.columns)}"
+        )
+    table = robustness.merge(
+        flatness[["key", measure]].rename(columns={measure: "flatness"}), on="key", how="inner"
+    )
+    return with_ranks(table[np.isfinite(table["flatness"].astype(float))].reset_index(drop=True), within)
+
+
+def with_ranks(table: pd.DataFrame, within: Sequence[str]) -> pd.DataFrame:
+    """``table`` with each measure's percentile rank within the groups ``within`` (columns suffixed ``_pct``)."""
+    table = table.copy()
+    for col in ("l_start_1e-7", "l_end_1e-7", "relative_reduction", "flatness"):
+        table[f"{col}_pct"] = table.groupby(list(within), sort=False)[col].rank(pct=True)
+    return table
+
+
+def pair_table(relation: pd.DataFrame, flatness: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per (model, explanation method, label-kept prototype pair): L_start, L_end and relative
+    reduction of that pair (from a relation table's per-pair columns ``pair_index``, ``l_start_pairs``,
+    ``l_end_pairs``), and the pair's flatness where ``flatness`` has it (columns ``key``, ``pair``,
+    ``flatness``: the landscape victims are some of the pairs; NaN elsewhere)."""
+    rows = []
+    for r in relation.itertuples():
+        for i, ls, le in zip(r.pair_index, r.l_start_pairs, r.l_end_pairs):
+            rows.append(
+                {
+                    "key": r.key,
+                    "experiment": r.experiment,
+                    "explanation": r.explanation,
+                    "pair": int(i),
+                    "l_start_1e-7": float(ls),
+                    "l_end_1e-7": float(le),
+                    "relative_reduction": (ls - le) / ls,
+                }
+            )
+    out = pd.DataFrame(rows)
+    if flatness is not None:
+        out = out.merge(flatness[["key", "pair", "flatness"]], on=["key", "pair"], how="left")
+    else:
+        out["flatness"] = np.nan
+    return out
+
+
+def pair_flatness(
+    curv: pd.DataFrame, victim_pairs: dict[str, list[int]], loss: str = "expl_twin", measure: str = "spectral"
+) -> pd.DataFrame:
+    """Per model (``key``) and landscape victim, the victim's prototype pair and its flatness (``measure`` of
+    ``loss`` from per-victim curvature rows: ``key``, ``experiment``, ``loss``, ``victim``); ``victim_pairs``
+    maps an experiment to its victims' pair indices (``pipeline.landscapes.victim_pairs``)."""
+    c = curv[curv["loss"] == loss]
+    return pd.DataFrame(
+        {
+            "key": c["key"].to_numpy(),
+            "pair": [victim_pairs[e][v] for e, v in zip(c["experiment"], c["victim"])],
+            "flatness": c[measure].to_numpy(float),
+        }
+    )
+
+
+def within_model(pairs: pd.DataFrame) -> pd.DataFrame:
+    """Per model and method, Spearman's rho across its pairs of L_start with L_end and with the relative
+    reduction; NaN for a model with fewer than 3 pairs."""
+    rows = []
+    for (key, method), g in pairs.groupby(["key", "explanation"], sort=False):
+        rho = {}
+        for y in ("l_end_1e-7", "relative_reduction"):
+            rho[y] = (
+                float(g["l_start_1e-7"].rank().corr(g[y].rank()))
+                if len(g) >= 3 and g[y].nunique() > 1
+                else np.nan
+            )
+        rows.append(
+            {
+                "key": key,
+                "experiment": g["experiment"].iloc[0],
+                "explanation": method,
+                "pairs": len(g),
+                "rho_l_end": rho["l_end_1e-7"],
+                "rho_reduction": rho["relative_reduction"],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def within_summary(within: pd.DataFrame) -> pd.DataFrame:
+    """Per experiment: the median across models of the within-model rho (L_start with L_end, L_start with the
+    relative reduction), and the share of models where each is positive."""
+    rows = []
+    for name, g in within.groupby("experiment", sort=False):
+        rows.append(
+            {
+                "experiment": name,
+                "models": len(g),
+                "median_rho_l_end": g["rho_l_end"].median(),
+                "positive_l_end": float((g["rho_l_end"] > 0).mean()),
+                "median_rho_reduction": g["rho_reduction"].median(),
+                "positive_reduction": float((g["rho_reduction"] > 0).mean()),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def driver_correlations(pooled: pd.DataFrame, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """The ``QUESTIONS`` over the pooled rows (models, or pairs; percentile ranks within their groups), each
+    as Spearman's (partial) rho with a bootstrap 95 % interval over rows and the number of rows (column
+    ``models``)."""
+    rows = []
+    for name, x, y, controls in QUESTIONS:
+        ctrl = [pooled[f"{c}_pct"].to_numpy(float) for c in controls]
+        rho, lo, hi = partial_spearman(
+            pooled[f"{x}_pct"].to_numpy(float),
+            pooled[f"{y}_pct"].to_numpy(float),
+            ctrl,
+            n_boot=n_boot,
+            seed=seed,
+        )
+        rows.append(
+            {
+                "question": name,
+                "x": x,
+                "y": y,
+                "controls": ", ".join(controls),
+                "rho": rho,
+                "lo": lo,
+                "hi": hi,
+                "models": len(pooled),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def drivers_study(
+    profile: Profile,
+    store: ResultStore,
+    device: str,
+    chosen: pd.DataFrame,
+    models: list[tuple[str, str, Run]],
+) -> dict:
+    """The part's results in one call (the chapter and the findings page share it), for ``sep.method``:
+    every ``book_models`` model's prototype attack (``relation``) and landscape (``per_model``; per-victim
+    ``curvature``), the pooled models and their ``correlations`` and ``verdict`` (flatness: the explanation
+    loss's Hessian spectral norm at the landscape twin's beta), and the same over the landscape victims'
+    pairs within each model (``pairs``, ``pair_correlations``, ``pair_verdict``; ``within``: per-model rank
+    correlations over every pair)."""
+    runs = book_models(profile, chosen, models, store, device)
+    relation = relation_table(profile, store, device, (profile.sep.method,), runs, progress=False)
+    flat, curv, _ = landscape_tables(profile, store, device, runs, progress=False)
+    models = per_model(flat, curv)
+    pooled = pooled_models(relation, models, FLATNESS, within=("experiment", "explanation"))
+    corr = driver_correlations(pooled)
+    victims = {
+        n: victim_pairs(prototype_pairs(profile, n, store, device), profile.landscape.victims, n)
+        for n in dict.fromkeys(relation["experiment"])
+    }
+    pairs = pair_table(relation, pair_flatness(curv, victims))
+    on_victims = with_ranks(
+        pairs[np.isfinite(pairs["flatness"])].reset_index(drop=True), ("key", "explanation")
+    )
+    pair_corr = driver_correlations(on_victims)
+    return {
+        "runs": runs,
+        "relation": relation,
+        "per_model": models,
+        "curvature": curv,
+        "pooled": pooled,
+        "correlations": corr,
+        "verdict": driver_verdict(corr),
+        "pairs": pairs,
+        "within": within_model(pairs),
+        "pair_correlations": pair_corr,
+        "pair_verdict": driver_verdict(pair_corr),
+    }

@@ -1,0 +1,123 @@
+"""The input loss landscape over the robustness sweep: slices, flatness and curvature per model, stored.
+
+For every model of the sweep and the prototype victims of its experiment (the first victim of each cluster,
+with its target), ``model_landscape`` computes 1-D slices of three losses of the input:
+  * ``ce``: cross-entropy of the true label, model as trained;
+  * ``expl``: the explanation loss to the target map (MSE of normalised maps, as in the attack), model as
+    trained: a ReLU network's gradient map is piecewise constant in the input, so this is a staircase;
+  * ``expl_twin``: the same loss on the softplus twin (the function the attack descends); the flatness and
+    curvature numbers of the explanation loss use this one, since a staircase has no useful curvature;
+and, on the softplus twin, the extreme Hessian eigenvalues and the trace of CE and of the explanation loss.
+Everything is kept in the result store per model and settings; ``python -m lib.studies.landscape`` fills it.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+
+from lib.analysis.stats import correlation_table, reading, two_stage_bootstrap
+from lib.core.errors import ConfigError
+from lib.core.store import ResultStore
+from lib.pipeline.cli import load, stage_parser, user_errors
+from lib.pipeline.landscapes import landscape_tables, model_surfaces, per_model, surface_runs
+from lib.pipeline.training import get_model
+
+
+def by_kind(values: pd.DataFrame, column: str = "value", n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Mean of ``column`` per experiment and kind of model, with a two-stage bootstrap 95 % interval: models
+    (seeds) resampled, then the values (victims, directions) within each chosen model."""
+    rows = []
+    for (name, kind), g in values.groupby(["experiment", "kind"], sort=False):
+        groups = [gg[column].to_numpy(dtype=float) for _, gg in g.groupby("key", sort=False)]
+        try:
+            mean, lo, hi = two_stage_bootstrap(groups, n_boot, seed)
+        except ConfigError as exc:
+            raise ConfigError(f"{column} of {name} {kind}: {exc}") from None
+        rows.append(
+            {
+                "experiment": name,
+                "kind": kind,
+                "method": g["method"].iloc[0],
+                "beta": g["beta"].iloc[0],
+                "mean": mean,
+                "ci_low": lo,
+                "ci_high": hi,
+                "models": len(groups),
+                "n": int(sum(len(v) for v in groups)),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+FLATNESS_MEASURES = {
+    "ce:gaussian:abs_quadratic_coefficient": "|quadratic coef.| (Gaussian slice, trained model)",
+    "ce:gradient_sign:abs_quadratic_coefficient": "|quadratic coef.| (gradient-sign slice, trained model)",
+    "ce:spectral": "Hessian spectral norm (twin)",
+    "ce:frobenius": "Hessian Frobenius norm (twin)",
+    "expl_twin:gaussian:abs_quadratic_coefficient": "|quadratic coef.| (Gaussian slice, twin)",
+    "expl_twin:gradient_sign:abs_quadratic_coefficient": "|quadratic coef.| (gradient-sign slice, twin)",
+    "expl_twin:spectral": "Hessian spectral norm (twin)",
+    "expl_twin:frobenius": "Hessian Frobenius norm (twin)",
+}
+
+
+LOSS_NAMES = {"ce": "CE", "expl_twin": "explanation loss"}
+
+
+def flatness_correlations(models: pd.DataFrame) -> pd.DataFrame:
+    """Spearman's rho (bootstrap interval over models) of every flatness measure against PGD accuracy and
+    beta, per experiment, with the reading: the loss "flattens" with classification robustness when the
+    interval lies below 0, "sharpens" when above, else no clear relation."""
+    corr = correlation_table(models, ["experiment"], ["pgd_acc", "beta"], list(FLATNESS_MEASURES))
+    corr = corr.rename(columns={"x": "against", "y": "column", "n": "models"})
+    corr["loss"] = corr["column"].str.split(":").str[0]
+    corr["measure"] = corr["column"].map(FLATNESS_MEASURES)
+    corr["reading"] = [
+        reading(r.ci_low, r.ci_high, "sharpens", "flattens", n=r.models) for r in corr.itertuples()
+    ]
+    return corr
+
+
+TRACKING_CANDIDATES = {
+    "l_start_1e-7": "L_start (prototype pairs)",
+    "expl_twin:l0": "expl. L(x) (landscape victims, twin)",
+    "expl_twin:gaussian:abs_quadratic_coefficient": "expl. |quadratic coef.| (Gaussian)",
+    "expl_twin:spectral": "expl. Hessian spectral norm",
+    "expl_twin:frobenius": "expl. Hessian Frobenius norm",
+    "ce:spectral": "CE Hessian spectral norm",
+}
+
+
+def tracking(models: pd.DataFrame, relation: pd.DataFrame) -> pd.DataFrame:
+    """Which model-level quantity goes with explanation robustness: Spearman's rho (interval over models) of
+    each candidate (where the attack starts, the landscape's curvature) against L_end and the relative
+    reduction, per experiment; ``clear`` when the interval excludes 0."""
+    joined = models.merge(relation[["key", "l_end_1e-7", "relative_reduction", "l_start_1e-7"]], on="key")
+    corr = correlation_table(
+        joined, ["experiment"], list(TRACKING_CANDIDATES), ["l_end_1e-7", "relative_reduction"]
+    )
+    corr["candidate"] = corr["x"].map(TRACKING_CANDIDATES)
+    corr["robustness"] = corr["y"].map({"l_end_1e-7": "L_end", "relative_reduction": "relative reduction"})
+    corr["clear"] = [reading(r.ci_low, r.ci_high, "yes", "yes", n=r.n) == "yes" for r in corr.itertuples()]
+    return corr
+
+
+def main(argv: list[str] | None = None) -> None:
+
+    args = stage_parser("Compute the input landscapes and curvature of a profile's sweep.").parse_args(argv)
+    t0 = time.perf_counter()
+    with user_errors():
+        profile, device = load(args)
+        store = ResultStore()
+        flat, curv, _ = landscape_tables(profile, store, device)
+        for name in profile.run:
+            for run in surface_runs(profile, name):
+                model_surfaces(profile, name, get_model(run.spec, store, device), store, device)
+        print(per_model(flat, curv).drop(columns=["key"]).to_string())
+    print(f"landscapes done in {time.perf_counter() - t0:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

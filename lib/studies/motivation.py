@@ -1,0 +1,156 @@
+"""The motivation study: the explanation-manipulation attack on a few models, against noise of the same size.
+
+``motivation_runs`` names the models (the first seed's standard, largest-beta TRADES and MAT models of the
+first experiment); ``attack_runs`` attacks the profile's seeded random pairs on each (cached per model,
+pairs and settings); ``compare_with_noise`` measures how close each map came to its target, for the victim
+as is, Gaussian noise of the attack's size and the attack; ``summary_table`` gives one row per model;
+``evidence_table`` gives each model's success rate and whether the attack beats noise (``beats_noise``).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pandas as pd
+import torch
+
+from lib.analysis.verdicts import beats_noise
+from lib.core.profile import Profile
+from lib.core.store import ResultStore
+from lib.measure.explain import explanation_map
+from lib.measure.manipulate import (
+    ManipulationResult,
+    cached_manipulation,
+    manipulation_config,
+    noise_baseline,
+    seeded_pairs_for,
+)
+from lib.measure.metrics import cosine_similarity, mse, spearman, topk_intersection
+from lib.nn.data import load_dataset
+from lib.pipeline.evaluation import model_key
+from lib.pipeline.explanation_attack import MotivationPairs, attack_settings, motivation_pairs
+from lib.pipeline.roster import motivation_runs
+from lib.pipeline.task import Task
+from lib.pipeline.training import get_model
+
+
+def compare_with_noise(
+    model: torch.nn.Module, pairs: MotivationPairs, result: ManipulationResult, method: str, seed: int
+) -> pd.DataFrame:
+    """Distance of each map to its target map (MSE in 1e-7, cosine, Spearman, top-10 % overlap) and the
+    label-kept rate, for the victim unchanged, Gaussian noise of the attack's per-pair L2 norm, and the attack."""
+    x_v, x_t, x_adv = pairs.x_victims, pairs.x_targets, result.x_adv.to(pairs.x_victims.device)
+    maps_t = explanation_map(model, x_t, method)
+    with torch.no_grad():
+        labels = model(x_v).argmax(1)
+    x_noise = noise_baseline(model, x_v, x_adv, seed=seed)
+    k = max(1, int(0.1 * maps_t[0].numel()))
+    rows = {}
+    for what, x in (("victim (no change)", x_v), ("random noise, same L2", x_noise), ("attack", x_adv)):
+        maps = explanation_map(model, x, method, target=labels)
+        with torch.no_grad():
+            kept = (model(x).argmax(1) == labels).float().mean().item()
+        rows[what] = {
+            "MSE to target (1e-7)": 1e7 * mse(maps, maps_t).mean().item(),
+            "cosine": cosine_similarity(maps, maps_t).mean().item(),
+            "Spearman": float(np.nanmean(spearman(maps, maps_t).cpu().numpy())),
+            "top-10% overlap": topk_intersection(maps, maps_t, k).mean().item(),
+            "label kept": kept,
+            "L2 size": float((x - x_v).flatten(1).norm(dim=1).mean()),
+        }
+    return pd.DataFrame(rows).T
+
+
+def summary_table(results: dict[str, ManipulationResult], seconds: dict[str, float]) -> pd.DataFrame:
+    """One row per model: the attack's summary (means over pairs) and its wall time."""
+    table = pd.DataFrame(
+        {label: {**res.summary(), "seconds": seconds[label]} for label, res in results.items()}
+    ).T
+    return table[
+        [
+            "pairs",
+            "flipped",
+            "label_kept",
+            "converged",
+            "l_start_1e-7",
+            "l_end_1e-7",
+            "l_end_all_1e-7",
+            "relative_reduction",
+            "mean_steps",
+            "mean_linf",
+            "mean_l2",
+            "seconds",
+        ]
+    ].astype(float)
+
+
+def success_rate(result: ManipulationResult) -> float:
+    """Fraction of pairs whose map ended closer to the target with the label unchanged."""
+    return float((result.label_kept & (result.l_end < result.l_start)).float().mean())
+
+
+def distance_removed(table: pd.DataFrame) -> tuple[float, float]:
+    """From a ``compare_with_noise`` table: the share of the victim's map distance to the target (MSE) that
+    the attack removes and the share that Gaussian noise of the attack's L2 size removes (negative when noise
+    moves the map away)."""
+    start = table.loc["victim (no change)", "MSE to target (1e-7)"]
+    attack, noise = (
+        1 - table.loc[row, "MSE to target (1e-7)"] / start for row in ("attack", "random noise, same L2")
+    )
+    return float(attack), float(noise)
+
+
+def evidence_table(results: dict[str, ManipulationResult], tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """One row per model: pairs, the success rate (map closer to the target, label kept), the share of pairs
+    whose label was kept, the shares of the distance to the target that the attack and noise remove, and
+    whether the attack beats noise (``beats_noise``)."""
+    rows = []
+    for label, res in results.items():
+        attack, noise = distance_removed(tables[label])
+        rows.append(
+            {
+                "model": label,
+                "pairs": int(len(res.label_kept)),
+                "success_rate": success_rate(res),
+                "label_kept": float(res.label_kept.float().mean()),
+                "attack_removed": attack,
+                "noise_removed": noise,
+                "beats_noise": beats_noise(attack, noise),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def attack_tasks(profile: Profile, store: ResultStore, device: str) -> list[Task]:
+    """The motivation attacks (the pairs' id is known from the profile, so every key is known upfront)."""
+    exp = profile.experiment(profile.run[0])
+    cfg = attack_settings(profile)
+    tasks = []
+
+    @functools.cache
+    def pairs_id() -> dict:  # read the test labels once per plan, not once per task and query
+        y = load_dataset(exp.data.name, "test", exp.eval.n, exp.data.subset_seed)[1]
+        return seeded_pairs_for(exp, profile.manipulation, y)[2]
+
+    for run in motivation_runs(profile).values():
+
+        def config(run=run) -> dict:
+            return manipulation_config(model_key(run), pairs_id(), cfg)
+
+        def compute(run=run) -> None:
+            pairs = motivation_pairs(profile, device)
+            trained = get_model(run.spec, store, device, progress=False)
+            cached_manipulation(
+                store,
+                trained.entry.key,
+                pairs.ids,
+                trained.model,
+                pairs.x_victims,
+                pairs.x_targets,
+                cfg,
+                progress=False,
+            )
+
+        tasks.append(Task("motivation", run.label, "manipulations", "result.pt", config, compute))
+    return tasks

@@ -1,0 +1,230 @@
+"""The SEP experiment over runs: the lambda sweep, the choice of SEP_pos and SEP_neg by a rule on accuracy
+alone, the main table of MAT against SEP_pos and SEP_neg over seeds, and the verdict on the paper's claim.
+
+The rule that picks SEP_pos and SEP_neg reads only classification accuracy and collapse, never explanation
+robustness, so the claim under test (explanation robustness moves while classification robustness stays
+fixed) cannot steer the choice. Collapsed runs are shown as such and left out of every mean and ranking.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+
+from lib.core.profile import Profile
+from lib.core.store import ResultStore
+from lib.pipeline.evaluation import (
+    eval_task_of,
+    live_after_training,
+    model_key,
+    model_task_of,
+    model_tasks,
+    stored_live,
+)
+from lib.pipeline.explanation_attack import attack_task, pair_tasks, relation_table
+from lib.pipeline.roster import (
+    ChosenSlots,
+    base_role,
+    extra_runs,
+    lambda_models,
+    lambda_runs,
+    sep_slots,
+    study_experiments,
+)
+from lib.pipeline.task import Task
+
+
+def lambda_robustness(profile: Profile, store: ResultStore, device: str, sweep: pd.DataFrame) -> pd.DataFrame:
+    """``sweep`` (from ``sweep_table``) with explanation robustness on the prototype pairs for every model of
+    the lambda sweep that did not collapse, for SEP's own explanation method only (cost): L_start, L_end,
+    relative reduction and the rank metric (NaN for collapsed runs)."""
+    live_keys = set(sweep.loc[sweep["collapsed"] == "", "key"])
+    live = [r for r in lambda_models(profile) if model_key(r) in live_keys]
+    cols = ["l_start_1e-7", "l_end_1e-7", "relative_reduction", "spearman_to_target", "label_kept"]
+    table = relation_table(profile, store, device, (profile.sep.method,), live, progress=False)
+    return sweep.merge(table[["key", *cols]], on="key", how="left")
+
+
+PAPER_DATASET = {"mnist": "MNIST", "cifar10": "CIFAR-10"}  # our dataset names -> the paper table's
+
+
+PAPER_MODEL = {"convnet": "ConvNet", "resnet18": "ResNet18"}
+
+
+YES_NO = {True: "yes", False: "no"}
+
+
+PAPER_ROLE = {"Normal": "standard", "MAT": "MAT", "SEP_pos": "SEP_pos", "SEP_neg": "SEP_neg"}
+
+
+def paper_blocks(csv: str) -> pd.DataFrame:
+    """The paper's main table, with the same order, ratios and spread as ``verdicts`` per block (dataset,
+    model)."""
+    paper = pd.read_csv(csv)
+    rows = []
+    for (ds, model), g in paper.groupby(["dataset", "model"], sort=False):
+        g = g.set_index("method")
+        le = g.loc[["SEP_pos", "MAT", "SEP_neg"], "l_end_1e-7"].to_numpy()
+        adv = g.loc[["SEP_pos", "MAT", "SEP_neg"], "adv_acc_pct"].to_numpy()
+        rows.append(
+            {
+                "dataset": ds,
+                "model": model,
+                "l_end_order": bool(le[0] < le[1] < le[2]),
+                "pos_below_base": bool(le[0] < le[1]),
+                "base_below_neg": bool(le[1] < le[2]),
+                "neg_over_pos": float(le[2] / le[0]),
+                "mat_over_pos": float(le[1] / le[0]),
+                "neg_over_mat": float(le[2] / le[1]),
+                "pgd_spread_points": float(np.ptp(adv)),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def paper_block_of(dataset: str, model: str) -> tuple[str, str] | None:
+    """The paper table's (dataset, model) block for one of ours, or None (e.g. Fashion-MNIST: not in it)."""
+    if dataset in PAPER_DATASET and model in PAPER_MODEL:
+        return PAPER_DATASET[dataset], PAPER_MODEL[model]
+    return None
+
+
+def with_paper(roles: pd.DataFrame, csv: str) -> pd.DataFrame:
+    """``roles`` (from ``by_role``) with the paper's L_start and L_end of the same block and role beside ours
+    (the paper reports gradient maps; NaN for other methods and for blocks the paper does not have)."""
+    paper = (
+        pd.read_csv(csv)
+        .assign(role=lambda d: d["method"].map(PAPER_ROLE))
+        .set_index(["dataset", "model", "role"])
+    )
+    out = roles.copy()
+    for col in ("l_start_1e-7", "l_end_1e-7"):
+        values = []
+        for r in out.itertuples():
+            block = paper_block_of(r.dataset, r.model)
+            key = (*block, r.role) if block else None
+            values.append(
+                float(paper.loc[key, col]) if key in paper.index and r.explanation == "gradient" else np.nan
+            )
+        out[f"paper_{col}"] = values
+    return out
+
+
+def against_paper(verdict: pd.DataFrame, roles: pd.DataFrame, csv: str) -> pd.DataFrame:
+    """Our blocks beside the paper's, long: per experiment, one row per explanation method of ours, then one
+    row for the paper's block of the same dataset and architecture (gradient maps) where it has one, each with
+    the order of L_end (whole, and its two halves SEP_pos < MAT and MAT < SEP_neg), the L_end ratios and the
+    PGD accuracy spread. Parts a block of ours cannot show (SEP_pos or SEP_neg missing) are None / NaN."""
+    paper = paper_blocks(csv).set_index(["dataset", "model"])
+    info = roles.drop_duplicates("experiment").set_index("experiment")[["dataset", "model"]]
+    cols = [
+        "l_end_order",
+        "pos_below_base",
+        "base_below_neg",
+        "neg_over_pos",
+        "mat_over_pos",
+        "neg_over_mat",
+        "pgd_spread_points",
+    ]
+    rows = []
+    for name, g in verdict.groupby("experiment", sort=False):
+        for r in g.itertuples():
+            rows.append(
+                {"experiment": name, "source": f"ours: {r.explanation}", **{c: getattr(r, c) for c in cols}}
+            )
+        block = paper_block_of(*info.loc[name])
+        if block in paper.index:
+            rows.append(
+                {
+                    "experiment": name,
+                    "source": f"paper: {' '.join(block)}",
+                    **paper.loc[block, cols].to_dict(),
+                }
+            )
+    out = pd.DataFrame(rows, columns=["experiment", "source", *cols])
+    for c in ("l_end_order", "pos_below_base", "base_below_neg"):
+        out[c] = out[c].map(lambda v: YES_NO.get(v) if isinstance(v, (bool, np.bool_)) else None)
+    return out
+
+
+def sep_tasks(profile: Profile, store: ResultStore, device: str) -> list[Task]:
+    """The SEP chapter's work: the extra experiments' standard and base models, the lambda sweep's models and
+    evaluations, the extra experiments' prototype pairs, then the main comparison's SEP models of the later
+    seeds (and of the TRADES base), their evaluations, and the prototype attacks of every model the chapter
+    compares that the prototype stage does not attack. Which lambda a SEP_pos or SEP_neg model has is known
+    once the sweep's evaluations are stored: until then its key is 'after upstream', and a role for which
+    no lambda qualified is not needed."""
+    runs = extra_runs(profile) + lambda_runs(profile)
+    tasks = [replace(t, stage="sep-models") for t in model_tasks(runs, store, device)]
+    tasks += [
+        eval_task_of(
+            "sep-evals",
+            run.label,
+            lambda r=run: r,
+            lambda r=run: r,
+            profile.experiment(run.experiment),
+            store,
+            device,
+        )
+        for run in runs
+    ]
+    extras = [n for n in study_experiments(profile) if n not in profile.run]
+    tasks += [replace(t, stage="sep-pairs") for t in pair_tasks(profile, extras, store, device)]
+
+    slot = ChosenSlots(profile, store, device)
+    first = profile.seeds[0]
+    slots = sep_slots(profile)
+    trained_later = [t for t in slots if t[1] != first or t[3] != base_role(profile)]  # not in the sweep
+    for stage in ("sep-main-models", "sep-main-evals"):
+        for name, seed, role, family in trained_later:
+            label = f"{name} {role} on {family} seed {seed}"
+            run_of = lambda a=(name, seed, role, family): slot(*a)
+            compute_run = lambda a=(name, seed, role, family): slot(*a, compute=True)
+            if stage == "sep-main-models":
+                tasks.append(model_task_of(stage, label, run_of, compute_run, store, device))
+            else:
+                tasks.append(
+                    eval_task_of(stage, label, run_of, compute_run, profile.experiment(name), store, device)
+                )
+    for run in lambda_runs(profile):  # the sweep's explanation robustness, SEP's own method
+        tasks.append(
+            replace(
+                attack_task(
+                    profile,
+                    run.label,
+                    lambda r=run: stored_live(r, store),
+                    profile.sep.method,
+                    store,
+                    device,
+                    lambda r=run: live_after_training(r, store, device),
+                ),
+                stage="sep-attacks",
+            )
+        )
+    for method in profile.prototypes.methods:
+        for run in extra_runs(profile):
+            tasks.append(
+                replace(
+                    attack_task(profile, run.label, lambda r=run: r, method, store, device),
+                    stage="sep-attacks",
+                )
+            )
+        for name, seed, role, family in slots:
+            args = (name, seed, role, family)
+            tasks.append(
+                replace(
+                    attack_task(
+                        profile,
+                        f"{name} {role} on {family} seed {seed}",
+                        lambda a=args: slot(*a),
+                        method,
+                        store,
+                        device,
+                        lambda a=args: slot(*a, compute=True),
+                    ),
+                    stage="sep-attacks",
+                )
+            )
+    return tasks

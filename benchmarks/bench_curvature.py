@@ -1,4 +1,5 @@
-"""Benchmark of lib.curvature on the softplus twin of the ConvNet (width 16) with 28x28 inputs and the CE loss.
+"""Benchmark of lib.measure.curvature on the softplus twin of the ConvNet (width 16) with 28x28 inputs and
+the CE loss.
 
 Prints, per example: the extreme eigenvalues of the input Hessian from batched Lanczos (HVPs used, time) against
 the exact eigenvalues of the full 784x784 Hessian from torch.autograd.functional.hessian (time), their relative

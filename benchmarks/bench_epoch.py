@@ -1,9 +1,10 @@
 """Time one training epoch of the paper profile's recipes, and several trainings sharing one device.
 
 For each architecture of the paper profile (ConvNet on 1x28x28, ResNet-18 on 3x32x32, their widths) and
-method (MAT, TRADES with the profile's PGD steps): the seconds per batch of ``lib.train.batch_loss`` +
-backward + SGD at the paper's batch size on random data of the dataset's shape, timed over ``--batches``
-batches after a warm-up, and scaled to a full epoch (60,000 MNIST or 50,000 CIFAR-10 training images).
+method (MAT, TRADES with the profile's PGD steps): the seconds per batch of
+``lib.pipeline.training.batch_loss`` + backward + SGD at the paper's batch size on random data of the
+dataset's shape, timed over ``--batches`` batches after a warm-up, and scaled to a full epoch (60,000 MNIST
+or 50,000 CIFAR-10 training images).
 With ``--concurrent K`` it runs K copies of the first recipe as separate processes at once and reports their
 combined throughput against one copy alone (what fractional-GPU scheduling, e.g. Ray's, buys).
 Usage: python benchmarks/bench_epoch.py [--device cuda] [--batches 20] [--concurrent 4]

@@ -1,4 +1,5 @@
-"""Benchmark of lib.landscape and lib.curvature on the ConvNet (width 16) with 28x28 inputs, in one run.
+"""Benchmark of lib.measure.landscape and lib.measure.curvature on the ConvNet (width 16) with 28x28 inputs,
+in one run.
 
 Prints:
 1. the cost of a 1-D slice relative to the model's own batched passes over the same points: a forward pass

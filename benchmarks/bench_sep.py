@@ -4,7 +4,7 @@ SEP adds two explanation maps with their graphs and a double backward to MAT's P
 seconds per step of each, their ratio and the peak memory (GPU, or the process's resident set on a CPU).
 Usage: python benchmarks/bench_sep.py [--device cpu|cuda] [--threads 2] [--batch 128] [--steps 10]
                                      [--model convnet|resnet18] [--width 16]
-On a batch-norm model (ResNet-18) SEP's maps are taken in eval mode (``lib.sep.sep_loss``).
+On a batch-norm model (ResNet-18) SEP's maps are taken in eval mode (``lib.measure.sep.sep_loss``).
 """
 
 from __future__ import annotations

@@ -40,16 +40,23 @@ overrides = {}  # any profile field, e.g. {"manipulation.pairs": 20}
 
 # %%
 import matplotlib.pyplot as plt
-import numpy as np
 
 from lib.core.profile import load_profile, setup_runtime
 from lib.core.store import ResultStore
 from lib.measure.explain import explanation_map, normalise_maps
 from lib.measure.manipulate import manipulate
-from lib.pipeline.explanation_attack import attack_runs, attack_settings
-from lib.report.figures import manipulation_examples
-from lib.report.page import banner, human_table, percent, say, show_source
-from lib.studies.motivation import compare_with_noise, evidence_table, success_rate, summary_table
+from lib.report.motivation import (
+    attack_sentence,
+    attack_table,
+    evidence_sentence,
+    loss_vs_steps,
+    manipulation_examples,
+    noise_table,
+    standard_sentence,
+    steering_sentence,
+)
+from lib.report.page import banner, say, show_source
+from lib.studies.motivation import motivation_result
 
 P = load_profile(profile, overrides)
 device = setup_runtime(P)
@@ -78,15 +85,8 @@ show_source(normalise_maps)
 show_source(manipulate)
 
 # %% tags=["remove-input"]
-models, pairs, results, seconds = attack_runs(P, store, device)
-stops = (
-    "no early stopping (the window is as long as the step limit)"
-    if M.window >= M.steps
-    else f"a pair stops when its loss has not improved by {100 * M.rel_tol:g} % over {M.window} steps"
-)
-say(
-    f"Attack: {M.steps} Adam steps of size {M.lr:g} on {M.pairs} pairs per model, method `{M.method}`; {stops}."
-)
+R = motivation_result(P, store, device)
+say(attack_sentence(M))
 
 # %% [markdown]
 # While the softplus $\beta$ is annealed, the loss the attack sees belongs to a changing function, so losses
@@ -102,11 +102,7 @@ say(
 
 # %% mystnb={"image": {"alt": "Three victims of the standard model: images, perturbation, manipulated image and their explanation maps"}}
 manipulation_examples(
-    models["standard"].model,
-    pairs.x_victims,
-    pairs.x_targets,
-    results["standard"].x_adv,
-    M.method,
+    R.models["standard"].model, R.pairs.x_victims, R.pairs.x_targets, R.results["standard"].x_adv, M.method
 )
 plt.show()
 
@@ -122,59 +118,24 @@ plt.show()
 # top 10 % of pixels.
 
 # %%
-COMPARE = {
-    "MSE to target (1e-7)": "MSE to target (1e-7)",
-    "cosine": "cosine",
-    "Spearman": "Spearman",
-    "top-10% overlap": "top-10 % overlap",
-    "label kept": "label kept",
-    "L2 size": "L2 size",
-}
-tables = {
-    label: compare_with_noise(models[label].model, pairs, results[label], M.method, M.pair_seed)
-    for label in models
-}
-human_table(
-    tables["standard"].rename_axis("input").reset_index(),
-    {"input": "input", **COMPARE},
-    index=["input"],
-)
+noise_table(R.noise["standard"])
 
 # %% tags=["remove-input"]
-r, t, rs = results["standard"], tables["standard"], results["standard"].summary()
 say(
-    f"On the standard model, {percent(success_rate(r))} of the {M.pairs} pairs end with a map closer to "
-    f"the target and the label unchanged ({rs['flipped']} flipped). Over the kept pairs the explanation loss falls "
-    f"from {rs['l_start_1e-7']:.1f} to {rs['l_end_1e-7']:.1f} (×1e-7), while noise of the same L2 size (realised "
-    f"after clamping: {t.loc['random noise, same L2', 'L2 size']:.3f} against the attack's "
-    f"{t.loc['attack', 'L2 size']:.3f}) leaves it at "
-    f"{t.loc['random noise, same L2', 'MSE to target (1e-7)']:.1f}. The mean L-inf size of the perturbation is "
-    f"{r.linf.mean():.3f}; {int(r.converged.sum())} pairs met the stopping rule before the step limit; the "
-    f"attack took {seconds['standard']:.1f} s for all pairs."
+    standard_sentence(
+        R.summary.loc["standard"],
+        R.noise["standard"],
+        R.evidence.set_index("model").loc["standard", "success_rate"],
+        R.seconds["standard"],
+        M.pairs,
+    )
 )
 
 # %% [markdown]
 # ## Manipulation strength grows with the number of steps
 
 # %% mystnb={"image": {"alt": "Explanation loss relative to its start against attack steps, one line per model"}}
-fig, ax = plt.subplots(figsize=(6.5, 3.6))
-steps = attack_settings(P).trace_steps
-for label, res in results.items():
-    trace = res.trace.cpu().numpy() / res.l_start.cpu().numpy()[None, :]
-    ax.plot(steps, np.median(trace, axis=1), marker=".", label=label)
-    ax.fill_between(
-        steps,
-        np.percentile(trace, 25, axis=1),
-        np.percentile(trace, 75, axis=1),
-        alpha=0.2,
-    )
-ax.set_xscale("log")
-ax.set_xlabel("attack step")
-ax.set_ylabel("L / L_start")
-ax.axhline(1, color="gray", lw=0.8)
-ax.grid(alpha=0.3)
-ax.legend(fontsize=9)
-fig.tight_layout()
+loss_vs_steps(R.curves)
 plt.show()
 
 # %% [markdown]
@@ -184,28 +145,7 @@ plt.show()
 # ## The same attack on robust models
 
 # %%
-summary = summary_table(results, seconds).rename_axis("model").reset_index()
-human_table(
-    summary,
-    {
-        "model": "model",
-        "flipped": "flipped",
-        "l_start_1e-7": "L_start",
-        "l_end_1e-7": "L_end",
-        "l_end_all_1e-7": "L_end, all",
-        "relative_reduction": "rel. red.",
-        "mean_linf": "L-inf",
-        "mean_l2": "L2",
-    },
-    digits={
-        "flipped": 0,
-        "l_start_1e-7": 1,
-        "l_end_1e-7": 1,
-        "l_end_all_1e-7": 1,
-        "relative_reduction": 2,
-    },
-    index=["model"],
-)
+attack_table(R.summary)
 
 # %% [markdown]
 # L_start, L_end (both in 1e-7) and the relative reduction are means over the pairs whose predicted label
@@ -214,42 +154,13 @@ human_table(
 # L2 sizes.
 
 # %% tags=["remove-input"]
-s = summary.set_index("model")
-others = [lb for lb in s.index if lb != "standard"]
-higher = [lb for lb in others if s.loc[lb, "l_end_1e-7"] > s.loc["standard", "l_end_1e-7"]]
-lower = [lb for lb in others if lb not in higher]
-say(
-    f"Compared with the standard model, L_end is higher (explanations harder to steer) for "
-    f"{', '.join(higher) or 'none of the robust models'}"
-    + (f" and not higher for {', '.join(lower)}" if higher and lower else "")
-    + ". "
-    "Whether this holds beyond these models, and whether it follows classification robustness, is the subject "
-    "of the prototype chapter; L_end also scales with L_start, which differs between models, so the relative "
-    "reduction is shown beside it."
-)
+say(steering_sentence(R.harder_to_steer))
 
 # %% [markdown]
 # ## What this means
 
 # %% tags=["remove-input"]
-evidence = evidence_table(results, tables)
-say(
-    "How much of the distance to the target map each perturbation removes, per model (attack / noise of the "
-    "same L2 size): "
-    + "; ".join(
-        f"{r.model}: {percent(r.attack_removed)} / {percent(r.noise_removed)}" for r in evidence.itertuples()
-    )
-    + ". "
-    + (
-        "On every model the attack moves the map towards the target far more than noise does: a "
-        "perturbation that keeps the prediction can steer a gradient explanation."
-        if evidence["beats_noise"].all()
-        else "The attack does not beat noise by a wide margin on every model here."
-    )
-    + " Robust training changes both the starting distance between maps and how far the attack gets; the "
-    "next chapters measure this across the whole sweep, using this attack's final loss L_end as the measure "
-    "of explanation robustness (higher = more robust), as the paper does."
-)
+say(evidence_sentence(R.evidence))
 
 # %% [markdown]
 # **Differences from the reference.** The reference attack works on ImageNet-normalised inputs; ours are in

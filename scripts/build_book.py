@@ -157,7 +157,7 @@ def main() -> int:
     print(f"[book] RESULTS_DIR={os.environ['RESULTS_DIR']} DATA_DIR={os.environ['DATA_DIR']}", flush=True)
     # The kernels inherit this environment. With TQDM_DISABLE set (and KERNEL_NO_PROGRESS_BARS), a chapter that
     # trains on an empty store does not write hundreds of progress-bar blocks into its page. The stage CLIs
-    # (python -m lib.sweep, ...) still show their bars on the terminal.
+    # (python -m lib.studies.sweep, ...) still show their bars on the terminal.
     os.environ["TQDM_DISABLE"] = "1"
     for source in chapters:
         print(f"[book] executing {source.relative_to(ROOT)} (profile {args.profile})", flush=True)

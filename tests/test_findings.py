@@ -432,7 +432,7 @@ def test_verdict_words_are_typed_once_in_the_library_and_never_in_the_chapter():
     hits = [n for n in string_constants(tree) if any(v in n.value.lower() for v in VERDICTS)]
     assert sorted(n.value for n in hits) == sorted(VERDICTS)
     assert len({n.lineno for n in hits}) == 1  # the one line that names them
-    notebook = jupytext.read(PROJECT / "book" / "07_findings.py")
+    notebook = jupytext.read(PROJECT / "book" / "08_findings.py")
     code = [ast.parse(c.source) for c in notebook.cells if c.cell_type == "code"]
     typed = [
         n.value for t in code for n in string_constants(t) if any(v in n.value.lower() for v in VERDICTS)

@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 import torch
 
+from lib.analysis.verdicts import tracking_verdict
 from lib.core.errors import ConfigError
 from lib.core.profile import load_profile
 from lib.pipeline.landscapes import landscape_tables, landscape_victims, model_surfaces, per_model
-from lib.studies.landscape import by_kind
+from lib.studies.landscape import by_kind, landscape_result
 
 TINY = {
     "seeds": [0],
@@ -60,6 +61,13 @@ def test_landscape_tables_on_a_tiny_sweep(store):
     assert torch.allclose(surf["ce"][0, 2, 2], torch.tensor(land["at_zero"]["ce"][0]), rtol=1e-4)
     t = by_kind(flat[(flat["loss"] == "ce") & (flat["measure"] == "quadratic_coefficient")])
     assert len(t) == 2 and (t["ci_low"] <= t["mean"]).all() and (t["mean"] <= t["ci_high"]).all()
+    # the chapter's chain in one call, from the same store
+    R = landscape_result(P, store, "cpu")
+    assert R.models.equals(models) and list(R.extremes["kind"]) == ["standard", "TRADES β=2"]
+    assert len(R.kinds) == 2 * 4 * 2  # losses x measures x kinds
+    assert list(R.means["kind"]) == ["standard", "TRADES β=2"] and "expl_twin:l0" in R.means
+    assert len(R.joined) == 2 and set(R.track["experiment"]) == {"digits"}
+    assert R.verdict == tracking_verdict(R.track) and list(R.parts["experiment"]) == ["digits"]
 
 
 @pytest.mark.parametrize(

@@ -21,15 +21,20 @@ from lib.pipeline.explanation_attack import (
     prototype_pairs,
     relation_table,
 )
+from lib.studies import prototypes as study
 from lib.studies.prototypes import (
     Validation,
     all_ordered_pairs,
     attack_seconds,
     cached_timing,
     correlations,
+    cost_table,
+    prototype_result,
+    settings_table,
     table_by_kind,
     validate_prototypes,
     validation_pool,
+    validation_result,
     validation_summary,
 )
 
@@ -227,3 +232,64 @@ def test_the_fixed_budget_attack_stays_inside_the_pgd_ball_and_leaves_the_refere
     tasks = budget_attack_tasks(P, [run], store, "cpu")
     assert [t.stage for t in tasks] == ["budget-attacks"] * len(P.prototypes.methods)
     assert tasks[0].done(store) and not tasks[1].done(store)  # gradient measured above, grad_x_input not
+
+
+def test_cost_table_counts_pairs_and_extrapolates_their_time():
+    timing = pd.DataFrame({"pairs": [10, 100], "seconds_per_step": [1.0, 2.0]})
+    cost = cost_table(timing, n_pairs=55, steps=10, images=(5, 11, 1000))
+    assert cost["attacks_all"].tolist() == [20, 110, 999000]
+    assert cost["attacks_prototypes"].tolist() == [55, 55, 55]
+    np.testing.assert_allclose(cost["seconds_all"], [(1 + 10 / 90) * 10, 22.0, 999000 * 0.02 * 10])
+    np.testing.assert_allclose(cost["seconds_prototypes"], [15.0] * 3)
+
+
+def test_settings_table_reads_the_profile():
+    P = load_profile("smoke", TINY)
+    s = settings_table(P).set_index("setting")["value"]
+    assert s["clusters (k)"] == 3 and s["victims per cluster"] == 2
+    assert s["pairs per model"] == 3 * 2 * P.prototypes.targets_per_victim
+    assert s["attack"].startswith("20 steps")
+
+
+def test_validation_result_summarises_every_experiment_and_reads_verdicts(monkeypatch):
+    truth = np.array([1.0, 2.0, 3.0])
+
+    def fake(profile, store, device, method, name, progress):
+        scale = 1.0 if name == "digits" else 1.2  # fashion: a biased prototype estimate
+        return Validation(
+            models=pd.DataFrame({"seconds": [1.0, 2.0, 3.0]}),
+            prototype={
+                m: np.tile(truth[:, None], (1, 3)) * scale for m in ("l_end_1e-7", "relative_reduction")
+            },
+            random={m: np.tile(truth[:, None], (1, 5)) * 1.1 for m in ("l_end_1e-7", "relative_reduction")},
+            all_pairs={m: truth for m in ("l_end_1e-7", "relative_reduction")},
+            n_images=3,
+            n_pairs_all=6,
+            n_pairs_subset=2,
+        )
+
+    monkeypatch.setattr(study, "validate_prototypes", fake)
+    P = load_profile("smoke", {"prototypes.validation.experiments": ["digits"]})
+    monkeypatch.setattr(study, "validation_experiments", lambda profile: ("digits", "fashion"))
+    r = validation_result(P, None, "cpu")
+    assert list(r.validations) == ["digits", "fashion"] and r.attack_seconds == 12.0
+    assert len(r.summary) == 2 * 2 * 2  # experiments x measures x estimators
+    assert set(r.summary["measure_name"]) == {"L_end", "relative reduction"}
+    assert r.summary["rho_range"].iloc[0] == "[1.00, 1.00]"
+    assert r.verdicts["error"].tolist() == ["smaller", "smaller", "larger", "larger"]
+    assert r.verdicts["experiment"].tolist() == ["digits", "digits", "fashion", "fashion"]
+
+
+def test_prototype_result_gathers_the_chapter_on_a_tiny_sweep(store):
+    P = load_profile("smoke", TINY)
+    r = prototype_result(P, store, "cpu")
+    assert r.n_pairs == 6 and r.cluster_experiment == "digits" and 0 < r.purity <= 1
+    assert len(r.clusters) == 3 and all(images.shape[0] == maps.shape[0] == 3 for images, maps in r.clusters)
+    assert len(r.distances) == 2 * 2 and len(r.distance_samples) == 4  # 2 models x 2 methods
+    assert len(r.table) == 4 and len(r.by_kind) == 4
+    np.testing.assert_allclose(r.by_kind["pgd"], 100 * r.by_kind["pgd_acc"])
+    assert set(r.vs_pgd["against"]) == {"pgd_acc"} and set(r.start["measure"]) == {"l_start_1e-7"}
+    assert r.correlations["measure_name"].notna().all()
+    assert list(r.validation.validations) == ["digits"] and len(r.validation.verdicts) == 2
+    assert r.cost["images"].iloc[-1] == 1000 and (r.cost["attacks_prototypes"] == 6).all()
+    assert isinstance(r.short_same_order, bool) and len(r.short_check) >= 2

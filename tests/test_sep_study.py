@@ -234,3 +234,81 @@ def test_our_blocks_sit_beside_the_papers_block_of_the_same_dataset_and_architec
     assert (
         abs(side["neg_over_pos"].iloc[1] - 657.180 / 61.545) < 1e-9 and side["l_end_order"].iloc[1] == "yes"
     )
+
+
+def test_sep_comparison_returns_every_table_and_verdict_of_the_chapter(monkeypatch):
+    import numpy as np
+
+    from lib.studies import sep as study
+
+    P = load_profile("smoke")
+    lam = pd.DataFrame(
+        [
+            {
+                "experiment": "digits",
+                "lam": lam,
+                "clean_acc": c,
+                "pgd_acc": 0.5,
+                "collapsed": k,
+                "key": str(lam),
+            }
+            for lam, c, k in (
+                (0.0, 0.9, ""),
+                (2e3, 0.9, ""),
+                (-2e3, 0.9, ""),
+                (-3e3, 0.9, "L_f exploded from 1 to 500"),
+            )
+        ]
+    )
+
+    def table(roles_runs):
+        rows = []
+        for role, centre in roles_runs:
+            for method in ("gradient", "grad_x_input"):
+                pairs = centre + np.linspace(-1, 1, 10)
+                rows.append(
+                    {
+                        "experiment": "digits",
+                        "explanation": method,
+                        "role": role,
+                        "kind": role,
+                        "dataset": "digits",
+                        "model": "convnet",
+                        "seed": 0,
+                        "l_start_1e-7": 2 * centre,
+                        "l_end_1e-7": pairs.mean(),
+                        "relative_reduction": 0.5,
+                        "spearman_to_target": 0.5,
+                        "label_kept": 1.0,
+                        "clean_acc": 0.9,
+                        "pgd_acc": 0.5,
+                        "l_end_pairs": pairs,
+                        "reduction_pairs": np.full(10, 0.5),
+                        "collapsed": "",
+                    }
+                )
+        return pd.DataFrame(rows)
+
+    monkeypatch.setattr(study, "lambda_table", lambda p, s, d: lam)
+    monkeypatch.setattr(study, "lambda_robustness", lambda p, s, d, sweep: sweep)
+    monkeypatch.setattr(study, "lambda_histories", lambda p, s, d: {"digits": {}})
+    monkeypatch.setattr(
+        study, "main_runs", lambda p, chosen: [("SEP_pos", 1.0), ("MAT", 2.0), ("SEP_neg", 4.0)]
+    )
+    monkeypatch.setattr(
+        study, "trades_runs", lambda p, chosen: [("SEP_pos", 3.0), ("TRADES", 2.0), ("SEP_neg", 1.0)]
+    )
+    monkeypatch.setattr(study, "main_table", lambda p, s, d, runs: table(runs))
+    r = study.sep_comparison(P, None, "cpu", str(PROJECT / "book" / "paper_table.csv"))
+    assert r.chosen.iloc[0]["SEP_pos"] == 2e3 and r.chosen.iloc[0]["SEP_neg"] == -2e3
+    assert r.lf_only["lam"].tolist() == [-3e3] and r.tolerance_points == P.sep.tolerance_points
+    assert len(r.verdicts) == 2 and r.verdicts["l_end_order"].all()
+    assert "paper_l_end_1e-7" in r.roles and len(r.paper) == 6
+    assert list(r.side["source"]) == ["ours: gradient", "ours: grad_x_input"]  # digits: no paper block
+    assert not r.trades_verdicts["l_end_order"].any() and list(r.trades_shifts["role"]) == [
+        "SEP_pos",
+        "SEP_neg",
+    ]
+    monkeypatch.setattr(study, "trades_runs", lambda p, chosen: [])
+    none = study.sep_comparison(P, None, "cpu", str(PROJECT / "book" / "paper_table.csv"))
+    assert none.trades_main is none.trades_roles is none.trades_verdicts is none.trades_shifts is None

@@ -23,6 +23,20 @@ STATUSES = (AGREES, IN_PART, DISAGREES)
 ROLE_ORDER = {"standard": 0, "SEP_pos": 1, "MAT": 2, "TRADES": 2, "SEP_neg": 3}  # display order of roles
 
 
+def sorted_by_role(table: pd.DataFrame, groups: list[str], then: list[str] | tuple = ()) -> pd.DataFrame:
+    """``table`` with its ``groups`` in order of first appearance, then sorted by ``then`` and by role
+    (``ROLE_ORDER``) inside each group: the order every per-role table of the book is shown in."""
+    first = {k: i for i, k in enumerate(dict.fromkeys(zip(*(table[c] for c in groups))))}
+    keyed = table.assign(
+        _g=[first[k] for k in zip(*(table[c] for c in groups))], _r=table["role"].map(ROLE_ORDER)
+    )
+    return (
+        keyed.sort_values(["_g", *then, "_r"], kind="stable")
+        .drop(columns=["_g", "_r"])
+        .reset_index(drop=True)
+    )
+
+
 def verdict_of(statuses: Iterable[str | None]) -> str:
     """The one verdict rule (lines kept short: the page shows this source).
 
@@ -73,6 +87,17 @@ def pgd_rises_with_beta(summary: pd.DataFrame, experiment: str, tolerance: float
     ``tolerance`` (accuracy, 0.01 = one point) counting as no fall."""
     tr = summary[(summary["experiment"] == experiment) & (summary["method"] != "MAT")]
     return bool((tr["pgd_mean"].diff().dropna() >= -tolerance).all())
+
+
+# points: a larger fall of PGD accuracy under the stronger attack suggests gradient masking
+MASKING_DROP = 5.0
+
+
+def masking_suspected(drop_points: float) -> bool:
+    """The sweep chapter's gradient-masking rule: the stronger attack (more steps, restarts) lowering the most
+    robust model's PGD accuracy by ``MASKING_DROP`` points or more suggests part of its robustness is masking
+    (a drop of a few points is what more steps and restarts buy against a genuinely robust model)."""
+    return not drop_points < MASKING_DROP
 
 
 # ------------------------------------------------------------------------------------------------
@@ -277,11 +302,7 @@ def robustness_by_role(table: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -
                 two_stage_bootstrap(groups, n_boot, seed) if groups else (np.nan,) * 3
             )
         rows.append(row)
-    out = pd.DataFrame(rows)
-    first = {v: i for i, v in enumerate(dict.fromkeys(zip(out["experiment"], out["explanation"])))}
-    out["_g"] = [first[k] for k in zip(out["experiment"], out["explanation"])]
-    out["_r"] = out["role"].map(ROLE_ORDER)
-    return out.sort_values(["_g", "_r"], kind="stable").drop(columns=["_g", "_r"]).reset_index(drop=True)
+    return sorted_by_role(pd.DataFrame(rows), ["experiment", "explanation"])
 
 
 def sep_order_verdicts(
@@ -398,15 +419,7 @@ def curvature_by_role(
                 "converged": float(g["eig_converged"].mean()),
             }
         )
-    out = pd.DataFrame(rows)
-    out["_r"] = out["role"].map(ROLE_ORDER)
-    first = {n: i for i, n in enumerate(dict.fromkeys(zip(out["experiment"], out["base"])))}
-    out["_g"] = [first[k] for k in zip(out["experiment"], out["base"])]
-    return (
-        out.sort_values(["_g", "twin_beta", "loss", "_r"], kind="stable")
-        .drop(columns=["_g", "_r"])
-        .reset_index(drop=True)
-    )
+    return sorted_by_role(pd.DataFrame(rows), ["experiment", "base"], then=["twin_beta", "loss"])
 
 
 def curvature_verdicts(roles: pd.DataFrame) -> pd.DataFrame:

@@ -1,6 +1,6 @@
 """The errors bad input raises, at the bottom of the library so that every floor can raise them.
 
-Each is shown to a user as one line (``lib.cli.user_errors``): the parameter, the value and what is allowed.
+Each is shown to a user as one line (``lib.pipeline.cli.user_errors``): the parameter, the value and what is allowed.
 """
 
 from __future__ import annotations

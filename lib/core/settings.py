@@ -3,7 +3,7 @@ evaluation, and the explanation-manipulation attack. Every field has a default a
 field, the value and what is allowed.
 
 These sit on the library's second floor (only ``errors`` below them), so that the modules that use a
-setting (``models``, ``attacks``, ``train``, ``manipulate``) import it without importing the profile.
+setting (``nn.models``, ``nn.pgd``, ``pipeline.training``, ``measure.manipulate``) import it without importing the profile.
 Profile and study settings are in ``lib.core.profile``.
 """
 

@@ -1,6 +1,6 @@
 """What a study measures: a list of runs, each a trained model (its ``RunSpec``) of a named experiment.
 
-Studies (``prototype_study``, ``landscape_study`` and later SEP's) take any list of runs; the robustness
+Studies (``lib.studies.prototypes``, ``lib.studies.landscape``, ``lib.studies.sep`` ...) take any list of runs; the robustness
 sweep is one such list (``lib.pipeline.roster.sweep_runs``). A run's *kind* (standard, TRADES with its beta, MAT, and
 room for more) has one label, so every table and figure names a model the same way, and no kind needs a
 numeric stand-in for a setting it does not have (MAT has no beta: its ``beta`` is ``None``).

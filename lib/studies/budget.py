@@ -10,16 +10,17 @@ sweep, does SEP order the models, and (``drivers_study``) does flatness or the s
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import pandas as pd
 
 from lib.analysis.stats import correlation_table, reading
+from lib.analysis.verdicts import budget_agreement, robustness_by_role, sep_order_verdicts
 from lib.core.profile import Profile
 from lib.core.store import ResultStore
 from lib.pipeline.evaluation import model_key
-from lib.pipeline.explanation_attack import attack_task, relation_table
-from lib.pipeline.roster import chapter_model_slots, sweep_runs
+from lib.pipeline.explanation_attack import attack_task, budget_eps, main_table, relation_table
+from lib.pipeline.roster import budget_runs, chapter_model_slots, main_runs, sweep_runs
 from lib.pipeline.runs import Run
 from lib.pipeline.task import Task
 
@@ -70,6 +71,56 @@ def robustness_correlations(unbounded: pd.DataFrame, bounded: pd.DataFrame) -> p
         for r, s in zip(corr.itertuples(), sign)
     ]
     return corr
+
+
+@dataclass
+class BudgetResult:
+    """Everything the fixed-budget part shows (``budget_result``), for ``sep.method``.
+
+    ``bounded``: ``budget_relation`` of ``budget_runs``; ``unbounded``: the same models' rows of the unbounded
+    relation table; ``comparison``: ``bounded_vs_unbounded``; ``robustness``: ``robustness_correlations`` over
+    the robustness sweep; ``agreement``: ``analysis.verdicts.budget_agreement`` of it (share per attack);
+    ``roles`` and ``verdicts``: ``robustness_by_role`` and ``sep_order_verdicts`` of the SEP chapter's main
+    comparison inside the ball; ``eps``: the ball's radius per experiment; ``reach``: steps times learning rate
+    of the attack (how far a pixel moves when each step has the learning rate's size)."""
+
+    bounded: pd.DataFrame
+    unbounded: pd.DataFrame
+    comparison: pd.DataFrame
+    robustness: pd.DataFrame
+    agreement: dict[str, float]
+    roles: pd.DataFrame
+    verdicts: pd.DataFrame
+    eps: dict[str, float]
+    reach: float
+
+
+def budget_result(
+    profile: Profile, store: ResultStore, device: str, chosen: pd.DataFrame, relation: pd.DataFrame
+) -> BudgetResult:
+    """The fixed-budget comparison in one call: ``chosen``, ``analysis.verdicts.choose``'s table; ``relation``,
+    the unbounded attack's relation table of (at least) the same models (``drivers_result``'s)."""
+    bounded = budget_relation(profile, store, device, budget_runs(profile, chosen, store, device))
+    unbounded = relation[relation["key"].isin(set(bounded["key"]))]
+    swept = {model_key(r) for r in sweep_runs(profile)}
+    robustness = robustness_correlations(
+        unbounded[unbounded["key"].isin(swept)], bounded[bounded["key"].isin(swept)]
+    )
+    main = main_table(
+        profile, store, device, main_runs(profile, chosen), methods=(profile.sep.method,), budget=True
+    )
+    roles = robustness_by_role(main)
+    return BudgetResult(
+        bounded=bounded,
+        unbounded=unbounded,
+        comparison=bounded_vs_unbounded(unbounded, bounded),
+        robustness=robustness,
+        agreement=budget_agreement(robustness),
+        roles=roles,
+        verdicts=sep_order_verdicts(roles),
+        eps={n: budget_eps(profile, n) for n in dict.fromkeys(bounded["experiment"])},
+        reach=profile.prototypes.steps * profile.prototypes.lr,
+    )
 
 
 def budget_tasks(profile: Profile, store: ResultStore, device: str) -> list[Task]:

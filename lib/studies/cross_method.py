@@ -11,17 +11,17 @@ the cross method) is attacked with every method of ``drivers.cross_attacks``.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import pandas as pd
 
-from lib.analysis.verdicts import accuracy_shifts
+from lib.analysis.verdicts import accuracy_shifts, cross_verdicts
 from lib.core.profile import Profile
 from lib.core.store import ResultStore
 from lib.pipeline.evaluation import eval_task_of, live_after_training, model_task_of, stored_live
 from lib.pipeline.explanation_attack import attack_task, main_table
 from lib.pipeline.landscapes import landscape_task
-from lib.pipeline.roster import ChosenSlots, base_role, base_runs, sep_slots
+from lib.pipeline.roster import ChosenSlots, base_role, base_runs, cross_models, sep_slots
 from lib.pipeline.runs import Run
 from lib.pipeline.task import Task
 
@@ -50,6 +50,50 @@ def cross_accuracy(roles: pd.DataFrame, base: str, tolerance_points: float) -> p
         first = g[g["explanation"] == g["explanation"].iloc[0]]
         out.append(accuracy_shifts(first, base, tolerance_points).assign(trained_with=method))
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
+
+
+def order_holds(r) -> bool:
+    """Whether SEP's readable order holds in a ``sep_order_verdicts`` row: the whole order when the row is
+    complete, else every half of it that can be read (SEP_pos below the base, the base below SEP_neg)."""
+    if r.complete:
+        return bool(r.l_end_order)
+    return all(bool(v) for v in (r.pos_below_base, r.base_below_neg) if v is not None and not pd.isna(v))
+
+
+@dataclass
+class CrossMethodResult:
+    """Everything the cross-method part shows (``cross_method_result``): ``table``, ``cross_table``; ``roles``
+    and ``verdicts``, ``analysis.verdicts.cross_verdicts`` (per training method: ``robustness_by_role`` and
+    ``sep_order_verdicts`` per experiment and attacked method); ``accuracy``, ``cross_accuracy``; ``base``, the
+    base role; ``off_holds`` of ``off_total``: the (experiment, trained, attacked) cases with the trained and
+    attacked methods different where the order holds (``order_holds``)."""
+
+    table: pd.DataFrame
+    roles: pd.DataFrame
+    verdicts: pd.DataFrame
+    accuracy: pd.DataFrame
+    base: str
+    off_holds: int
+    off_total: int
+
+
+def cross_method_result(
+    profile: Profile, store: ResultStore, device: str, chosen: pd.DataFrame
+) -> CrossMethodResult:
+    """The cross-method comparison in one call; ``chosen``: ``analysis.verdicts.choose``'s table."""
+    base = base_role(profile)
+    table = cross_table(profile, store, device, cross_models(profile, chosen))
+    roles, verdicts = cross_verdicts(table, base=base)
+    off = verdicts[verdicts["trained_with"] != verdicts["explanation"]]
+    return CrossMethodResult(
+        table=table,
+        roles=roles,
+        verdicts=verdicts,
+        accuracy=cross_accuracy(roles, base, profile.sep.tolerance_points),
+        base=base,
+        off_holds=sum(order_holds(r) for r in off.itertuples()),
+        off_total=len(off),
+    )
 
 
 def cross_tasks(profile: Profile, store: ResultStore, device: str) -> list[Task]:

@@ -12,16 +12,143 @@ SEP models get the landscape chapter's full treatment; at the second beta only t
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
 import pandas as pd
 
-from lib.analysis.verdicts import curvature_by_role, curvature_verdicts
+from lib.analysis.verdicts import ROLE_ORDER, beta_dependence, curvature_by_role, curvature_verdicts
 from lib.core.profile import Profile
 from lib.core.store import ResultStore
 from lib.pipeline.evaluation import live_after_training, model_key, stored_live
-from lib.pipeline.landscapes import CURVATURE_MEASURES, curvature_table, landscape_task
-from lib.pipeline.roster import ChosenSlots, base_role, base_runs, chapter_model_slots, sep_slots, sweep_runs
+from lib.pipeline.landscapes import (
+    CURVATURE_MEASURES,
+    betas,
+    curvature_table,
+    landscape_task,
+    model_landscape,
+    model_surfaces,
+)
+from lib.pipeline.roster import (
+    ChosenSlots,
+    base_role,
+    base_runs,
+    chapter_model_slots,
+    chapter_models,
+    sep_slots,
+    sweep_runs,
+)
 from lib.pipeline.runs import Run
 from lib.pipeline.task import Task
+from lib.pipeline.training import get_model
+
+SLICE_ROLES = (
+    "SEP_pos",
+    "MAT",
+    "TRADES",
+    "SEP_neg",
+)  # the models whose slices and surfaces the chapter shows
+SLICE_LOSSES = ("expl_twin", "ce")
+
+
+@dataclass
+class CurvatureResult:
+    """Everything the curvature chapter shows (``curvature_result``).
+
+    ``models``: ``chapter_models``' (base, role, run); ``curvature``: the per-victim ``curvature_table``;
+    ``spectral``: ``curvature_by_role`` of the spectral norm (mean, lo, hi per experiment, base, twin beta,
+    loss and role); ``verdicts``: ``curvature_verdicts`` (ratios and reading per experiment, base and twin
+    beta); ``beta_dependence``: ``beta_dependence`` of the verdicts (column ``same``); ``norms`` and
+    ``spectrum``: ``summary_tables``; ``lambda_curve``: ``lambda_curve``; ``converged``: the share of victims
+    whose Lanczos met its tolerance, per twin beta; ``slices``: the mean 1-D slices (``slice_table``);
+    ``surfaces``: the explanation loss around the first victim (``(experiment, role) -> {"ts", "grid"}``);
+    ``betas``: the two twin betas; ``base``: the base role; ``first_seed``."""
+
+    models: list[tuple[str, str, Run]]
+    curvature: pd.DataFrame
+    spectral: pd.DataFrame
+    verdicts: pd.DataFrame
+    beta_dependence: pd.DataFrame
+    norms: pd.DataFrame
+    spectrum: pd.DataFrame
+    lambda_curve: pd.DataFrame
+    converged: dict[float, float]
+    slices: pd.DataFrame
+    surfaces: dict[tuple[str, str], dict]
+    betas: tuple[float, float]
+    base: str
+    first_seed: int
+
+    @property
+    def base_spectral(self) -> pd.DataFrame:
+        """``spectral`` on the base role only (what the chapter's spectral-norm figure shows)."""
+        return self.spectral[self.spectral["base"] == self.base]
+
+    @property
+    def all_beta_independent(self) -> bool:
+        return bool(self.beta_dependence["same"].all())
+
+
+def curvature_result(
+    profile: Profile,
+    store: ResultStore,
+    device: str,
+    chosen: pd.DataFrame,
+    models: list[tuple[str, str, Run]] | None = None,
+) -> CurvatureResult:
+    """The curvature chapter's results in one call: ``chosen`` is ``analysis.verdicts.choose``'s table (the
+    SEP chapter's choice), ``models`` its ``chapter_models`` (computed when not given)."""
+    if models is None:
+        models = chapter_models(profile, chosen, store, device)
+    first, base = profile.seeds[0], base_role(profile)
+    curv, spectral, verdicts = curvature_study(profile, store, device, models)
+    norms, spectrum = summary_tables(curv)
+    slices, surfaces = slice_table(profile, store, device, models)
+    return CurvatureResult(
+        models=models,
+        curvature=curv,
+        spectral=spectral,
+        verdicts=verdicts,
+        beta_dependence=beta_dependence(verdicts),
+        norms=norms,
+        spectrum=spectrum,
+        lambda_curve=lambda_curve(curv, first, base),
+        converged={float(b): float(g["eig_converged"].mean()) for b, g in curv.groupby("twin_beta")},
+        slices=slices,
+        surfaces=surfaces,
+        betas=betas(profile),
+        base=base,
+        first_seed=first,
+    )
+
+
+def slice_table(
+    profile: Profile, store: ResultStore, device: str, models: list[tuple[str, str, Run]]
+) -> tuple[pd.DataFrame, dict[tuple[str, str], dict]]:
+    """For the first seed's base, SEP_pos and SEP_neg models on the base role (display order): the mean over
+    Gaussian directions and victims of each loss's 1-D slice (rows experiment, role, loss, t, value), and the
+    explanation loss (twin) on the plane of the first two directions around the first victim
+    (``(experiment, role) -> {"ts": steps, "grid": values with direction 1 along x}``)."""
+    first, base = profile.seeds[0], base_role(profile)
+    chosen = [(role, r) for b, role, r in models if r.seed == first and b == base and role in SLICE_ROLES]
+    rows, surfaces = [], {}
+    for name in dict.fromkeys(r.experiment for _, r in chosen):
+        for role, run in sorted(
+            [m for m in chosen if m[1].experiment == name], key=lambda m: ROLE_ORDER[m[0]]
+        ):
+            trained = get_model(run.spec, store, device, progress=False)
+            land = model_landscape(profile, name, trained, store, device)
+            ts = land["ts"].numpy()
+            for loss in SLICE_LOSSES:
+                curves = [v for k, v in land["slices"].items() if k.startswith(f"{loss}|gaussian|")]
+                mean = np.mean([c.numpy().mean(0) for c in curves], axis=0)
+                rows += [
+                    {"experiment": name, "role": role, "loss": loss, "t": float(t), "value": float(v)}
+                    for t, v in zip(ts, mean)
+                ]
+            surf = model_surfaces(profile, name, trained, store, device)
+            surfaces[(name, role)] = {"ts": surf["ts"].numpy(), "grid": surf["expl_twin"][0].numpy().T}
+    return pd.DataFrame(rows, columns=["experiment", "role", "loss", "t", "value"]), surfaces
 
 
 def lambda_curve(curv: pd.DataFrame, first_seed: int, base: str = "MAT") -> pd.DataFrame:

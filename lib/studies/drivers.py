@@ -15,18 +15,19 @@ before pooling every model of the book each column is turned into its percentile
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from lib.analysis.stats import partial_spearman
+from lib.analysis.stats import partial_spearman, rank_agreement
 from lib.analysis.verdicts import driver_verdict
 from lib.core.errors import ConfigError
 from lib.core.profile import Profile
 from lib.core.store import ResultStore
 from lib.pipeline.explanation_attack import prototype_pairs, relation_table
 from lib.pipeline.landscapes import landscape_tables, per_model, victim_pairs
-from lib.pipeline.roster import book_models
+from lib.pipeline.roster import book_models, chapter_models
 from lib.pipeline.runs import Run
 
 FLATNESS = (
@@ -233,3 +234,102 @@ def drivers_study(
         "pair_correlations": pair_corr,
         "pair_verdict": driver_verdict(pair_corr),
     }
+
+
+PAPER_COUNT = (
+    22,
+    24,
+)  # the paper's text: the methods rank the same by L_start as by L_end "in 22 of 24 cells"
+AGREEMENT_READINGS = ("positions", "order", "pairs")
+
+
+@dataclass
+class PaperAgreement:
+    """The paper's "22 of 24" recomputed from its main table (``paper_start_agreement``): (agreeing, total)
+    by each reading of "the same" (``stats.rank_agreement``): ``positions``, (block, method) cells with the same
+    rank position (the paper's count); ``order``, blocks whose whole order agrees; ``pairs``, pairs of methods
+    ordered the same way. ``blocks``: the table's (dataset, model) blocks; ``block_size``: the most methods in
+    one; ``paper_count``: the paper's own count."""
+
+    positions: tuple[int, int]
+    order: tuple[int, int]
+    pairs: tuple[int, int]
+    blocks: int
+    block_size: int
+    paper_count: tuple[int, int] = PAPER_COUNT
+
+    @property
+    def matches_paper(self) -> bool:
+        """Whether counting rank positions gives the paper's count (so that is how it counted)."""
+        return tuple(self.positions) == tuple(self.paper_count)
+
+
+def paper_start_agreement(paper: pd.DataFrame) -> PaperAgreement:
+    """How often ranking the paper's four methods by L_start agrees with ranking them by L_end, per
+    (dataset, model) block of its main table (``paper_table.csv``), by the three readings."""
+    args = (paper, ["dataset", "model"], "method", "l_start_1e-7", "l_end_1e-7")
+    counts = {mode: rank_agreement(*args, mode=mode) for mode in AGREEMENT_READINGS}
+    blocks = paper.groupby(["dataset", "model"])
+    return PaperAgreement(**counts, blocks=blocks.ngroups, block_size=int(blocks.size().max()))
+
+
+@dataclass
+class DriverReading:
+    """Start loss against flatness over a set of models: the ``pooled`` rows (percentile ranks within
+    experiment and method), their ``correlations`` (``driver_correlations``) and the ``verdict``
+    (``analysis.verdicts.driver_verdict``)."""
+
+    pooled: pd.DataFrame
+    correlations: pd.DataFrame
+    verdict: str
+
+
+def driver_reading(relation: pd.DataFrame, per_model_table: pd.DataFrame) -> DriverReading:
+    """``DriverReading`` of the models of a relation table (an attack's L_start, L_end and relative
+    reduction, e.g. the fixed-budget attack's) with their flatness from ``per_model_table`` (``FLATNESS``)."""
+    pooled = pooled_models(relation, per_model_table, FLATNESS, within=("experiment", "explanation"))
+    corr = driver_correlations(pooled)
+    return DriverReading(pooled, corr, driver_verdict(corr))
+
+
+@dataclass
+class DriversResult:
+    """Everything the drivers chapter shows of start loss against flatness (``drivers_result``): the fields of
+    ``drivers_study`` (``runs``, ``relation``, ``per_model``, ``curvature``, ``pooled``, ``correlations``,
+    ``verdict``, ``pairs``, ``within``, ``pair_correlations``, ``pair_verdict``), ``within_summary`` of
+    ``within``, and the paper's own count recomputed (``paper``, when its table was given)."""
+
+    runs: list[Run]
+    relation: pd.DataFrame
+    per_model: pd.DataFrame
+    curvature: pd.DataFrame
+    pooled: pd.DataFrame
+    correlations: pd.DataFrame
+    verdict: str
+    pairs: pd.DataFrame
+    within: pd.DataFrame
+    within_summary: pd.DataFrame
+    pair_correlations: pd.DataFrame
+    pair_verdict: str
+    paper: PaperAgreement | None = None
+
+
+def drivers_result(
+    profile: Profile,
+    store: ResultStore,
+    device: str,
+    chosen: pd.DataFrame,
+    models: list[tuple[str, str, Run]] | None = None,
+    paper: pd.DataFrame | None = None,
+) -> DriversResult:
+    """The drivers chapter's start-loss analysis in one call: ``chosen`` is ``analysis.verdicts.choose``'s table
+    (the SEP chapter's choice), ``models`` its ``chapter_models`` (computed when not given), ``paper`` the
+    paper's main table (``paper_table.csv``) for its "22 of 24"."""
+    if models is None:
+        models = chapter_models(profile, chosen, store, device)
+    d = drivers_study(profile, store, device, chosen, models)
+    return DriversResult(
+        **d,
+        within_summary=within_summary(d["within"]),
+        paper=None if paper is None else paper_start_agreement(paper),
+    )

@@ -9,18 +9,23 @@ with its target), ``model_landscape`` computes 1-D slices of three losses of the
     curvature numbers of the explanation loss use this one, since a staircase has no useful curvature;
 and, on the softplus twin, the extreme Hessian eigenvalues and the trace of CE and of the explanation loss.
 Everything is kept in the result store per model and settings; ``python -m lib.studies.landscape`` fills it.
+``landscape_result`` returns every table and verdict of the landscape chapter in one ``LandscapeResult``.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import pandas as pd
 
 from lib.analysis.stats import correlation_table, reading, two_stage_bootstrap
+from lib.analysis.verdicts import landscape_parts, reading_shares, tracking_verdict
 from lib.core.errors import ConfigError
+from lib.core.profile import Profile
 from lib.core.store import ResultStore
 from lib.pipeline.cli import load, stage_parser, user_errors
+from lib.pipeline.explanation_attack import relation_table
 from lib.pipeline.landscapes import landscape_tables, model_surfaces, per_model, surface_runs
 from lib.pipeline.training import get_model
 
@@ -102,6 +107,117 @@ def tracking(models: pd.DataFrame, relation: pd.DataFrame) -> pd.DataFrame:
     corr["robustness"] = corr["y"].map({"l_end_1e-7": "L_end", "relative_reduction": "relative reduction"})
     corr["clear"] = [reading(r.ci_low, r.ci_high, "yes", "yes", n=r.n) == "yes" for r in corr.itertuples()]
     return corr
+
+
+# the measures drawn per model kind (columns of ``per_model`` without the loss): slice |quadratic coef.| along
+# a Gaussian and the gradient-sign direction, and the Hessian's spectral and Frobenius norms
+KIND_MEASURES = (
+    "gaussian:abs_quadratic_coefficient",
+    "gradient_sign:abs_quadratic_coefficient",
+    "spectral",
+    "frobenius",
+)
+# the per-model columns whose means over seeds and victims the chapter tabulates, per loss
+MEAN_COLUMNS = {
+    "ce": [
+        f"ce:{m}"
+        for m in ("gaussian:abs_quadratic_coefficient", "spectral", "frobenius", "largest", "smallest")
+    ],
+    "expl_twin": [
+        f"expl_twin:{m}"
+        for m in ("gaussian:abs_quadratic_coefficient", "spectral", "frobenius", "largest", "smallest", "l0")
+    ],
+}
+
+
+def kind_table(flat: pd.DataFrame, curv: pd.DataFrame) -> pd.DataFrame:
+    """``by_kind`` of every ``KIND_MEASURES`` of CE and the twin's explanation loss, stacked, with columns
+    ``loss`` and ``measure``: slice measures over victims and directions, Hessian norms over victims."""
+    parts = []
+    for loss in LOSS_NAMES:
+        for measure in KIND_MEASURES:
+            if ":" in measure:
+                direction, name = measure.split(":")
+                vals = flat[
+                    (flat["loss"] == loss) & (flat["measure"] == name) & (flat["direction"] == direction)
+                ]
+            else:
+                vals = curv[curv["loss"] == loss].rename(columns={measure: "value"})
+            parts.append(by_kind(vals).assign(loss=loss, measure=measure))
+    return pd.concat(parts, ignore_index=True)
+
+
+def showcase(models: pd.DataFrame, experiment: str, seed: int, kinds: tuple[str, ...]) -> pd.DataFrame:
+    """The models of one experiment and seed whose kind is in ``kinds``, in the sweep's order."""
+    return models[
+        (models["seed"] == seed) & (models["experiment"] == experiment) & models["kind"].isin(kinds)
+    ]
+
+
+@dataclass
+class LandscapeResult:
+    """Everything the landscape chapter shows, from one call (the findings page reads it too)."""
+
+    flat: pd.DataFrame  # per model, victim, loss, direction and measure: the slices' flatness
+    curv: pd.DataFrame  # per model, victim and loss: the Hessian's eigenvalues, norms, n_hvp, seconds
+    raw: dict  # store key -> the model's stored landscape (ts, slices, at_zero, ...)
+    models: pd.DataFrame  # per_model: one row per model, mean of each measure ("loss:[direction:]measure")
+    extremes: pd.DataFrame  # first experiment, first seed: the standard and the most robust TRADES model
+    showcase: pd.DataFrame  # the same plus MAT (if swept)
+    kinds: pd.DataFrame  # kind_table: by_kind of KIND_MEASURES per experiment, loss and kind
+    means: pd.DataFrame  # per experiment and kind: means over seeds and victims of MEAN_COLUMNS
+    corr: pd.DataFrame  # flatness_correlations of the models, against PGD accuracy and beta
+    shares: dict[str, float]  # verdicts.reading_shares of corr
+    parts: pd.DataFrame  # verdicts.landscape_parts of corr: the two parts of the claim per experiment
+    relation: pd.DataFrame  # relation_table of the sweep for the landscape's explanation method
+    joined: pd.DataFrame  # models with L_end and L_start of the relation table
+    track: pd.DataFrame  # tracking: candidates against L_end and the relative reduction
+    verdict: str  # verdicts.tracking_verdict of track
+
+
+def landscape_result(profile: Profile, store: ResultStore, device: str) -> LandscapeResult:
+    """The landscape chapter's chain in one call: stored landscapes of the sweep, per-model measures, their
+    means and intervals per kind, correlations and readings, and what tracks explanation robustness."""
+    flat, curv, raw = landscape_tables(profile, store, device, progress=False)
+    models = per_model(flat, curv)
+    top = f"TRADES β={max(profile.sweep.betas):g}"
+    first = (models, profile.run[0], profile.seeds[0])
+    cols = [c for cs in MEAN_COLUMNS.values() for c in cs]
+    corr = flatness_correlations(models)
+    rel = relation_table(profile, store, device, methods=(profile.landscape.method,), progress=False)
+    track = tracking(models, rel)
+    return LandscapeResult(
+        flat=flat,
+        curv=curv,
+        raw=raw,
+        models=models,
+        extremes=showcase(*first, ("standard", top)),
+        showcase=showcase(*first, ("standard", "MAT", top)),
+        kinds=kind_table(flat, curv),
+        means=models.groupby(["experiment", "kind"], sort=False)[cols].mean().reset_index(),
+        corr=corr,
+        shares=reading_shares(corr),
+        parts=landscape_parts(corr),
+        relation=rel,
+        joined=models.merge(rel[["key", "l_end_1e-7", "l_start_1e-7"]], on="key"),
+        track=track,
+        verdict=tracking_verdict(track),
+    )
+
+
+def showcase_surfaces(
+    profile: Profile, store: ResultStore, device: str, experiment: str
+) -> list[tuple[str, dict]]:
+    """The stored 2-D surfaces (``model_surfaces``) of the experiment's ``surface_runs``, by the model's label."""
+    return [
+        (
+            run.kind.label,
+            model_surfaces(
+                profile, experiment, get_model(run.spec, store, device, progress=False), store, device
+            ),
+        )
+        for run in surface_runs(profile, experiment)
+    ]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -4,12 +4,15 @@
 first experiment); ``attack_runs`` attacks the profile's seeded random pairs on each (cached per model,
 pairs and settings); ``compare_with_noise`` measures how close each map came to its target, for the victim
 as is, Gaussian noise of the attack's size and the attack; ``summary_table`` gives one row per model;
-``evidence_table`` gives each model's success rate and whether the attack beats noise (``beats_noise``).
+``evidence_table`` gives each model's success rate and whether the attack beats noise (``beats_noise``);
+``relative_loss_curves`` the explanation loss against attack steps. ``motivation_result`` gathers every table
+and verdict the chapter shows in one ``MotivationResult``.
 """
 
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -29,10 +32,10 @@ from lib.measure.manipulate import (
 from lib.measure.metrics import cosine_similarity, mse, spearman, topk_intersection
 from lib.nn.data import load_dataset
 from lib.pipeline.evaluation import model_key
-from lib.pipeline.explanation_attack import MotivationPairs, attack_settings, motivation_pairs
+from lib.pipeline.explanation_attack import MotivationPairs, attack_runs, attack_settings, motivation_pairs
 from lib.pipeline.roster import motivation_runs
 from lib.pipeline.task import Task
-from lib.pipeline.training import get_model
+from lib.pipeline.training import TrainedModel, get_model
 
 
 def compare_with_noise(
@@ -120,6 +123,81 @@ def evidence_table(results: dict[str, ManipulationResult], tables: dict[str, pd.
             }
         )
     return pd.DataFrame(rows)
+
+
+def relative_loss_curves(
+    results: dict[str, ManipulationResult], steps: list[int], families: dict[str, str] | None = None
+) -> pd.DataFrame:
+    """One row per model and recorded attack step: the explanation loss relative to its start (L / L_start),
+    median and quartiles over the pairs; ``family`` from ``families`` (by label), else missing."""
+    rows = []
+    for label, res in results.items():
+        trace = res.trace.cpu().numpy() / res.l_start.cpu().numpy()[None, :]
+        for i, step in enumerate(steps):
+            rows.append(
+                {
+                    "model": label,
+                    "family": (families or {}).get(label),
+                    "step": step,
+                    "median": np.median(trace[i]),
+                    "q25": np.percentile(trace[i], 25),
+                    "q75": np.percentile(trace[i], 75),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def l_end_above_standard(summary: pd.DataFrame) -> dict[str, bool]:
+    """Per model other than ``standard`` (a ``summary_table``, one row per model): whether its L_end (kept
+    pairs) is higher than the standard model's, i.e. its explanations are harder to steer."""
+    base = summary.loc["standard", "l_end_1e-7"]
+    return {
+        label: bool(summary.loc[label, "l_end_1e-7"] > base) for label in summary.index if label != "standard"
+    }
+
+
+@dataclass
+class MotivationResult:
+    """Every table and verdict of the motivation chapter."""
+
+    models: dict[str, TrainedModel]  # by label: standard, the largest-beta TRADES model, MAT
+    pairs: MotivationPairs
+    results: dict[str, ManipulationResult]  # the attack on each model
+    seconds: dict[str, float]  # each attack's wall time
+    noise: dict[str, pd.DataFrame]  # per model: ``compare_with_noise`` (victim, noise of the same L2, attack)
+    summary: pd.DataFrame  # ``summary_table``, one row per model (index ``model``)
+    evidence: pd.DataFrame  # ``evidence_table``: success rate, distance removed, ``beats_noise`` per model
+    curves: pd.DataFrame  # ``relative_loss_curves``: L / L_start against the attack step
+    harder_to_steer: dict[str, bool]  # ``l_end_above_standard``
+
+
+def motivation_result(
+    profile: Profile, store: ResultStore, device: str, progress: bool = False
+) -> MotivationResult:
+    """The motivation chapter's chain: the attack on each model (cached), its comparison with noise, the
+    summary, the evidence and the loss curves."""
+    models, pairs, results, seconds = attack_runs(profile, store, device, progress=progress)
+    M = profile.manipulation
+    noise = {
+        label: compare_with_noise(models[label].model, pairs, results[label], M.method, M.pair_seed)
+        for label in models
+    }
+    summary = summary_table(results, seconds).rename_axis("model")
+    return MotivationResult(
+        models=models,
+        pairs=pairs,
+        results=results,
+        seconds=seconds,
+        noise=noise,
+        summary=summary,
+        evidence=evidence_table(results, noise),
+        curves=relative_loss_curves(
+            results,
+            list(attack_settings(profile).trace_steps),
+            {label: run.kind.family for label, run in motivation_runs(profile).items()},
+        ),
+        harder_to_steer=l_end_above_standard(summary),
+    )
 
 
 def attack_tasks(profile: Profile, store: ResultStore, device: str) -> list[Task]:

@@ -5,7 +5,9 @@ measurement against all pairs.
 standard model of the first seed, or on pixels) and stores it; ``measure_model`` attacks those pairs on one
 model (cached per model, pairs and attack settings); ``relation_table`` does this for every model of the
 sweep and joins clean and PGD accuracy; ``validate_prototypes`` compares the prototype estimate with the
-all-pairs value and with random subsets of equal cost. Run everything from the shell with
+all-pairs value and with random subsets of equal cost; ``validation_result`` gathers that check over every
+validated experiment (what chapter 3 and the findings page show of it) and ``prototype_result`` every table
+and verdict of chapter 3. Run everything from the shell with
 ``python -m lib.studies.prototypes --profile cpu`` (the chapter calls the same functions and finds the cache).
 """
 
@@ -22,6 +24,7 @@ from scipy import stats
 from tqdm.std import tqdm
 
 from lib.analysis.stats import correlation_table, reading
+from lib.analysis.verdicts import disagreements, validation_verdicts
 from lib.core.errors import ConfigError
 from lib.core.profile import Profile
 from lib.core.schema import to_dict
@@ -51,7 +54,13 @@ from lib.pipeline.explanation_attack import (
     prototype_pairs,
     relation_table,
 )
-from lib.pipeline.roster import motivation_runs, reference_run, validation_experiments, validation_runs
+from lib.pipeline.roster import (
+    motivation_runs,
+    reference_run,
+    showcase_runs,
+    validation_experiments,
+    validation_runs,
+)
 from lib.pipeline.runs import Run
 from lib.pipeline.task import Task
 from lib.pipeline.training import TrainedModel, get_model
@@ -328,6 +337,43 @@ def validation_summary(val: Validation) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+@dataclass
+class ValidationResult:
+    """The prototype estimate checked against all pairs on every validated experiment: the raw estimates per
+    experiment, their summary (one row per experiment, measure and estimator; ``measure`` is the key, e.g.
+    ``l_end_1e-7``, ``measure_name`` its human name) and ``analysis.verdicts.validation_verdicts`` of it."""
+
+    validations: dict[str, Validation]  # experiment -> Validation, in the profile's order
+    summary: pd.DataFrame
+    verdicts: pd.DataFrame
+
+    @property
+    def attack_seconds(self) -> float:
+        """Wall time of the all-pairs attacks, summed over experiments and models."""
+        return float(sum(v.models["seconds"].sum() for v in self.validations.values()))
+
+
+def validation_result(
+    profile: Profile, store: ResultStore, device: str, method: str | None = None
+) -> ValidationResult:
+    """``validate_prototypes`` on every validation experiment (the profile's first explanation method unless
+    ``method``), summarised together and read by ``validation_verdicts``: what chapter 3 and the findings
+    page show of the validation."""
+    method = method or profile.prototypes.methods[0]
+    vals = {
+        n: validate_prototypes(profile, store, device, method, n, progress=False)
+        for n in validation_experiments(profile)
+    }
+    summary = pd.concat(
+        [validation_summary(v).assign(experiment=n) for n, v in vals.items()], ignore_index=True
+    )
+    summary["measure_name"] = summary["measure"].map(ROBUSTNESS_MEASURES)
+    summary["rho_range"] = [
+        f"[{a:.2f}, {b:.2f}]" for a, b in zip(summary["rank_rho_q2.5"], summary["rank_rho_q97.5"])
+    ]
+    return ValidationResult(vals, summary, validation_verdicts(summary))
+
+
 def attack_timing(
     model: torch.nn.Module,
     x: torch.Tensor,
@@ -441,6 +487,142 @@ def short_attack_check(profile: Profile, store: ResultStore, device: str) -> pd.
             }
         )
     return pd.DataFrame(rows)
+
+
+def settings_table(profile: Profile) -> pd.DataFrame:
+    """The prototype settings of ``profile``, one row per setting (``setting``, ``value``)."""
+    proto, M = profile.prototypes, profile.manipulation
+    rows = [
+        ("features", f"{proto.features} (reference: standard model, seed {profile.seeds[0]})"),
+        ("clusters (k)", proto.n_clusters),
+        ("victims per cluster", proto.victims_per_cluster),
+        ("targets per victim", f"{proto.targets_per_victim} ({proto.pairing})"),
+        ("pairs per model", pairs_per_model(profile)),
+        ("attack", f"{proto.steps} steps, lr {proto.lr:g} (reference: {M.steps} steps, lr {M.lr:g})"),
+        ("explanation methods", ", ".join(proto.methods)),
+    ]
+    return pd.DataFrame(rows, columns=["setting", "value"])
+
+
+def pairs_per_model(profile: Profile) -> int:
+    proto = profile.prototypes
+    return proto.n_clusters * proto.victims_per_cluster * proto.targets_per_victim
+
+
+def cluster_examples(
+    profile: Profile, experiment: str, store: ResultStore, device: str, method: str = "gradient"
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per cluster of ``experiment``: its images nearest the centroid (``nearest_members``; (n, H, W) or
+    (n, H, W, C) in [0, 1]) and their ``method`` maps (n, H, W) on the reference network."""
+    x, _ = evaluation_images(profile, experiment)
+    reference = get_model(reference_run(profile, experiment).spec, store, device, progress=False).model
+    out = []
+    for idx in nearest_members(profile, experiment, store, device):
+        xi = x[idx].to(device)
+        maps = explanation_map(reference, xi, method).detach().cpu().numpy()
+        out.append((xi.cpu().permute(0, 2, 3, 1).squeeze(-1).numpy(), maps))
+    return out
+
+
+def distance_runs(profile: Profile) -> dict[str, Run]:
+    """The models whose map distances the chapter splits by cluster: per experiment, the standard model and
+    the most robust of the showcase (MAT where swept), labelled '<experiment>: <label>'."""
+    chosen = {}
+    for name in profile.run:
+        show = showcase_runs(profile, name)
+        chosen.update({f"{name}: {label}": show[label] for label in ("standard", list(show)[-1])})
+    return chosen
+
+
+COST_IMAGES = (5, 10, 20, 50, 100, 200, 500, 1000)
+
+
+def cost_table(timing: pd.DataFrame, n_pairs: int, steps: int, images=COST_IMAGES) -> pd.DataFrame:
+    """Per number of images n: the attacks per model of all ordered pairs (n(n-1)) and of the prototypes
+    (``n_pairs``), and their extrapolated seconds (``attack_seconds``) at ``steps`` steps."""
+    n = np.asarray(images)
+    return pd.DataFrame(
+        {
+            "images": n,
+            "attacks_all": n * (n - 1),
+            "attacks_prototypes": np.full(len(n), n_pairs),
+            "seconds_all": attack_seconds(timing, n * (n - 1), steps),
+            "seconds_prototypes": attack_seconds(timing, np.full(len(n), n_pairs), steps),
+        }
+    )
+
+
+@dataclass
+class PrototypeResult:
+    """Every table and verdict of the prototype chapter."""
+
+    settings: pd.DataFrame  # settings_table
+    n_pairs: int  # prototype pairs per model
+    cluster_experiment: str  # the experiment whose clusters are shown
+    clusters: list[tuple[np.ndarray, np.ndarray]]  # cluster_examples
+    purity: float  # cluster_purity of cluster_experiment
+    distances: pd.DataFrame  # cluster_distance_table: summary
+    distance_samples: dict  # cluster_distance_table: (experiment, model, method) -> (intra, inter)
+    validation: ValidationResult
+    timing: pd.DataFrame  # cached_timing
+    cost: pd.DataFrame  # cost_table
+    short_check: pd.DataFrame  # short_attack_check
+    table: pd.DataFrame  # relation_table: one row per model and explanation method
+    by_kind: pd.DataFrame  # table_by_kind, with clean and pgd accuracy in percent
+    correlations: pd.DataFrame  # correlations, with measure_name
+    disagreements: list[str]  # analysis.verdicts.disagreements
+
+    @property
+    def vs_pgd(self) -> pd.DataFrame:
+        """The correlations against PGD accuracy."""
+        return self.correlations[self.correlations["against"] == "pgd_acc"]
+
+    @property
+    def start(self) -> pd.DataFrame:
+        """The correlations of L_start against PGD accuracy."""
+        return self.vs_pgd[self.vs_pgd["measure"] == "l_start_1e-7"]
+
+    @property
+    def short_same_order(self) -> bool:
+        """Whether the short attack ranks the models by L_end as the full attack does."""
+        c = self.short_check
+        return c["l_end_full"].rank().tolist() == c["l_end_short"].rank().tolist()
+
+
+def prototype_result(profile: Profile, store: ResultStore, device: str) -> PrototypeResult:
+    """The prototype chapter's results, each from the store where computed before: the clusters of the first
+    experiment, map distances within and between clusters, the validation against all pairs, the attack
+    timing, the short-attack check, the relation table over the sweep and its correlations."""
+    name = profile.run[0]
+    n_pairs = pairs_per_model(profile)
+    clusters = cluster_examples(profile, name, store, device)
+    purity = cluster_purity(profile, name, store, device)
+    distances, samples = cluster_distance_table(profile, store, device, distance_runs(profile))
+    validation = validation_result(profile, store, device)
+    timing = cached_timing(profile, store, device)
+    check = short_attack_check(profile, store, device)
+    table = relation_table(profile, store, device, progress=False)
+    by_kind = table_by_kind(table)
+    by_kind = by_kind.assign(clean=100 * by_kind["clean_acc"], pgd=100 * by_kind["pgd_acc"])
+    corr = correlations(table)
+    corr["measure_name"] = corr["measure"].map(ROBUSTNESS_MEASURES)
+    return PrototypeResult(
+        settings=settings_table(profile),
+        n_pairs=n_pairs,
+        cluster_experiment=name,
+        clusters=clusters,
+        purity=purity,
+        distances=distances,
+        distance_samples=samples,
+        validation=validation,
+        timing=timing,
+        cost=cost_table(timing, n_pairs, profile.prototypes.steps),
+        short_check=check,
+        table=table,
+        by_kind=by_kind,
+        correlations=corr,
+        disagreements=disagreements(corr),
+    )
 
 
 def validation_tasks(profile: Profile, store: ResultStore, device: str) -> list[Task]:

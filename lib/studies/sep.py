@@ -8,11 +8,18 @@ fixed) cannot steer the choice. Collapsed runs are shown as such and left out of
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
+from lib.analysis.verdicts import (
+    accuracy_shifts,
+    choose,
+    collapsed_on_lf_alone,
+    robustness_by_role,
+    sep_order_verdicts,
+)
 from lib.core.profile import Profile
 from lib.core.store import ResultStore
 from lib.pipeline.evaluation import (
@@ -23,17 +30,21 @@ from lib.pipeline.evaluation import (
     model_tasks,
     stored_live,
 )
-from lib.pipeline.explanation_attack import attack_task, pair_tasks, relation_table
+from lib.pipeline.explanation_attack import attack_task, main_table, pair_tasks, relation_table
 from lib.pipeline.roster import (
     ChosenSlots,
     base_role,
     extra_runs,
     lambda_models,
     lambda_runs,
+    lambda_table,
+    main_runs,
     sep_slots,
     study_experiments,
+    trades_runs,
 )
 from lib.pipeline.task import Task
+from lib.pipeline.training import get_model
 
 
 def lambda_robustness(profile: Profile, store: ResultStore, device: str, sweep: pd.DataFrame) -> pd.DataFrame:
@@ -228,3 +239,79 @@ def sep_tasks(profile: Profile, store: ResultStore, device: str) -> list[Task]:
                 )
             )
     return tasks
+
+
+@dataclass
+class SepResult:
+    """Every table and verdict of the SEP chapter (chapter 5), computed once.
+
+    ``sweep``: the lambda sweep (``roster.lambda_table``) with explanation robustness on the prototype pairs
+    (``lambda_robustness``); ``chosen``: SEP_pos and SEP_neg per experiment (``verdicts.choose``);
+    ``lf_only``: the sweep's runs counted as collapsed on L_f growth alone (``verdicts.collapsed_on_lf_alone``);
+    ``histories``: per experiment, the training history of each lambda run (by its label);
+    ``main``: the main table, one row per (model, explanation method), MAT base; ``roles``: its
+    ``verdicts.robustness_by_role`` with the paper's L_start and L_end beside (``with_paper``); ``verdicts``:
+    ``verdicts.sep_order_verdicts`` of ``roles``; ``paper``: the paper's blocks (``paper_blocks``); ``side``:
+    our blocks beside the paper's (``against_paper``). The ``trades_*`` fields are SEP on a TRADES base (None
+    where the profile has none): its main table, roles, order verdicts (base TRADES) and the accuracy shifts
+    of SEP_pos and SEP_neg from TRADES (``verdicts.accuracy_shifts``). ``tolerance_points``: the choice rule's
+    tolerance (``sep.tolerance_points``)."""
+
+    sweep: pd.DataFrame
+    chosen: pd.DataFrame
+    lf_only: pd.DataFrame
+    histories: dict[str, dict[str, list[dict]]]
+    main: pd.DataFrame
+    roles: pd.DataFrame
+    verdicts: pd.DataFrame
+    paper: pd.DataFrame
+    side: pd.DataFrame
+    trades_main: pd.DataFrame | None
+    trades_roles: pd.DataFrame | None
+    trades_verdicts: pd.DataFrame | None
+    trades_shifts: pd.DataFrame | None
+    tolerance_points: float
+
+
+def lambda_histories(profile: Profile, store: ResultStore, device: str) -> dict[str, dict[str, list[dict]]]:
+    """Per experiment, the per-epoch training history of each lambda run (keyed by its label, in sweep
+    order)."""
+    out: dict[str, dict[str, list[dict]]] = {}
+    for run in lambda_runs(profile):
+        out.setdefault(run.experiment, {})[run.kind.label] = get_model(
+            run.spec, store, device, progress=False
+        ).history
+    return out
+
+
+def sep_comparison(
+    profile: Profile, store: ResultStore, device: str, paper_csv: str = "paper_table.csv"
+) -> SepResult:
+    """The SEP chapter's chain, once: the lambda sweep and its explanation robustness, the choice of SEP_pos
+    and SEP_neg, the main comparison against MAT with its order verdicts and the paper's blocks beside, and
+    SEP on a TRADES base. ``paper_csv``: the paper's main table (relative to the book's folder by default)."""
+    tol = profile.sep.tolerance_points
+    sweep = lambda_robustness(profile, store, device, lambda_table(profile, store, device))
+    chosen = choose(sweep, tol)
+    main = main_table(profile, store, device, main_runs(profile, chosen))
+    roles = with_paper(robustness_by_role(main), paper_csv)
+    verdicts = sep_order_verdicts(roles)
+    trades = trades_runs(profile, chosen)
+    t_main = main_table(profile, store, device, trades) if trades else None
+    t_roles = robustness_by_role(t_main) if trades else None
+    return SepResult(
+        sweep=sweep,
+        chosen=chosen,
+        lf_only=collapsed_on_lf_alone(sweep, tol),
+        histories=lambda_histories(profile, store, device),
+        main=main,
+        roles=roles,
+        verdicts=verdicts,
+        paper=paper_blocks(paper_csv),
+        side=against_paper(verdicts, roles, paper_csv),
+        trades_main=t_main,
+        trades_roles=t_roles,
+        trades_verdicts=sep_order_verdicts(t_roles, base="TRADES") if trades else None,
+        trades_shifts=accuracy_shifts(t_roles, "TRADES", tol) if trades else None,
+        tolerance_points=tol,
+    )

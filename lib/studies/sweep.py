@@ -4,16 +4,19 @@
 and every evaluation lives in the result store, so a chapter that asks for the sweep gets cached results
 instantly and an interrupted sweep picks up where it stopped. Run it from the shell with
 ``python -m lib.studies.sweep --profile cpu`` (the book's chapter calls the same functions).
+``sweep_result`` gathers every table and verdict the chapter shows in one ``SweepResult``.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pandas as pd
 from tqdm.std import tqdm
 
+from lib.analysis.verdicts import masking_suspected, pgd_rises_with_beta
 from lib.core.profile import Profile
 from lib.core.store import ResultStore
 from lib.pipeline.cli import load, stage_parser, user_errors
@@ -99,6 +102,78 @@ def masking_check(profile: Profile, store: ResultStore, device: str, run: Run, p
         "strong_attack": f"PGD-{strong['steps']} x {strong['restarts']} restarts",
         "drop_points": 100 * (weak["pgd_acc"] - strong["pgd_acc"]),
     }
+
+
+def settings_table(profile: Profile) -> pd.DataFrame:
+    """One row per experiment of the profile: every training and evaluation setting, warm-ups included."""
+    rows = []
+    for name in profile.run:
+        e = profile.experiment(name)
+        t = e.train
+        rows.append(
+            {
+                "experiment": name,
+                "train images": e.data.n_train or "all",
+                "test images": e.eval.n or "all",
+                "model": f"{e.model.name} (width {e.model.width})",
+                "epochs": t.epochs,
+                "batch": t.batch_size,
+                "lr (peak, cosine)": t.lr,
+                "lr warm-up (epochs)": t.warmup_epochs,
+                "eps": round(t.attack.eps, 4),
+                "eps warm-up (epochs)": t.eps_warmup_epochs,
+                "train attack": f"PGD-{t.attack.steps}, step {t.attack.step_size:.4g}",
+                "eval attack": f"PGD-{e.eval.attack.steps}, step {e.eval.attack.step_size:.4g}",
+                "augmentation": "crop + flip" if t.augment else "none",
+            }
+        )
+    return pd.DataFrame(rows).set_index("experiment")
+
+
+def first_seed_histories(profile: Profile, store: ResultStore, device: str, experiment: str) -> dict:
+    """The training history (one dict per epoch) of each first-seed model of ``experiment``, by label."""
+    return {
+        r.kind.label: get_model(r.spec, store, device, progress=False).history
+        for r in first_seed(sweep_runs(profile, [experiment]), profile)
+    }
+
+
+@dataclass
+class SweepResult:
+    """Every table and verdict of the sweep chapter."""
+
+    settings: pd.DataFrame  # ``settings_table``: one row per experiment
+    table: pd.DataFrame  # ``run_sweep``: one row per model
+    summary: pd.DataFrame  # ``summarize``: per experiment and kind, over seeds
+    pgd_rises: dict[str, bool]  # per experiment: ``pgd_rises_with_beta``
+    histories: dict[str, dict[str, list[dict]]]  # per experiment: ``first_seed_histories``
+    checks: pd.DataFrame  # per experiment: ``masking_check`` of the most robust first-seed model
+    worst_drop: float  # the largest drop (points) under the stronger attack
+    masking: bool  # ``masking_suspected(worst_drop)``
+
+
+def sweep_result(profile: Profile, store: ResultStore, device: str, progress: bool = False) -> SweepResult:
+    """The sweep chapter's chain: train (or fetch) and evaluate the sweep, summarise over seeds, the training
+    histories and the gradient-masking check of each experiment's most robust model."""
+    table = run_sweep(profile, store, device, progress=progress)
+    summary = summarize(table)
+    checks = pd.DataFrame(
+        [
+            masking_check(profile, store, device, most_robust(table, profile, name), progress=progress)
+            for name in profile.run
+        ]
+    )
+    worst = float(checks["drop_points"].max())
+    return SweepResult(
+        settings=settings_table(profile),
+        table=table,
+        summary=summary,
+        pgd_rises={name: pgd_rises_with_beta(summary, name) for name in profile.run},
+        histories={name: first_seed_histories(profile, store, device, name) for name in profile.run},
+        checks=checks,
+        worst_drop=worst,
+        masking=masking_suspected(worst),
+    )
 
 
 def eval_tasks(profile: Profile, runs: Sequence[Run], store: ResultStore, device: str) -> list[Task]:

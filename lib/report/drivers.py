@@ -1,0 +1,252 @@
+"""The drivers chapter's figures, table columns and sentences: what drives explanation robustness (start loss
+against flatness, the paper's "22 of 24", SEP across explanation methods, the attack at a fixed budget).
+
+Every figure returns a matplotlib Figure at the page's width; every sentence is chosen from the numbers it is
+given (results of ``lib.studies.drivers``, ``cross_method`` and ``budget``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from lib.analysis.stats import interval_text
+from lib.report.style import PAGE_WIDTH
+
+POOLED_PANELS = (  # (x, y, title) of the pooled scatter's panels
+    ("l_start_1e-7_pct", "l_end_1e-7_pct", "L_start vs L_end"),
+    ("flatness_pct", "l_end_1e-7_pct", "curvature vs L_end"),
+    ("flatness_pct", "relative_reduction_pct", "curvature vs rel. reduction"),
+)
+
+DRIVER_READING = {  # what each ``analysis.verdicts.driver_verdict`` means, in words
+    "start loss": "L_start goes with L_end and curvature does not once L_start is held fixed: as this "
+    "attack measures it, explanation robustness reflects where the attack starts more than how flat the "
+    "explanation landscape is.",
+    "flatness": "Curvature goes with L_end even with L_start held fixed, and L_start does not go with "
+    "L_end: flatness, not the start, explains explanation robustness here.",
+    "both": "Both L_start and curvature (with L_start held fixed) go with L_end: neither explains it alone.",
+    "neither": "Neither L_start nor curvature (with L_start held fixed) goes clearly with L_end.",
+}
+
+CORRELATION_COLUMNS = {
+    "question": "correlation (ranks within experiment)",
+    "interval": "Spearman ρ [95 % CI]",
+    "models": "models",
+}
+PAIR_CORRELATION_COLUMNS = {
+    "question": "correlation (ranks within model)",
+    "interval": "Spearman ρ [95 % CI]",
+    "models": "pairs",
+}
+BALL_CORRELATION_COLUMNS = {"question": "correlation", "interval": "Spearman ρ [95 % CI]", "models": "models"}
+WITHIN_COLUMNS = {
+    "experiment": "experiment",
+    "models": "models",
+    "median_rho_l_end": "median ρ(L_start, L_end)",
+    "positive_l_end": "share of models > 0",
+    "median_rho_reduction": "median ρ(L_start, rel. red.)",
+    "positive_reduction": "share of models > 0 (rel. red.)",
+}
+WITHIN_DIGITS = {
+    "models": 0,
+    "median_rho_l_end": 2,
+    "positive_l_end": 2,
+    "median_rho_reduction": 2,
+    "positive_reduction": 2,
+}
+CROSS_COLUMNS = {
+    "explanation": "attacked with",
+    "role": "model",
+    "l_end": "L_end [95 % CI]",
+    "pgd": "PGD acc. (%)",
+    "seeds": "seeds",
+}
+COMPARISON_COLUMNS = {
+    "experiment": "experiment",
+    "models": "models",
+    "l_end": "L_end, no ball",
+    "l_end_budget": "L_end, ball",
+    "reduction": "rel. red., no ball",
+    "reduction_budget": "rel. red., ball",
+    "held_back": "share held back",
+}
+COMPARISON_DIGITS = {
+    "models": 0,
+    "l_end": 1,
+    "l_end_budget": 1,
+    "reduction": 3,
+    "reduction_budget": 3,
+    "held_back": 2,
+}
+ROBUSTNESS_COLUMNS = {
+    "attack": "attack",
+    "measure": "against PGD acc.",
+    "interval": "Spearman ρ [95 % CI]",
+    "reading": "reading",
+    "n": "models",
+}
+BALL_ROLE_COLUMNS = {"role": "model", "l_end": "L_end, ball [95 % CI]", "seeds": "seeds"}
+MEASURE_NAME = {"l_end_1e-7": "L_end", "relative_reduction": "rel. reduction"}
+
+
+def pooled_figure(pooled: pd.DataFrame) -> plt.Figure:
+    """Three scatters of the pooled percentile ranks, one colour per experiment: L_start against L_end,
+    flatness against L_end and flatness against the relative reduction (``studies.drivers.pooled_models``)."""
+    fig, axes = plt.subplots(1, len(POOLED_PANELS), figsize=(PAGE_WIDTH, 2.8), constrained_layout=True)
+    for ax, (x, y, title) in zip(axes, POOLED_PANELS):
+        for name, g in pooled.groupby("experiment", sort=False):
+            ax.scatter(g[x], g[y], s=10, label=name, alpha=0.7)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel(x.replace("_1e-7", "").replace("_pct", " (rank)"), fontsize=8)
+        ax.set_ylabel(y.replace("_1e-7", "").replace("_pct", " (rank)"), fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[0].legend(fontsize=6)
+    return fig
+
+
+def with_intervals(corr: pd.DataFrame, lo: str = "lo", hi: str = "hi") -> pd.DataFrame:
+    """``corr`` with a column ``interval``: 'rho [lo, hi]' (``stats.interval_text``) of each row."""
+    return corr.assign(interval=[interval_text(r, a, b) for r, a, b in zip(corr["rho"], corr[lo], corr[hi])])
+
+
+def l_end_text(roles: pd.DataFrame) -> list[str]:
+    """'mean [lo, hi]' of L_end (1e-7) per row of a ``robustness_by_role`` table."""
+    return [
+        f"{m:.1f} [{lo:.1f}, {hi:.1f}]"
+        for m, lo, hi in zip(roles["l_end_1e-7"], roles["l_end_lo"], roles["l_end_hi"])
+    ]
+
+
+def cross_display(roles: pd.DataFrame) -> pd.DataFrame:
+    """The cross-method ``roles`` as the page shows them: L_end with its interval, PGD accuracy in %, and a
+    ``group`` per experiment and training method."""
+    return roles.assign(
+        l_end=l_end_text(roles),
+        pgd=100 * roles["pgd_acc"],
+        group=[f"{e}, SEP trained on {t}" for e, t in zip(roles["experiment"], roles["trained_with"])],
+    )
+
+
+def robustness_display(corr: pd.DataFrame) -> pd.DataFrame:
+    """``studies.budget.robustness_correlations`` with its interval and the measure's name."""
+    return with_intervals(corr, "ci_low", "ci_high").assign(measure=corr["y"].map(MEASURE_NAME))
+
+
+def direction(level: str, table: pd.DataFrame) -> str:
+    """The sign of curvature's link with L_end once L_start is held fixed, against the raw link's, from
+    ``driver_correlations`` (' Across models, curvature with L_start held fixed: ..., so ...')."""
+    c = table.set_index("question")
+    part, raw = c.loc["flatness ~ L_end | L_start"], c.loc["flatness ~ L_end"]
+    text = f" {level}, curvature with L_start held fixed: {interval_text(part.rho, part.lo, part.hi)}, "
+    if part.hi < 0:
+        return text + (
+            "so with the start held fixed a sharper explanation landscape ends *closer* to the target "
+            "(less robust)" + (", the opposite of the raw correlation's direction." if raw.lo > 0 else ".")
+        )
+    if part.lo > 0:
+        return text + "so with the start held fixed a sharper landscape still ends further from the target."
+    return text + "no clear direction once the start is held fixed."
+
+
+def agreement_text(a) -> str:
+    """The paper's "22 of 24" recomputed by three readings (``studies.drivers.PaperAgreement``)."""
+    p = a.paper_count
+    return (
+        f"Rank positions that agree: **{a.positions[0]} of {a.positions[1]}**"
+        + (
+            " (the paper's count, so this is how it counted)"
+            if a.matches_paper
+            else f" (the paper says {p[0]} of {p[1]})"
+        )
+        + f"; whole orders that agree: {a.order[0]} of {a.order[1]} blocks; "
+        f"pairs of methods ordered the same way: {a.pairs[0]} of {a.pairs[1]}. The paper's "
+        f"{a.blocks} blocks have {a.block_size} models each, and the "
+        "identity L_end = L_start (1 − r) makes agreement expected whenever the relative reductions are "
+        "similar."
+    )
+
+
+def drivers_text(
+    agreement, verdict: str, pair_verdict: str, corr: pd.DataFrame, pair_corr: pd.DataFrame
+) -> str:
+    """The part's closing paragraph: the paper's count (``agreement_text``), the verdict across models in
+    words (``DRIVER_READING``), the verdict across pairs, and curvature's direction at both levels."""
+    return (
+        agreement_text(agreement)
+        + f"\n\n**Verdict across models: {verdict}.** "
+        + DRIVER_READING[verdict]
+        + f" **Across the pairs of a model** (landscape victims only) the same reading gives: **{pair_verdict}**."
+        + direction("Across models", corr)
+        + direction("Across pairs", pair_corr)
+    )
+
+
+def order_text(r, base: str) -> str:
+    """Whether SEP's order holds in a ``sep_order_verdicts`` row: the whole order, or each half it can read."""
+    if r.complete:
+        return "whole order " + ("holds" if r.l_end_order else "does not hold")
+    parts = []
+    if r.pos_below_base is not None and not pd.isna(r.pos_below_base):
+        parts.append(f"SEP_pos < {base}: {'yes' if r.pos_below_base else 'no'}")
+    if r.base_below_neg is not None and not pd.isna(r.base_below_neg):
+        parts.append(f"{base} < SEP_neg: {'yes' if r.base_below_neg else 'no'}")
+    return "half order, " + ("; ".join(parts) or "nothing to read")
+
+
+def cross_text(result, tolerance_points: float) -> str:
+    """The cross-method reading (``studies.cross_method.CrossMethodResult``): the off-diagonal count, the
+    order per case and the accuracy rule re-read on every SEP model."""
+    base = result.base
+    lines = [
+        f"- {r.experiment}, trained on {r.trained_with}, attacked with {r.explanation}: {order_text(r, base)}."
+        for r in result.verdicts.itertuples()
+    ]
+    acc_lines = [
+        f"{r.experiment} {r.role} on {r.trained_with}: clean {r.clean_points:.1f}, PGD {r.pgd_points:.1f} points "
+        f"from {base} ({'within' if r.within else 'beyond'} {tolerance_points:g})"
+        for r in result.accuracy.itertuples()
+    ]
+    return (
+        f"**Where the trained and the attacked method differ, the readable order holds in {result.off_holds} of "
+        f"{result.off_total} cases.**\n"
+        + "\n".join(lines)
+        + "\n\nThe accuracy rule re-read on every SEP model: "
+        + "; ".join(acc_lines)
+        + "."
+    )
+
+
+def held_back_text(steps: int, lr: float, reach: float, eps: Mapping[str, float]) -> str:
+    """The footnote of the bounded-against-unbounded table: what "held back" means, how far the attack can
+    move a pixel, and the balls' radii."""
+    return (
+        '*"Held back": the share of models whose L_end inside the ball is more than 1 % above the unbounded '
+        f"attack's. {steps} Adam steps of {lr:g} move a pixel by about {reach:.2g} in "
+        "all when each step has the learning rate's size (Adam's steps can be larger); the experiments' ε: "
+        + ", ".join(f"{n}: {e:g}" for n, e in eps.items())
+        + ".*"
+    )
+
+
+def budget_text(
+    agreement: Mapping[str, float],
+    n_experiments: int,
+    verdicts: pd.DataFrame,
+    base: str,
+    ball_verdict: str,
+    verdict: str,
+) -> str:
+    """The fixed-budget closing paragraph: how often L_end goes with classification robustness with and
+    without the ball (``analysis.verdicts.budget_agreement``), SEP's order inside the ball per experiment, and
+    the drivers' verdict inside the ball beside the one without it."""
+    lines = [f"- {r.experiment}: {order_text(r, base)}." for r in verdicts.itertuples()]
+    return (
+        "Explanation robustness (L_end) goes with classification robustness over the sweep in "
+        f"{agreement.get('unbounded', 0):.0%} of the {n_experiments} swept experiments without a ball "
+        f"and in {agreement.get('fixed budget', 0):.0%} with the budget fixed. SEP's order inside the ball:\n"
+        + "\n".join(lines)
+        + f"\n\n**Verdict on the drivers inside the ball: {ball_verdict}** (without the ball: {verdict})."
+    )

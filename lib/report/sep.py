@@ -1,0 +1,379 @@
+"""The SEP chapter's (chapter 5) figures, tables for reading and sentences, from ``studies.sep.SepResult``.
+
+``order_sentence`` is the one sentence that reads the SEP order of a row of
+``analysis.verdicts.sep_order_verdicts`` (whole order, or the half that can be read); ``order_halves`` its
+half-order parts. Other pages that read the SEP order call these rather than writing their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from lib.core.profile import Profile
+from lib.report.page import grouped_tables, say
+from lib.report.style import ACCURACY_COLOR, PAGE_WIDTH, ROLE_COLOR
+from lib.report.text import short_reason
+
+# --- tables for reading ----------------------------------------------------------------------------------
+
+SETTINGS_COLUMNS = {"setting": "setting", "value": "value"}
+
+SWEEP_COLUMNS = {
+    "lam": "λ",
+    "clean": "clean acc. (%)",
+    "pgd": "PGD acc. (%)",
+    "l_f_1e-7": "L_f (1e-7)",
+    "l_start_1e-7": "L_start",
+    "l_end_1e-7": "L_end",
+    "relative_reduction": "rel. red.",
+    "why": "collapsed",
+}
+SWEEP_DIGITS = {
+    "lam": 0,
+    "clean": 1,
+    "pgd": 1,
+    "l_f_1e-7": 1,
+    "l_start_1e-7": 1,
+    "l_end_1e-7": 1,
+    "relative_reduction": 3,
+}
+ACCURACY = {
+    "role": "role",
+    "kind": "model",
+    "clean": "clean acc. (%)",
+    "pgd": "PGD acc. (%), ± sd over seeds",
+    "seeds": "seeds",
+}
+ROBUSTNESS = {
+    "role": "role",
+    "l_start_1e-7": "L_start",
+    "l_end": "L_end [95 % CI]",
+    "relative_reduction": "rel. red.",
+    "spearman_to_target": "rank ρ",
+    "label_kept": "label kept",
+    "paper_l_end_1e-7": "paper L_end",
+}
+DIGITS = {"l_start_1e-7": 1, "clean": 1, "seeds": 0, "paper_l_end_1e-7": 1}
+SIDE_COLUMNS = {
+    "experiment": "experiment",
+    "source": "block",
+    "pos_below_base": "SEP_pos < MAT",
+    "base_below_neg": "MAT < SEP_neg",
+    "neg_over_pos": "neg / pos",
+    "mat_over_pos": "MAT / pos",
+    "neg_over_mat": "neg / MAT",
+    "pgd_spread_points": "PGD pts",
+}
+
+
+def architecture(profile: Profile, name: str) -> str:
+    """'convnet, width 8' or 'resnet18': the model of experiment ``name``."""
+    m = profile.experiment(name).model
+    return f"{m.name}, width {m.width}" if m.width else m.name
+
+
+def _lambda(v: float) -> str:
+    return f"{v:+.0e}".replace("e+0", "e")
+
+
+def settings_table(profile: Profile, experiments: list[str]) -> pd.DataFrame:
+    """The chapter's settings, one (setting, value) row each: base, noise, explanation, tolerance, the TRADES
+    base, and per experiment its architecture and lambda sweep."""
+    S = profile.sep
+    rows = [
+        ("base method", S.base.upper()),
+        ("noise σ (pixels in [0, 1], noisy images clamped to [0, 1])", f"{S.sigma:g}"),
+        ("noise draws per image", str(S.samples)),
+        ("explanation", S.method),
+        ("tolerance for SEP_pos / SEP_neg", f"{S.tolerance_points:g} points of clean and PGD accuracy"),
+        ("SEP on a TRADES base", ", ".join(S.trades_experiments) or "none"),
+    ]
+    rows += [(f"architecture, {n}", architecture(profile, n)) for n in experiments]
+    rows += [(f"λ sweep, {n}", ", ".join(_lambda(v) for v in sorted(S.lambdas[n]))) for n in experiments]
+    return pd.DataFrame(rows, columns=["setting", "value"])
+
+
+def sweep_for_reading(sweep: pd.DataFrame) -> pd.DataFrame:
+    """The lambda sweep with accuracy in percent (``clean``, ``pgd``) and a short collapse reason (``why``)."""
+    t = sweep.copy()
+    t["clean"], t["pgd"] = 100 * t["clean_acc"], 100 * t["pgd_acc"]
+    t["why"] = t["collapsed"].map(short_reason)
+    return t
+
+
+def for_reading(table: pd.DataFrame) -> pd.DataFrame:
+    """Roles (``robustness_by_role``) with clean accuracy in percent, PGD accuracy as 'mean ± sd' (mean alone
+    for one seed) and L_end as 'mean [lo, hi]'."""
+    t = table.copy()
+    t["clean"] = 100 * t["clean_acc"]
+    t["pgd"] = [
+        f"{100 * a:.1f} ± {sd:.1f}" if n > 1 else f"{100 * a:.1f}"
+        for a, sd, n in zip(t["pgd_acc"], t["pgd_sd"], t["seeds"])
+    ]
+    t["l_end"] = [
+        f"{m:.1f} [{lo:.1f}, {hi:.1f}]" for m, lo, hi in zip(t["l_end_1e-7"], t["l_end_lo"], t["l_end_hi"])
+    ]
+    return t
+
+
+def role_tables(roles: pd.DataFrame, headings: bool = True, paper: bool = True) -> None:
+    """Show the accuracy tables (one per experiment; the models are the same for every explanation method)
+    and the explanation-robustness tables (one per experiment and method) of ``roles``. ``headings``: a bold
+    line before each kind; ``paper``: with the paper's L_end column."""
+    readable = for_reading(roles)
+    if headings:
+        say("**Accuracy** (the same models for both explanation methods):")
+    first = readable[readable["explanation"] == readable["explanation"].iloc[0]]
+    grouped_tables(first, ["experiment"], ACCURACY, digits=DIGITS)
+    if headings:
+        say("**Explanation robustness** on the prototype pairs:")
+    columns = ROBUSTNESS if paper else {k: v for k, v in ROBUSTNESS.items() if k != "paper_l_end_1e-7"}
+    grouped_tables(readable, ["experiment", "explanation"], columns, digits=DIGITS)
+
+
+# --- figures ---------------------------------------------------------------------------------------------
+
+
+def lambda_sweep_figure(sweep: pd.DataFrame, name: str, method: str) -> plt.Figure:
+    """One experiment's lambda sweep against lambda on a symmetric log scale: clean and PGD accuracy (left;
+    crosses are collapsed runs), the last epoch's L_f (middle) and L_start and L_end of ``method`` (right)."""
+    g = sweep
+    fig, (a1, a2, a3) = plt.subplots(1, 3, figsize=(PAGE_WIDTH, 2.9))
+    ok, bad = g[g["collapsed"] == ""], g[g["collapsed"] != ""]
+    for col, label in (("clean", "clean"), ("pgd", "PGD")):
+        color = ACCURACY_COLOR[col]
+        a1.plot(ok["lam"], 100 * ok[f"{col}_acc"], "o-", color=color, label=label)
+        a1.plot(bad["lam"], 100 * bad[f"{col}_acc"], "x", color=color, ms=9)
+    a2.plot(ok["lam"], ok["l_f_1e-7"], "o-", color="black")
+    a3.plot(ok["lam"], ok["l_start_1e-7"], "s--", color="grey", label="L_start")
+    a3.plot(ok["lam"], ok["l_end_1e-7"], "o-", color="black", label="L_end")
+    nonzero = np.abs(g["lam"][g["lam"] != 0])
+    linthresh = max(1.0, float(nonzero.min())) if len(nonzero) else 1.0
+    for ax, ylabel in ((a1, "accuracy (%)"), (a2, "L_f, last epoch (1e-7)"), (a3, f"{method} loss (1e-7)")):
+        ax.set_xscale("symlog", linthresh=linthresh)
+        ax.set_xlabel("SEP weight λ (0 = MAT)", fontsize=8)
+        ax.set_ylabel(ylabel, fontsize=8)
+        ax.tick_params(labelsize=7, labelrotation=45)
+        ax.grid(alpha=0.3)
+    a1.legend(fontsize=7)
+    a3.legend(fontsize=7)
+    fig.suptitle(f"{name}: the λ sweep (x: collapsed)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def training_figure(histories: Mapping[str, list[dict]], name: str) -> plt.Figure:
+    """Per epoch, L_f on the training batches (left, log scale) and the monitor PGD accuracy (right), one
+    colour per run of ``histories`` (label -> history)."""
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(PAGE_WIDTH, 3.4))
+    for label, hist in histories.items():
+        epochs = [h["epoch"] for h in hist]
+        line = a1.plot(epochs, [1e7 * h.get("sep_lf", np.nan) for h in hist], marker=".")[0]
+        a2.plot(
+            epochs,
+            [100 * h.get("monitor_pgd_acc", np.nan) for h in hist],
+            marker=".",
+            color=line.get_color(),
+            label=label,
+        )
+    a1.set_yscale("log")
+    a1.set_ylabel("L_f (1e-7)", fontsize=9)
+    a2.set_ylabel("PGD accuracy, monitor set (%)", fontsize=9)
+    for ax in (a1, a2):
+        ax.set_xlabel("epoch", fontsize=9)
+        ax.tick_params(labelsize=8)
+        ax.grid(alpha=0.3)
+    if histories:
+        a2.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    fig.suptitle(f"{name}: SEP models during training", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def l_end_figure(roles: pd.DataFrame, columns: int) -> plt.Figure:
+    """L_end per role with its 95 % interval, one panel per (experiment, explanation method), ``columns``
+    panels a row; each role in its colour (``style.ROLE_COLOR``), roles top to bottom in table order."""
+    blocks = list(roles.groupby(["experiment", "explanation"], sort=False))
+    rows = max(1, -(-len(blocks) // columns))
+    fig, axes = plt.subplots(
+        rows, columns, figsize=(PAGE_WIDTH, 2.6 * rows), squeeze=False, constrained_layout=True
+    )
+    for ax, ((name, method), g) in zip(axes.flat, blocks):
+        y = np.arange(len(g))
+        for yi, role, m, lo, hi in zip(y, g["role"], g["l_end_1e-7"], g["l_end_lo"], g["l_end_hi"]):
+            color = ROLE_COLOR.get(role, "black")
+            ax.errorbar([m], [yi], xerr=[[m - lo], [hi - m]], fmt="o", color=color, capsize=3)
+        ax.set_yticks(y, g["role"], fontsize=8)
+        ax.invert_yaxis()
+        ax.set_xlabel("L_end (1e-7), higher = more robust", fontsize=8)
+        ax.set_title(f"{name}, {method}", fontsize=9)
+        ax.tick_params(axis="x", labelsize=8)
+        ax.grid(alpha=0.3, axis="x")
+    for ax in axes.flat[len(blocks) :]:
+        ax.set_visible(False)
+    return fig
+
+
+# --- sentences -------------------------------------------------------------------------------------------
+
+
+def _known(v) -> bool:
+    return v is not None and not pd.isna(v)
+
+
+def _yes(v) -> str:
+    return "yes" if v else "no"
+
+
+def order_halves(row, base: str = "MAT", ratios: bool = True) -> list[str]:
+    """The halves of the SEP order that a verdict row can show: 'SEP_pos < MAT: yes' and 'MAT < SEP_neg: no',
+    with their L_end ratio in brackets when ``ratios`` ('(MAT / SEP_pos = 1.50)'); a half that cannot be
+    read (its role missing) is left out."""
+    parts = []
+    if _known(row.pos_below_base):
+        ratio = f" ({base} / SEP_pos = {row.mat_over_pos:.2f})" if ratios else ""
+        parts.append(f"SEP_pos < {base}: {_yes(row.pos_below_base)}{ratio}")
+    if _known(row.base_below_neg):
+        ratio = f" (SEP_neg / {base} = {row.neg_over_mat:.2f})" if ratios else ""
+        parts.append(f"{base} < SEP_neg: {_yes(row.base_below_neg)}{ratio}")
+    return parts
+
+
+def order_sentence(row, base: str = "MAT", pgd_limit: float = 3.0) -> str:
+    """THE sentence that reads the SEP order of one row of ``analysis.verdicts.sep_order_verdicts`` (with
+    ``base``): for a complete block, whether L_end ranks SEP_pos < base < SEP_neg, whether the SEP_pos and
+    SEP_neg intervals overlap, the PGD spread against ``pgd_limit`` points (the rule's limit), the L_end
+    ratios, the other two metrics and whether the paper's claim holds (order and PGD held); for a block
+    without SEP_pos or SEP_neg, the half of the order that can be read. Starts with the bold block name."""
+    head = f"**{row.experiment}, {row.explanation}:**"
+    if not row.complete:
+        return (
+            f"{head} no full verdict: no λ met the rule for {row.missing}. The half of the paper's order that "
+            "can be read: "
+            + ("; ".join(order_halves(row, base)) or "none")
+            + (
+                f", with PGD accuracy {row.pgd_spread_points:.1f} points apart."
+                if np.isfinite(row.pgd_spread_points)
+                else "."
+            )
+        )
+    holds = "holds" if row.l_end_order and row.pgd_within else "does not hold"
+    claim = "The paper's claim" if base == "MAT" else f"The paper's order, on a {base} base,"
+    sep = (
+        "do not overlap"
+        if row.pos_neg_separated
+        else "overlap, so the two are not told apart at this number of seeds and pairs"
+    )
+    return (
+        f"{head} L_end ranks SEP_pos < {base} < SEP_neg: {_yes(row.l_end_order)}; the intervals of SEP_pos and "
+        f"SEP_neg {sep}; PGD accuracy of the three spans {row.pgd_spread_points:.1f} points "
+        f"({'within' if row.pgd_within else 'beyond'} {pgd_limit:g}); SEP_neg / SEP_pos = "
+        f"{row.neg_over_pos:.2f}, {base} / SEP_pos = {row.mat_over_pos:.2f}. By relative reduction the order "
+        f"{'agrees' if row.reduction_order else 'does not agree'}, by the rank metric it "
+        f"{'agrees' if row.rank_order else 'does not agree'}. **{claim} {holds} here.**"
+    )
+
+
+def verdict_lines(verdicts: pd.DataFrame, base: str = "MAT") -> str:
+    """One bullet (``order_sentence``) per block of ``verdicts``, a line each."""
+    return "\n".join(f"- {order_sentence(r, base)}" for r in verdicts.itertuples())
+
+
+def choice_text(chosen: pd.DataFrame, lf_only: pd.DataFrame, tolerance_points: float) -> str:
+    """Which lambda the rule chose per experiment (or that none qualifies), and a note for each sweep run
+    counted as collapsed on L_f growth alone although its accuracy stayed within the tolerance."""
+    lines = []
+    for row in chosen.itertuples():
+        parts = [
+            f"{role}: λ = {getattr(row, role):+g}"
+            if _known(getattr(row, role))
+            else f"{role}: **no λ qualifies**"
+            for role in ("SEP_pos", "SEP_neg")
+        ]
+        lines.append(f"- **{row.experiment}**: " + "; ".join(parts) + ".")
+    note = "".join(
+        f"\n\n**Note, {r.experiment}, λ = {r.lam:+g}:** counted as collapsed because {r.collapsed} (more "
+        f"than the 100-fold growth the collapse rule allows), although its clean and PGD accuracy "
+        f"({100 * r.clean_acc:.1f} % and {100 * r.pgd_acc:.1f} %) stayed within {tolerance_points:g} "
+        "points of MAT's. The rule was fixed before any SEP model was trained and is kept; a rule reading "
+        "accuracy alone would have admitted this λ."
+        for r in lf_only.itertuples()
+    )
+    return (
+        "By the rule stated above (largest |λ| of each sign within "
+        f"{tolerance_points:g} points of MAT's clean and PGD accuracy, not collapsed):\n"
+        + "\n".join(lines)
+        + note
+    )
+
+
+def collapsed_text(table: pd.DataFrame) -> str:
+    """'0', or '2: digits SEP ... seed 1 (at chance); ...': the collapsed models of a main table."""
+    dropped = table[table["collapsed"] != ""]  # one row per collapsed model
+    if not len(dropped):
+        return "0"
+    return f"{len(dropped)}: " + "; ".join(
+        f"{r.experiment} {r.kind} seed {r.seed} ({short_reason(r.collapsed)})" for r in dropped.itertuples()
+    )
+
+
+def verdict_text(result) -> str:
+    """The chapter's verdict (``result``: ``studies.sep.SepResult``): in how many complete blocks the paper's
+    claim holds, one ``order_sentence`` per block, the collapsed models left out, and the paper's own blocks."""
+    v, paper = result.verdicts, result.paper
+    complete = v[v["complete"]]
+    n_hold = sum(bool(r.l_end_order and r.pgd_within) for r in complete.itertuples())
+    n_swept = int((result.sweep["collapsed"] != "").sum())
+    return (
+        f"**In {n_hold} of {len(complete)} blocks with both SEP_pos and SEP_neg the paper's claim holds** "
+        f"(L_end ranks SEP_pos < MAT < SEP_neg with PGD accuracy within 3 points); "
+        f"{len(v) - len(complete)} block(s) lack SEP_pos or SEP_neg.\n\n"
+        + verdict_lines(v)
+        + f"\n\nCollapsed models left out of this comparison: {collapsed_text(result.main)} (and {n_swept} of "
+        "the λ sweep's runs, marked above). The paper's own blocks: L_end ranks "
+        f"SEP_pos < MAT < SEP_neg in {int(paper['l_end_order'].sum())} of {len(paper)}, with SEP_neg / SEP_pos "
+        f"from {paper['neg_over_pos'].min():.1f} to {paper['neg_over_pos'].max():.1f} and PGD accuracy spans "
+        f"of at most {paper['pgd_spread_points'].max():.2f} points."
+    )
+
+
+def trades_text(result) -> str:
+    """SEP on a TRADES base (``result``: ``studies.sep.SepResult`` with a TRADES base): the order per block,
+    how far SEP_pos and SEP_neg move accuracy from TRADES against the tolerance, and the collapsed models."""
+    within = [
+        f"{r.experiment} {r.role}: clean accuracy moves {r.clean_points:.1f} and PGD accuracy "
+        f"{r.pgd_points:.1f} points from TRADES ({'within' if r.within else 'beyond'} the "
+        f"{result.tolerance_points:g}-point rule, mean over seeds)"
+        for r in result.trades_shifts.itertuples()
+    ]
+    return (
+        verdict_lines(result.trades_verdicts, base="TRADES")
+        + "\n\n"
+        + "; ".join(within)
+        + f". Collapsed models left out: {collapsed_text(result.trades_main)}."
+    )
+
+
+NO_TRADES = "No SEP on a TRADES base in this profile (`sep.trades_experiments` is empty, or no λ was chosen)."
+
+
+def closing_text(profile: Profile, experiments: list[str]) -> str:
+    """The experiments the profile defines but this chapter does not study (and how to add one), then the
+    pointer to the next chapter."""
+    elsewhere = [n for n in profile.experiments if n not in experiments]
+    return (
+        (
+            f"**Defined in the `{profile.name}` profile but not studied here:** "
+            + ", ".join(f"{n} ({architecture(profile, n)})" for n in elsewhere)
+            + " (add an experiment to `run` with a λ sweep in `sep.lambdas`, or to "
+            "`sep.extra_experiments`, to study it). "
+            if elsewhere
+            else ""
+        )
+        + "Whether SEP changes the landscape itself (its curvature), and whether the start loss drives these "
+        "numbers, is the next chapter's question."
+    )

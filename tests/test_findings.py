@@ -36,10 +36,10 @@ from lib.report.findings import (
     claim_sweep,
     findings_table,
     paper_mat_above_normal,
-    paper_start_agreement,
     paper_start_text,
     pending,
 )
+from lib.studies.drivers import paper_start_agreement
 from lib.studies.motivation import distance_removed
 from lib.studies.prototypes import correlations
 from lib.studies.sep import paper_blocks
@@ -90,7 +90,7 @@ def test_table_numbers_rows_and_refuses_other_dicts():
 
 
 def test_paper_side_recomputed_from_its_table(paper):
-    assert paper_start_agreement(paper) == {"cells": (22, 24), "blocks": (5, 6)}
+    assert paper_start_agreement(paper).positions == (22, 24) and paper_start_agreement(paper).order == (5, 6)
     assert paper_start_text(paper) == "L_start ranks like L_end in 22 of 24 cells"
     assert paper_mat_above_normal(paper) == (6, 6)
 

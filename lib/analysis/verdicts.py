@@ -202,6 +202,26 @@ def tracking_verdict(track: pd.DataFrame) -> str:
 # ------------------------------------------------------------------------------------------------
 # chapter 5: choosing SEP_pos / SEP_neg by accuracy, and the SEP order
 
+MAX_PGD_SPREAD_POINTS = (
+    3.0  # "classification robustness held": PGD accuracy of SEP_pos, base, SEP_neg within this
+)
+
+
+def sep_block_status(row) -> str | None:
+    """The status of one block (a row of ``sep_order_verdicts``) for the paper's SEP claim. A block with
+    SEP_pos and SEP_neg agrees when both halves of the order hold (SEP_pos < base, base < SEP_neg) and PGD
+    accuracy is held; it disagrees when neither half holds; it agrees in part otherwise. A block that lacks
+    SEP_pos or SEP_neg agrees in part when the half it can show holds and disagrees when it does not; with
+    neither it has no reading (None)."""
+    halves = [h for h in (row.pos_below_base, row.base_below_neg) if h is not None and not pd.isna(h)]
+    if not halves:
+        return None
+    if not row.complete:
+        return IN_PART if all(halves) else DISAGREES
+    if all(halves) and row.pgd_within:
+        return AGREES
+    return DISAGREES if not any(halves) else IN_PART
+
 
 def choose(sweep: pd.DataFrame, tolerance_points: float) -> pd.DataFrame:
     """Per experiment, SEP_pos and SEP_neg: the largest |lambda| of each sign that did not collapse and whose
@@ -306,7 +326,7 @@ def robustness_by_role(table: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -
 
 
 def sep_order_verdicts(
-    roles: pd.DataFrame, max_adv_spread_points: float = 3.0, base: str = "MAT"
+    roles: pd.DataFrame, max_adv_spread_points: float = MAX_PGD_SPREAD_POINTS, base: str = "MAT"
 ) -> pd.DataFrame:
     """Per experiment and explanation method: does L_end rank SEP_pos < base < SEP_neg (the paper's claim,
     base MAT), do the relative reduction and the rank metric (lower = more robust) rank them the other way
@@ -364,7 +384,7 @@ def sep_order_verdicts(
 
 
 def cross_verdicts(
-    table: pd.DataFrame, base: str = "MAT", max_adv_spread_points: float = 3.0
+    table: pd.DataFrame, base: str = "MAT", max_adv_spread_points: float = MAX_PGD_SPREAD_POINTS
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per training method of SEP: ``analysis.verdicts.robustness_by_role`` of its SEP models with the base models, and
     ``analysis.verdicts.sep_order_verdicts`` per experiment and attacked method, each with a column ``trained_with``."""

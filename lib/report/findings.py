@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from lib.analysis.stats import TOO_FEW, interval_text, rank_agreement
+from lib.analysis.stats import TOO_FEW, interval_text
 from lib.analysis.verdicts import (
     AGAINST,
     AGREES,
@@ -25,22 +25,32 @@ from lib.analysis.verdicts import (
     BEATS_NOISE,
     DISAGREES,
     IN_PART,
+    MAX_PGD_SPREAD_POINTS,
     NOT_TESTED,
     PARTLY,
     STATUSES,
+    VERDICTS,
     landscape_parts,
+    sep_block_status,
     tally,
     verdict_of,
 )
 from lib.core.errors import ConfigError
+from lib.core.profile import Profile
+from lib.core.store import ResultStore
 from lib.measure.prototypes import ROBUSTNESS_MEASURES
+from lib.pipeline.roster import chapter_models
+from lib.report.page import human_table
+from lib.report.sep import order_halves
+from lib.studies.curvature import curvature_result
+from lib.studies.drivers import drivers_result, paper_start_agreement
+from lib.studies.landscape import landscape_result
+from lib.studies.motivation import motivation_result
+from lib.studies.prototypes import prototype_result
+from lib.studies.sep import sep_comparison
+from lib.studies.sweep import sweep_result
 
 ROW_KEYS = ("claim", "paper", "ours", "verdict", "detail", "units")
-
-
-MAX_PGD_SPREAD_POINTS = (
-    3.0  # "classification robustness held": analysis.verdicts.sep_order_verdicts' default, as chapter 5 uses
-)
 
 
 def finding(claim: str, paper: str, ours: str, units: Mapping[str, str | None], detail: str) -> dict:
@@ -115,18 +125,10 @@ def paper_mat_above_normal(paper: pd.DataFrame) -> tuple[int, int]:
     return int((wide["MAT"] > wide["Normal"]).sum()), len(wide)
 
 
-def paper_start_agreement(paper: pd.DataFrame) -> dict[str, tuple[int, int]]:
-    """How often ranking the paper's four methods by L_start agrees with ranking them by L_end
-    (``stats.rank_agreement``): (block, method) cells with the same rank position (the paper's "22 of 24"),
-    and blocks whose whole order agrees."""
-    args = (paper, ["dataset", "model"], "method", "l_start_1e-7", "l_end_1e-7")
-    return {"cells": rank_agreement(*args, mode="positions"), "blocks": rank_agreement(*args, mode="order")}
-
-
 def paper_start_text(paper: pd.DataFrame) -> str:
     """The paper's evidence that the start loss drives L_end, recomputed from its table."""
-    a = paper_start_agreement(paper)
-    return f"L_start ranks like L_end in {a['cells'][0]} of {a['cells'][1]} cells"
+    agree, cells = paper_start_agreement(paper).positions
+    return f"L_start ranks like L_end in {agree} of {cells} cells"
 
 
 def claim_motivation(evidence: pd.DataFrame) -> dict:
@@ -375,18 +377,6 @@ def claim_landscape(corr: pd.DataFrame, tracking_text: str | None = None) -> dic
     )
 
 
-def _sep_status(r) -> str | None:
-    """The status of one row of ``analysis.verdicts.sep_order_verdicts`` by ``claim_sep``'s rule."""
-    halves = [h for h in (r.pos_below_base, r.base_below_neg) if h is not None and not pd.isna(h)]
-    if not halves:
-        return None
-    if not r.complete:
-        return IN_PART if all(halves) else DISAGREES
-    if all(halves) and r.pgd_within:
-        return AGREES
-    return DISAGREES if not any(halves) else IN_PART
-
-
 def claim_sep(
     verdicts: pd.DataFrame,
     roles: pd.DataFrame,
@@ -415,7 +405,7 @@ def claim_sep(
 
     for r in verdicts.itertuples():
         unit = f"{r.experiment} ({r.explanation})"
-        units[unit] = _sep_status(r)
+        units[unit] = sep_block_status(r)
         values = ", ".join(l_end(r.experiment, r.explanation, role) for role in ("SEP_pos", "MAT", "SEP_neg"))
         if r.complete:
             ratios.append(r.neg_over_pos)
@@ -425,11 +415,7 @@ def claim_sep(
                 f"SEP_neg {'are apart' if r.pos_neg_separated else 'overlap'}."
             )
         else:
-            shown = [
-                f"{a} < {b}: {'yes' if h else 'no'}"
-                for a, b, h in (("SEP_pos", "MAT", r.pos_below_base), ("MAT", "SEP_neg", r.base_below_neg))
-                if h is not None and not pd.isna(h)
-            ]
+            shown = order_halves(r, ratios=False)
             lines.append(
                 f"- {unit}: L_end {values}; no {r.missing} met the chapter's rule"
                 + (
@@ -498,7 +484,7 @@ CURVATURE_STATUS = {AS_INTENDED: AGREES, PARTLY: IN_PART, AGAINST: DISAGREES, NO
 
 def claim_curvature(verdicts: pd.DataFrame, first_beta: float) -> dict:
     """SEP changes the explanation-loss landscape itself: SEP_pos flattens and SEP_neg sharpens its curvature
-    at the victims while CE's moves less (chapter 6, part 1).
+    at the victims while CE's moves less (chapter 6).
 
     ``verdicts``: ``analysis.verdicts.curvature_verdicts`` (per experiment, base and twin beta). Units: the (experiment,
     base) blocks at the landscape chapter's twin beta ``first_beta``; a block's reading "as intended" agrees,
@@ -545,8 +531,7 @@ DRIVER_STATUS = {"start loss": AGREES, "both": IN_PART, "flatness": DISAGREES, "
 def claim_start_loss(
     correlations: pd.DataFrame, verdict: str, pair_verdict: str, paper: pd.DataFrame
 ) -> dict:
-    """Explanation robustness as the attack measures it is driven mainly by the start loss (chapter 6,
-    part 2).
+    """Explanation robustness as the attack measures it is driven mainly by the start loss (chapter 7).
 
     ``correlations``: ``studies.drivers.driver_correlations`` over the pooled models; ``verdict`` and
     ``pair_verdict``: ``analysis.verdicts.driver_verdict`` across models and across the pairs within each model.
@@ -570,4 +555,66 @@ def claim_start_loss(
     )
     return finding(
         "Explanation robustness is driven by the start loss", paper_start_text(paper), ours, units, detail
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+# the page: every claim read from the studies' results
+
+
+def book_findings(
+    profile: Profile, store: ResultStore, device: str, paper_csv: str = "paper_table.csv"
+) -> list[dict]:
+    """One row per claim of the paper, each read from the result function of the study that answers it
+    (nothing is re-derived here): the motivation attacks, the sweep, the prototype attack and its validation,
+    the landscape, the SEP comparison, the SEP models' curvature and the start-loss analysis. On a store the
+    chapters filled, this trains and attacks nothing. ``paper_csv``: the paper's main table."""
+    paper = pd.read_csv(paper_csv)
+    sweep = sweep_result(profile, store, device)
+    prototypes = prototype_result(profile, store, device)
+    land = landscape_result(profile, store, device)
+    sep = sep_comparison(profile, store, device, paper_csv)
+    models = chapter_models(profile, sep.chosen, store, device)  # shared by the two SEP-model studies
+    curvature = curvature_result(profile, store, device, sep.chosen, models)
+    drivers = drivers_result(profile, store, device, sep.chosen, models)
+    return [
+        claim_motivation(motivation_result(profile, store, device).evidence),
+        claim_sweep(
+            prototypes.correlations,
+            paper,
+            validation=prototypes.validation.verdicts,
+            pgd_rises=sweep.pgd_rises,
+        ),
+        claim_landscape(land.corr, land.verdict),
+        claim_sep(sep.verdicts, sep.roles, sep.paper, sep.trades_verdicts),
+        claim_curvature(curvature.verdicts, profile.landscape.softplus_beta),
+        claim_start_loss(drivers.correlations, drivers.verdict, drivers.pair_verdict, paper),
+    ]
+
+
+def verdict_counts(table: pd.DataFrame, profile: Profile) -> str:
+    """The sentence above the findings table: the profile that built it and how many claims got each verdict."""
+    counts = table["verdict"].value_counts()
+    return (
+        f"Built with the `{profile.name}` profile ({len(profile.seeds)} seed(s); experiments "
+        f"{', '.join(profile.run)}). Verdicts: "
+        + "; ".join(f"{v}: {counts[v]}" for v in VERDICTS if v in counts)
+        + "."
+    )
+
+
+def findings_view(table: pd.DataFrame):
+    """The findings table as the page shows it: human column names, the short texts wrapped within their
+    column, the verdict on one line in bold."""
+    return human_table(
+        table,
+        {"number": "#", "claim": "claim", "paper": "the paper", "ours": "ours", "verdict": "verdict"},
+        digits={"number": 0},
+    ).set_table_styles(
+        [
+            {"selector": "td", "props": [("white-space", "normal"), ("vertical-align", "top")]},
+            {"selector": "td:nth-child(2)", "props": [("min-width", "14em")]},
+            {"selector": "td:nth-child(5)", "props": [("white-space", "nowrap"), ("font-weight", "bold")]},
+        ],
+        overwrite=False,
     )

@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from lib.analysis.verdicts import MAX_PGD_SPREAD_POINTS
 from lib.core.profile import Profile
 from lib.report.page import grouped_tables, say
 from lib.report.style import ACCURACY_COLOR, PAGE_WIDTH, ROLE_COLOR
@@ -243,7 +244,7 @@ def order_halves(row, base: str = "MAT", ratios: bool = True) -> list[str]:
     return parts
 
 
-def order_sentence(row, base: str = "MAT", pgd_limit: float = 3.0) -> str:
+def order_sentence(row, base: str = "MAT", pgd_limit: float = MAX_PGD_SPREAD_POINTS) -> str:
     """THE sentence that reads the SEP order of one row of ``analysis.verdicts.sep_order_verdicts`` (with
     ``base``): for a complete block, whether L_end ranks SEP_pos < base < SEP_neg, whether the SEP_pos and
     SEP_neg intervals overlap, the PGD spread against ``pgd_limit`` points (the rule's limit), the L_end

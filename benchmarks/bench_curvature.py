@@ -22,19 +22,27 @@ from lib.nn.models import build_model, softplus_twin
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--n", type=int, default=4, help="examples (Lanczos runs on all at once)")
+    ap.add_argument(
+        "--n", type=int, default=4, help="examples (Lanczos runs on all at once)"
+    )
     ap.add_argument("--tol", type=float, default=1e-4)
     ap.add_argument("--max-iter", type=int, default=60)
     ap.add_argument("--probes", type=int, default=64)
-    ap.add_argument("--beta", type=float, default=10.0, help="softplus beta of the twin")
+    ap.add_argument(
+        "--beta", type=float, default=10.0, help="softplus beta of the twin"
+    )
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     dev = args.device
-    model = softplus_twin(build_model("convnet", 1, 10, width=16), args.beta).to(dev).eval()
+    model = (
+        softplus_twin(build_model("convnet", 1, 10, width=16), args.beta).to(dev).eval()
+    )
     for p in model.parameters():
-        p.requires_grad_(False)  # curvature w.r.t. the input only: no weight-gradient bookkeeping
+        p.requires_grad_(
+            False
+        )  # curvature w.r.t. the input only: no weight-gradient bookkeeping
     x = torch.rand(args.n, 1, 28, 28, device=dev)
     y = torch.randint(0, 10, (args.n,), device=dev)
     loss_fn = ce_loss_fn(model, y)
@@ -92,7 +100,9 @@ def main() -> None:
             f"{float(res.error_largest[i]):8.1e}     {lmin:11.5g} / {emin:11.5g}  "
             f"{abs(lmin - emin) / abs(emin):8.1e}  {float(res.error_smallest[i]):8.1e}"
         )
-    print(f"Hutchinson trace ({args.probes} Rademacher probes, {tr.n_hvp} HVPs, {t_trace:.2f} s):")
+    print(
+        f"Hutchinson trace ({args.probes} Rademacher probes, {tr.n_hvp} HVPs, {t_trace:.2f} s):"
+    )
     for i in range(args.n):
         est, se, ex = float(tr.trace[i]), float(tr.stderr[i]), float(exact_trace[i])
         print(

@@ -26,7 +26,10 @@ from lib.nn.data import NUM_CLASSES
 from lib.nn.models import model_from_config
 from lib.pipeline.training import attack_at, batch_loss
 
-RECIPES = {"ConvNet MNIST": ("mnist", 60000), "ResNet-18 CIFAR-10": ("cifar10-resnet18", 50000)}
+RECIPES = {
+    "ConvNet MNIST": ("mnist", 60000),
+    "ResNet-18 CIFAR-10": ("cifar10-resnet18", 50000),
+}
 SHAPES = {"mnist": (1, 28, 28), "cifar10": (3, 32, 32)}
 
 
@@ -40,7 +43,11 @@ def seconds_per_batch(experiment: str, method: str, device: str, batches: int) -
     cfg = replace(exp.train, method=method, beta=6.0 if method == "trades" else 0.0)
     torch.manual_seed(0)
     model = (
-        model_from_config(exp.model, SHAPES[exp.data.name][0], NUM_CLASSES[exp.data.name]).to(device).train()
+        model_from_config(
+            exp.model, SHAPES[exp.data.name][0], NUM_CLASSES[exp.data.name]
+        )
+        .to(device)
+        .train()
     )
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     x = torch.rand(cfg.batch_size, *SHAPES[exp.data.name], device=device)
@@ -68,14 +75,26 @@ def main() -> None:
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--batches", type=int, default=20)
     ap.add_argument("--concurrent", type=int, default=0)
-    ap.add_argument("--one", help="internal: time one recipe as 'name|method' and print JSON")
+    ap.add_argument(
+        "--one", help="internal: time one recipe as 'name|method' and print JSON"
+    )
     args = ap.parse_args()
     torch.backends.cudnn.benchmark = True
     if args.one:
         name, method = args.one.split("|")
-        print(json.dumps({"s": seconds_per_batch(RECIPES[name][0], method, args.device, args.batches)}))
+        print(
+            json.dumps(
+                {
+                    "s": seconds_per_batch(
+                        RECIPES[name][0], method, args.device, args.batches
+                    )
+                }
+            )
+        )
         return
-    name0 = torch.cuda.get_device_name() if args.device.startswith("cuda") else args.device
+    name0 = (
+        torch.cuda.get_device_name() if args.device.startswith("cuda") else args.device
+    )
     print(f"device {name0}; paper batch size; random data of the dataset's shape")
     for name, (experiment, n_train) in RECIPES.items():
         exp = load_profile("paper").experiment(experiment)
@@ -97,9 +116,14 @@ def main() -> None:
             "--one",
             "ConvNet MNIST|mat",
         ]
-        alone = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)["s"]
+        alone = json.loads(
+            subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+        )["s"]
         t0 = time.perf_counter()
-        procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) for _ in range(args.concurrent)]
+        procs = [
+            subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+            for _ in range(args.concurrent)
+        ]
         each = [json.loads(p.communicate()[0])["s"] for p in procs]
         wall = time.perf_counter() - t0
         print(

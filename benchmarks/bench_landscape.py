@@ -59,7 +59,9 @@ def main() -> None:
     y = torch.randint(0, 10, (n,))
     labels = model(x).argmax(1)
     target_maps = explanation_map(model, torch.rand(n, 1, 28, 28)).detach()
-    dirs = [random_directions(x, "gaussian", 28.0, seed=j) for j in range(args.directions)]
+    dirs = [
+        random_directions(x, "gaussian", 28.0, seed=j) for j in range(args.directions)
+    ]
     ts = make_grid(0.3, k)
 
     def ce(z, owner):
@@ -67,10 +69,14 @@ def main() -> None:
 
     def expl(z, owner):
         return explanation_loss(
-            explanation_map(model, z, "gradient", target=labels[owner]), target_maps[owner]
+            explanation_map(model, z, "gradient", target=labels[owner]),
+            target_maps[owner],
         )
 
-    points = [(x.unsqueeze(1) + ts.view(1, k, 1, 1, 1) * d.unsqueeze(1)).flatten(0, 1) for d in dirs]
+    points = [
+        (x.unsqueeze(1) + ts.view(1, k, 1, 1, 1) * d.unsqueeze(1)).flatten(0, 1)
+        for d in dirs
+    ]
     owner = torch.arange(n).repeat_interleave(k)
     bs = args.batch_size
 
@@ -85,7 +91,9 @@ def main() -> None:
             for i in range(0, len(p), bs):
                 z = p[i : i + bs].clone().requires_grad_(True)
                 logits = model(z)
-                torch.autograd.grad(logits.gather(1, labels[owner[i : i + bs]][:, None]).sum(), z)
+                torch.autograd.grad(
+                    logits.gather(1, labels[owner[i : i + bs]][:, None]).sum(), z
+                )
 
     def slices(loss):
         def run():

@@ -43,7 +43,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--pairs", type=int, default=100)
     ap.add_argument("--steps", type=int, default=30)
-    ap.add_argument("--single-pairs", type=int, default=5, help="pairs timed one at a time")
+    ap.add_argument(
+        "--single-pairs", type=int, default=5, help="pairs timed one at a time"
+    )
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -64,7 +66,9 @@ def main() -> None:
     print(
         f"batched ({args.pairs} pairs): {args.pairs / batched:9.1f} pair-steps/s ({1000 * batched:.1f} ms/step)"
     )
-    print(f"one pair at a time:        {1 / single:9.1f} pair-steps/s ({1000 * single:.1f} ms/step)")
+    print(
+        f"one pair at a time:        {1 / single:9.1f} pair-steps/s ({1000 * single:.1f} ms/step)"
+    )
     print(f"batched speed-up:          {single * args.pairs / batched:9.1f}x")
 
     opt = torch.optim.SGD(model.parameters(), lr=0.0)

@@ -46,11 +46,19 @@ def main() -> None:
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch", type=int, default=128)
-    ap.add_argument("--steps", type=int, default=10, help="PGD steps of the base MAT (the cpu profile's)")
+    ap.add_argument(
+        "--steps",
+        type=int,
+        default=10,
+        help="PGD steps of the base MAT (the cpu profile's)",
+    )
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--model", choices=("convnet", "resnet18"), default="convnet")
     ap.add_argument(
-        "--width", type=int, default=None, help="default: 16 (ConvNet), 4 (ResNet-18, the cpu arm)"
+        "--width",
+        type=int,
+        default=None,
+        help="default: 16 (ConvNet), 4 (ResNet-18, the cpu arm)",
     )
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -60,8 +68,12 @@ def main() -> None:
     model = build_model(args.model, 1, 10, width=width).to(dev).train()
     x = torch.rand(args.batch, 1, 28, 28, device=dev)
     y = torch.randint(0, 10, (args.batch,), device=dev)
-    mat = TrainConfig(method="mat", attack=AttackConfig(eps=0.3, step_size=0.075, steps=args.steps))
-    sep = TrainConfig(method="mat", attack=mat.attack, sep=SepConfig(lam=1e4, sigma=0.1))
+    mat = TrainConfig(
+        method="mat", attack=AttackConfig(eps=0.3, step_size=0.075, steps=args.steps)
+    )
+    sep = TrainConfig(
+        method="mat", attack=mat.attack, sep=SepConfig(lam=1e4, sigma=0.1)
+    )
     t_mat = timed_steps(model, x, y, mat, args.reps, dev)
     if dev.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
@@ -75,7 +87,9 @@ def main() -> None:
         f"(aim <= 1.7)"
     )
     if dev.startswith("cuda"):
-        print(f"peak GPU memory of the SEP steps: {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB")
+        print(
+            f"peak GPU memory of the SEP steps: {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB"
+        )
     print(
         f"peak resident memory of the process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"
     )

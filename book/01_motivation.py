@@ -102,7 +102,11 @@ say(attack_sentence(M))
 
 # %% mystnb={"image": {"alt": "Three victims of the standard model: images, perturbation, manipulated image and their explanation maps"}}
 manipulation_examples(
-    R.models["standard"].model, R.pairs.x_victims, R.pairs.x_targets, R.results["standard"].x_adv, M.method
+    R.models["standard"].model,
+    R.pairs.x_victims,
+    R.pairs.x_targets,
+    R.results["standard"].x_adv,
+    M.method,
 )
 plt.show()
 

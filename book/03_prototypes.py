@@ -58,7 +58,9 @@ from lib.studies.prototypes import correlations, prototype_result
 P = load_profile(profile, overrides)
 device = setup_runtime(P)
 store = ResultStore()
-R = prototype_result(P, store, device)  # every table and verdict of this page (cached in the store)
+R = prototype_result(
+    P, store, device
+)  # every table and verdict of this page (cached in the store)
 V = R.validation
 banner(P, device)
 
@@ -105,7 +107,9 @@ plt.show()
 # below orange.*
 
 # %%
-human_table(R.distances, report.DISTANCE_COLUMNS, digits=2, index=["model", "explanation"])
+human_table(
+    R.distances, report.DISTANCE_COLUMNS, digits=2, index=["model", "explanation"]
+)
 
 # %% tags=["remove-input"]
 say(report.distance_sentence(R.distances))
@@ -123,7 +127,12 @@ say(report.distance_sentence(R.distances))
 
 # %%
 say(report.validation_intro(V.validations, V.attack_seconds))
-human_table(V.summary, report.VALIDATION_COLUMNS, digits=2, index=["experiment", "measure", "estimator"])
+human_table(
+    V.summary,
+    report.VALIDATION_COLUMNS,
+    digits=2,
+    index=["experiment", "measure", "estimator"],
+)
 
 # %% mystnb={"image": {"alt": "All-pairs values, prototype estimates and random-subset estimates of L_end and relative reduction per model"}}
 report.validation_estimates(V.validations)
@@ -166,7 +175,11 @@ say(report.cost_sentence(R.cost, R.n_pairs))
 human_table(R.short_check, report.SHORT_CHECK_COLUMNS, digits=3, index=["model"])
 
 # %% tags=["remove-input"]
-say(report.short_attack_sentence(R.short_check, R.short_same_order, P.prototypes.steps, P.manipulation.steps))
+say(
+    report.short_attack_sentence(
+        R.short_check, R.short_same_order, P.prototypes.steps, P.manipulation.steps
+    )
+)
 
 # %% [markdown]
 # ## Explanation robustness over the whole sweep
@@ -179,12 +192,18 @@ say(report.short_attack_sentence(R.short_check, R.short_same_order, P.prototypes
 
 # %%
 grouped_tables(
-    R.by_kind, ["experiment", "explanation"], report.ROBUSTNESS_COLUMNS, digits=report.ROBUSTNESS_DIGITS
+    R.by_kind,
+    ["experiment", "explanation"],
+    report.ROBUSTNESS_COLUMNS,
+    digits=report.ROBUSTNESS_DIGITS,
 )
 
 # %%
 grouped_tables(
-    R.by_kind, ["experiment", "explanation"], report.ACCURACY_COLUMNS, digits=report.ACCURACY_DIGITS
+    R.by_kind,
+    ["experiment", "explanation"],
+    report.ACCURACY_COLUMNS,
+    digits=report.ACCURACY_DIGITS,
 )
 
 # %% tags=["remove-input"]

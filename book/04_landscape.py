@@ -73,7 +73,11 @@ banner(P, device)
 # ## The settings
 
 # %%
-human_table(report.settings_table(P), {"setting": "setting", "value": "value"}, index=["setting"])
+human_table(
+    report.settings_table(P),
+    {"setting": "setting", "value": "value"},
+    index=["setting"],
+)
 
 # %% [markdown]
 # Slices, flatness and curvature of one model, from the library:
@@ -178,7 +182,9 @@ say(report.readings_text(R.corr, R.shares))
 # model as trained) and how curved the explanation landscape is (this chapter's victims, softplus twin).
 
 # %%
-grouped_tables(R.track, ["experiment"], report.TRACKING_COLUMNS, digits=2, index=["candidate"])
+grouped_tables(
+    R.track, ["experiment"], report.TRACKING_COLUMNS, digits=2, index=["candidate"]
+)
 
 # %% mystnb={"image": {"alt": "L_end against L_start and against the explanation loss's Hessian spectral norm, per model"}}
 report.tracking_scatter(R.joined)

@@ -81,7 +81,10 @@ human_table(report.settings_table(P, EXPERIMENTS), report.SETTINGS_COLUMNS)
 # %%
 R = sep_comparison(P, store, device)
 grouped_tables(
-    report.sweep_for_reading(R.sweep), ["experiment"], report.SWEEP_COLUMNS, digits=report.SWEEP_DIGITS
+    report.sweep_for_reading(R.sweep),
+    ["experiment"],
+    report.SWEEP_COLUMNS,
+    digits=report.SWEEP_DIGITS,
 )
 
 # %% mystnb={"image": {"alt": "Accuracy, L_f and L_end against the SEP weight lambda, collapsed runs marked"}}

@@ -55,7 +55,9 @@ store = ResultStore()
 banner(P, device)
 
 # %%
-chosen = choose(lambda_table(P, store, device), P.sep.tolerance_points)  # the SEP chapter's choice
+chosen = choose(
+    lambda_table(P, store, device), P.sep.tolerance_points
+)  # the SEP chapter's choice
 result = curvature_result(P, store, device, chosen)
 
 # %% [markdown]
@@ -87,7 +89,14 @@ plt.show()
 # sit left of MAT and SEP_neg right of it in the left panels, with the right panels barely moving.*
 
 # %% tags=["remove-input"]
-say(curvature_text(result.verdicts, result.beta_dependence, result.converged, P.landscape.eig_max_iter))
+say(
+    curvature_text(
+        result.verdicts,
+        result.beta_dependence,
+        result.converged,
+        P.landscape.eig_max_iter,
+    )
+)
 
 # %% [markdown]
 # ### Along the λ sweep

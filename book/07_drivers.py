@@ -59,7 +59,9 @@ store = ResultStore()
 banner(P, device)
 
 # %%
-chosen = choose(lambda_table(P, store, device), P.sep.tolerance_points)  # the SEP chapter's choice
+chosen = choose(
+    lambda_table(P, store, device), P.sep.tolerance_points
+)  # the SEP chapter's choice
 drivers = drivers_result(P, store, device, chosen, paper=pd.read_csv("paper_table.csv"))
 
 # %% [markdown]
@@ -73,7 +75,11 @@ drivers = drivers_result(P, store, device, chosen, paper=pd.read_csv("paper_tabl
 # L_start's rank removed, with bootstrap 95 % intervals over models.
 
 # %%
-human_table(with_intervals(drivers.correlations), report.CORRELATION_COLUMNS, digits={"models": 0})
+human_table(
+    with_intervals(drivers.correlations),
+    report.CORRELATION_COLUMNS,
+    digits={"models": 0},
+)
 
 # %% tags=["hide-input"] mystnb={"image": {"alt": "Pooled percentile ranks: L_start against L_end and flatness against the relative reduction"}}
 fig = pooled_figure(drivers.pooled)
@@ -91,8 +97,16 @@ plt.show()
 # (ranks within each model, pooled)?
 
 # %%
-display(human_table(drivers.within_summary, report.WITHIN_COLUMNS, digits=report.WITHIN_DIGITS))
-human_table(with_intervals(drivers.pair_correlations), report.PAIR_CORRELATION_COLUMNS, digits={"models": 0})
+display(
+    human_table(
+        drivers.within_summary, report.WITHIN_COLUMNS, digits=report.WITHIN_DIGITS
+    )
+)
+human_table(
+    with_intervals(drivers.pair_correlations),
+    report.PAIR_CORRELATION_COLUMNS,
+    digits={"models": 0},
+)
 
 # %% [markdown]
 # ### The paper's own table
@@ -122,7 +136,10 @@ say(
 # %%
 cross = cross_method_result(P, store, device, chosen)
 grouped_tables(
-    report.cross_display(cross.roles), ["group"], report.CROSS_COLUMNS, digits={"pgd": 1, "seeds": 0}
+    report.cross_display(cross.roles),
+    ["group"],
+    report.CROSS_COLUMNS,
+    digits={"pgd": 1, "seeds": 0},
 )
 
 # %% tags=["remove-input"]
@@ -137,10 +154,14 @@ say(report.cross_text(cross, P.sep.tolerance_points))
 
 # %%
 budget = budget_result(P, store, device, chosen, drivers.relation)
-human_table(budget.comparison, report.COMPARISON_COLUMNS, digits=report.COMPARISON_DIGITS)
+human_table(
+    budget.comparison, report.COMPARISON_COLUMNS, digits=report.COMPARISON_DIGITS
+)
 
 # %% tags=["remove-input"]
-say(report.held_back_text(P.prototypes.steps, P.prototypes.lr, budget.reach, budget.eps))
+say(
+    report.held_back_text(P.prototypes.steps, P.prototypes.lr, budget.reach, budget.eps)
+)
 
 # %% [markdown]
 # **Classification against explanation robustness over the robustness sweep**, both attacks (Spearman's ρ of
@@ -152,11 +173,17 @@ grouped_tables(rc, ["experiment"], report.ROBUSTNESS_COLUMNS, digits={"n": 0})
 
 # %%
 in_ball = driver_reading(budget.bounded, drivers.per_model)
-say("**SEP inside the ball** (L_end, mean over label-kept pairs of every seed, 95 % CI):")
+say(
+    "**SEP inside the ball** (L_end, mean over label-kept pairs of every seed, 95 % CI):"
+)
 b_roles = budget.roles.assign(l_end=report.l_end_text(budget.roles))
 grouped_tables(b_roles, ["experiment"], report.BALL_ROLE_COLUMNS, digits={"seeds": 0})
 say("**Start loss against flatness inside the ball** (ranks within experiment):")
-human_table(with_intervals(in_ball.correlations), report.BALL_CORRELATION_COLUMNS, digits={"models": 0})
+human_table(
+    with_intervals(in_ball.correlations),
+    report.BALL_CORRELATION_COLUMNS,
+    digits={"models": 0},
+)
 
 # %% tags=["remove-input"]
 say(

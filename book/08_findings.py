@@ -34,7 +34,12 @@ from myst_nb import glue
 from lib.analysis.verdicts import verdict_of
 from lib.core.profile import load_profile, setup_runtime
 from lib.core.store import ResultStore
-from lib.report.findings import book_findings, findings_table, findings_view, verdict_counts
+from lib.report.findings import (
+    book_findings,
+    findings_table,
+    findings_view,
+    verdict_counts,
+)
 from lib.report.page import banner, say, show_source
 
 P = load_profile(profile, overrides)

@@ -70,15 +70,26 @@ fig, (a1, a2) = plt.subplots(1, 2, figsize=(8, 3.6))
 for (ds, model), g in blocks:
     g = g.set_index("method").loc[["MAT", "SEP_pos", "SEP_neg"]]
     label = f"{ds} {model}"
-    a1.plot(range(3), g["l_end_1e-7"] / g.loc["MAT", "l_end_1e-7"], marker="o", label=label)
+    a1.plot(
+        range(3), g["l_end_1e-7"] / g.loc["MAT", "l_end_1e-7"], marker="o", label=label
+    )
     a2.plot(range(3), g["adv_acc_pct"], marker="o", label=label)
-for ax, title in ((a1, "L_end relative to MAT (log scale)"), (a2, "adversarial accuracy (%)")):
+for ax, title in (
+    (a1, "L_end relative to MAT (log scale)"),
+    (a2, "adversarial accuracy (%)"),
+):
     ax.set_xticks(range(3))
     ax.set_xticklabels(["MAT", "SEP_pos", "SEP_neg"])
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
 a1.set_yscale("log")
-fig.legend(*a1.get_legend_handles_labels(), loc="lower center", ncol=3, fontsize=8, frameon=False)
+fig.legend(
+    *a1.get_legend_handles_labels(),
+    loc="lower center",
+    ncol=3,
+    fontsize=8,
+    frameon=False,
+)
 fig.tight_layout(rect=(0, 0.2, 1, 1))
 plt.show()
 
@@ -89,7 +100,8 @@ ranked = sum(
     for _, g in blocks
 )
 spread = max(
-    g[g["method"] != "Normal"]["adv_acc_pct"].max() - g[g["method"] != "Normal"]["adv_acc_pct"].min()
+    g[g["method"] != "Normal"]["adv_acc_pct"].max()
+    - g[g["method"] != "Normal"]["adv_acc_pct"].min()
     for _, g in blocks
 )
 glue("paper_blocks", len(blocks), display=False)

@@ -77,7 +77,9 @@ def _say(task: Task, status: str, seconds: float) -> None:
     print(f"[{task.stage}] {task.label}: {status} in {seconds:.1f} s", flush=True)
 
 
-def run_local(profile: Profile, store: ResultStore, device: str) -> list[tuple[Task, str]]:
+def run_local(
+    profile: Profile, store: ResultStore, device: str
+) -> list[tuple[Task, str]]:
     """Compute every missing task in this process, in order; returns the failures (task, error)."""
     tasks, failures = plan(profile, store, device), []
     for task in tasks:
@@ -87,12 +89,19 @@ def run_local(profile: Profile, store: ResultStore, device: str) -> list[tuple[T
             _say(task, *run_task(task, store))
         except Exception as exc:  # noqa: BLE001 - reported with its task, never swallowed
             failures.append((task, f"{type(exc).__name__}: {exc}"))
-            print(f"[{task.stage}] {task.label}: FAILED: {type(exc).__name__}: {exc}", flush=True)
+            print(
+                f"[{task.stage}] {task.label}: FAILED: {type(exc).__name__}: {exc}",
+                flush=True,
+            )
     return failures
 
 
 def _ray_worker(
-    profile_name: str, overrides: Mapping[str, Any], results_dir: str, index: int, label: str
+    profile_name: str,
+    overrides: Mapping[str, Any],
+    results_dir: str,
+    index: int,
+    label: str,
 ) -> tuple[int, str, float, str | None]:
     """Runs on a Ray worker: rebuild the same plan with this worker's device and run task ``index``."""
     profile = load_profile(profile_name, overrides)
@@ -100,7 +109,12 @@ def _ray_worker(
     store = ResultStore(results_dir)
     task = plan(profile, store, device)[index]
     if task.label != label:
-        return index, "failed", 0.0, f"plan mismatch: task {index} is {task.label!r}, expected {label!r}"
+        return (
+            index,
+            "failed",
+            0.0,
+            f"plan mismatch: task {index} is {task.label!r}, expected {label!r}",
+        )
     try:
         status, seconds = run_task(task, store)
         return index, status, seconds, None
@@ -122,9 +136,17 @@ def run_ray(
     profile = load_profile(profile_name, overrides)
     device = setup_runtime(profile)
     env = {
-        k: os.environ[k] for k in ("DATA_DIR", "DATA_DOWNLOAD", "CUBLAS_WORKSPACE_CONFIG") if k in os.environ
+        k: os.environ[k]
+        for k in ("DATA_DIR", "DATA_DOWNLOAD", "CUBLAS_WORKSPACE_CONFIG")
+        if k in os.environ
     }
-    runtime_env = {"env_vars": {**env, "RESULTS_DIR": str(store.root.resolve()), "TQDM_DISABLE": "1"}}
+    runtime_env = {
+        "env_vars": {
+            **env,
+            "RESULTS_DIR": str(store.root.resolve()),
+            "TQDM_DISABLE": "1",
+        }
+    }
     if address:
         ray.init(address=address, runtime_env=runtime_env, log_to_driver=False)
     else:
@@ -146,14 +168,21 @@ def run_ray(
                     i = todo.pop(0)
                     pending.append(
                         remote.remote(
-                            profile_name, dict(overrides), str(store.root.resolve()), i, tasks[i].label
+                            profile_name,
+                            dict(overrides),
+                            str(store.root.resolve()),
+                            i,
+                            tasks[i].label,
                         )
                     )
                 ready, pending = ray.wait(pending, num_returns=1)
                 index, status, seconds, error = ray.get(ready[0])
                 if error:
                     failures.append((tasks[index], error))
-                    print(f"[{tasks[index].stage}] {tasks[index].label}: FAILED: {error}", flush=True)
+                    print(
+                        f"[{tasks[index].stage}] {tasks[index].label}: FAILED: {error}",
+                        flush=True,
+                    )
                 else:
                     _say(tasks[index], status, seconds)
     finally:
@@ -163,22 +192,37 @@ def run_ray(
 
 def main(argv: list[str] | None = None) -> None:
 
-    parser = stage_parser("List or compute every store entry the book needs for a profile.")
-    parser.add_argument("--list", action="store_true", help="print the tasks and whether each is done")
-    parser.add_argument("--engine", choices=ENGINES, default="local")
-    parser.add_argument("--workers", type=int, help="tasks at once on Ray (default: the cluster's CPUs)")
-    parser.add_argument(
-        "--address", help="a running Ray cluster ('auto' or host:port); default: start one here"
+    parser = stage_parser(
+        "List or compute every store entry the book needs for a profile."
     )
     parser.add_argument(
-        "--gpus-per-task", type=float, default=0.0, help="GPU share of each Ray task, e.g. 0.25"
+        "--list", action="store_true", help="print the tasks and whether each is done"
+    )
+    parser.add_argument("--engine", choices=ENGINES, default="local")
+    parser.add_argument(
+        "--workers", type=int, help="tasks at once on Ray (default: the cluster's CPUs)"
+    )
+    parser.add_argument(
+        "--address",
+        help="a running Ray cluster ('auto' or host:port); default: start one here",
+    )
+    parser.add_argument(
+        "--gpus-per-task",
+        type=float,
+        default=0.0,
+        help="GPU share of each Ray task, e.g. 0.25",
     )
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
     with user_errors():
         if args.workers is not None and args.workers < 1:
-            raise SystemExit(f"error: --workers={args.workers} is not allowed: expected an integer >= 1")
-        if not 0 <= args.gpus_per_task <= 1 and not float(args.gpus_per_task).is_integer():
+            raise SystemExit(
+                f"error: --workers={args.workers} is not allowed: expected an integer >= 1"
+            )
+        if (
+            not 0 <= args.gpus_per_task <= 1
+            and not float(args.gpus_per_task).is_integer()
+        ):
             raise SystemExit(
                 f"error: --gpus-per-task={args.gpus_per_task} is not allowed: expected a fraction in "
                 f"[0, 1] or a whole number"
@@ -195,7 +239,14 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{len(tasks)} tasks, {done} done, {len(tasks) - done} to do")
             return
         if args.engine == "ray":
-            failures = run_ray(args.profile, overrides, store, args.workers, args.address, args.gpus_per_task)
+            failures = run_ray(
+                args.profile,
+                overrides,
+                store,
+                args.workers,
+                args.address,
+                args.gpus_per_task,
+            )
         else:
             failures = run_local(profile, store, device)
     for task, error in failures:

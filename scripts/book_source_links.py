@@ -36,18 +36,26 @@ def _add_link(app, doctree, docname: str) -> None:
     here = app.builder.get_target_uri(docname)
     para = nodes.paragraph(classes=["book-source-link"])
     para += nodes.Text("Source of this page: ")
-    link = nodes.reference("", "", refuri=relative_uri(here, f"{SOURCES_DIR}/{relpath}"))
+    link = nodes.reference(
+        "", "", refuri=relative_uri(here, f"{SOURCES_DIR}/{relpath}")
+    )
     link += nodes.literal(relpath, relpath)
     para += link
     para += nodes.Text(" (jupytext percent format; executed with papermill). ")
     if REPRODUCE_DOC in app.env.all_docs:
         para += nodes.Text("How to rerun it: ")
         para += nodes.reference(
-            "", "Reproduce this book", refuri=app.builder.get_relative_uri(docname, REPRODUCE_DOC)
+            "",
+            "Reproduce this book",
+            refuri=app.builder.get_relative_uri(docname, REPRODUCE_DOC),
         )
         para += nodes.Text(".")
     section = next(iter(doctree.findall(nodes.section)), None)
-    if section is not None and section.children and isinstance(section.children[0], nodes.title):
+    if (
+        section is not None
+        and section.children
+        and isinstance(section.children[0], nodes.title)
+    ):
         section.insert(1, para)
     else:
         doctree.insert(0, para)

@@ -33,9 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # .cache/mathjax/static/mathjax/, which _config.yml lists in html_static_path (Sphinx copies it to
 # _build/html/_static/mathjax/) and names in mathjax_path.
 MATHJAX_VERSION = "3.2.2"
-MATHJAX_INTEGRITY = (
-    "sha512-Bt+SSVU8eBG27zChVewOicYs7Xsdt40qm4+UpHyX7k0/O9NliPc+x77k1/FEsPsjKPZGJvtRZM1vO+geW0OhGw=="
-)
+MATHJAX_INTEGRITY = "sha512-Bt+SSVU8eBG27zChVewOicYs7Xsdt40qm4+UpHyX7k0/O9NliPc+x77k1/FEsPsjKPZGJvtRZM1vO+geW0OhGw=="
 MATHJAX_CACHE = ROOT / ".cache" / "mathjax"
 MATHJAX_STATIC = MATHJAX_CACHE / "static" / "mathjax"
 # tex-mml-chtml.js, the CHTML fonts it loads relative to its own URL, and the TeX packages it autoloads
@@ -60,8 +58,13 @@ def ensure_mathjax() -> Path:
     if not (tarball.is_file() and _integrity_ok(tarball)):
         MATHJAX_CACHE.mkdir(parents=True, exist_ok=True)
         tarball.unlink(missing_ok=True)
-        print(f"[book] fetching mathjax@{MATHJAX_VERSION} from the npm registry", flush=True)
-        if shutil.which("npm"):  # npm honours the machine's registry and proxy configuration
+        print(
+            f"[book] fetching mathjax@{MATHJAX_VERSION} from the npm registry",
+            flush=True,
+        )
+        if shutil.which(
+            "npm"
+        ):  # npm honours the machine's registry and proxy configuration
             subprocess.run(
                 ["npm", "pack", f"mathjax@{MATHJAX_VERSION}", "--silent"],
                 cwd=MATHJAX_CACHE,
@@ -82,7 +85,8 @@ def ensure_mathjax() -> Path:
         for member in tar.getmembers():
             name = member.name.removeprefix("package/")
             if not member.isfile() or not any(
-                name == f or (f.endswith("/") and name.startswith(f)) for f in MATHJAX_FILES
+                name == f or (f.endswith("/") and name.startswith(f))
+                for f in MATHJAX_FILES
             ):
                 continue
             target = MATHJAX_STATIC / name.removeprefix("es5/")
@@ -136,35 +140,60 @@ def execute(source: Path, profile: str, overrides: dict) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="cpu")
-    parser.add_argument("--chapter", action="append", help="execute only these chapter sources")
-    parser.add_argument("--set", action="append", default=[], metavar="FIELD=YAML", help="a profile override")
-    parser.add_argument("--no-html", action="store_true", help="execute only, do not build HTML")
     parser.add_argument(
-        "--mathjax-only", action="store_true", help="only fetch and unpack the pinned MathJax"
+        "--chapter", action="append", help="execute only these chapter sources"
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=YAML",
+        help="a profile override",
+    )
+    parser.add_argument(
+        "--no-html", action="store_true", help="execute only, do not build HTML"
+    )
+    parser.add_argument(
+        "--mathjax-only",
+        action="store_true",
+        help="only fetch and unpack the pinned MathJax",
     )
     args = parser.parse_args()
     if args.mathjax_only:
         print(f"[book] MathJax {MATHJAX_VERSION} in {ensure_mathjax()}")
         return 0
-    overrides = {k: yaml.safe_load(v) for k, _, v in (s.partition("=") for s in args.set)}
-    chapters = [Path(c).resolve() for c in args.chapter] if args.chapter else toc_chapters()
+    overrides = {
+        k: yaml.safe_load(v) for k, _, v in (s.partition("=") for s in args.set)
+    }
+    chapters = (
+        [Path(c).resolve() for c in args.chapter] if args.chapter else toc_chapters()
+    )
     if not args.no_html:
         ensure_mathjax()  # first, so that a missing registry fails in seconds, not after the chapters ran
     # Chapters run with the book folder as working directory: pin the data folder and the result store to
     # absolute paths first, so that relative defaults mean the folder make was called from.
     for var, default in (("RESULTS_DIR", "./results"), ("DATA_DIR", "./data")):
         os.environ[var] = str(Path(os.environ.get(var, default)).expanduser().resolve())
-    print(f"[book] RESULTS_DIR={os.environ['RESULTS_DIR']} DATA_DIR={os.environ['DATA_DIR']}", flush=True)
+    print(
+        f"[book] RESULTS_DIR={os.environ['RESULTS_DIR']} DATA_DIR={os.environ['DATA_DIR']}",
+        flush=True,
+    )
     # The kernels inherit this environment. With TQDM_DISABLE set (and KERNEL_NO_PROGRESS_BARS), a chapter that
     # trains on an empty store does not write hundreds of progress-bar blocks into its page. The stage CLIs
     # (python -m lib.studies.sweep, ...) still show their bars on the terminal.
     os.environ["TQDM_DISABLE"] = "1"
     for source in chapters:
-        print(f"[book] executing {source.relative_to(ROOT)} (profile {args.profile})", flush=True)
+        print(
+            f"[book] executing {source.relative_to(ROOT)} (profile {args.profile})",
+            flush=True,
+        )
         try:
             seconds = execute(source, args.profile, overrides)
         except papermill.PapermillExecutionError as exc:
-            print(f"[book] FAILED: {source.relative_to(ROOT)}: {exc.ename}: {exc.evalue}", file=sys.stderr)
+            print(
+                f"[book] FAILED: {source.relative_to(ROOT)}: {exc.ename}: {exc.evalue}",
+                file=sys.stderr,
+            )
             return 1
         print(f"[book] {source.name}: {seconds:.0f} s", flush=True)
     if args.no_html:
@@ -181,13 +210,18 @@ def main() -> int:
         cwd=ROOT,
     )
     if build.returncode != 0:
-        print("[book] FAILED: jupyter-book build reported errors or warnings", file=sys.stderr)
+        print(
+            "[book] FAILED: jupyter-book build reported errors or warnings",
+            file=sys.stderr,
+        )
         return build.returncode
     images = list((ROOT / "_build" / "html" / "_images").glob("*.png"))
     if not images:
         print("[book] FAILED: no figure images in _build/html/_images", file=sys.stderr)
         return 1
-    print(f"[book] built {ROOT / '_build' / 'html' / 'index.html'} with {len(images)} figure images")
+    print(
+        f"[book] built {ROOT / '_build' / 'html' / 'index.html'} with {len(images)} figure images"
+    )
     return 0
 
 

@@ -173,7 +173,9 @@ class Chromium:
         to_chrome_r, to_chrome_w = os.pipe()
         from_chrome_r, from_chrome_w = os.pipe()
         # Keep the child's ends clear of 3 and 4 so that the dup2 calls below cannot clobber each other.
-        child_r, child_w = (fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in (to_chrome_r, from_chrome_w))
+        child_r, child_w = (
+            fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in (to_chrome_r, from_chrome_w)
+        )
         for fd in (to_chrome_r, from_chrome_w):
             os.close(fd)
 
@@ -246,10 +248,15 @@ class Chromium:
             self.replies[message["id"]] = message
             return
         self.events.append(message)
-        if message.get("method") == "Fetch.requestPaused":  # the network: refuse it; reported per page
+        if (
+            message.get("method") == "Fetch.requestPaused"
+        ):  # the network: refuse it; reported per page
             self._write(
                 "Fetch.failRequest",
-                {"requestId": message["params"]["requestId"], "errorReason": "InternetDisconnected"},
+                {
+                    "requestId": message["params"]["requestId"],
+                    "errorReason": "InternetDisconnected",
+                },
                 message.get("sessionId"),
             )
 
@@ -271,7 +278,10 @@ class Chromium:
 
     def wait_event(self, method: str, session: str, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
-        while not any(e.get("method") == method and e.get("sessionId") == session for e in self.events):
+        while not any(
+            e.get("method") == method and e.get("sessionId") == session
+            for e in self.events
+        ):
             try:
                 self._pump(deadline)
             except TimeoutError:
@@ -287,7 +297,9 @@ class Chromium:
         )
         if "exceptionDetails" in result:
             raise RuntimeError(
-                result["exceptionDetails"].get("exception", {}).get("description", "script failed")
+                result["exceptionDetails"]
+                .get("exception", {})
+                .get("description", "script failed")
             )
         return result["result"].get("value")
 
@@ -322,7 +334,11 @@ def pages_of(html: Path) -> list[Path]:
 def screenshot_names(pages: list[Path], html: Path) -> dict[Path, str]:
     stems = [p.stem for p in pages]
     return {
-        p: (p.stem if stems.count(p.stem) == 1 else "__".join(p.relative_to(html).with_suffix("").parts))
+        p: (
+            p.stem
+            if stems.count(p.stem) == 1
+            else "__".join(p.relative_to(html).with_suffix("").parts)
+        )
         for p in pages
     }
 
@@ -349,30 +365,53 @@ def _console_problems(events: list[dict], session: str) -> list[tuple[str, str]]
             url = params["request"]["url"]
             blocked.add(url)
             problems.append(("network request (pages must work offline)", url))
-        elif method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):
-            text = " ".join(str(a.get("value", a.get("description", ""))) for a in params.get("args", []))
+        elif method == "Runtime.consoleAPICalled" and params.get("type") in (
+            "error",
+            "assert",
+        ):
+            text = " ".join(
+                str(a.get("value", a.get("description", "")))
+                for a in params.get("args", [])
+            )
             problems.append(("console error", text[:200]))
         elif method == "Runtime.exceptionThrown":
             d = params.get("exceptionDetails", {})
             problems.append(
                 (
                     "uncaught exception",
-                    (d.get("exception", {}).get("description") or d.get("text", "")).splitlines()[0][:200],
+                    (
+                        d.get("exception", {}).get("description") or d.get("text", "")
+                    ).splitlines()[0][:200],
                 )
             )
-        elif method == "Log.entryAdded" and params.get("entry", {}).get("level") == "error":
+        elif (
+            method == "Log.entryAdded"
+            and params.get("entry", {}).get("level") == "error"
+        ):
             entry = params["entry"]
             if entry.get("url") in blocked:
                 continue
             problems.append(
-                ("console error", f"{entry.get('text', '')} {entry.get('url', '')}".strip()[:200])
+                (
+                    "console error",
+                    f"{entry.get('text', '')} {entry.get('url', '')}".strip()[:200],
+                )
             )
     return problems
 
 
-def check_page(chrome: Chromium, page: Path, shot: Path, width: int, max_height: int, settle_s: float):
+def check_page(
+    chrome: Chromium,
+    page: Path,
+    shot: Path,
+    width: int,
+    max_height: int,
+    settle_s: float,
+):
     target = chrome.send("Target.createTarget", {"url": "about:blank"})["targetId"]
-    session = chrome.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+    session = chrome.send(
+        "Target.attachToTarget", {"targetId": target, "flatten": True}
+    )["sessionId"]
     try:
         for method, params in (
             ("Page.enable", {}),
@@ -390,26 +429,41 @@ def check_page(chrome: Chromium, page: Path, shot: Path, width: int, max_height:
             ),
             (
                 "Emulation.setDeviceMetricsOverride",
-                {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": False},
+                {
+                    "width": width,
+                    "height": 900,
+                    "deviceScaleFactor": 1,
+                    "mobile": False,
+                },
             ),
         ):
             chrome.send(method, params, session)
         chrome.send("Page.navigate", {"url": page.resolve().as_uri()}, session)
         problems: list[tuple[str, str]] = []
         if not chrome.wait_event("Page.loadEventFired", session, chrome.timeout):
-            problems.append(("page did not finish loading", f"within {chrome.timeout:.0f} s"))
+            problems.append(
+                ("page did not finish loading", f"within {chrome.timeout:.0f} s")
+            )
         settled = chrome.evaluate(
-            session, SETTLE_JS.replace("%TIMEOUT%", str(int(settle_s * 1000))), timeout=settle_s + 10
+            session,
+            SETTLE_JS.replace("%TIMEOUT%", str(int(settle_s * 1000))),
+            timeout=settle_s + 10,
         )
         if settled != "settled":
             problems.append(
-                ("page did not settle", f"MathJax, fonts or images still pending after {settle_s:.0f} s")
+                (
+                    "page did not settle",
+                    f"MathJax, fonts or images still pending after {settle_s:.0f} s",
+                )
             )
         report = chrome.evaluate(session, CHECK_JS)
         problems += [tuple(p) for p in report["problems"]]
         if 'class="math' in page.read_text(errors="replace") and report["mjx"] == 0:
             problems.append(
-                ("math not rendered", "the page source has math but MathJax produced no mjx-container")
+                (
+                    "math not rendered",
+                    "the page source has math but MathJax produced no mjx-container",
+                )
             )
         # Full-page screenshot: make the viewport as tall as the page, let it lay out again, capture.
         height = min(report["height"], max_height)
@@ -418,10 +472,13 @@ def check_page(chrome: Chromium, page: Path, shot: Path, width: int, max_height:
             {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
             session,
         )
-        chrome.evaluate(session, "new Promise(r => requestAnimationFrame(() => setTimeout(r, 300)))")
+        chrome.evaluate(
+            session, "new Promise(r => requestAnimationFrame(() => setTimeout(r, 300)))"
+        )
         height = min(
             chrome.evaluate(
-                session, "Math.max(document.documentElement.scrollHeight, document.body.scrollHeight)"
+                session,
+                "Math.max(document.documentElement.scrollHeight, document.body.scrollHeight)",
             ),
             max_height,
         )
@@ -452,7 +509,14 @@ def check_page(chrome: Chromium, page: Path, shot: Path, width: int, max_height:
 
 def find_chromium(explicit: str | None) -> str | None:
     for name in filter(
-        None, (explicit, os.environ.get("CHROMIUM"), "chromium", "chromium-browser", "google-chrome")
+        None,
+        (
+            explicit,
+            os.environ.get("CHROMIUM"),
+            "chromium",
+            "chromium-browser",
+            "google-chrome",
+        ),
     ):
         path = shutil.which(name)
         if path:
@@ -463,18 +527,33 @@ def find_chromium(explicit: str | None) -> str | None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--html", type=Path, default=ROOT / "_build" / "html")
-    parser.add_argument("--screenshots", type=Path, default=ROOT / "_build" / "screenshots")
-    parser.add_argument("--chromium", help="the browser binary (default: $CHROMIUM, chromium, ...)")
+    parser.add_argument(
+        "--screenshots", type=Path, default=ROOT / "_build" / "screenshots"
+    )
+    parser.add_argument(
+        "--chromium", help="the browser binary (default: $CHROMIUM, chromium, ...)"
+    )
     parser.add_argument("--width", type=int, default=1280)
-    parser.add_argument("--max-height", type=int, default=30000, help="cap on a screenshot's height in px")
-    parser.add_argument("--timeout", type=float, default=60, help="seconds for a page to load")
-    parser.add_argument("--settle", type=float, default=30, help="seconds for MathJax, fonts and images")
+    parser.add_argument(
+        "--max-height",
+        type=int,
+        default=30000,
+        help="cap on a screenshot's height in px",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=60, help="seconds for a page to load"
+    )
+    parser.add_argument(
+        "--settle", type=float, default=30, help="seconds for MathJax, fonts and images"
+    )
     parser.add_argument(
         "--warnings",
         action="store_true",
         help="also list code blocks and tables wider than the text column (not failures)",
     )
-    parser.add_argument("pages", nargs="*", type=Path, help="only these pages (default: every page)")
+    parser.add_argument(
+        "pages", nargs="*", type=Path, help="only these pages (default: every page)"
+    )
     args = parser.parse_args()
     binary = find_chromium(args.chromium)
     if binary is None:
@@ -486,7 +565,10 @@ def main() -> int:
     html = args.html.resolve()
     pages = [p.resolve() for p in args.pages] or pages_of(html)
     if not pages:
-        print(f"check_book: no HTML pages under {html}; build the book first (make book)", file=sys.stderr)
+        print(
+            f"check_book: no HTML pages under {html}; build the book first (make book)",
+            file=sys.stderr,
+        )
         return 2
     args.screenshots.mkdir(parents=True, exist_ok=True)
     names = screenshot_names(pages, html)
@@ -501,8 +583,14 @@ def main() -> int:
                 problems, report, _height = check_page(
                     chrome, page, shot, args.width, args.max_height, args.settle
                 )
-            except Exception as exc:  # a page that breaks the checker is a failure, not a crash
-                problems, report, _height = [("check failed", f"{type(exc).__name__}: {exc}")], {}, 0
+            except (
+                Exception
+            ) as exc:  # a page that breaks the checker is a failure, not a crash
+                problems, report, _height = (
+                    [("check failed", f"{type(exc).__name__}: {exc}")],
+                    {},
+                    0,
+                )
             for kind, detail in problems:
                 print(f"{rel}: {kind}: {detail}")
             if args.warnings:
@@ -518,7 +606,9 @@ def main() -> int:
             )
     finally:
         chrome.close()
-    print(f"[check-book] {len(pages)} pages, {failures} with problems, {time.perf_counter() - start:.0f} s")
+    print(
+        f"[check-book] {len(pages)} pages, {failures} with problems, {time.perf_counter() - start:.0f} s"
+    )
     return 1 if failures else 0
 
 

@@ -57,7 +57,13 @@ EXPERIMENT_SIZES = {
     "eval.masking_attack.steps": 2,
     "eval.masking_attack.restarts": 2,
 }
-EXPERIMENTS = ("mnist", "mnist-resnet18", "fashion-mnist", "cifar10", "cifar10-resnet18")
+EXPERIMENTS = (
+    "mnist",
+    "mnist-resnet18",
+    "fashion-mnist",
+    "cifar10",
+    "cifar10-resnet18",
+)
 
 
 def overrides(device: str = "cpu") -> list[str]:
@@ -65,7 +71,11 @@ def overrides(device: str = "cpu") -> list[str]:
     sets = {
         **SIZES,
         "device": device,
-        **{f"experiments.{e}.{k}": v for e in EXPERIMENTS for k, v in EXPERIMENT_SIZES.items()},
+        **{
+            f"experiments.{e}.{k}": v
+            for e in EXPERIMENTS
+            for k, v in EXPERIMENT_SIZES.items()
+        },
         # two lambdas per experiment (the paper's, one of each sign) instead of eight: fewer SEP models
         **{f"sep.lambdas.{e}": [-3000.0, 50000.0] for e in EXPERIMENTS},
     }
@@ -86,18 +96,30 @@ def main() -> int:
     import argparse
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--device", default="cpu", help="cpu (CI) or cuda (the same toy run on a GPU)")
-    ap.add_argument("--stages-only", action="store_true", help="skip the chapters and the HTML build")
+    ap.add_argument(
+        "--device", default="cpu", help="cpu (CI) or cuda (the same toy run on a GPU)"
+    )
+    ap.add_argument(
+        "--stages-only",
+        action="store_true",
+        help="skip the chapters and the HTML build",
+    )
     args = ap.parse_args()
     os.environ.setdefault("RESULTS_DIR", tempfile.mkdtemp(prefix="paper-dry-"))
     os.environ.setdefault("TQDM_DISABLE", "1")
     py = sys.executable
     t_tasks = run([py, "-m", "lib.plan", "--profile", "paper", *overrides(args.device)])
-    t_list = run([py, "-m", "lib.plan", "--profile", "paper", "--list", *overrides(args.device)])
+    t_list = run(
+        [py, "-m", "lib.plan", "--profile", "paper", "--list", *overrides(args.device)]
+    )
     if args.stages_only:
-        print(f"[paper-dry] every stage {t_tasks:.0f} s on {args.device}, listing {t_list:.0f} s")
+        print(
+            f"[paper-dry] every stage {t_tasks:.0f} s on {args.device}, listing {t_list:.0f} s"
+        )
         return 0
-    t_book = run([py, "scripts/build_book.py", "--profile", "paper", *overrides(args.device)])
+    t_book = run(
+        [py, "scripts/build_book.py", "--profile", "paper", *overrides(args.device)]
+    )
     print(
         f"[paper-dry] every stage {t_tasks:.0f} s, listing {t_list:.0f} s, every chapter and the HTML "
         f"{t_book:.0f} s; store {os.environ['RESULTS_DIR']}"

@@ -16,7 +16,16 @@ LIB = PROJECT / "lib"
 # The packages of lib, bottom to top: a module imports only from its own package or lower ones. Inside a
 # package imports may go any way without a cycle, except in ``studies``, whose modules never import each
 # other (each answers one question from the layers below). ``plan`` sits on top: it lists every study's work.
-PACKAGES = ["core", "nn", "measure", "analysis", "pipeline", "studies", "report", "plan"]
+PACKAGES = [
+    "core",
+    "nn",
+    "measure",
+    "analysis",
+    "pipeline",
+    "studies",
+    "report",
+    "plan",
+]
 ISOLATED = {"studies"}
 
 
@@ -34,17 +43,29 @@ def lib_imports(path: Path) -> set[str]:
             raise AssertionError(
                 f"{path}: relative import; lib uses absolute imports (from lib.x.y import ...)"
             )
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("lib."):
+        if (
+            isinstance(node, ast.ImportFrom)
+            and node.module
+            and node.module.startswith("lib.")
+        ):
             base = node.module[4:]
-            for a in node.names:  # ``from lib.studies import sep`` imports the module lib.studies.sep
-                found.add(f"{base}.{a.name}" if (LIB / base / f"{a.name}.py").exists() else base)
+            for a in (
+                node.names
+            ):  # ``from lib.studies import sep`` imports the module lib.studies.sep
+                found.add(
+                    f"{base}.{a.name}"
+                    if (LIB / base / f"{a.name}.py").exists()
+                    else base
+                )
         elif isinstance(node, ast.Import):
             found.update(a.name[4:] for a in node.names if a.name.startswith("lib."))
     return found
 
 
 def graph() -> dict[str, set[str]]:
-    return {module_name(p): lib_imports(p) - {module_name(p)} for p in LIB.rglob("*.py")}
+    return {
+        module_name(p): lib_imports(p) - {module_name(p)} for p in LIB.rglob("*.py")
+    }
 
 
 def package(module: str) -> str:
@@ -58,14 +79,24 @@ def violations(g: dict[str, set[str]]) -> list[str]:
     for m, deps in g.items():
         for d in deps:
             if rank[package(d)] > rank[package(m)]:
-                out.append(f"{m} imports {d} (package {package(d)} is above {package(m)})")
-            elif package(m) == package(d) in ISOLATED and m != package(m) and d != package(d):
-                out.append(f"{m} imports {d} (modules of {package(m)} never import each other)")
+                out.append(
+                    f"{m} imports {d} (package {package(d)} is above {package(m)})"
+                )
+            elif (
+                package(m) == package(d) in ISOLATED
+                and m != package(m)
+                and d != package(d)
+            ):
+                out.append(
+                    f"{m} imports {d} (modules of {package(m)} never import each other)"
+                )
     return out
 
 
 def test_every_module_is_in_a_package_of_the_order():
-    assert {package(m) for m in graph()} <= set(PACKAGES) | {""}, sorted({package(m) for m in graph()})
+    assert {package(m) for m in graph()} <= set(PACKAGES) | {""}, sorted(
+        {package(m) for m in graph()}
+    )
 
 
 def test_imports_go_down_and_studies_stand_alone():
@@ -145,7 +176,11 @@ def test_store_keys_of_fixed_configurations_never_change(profile):
     from lib.core.store import config_key
     from lib.measure.manipulate import manipulation_config, seeded_pairs_for
     from lib.pipeline.evaluation import eval_config, model_key
-    from lib.pipeline.explanation_attack import attack_config, attack_settings, pairs_config
+    from lib.pipeline.explanation_attack import (
+        attack_config,
+        attack_settings,
+        pairs_config,
+    )
     from lib.pipeline.landscapes import landscape_config
     from lib.pipeline.roster import sweep_runs
 
@@ -153,15 +188,22 @@ def test_store_keys_of_fixed_configurations_never_change(profile):
     name = P.run[0]
     exp = P.experiment(name)
     runs = sweep_runs(P, [name])
-    got = {f"model {r.kind.label} seed {r.seed}": model_key(r) for r in runs[:2] + runs[-1:]}
+    got = {
+        f"model {r.kind.label} seed {r.seed}": model_key(r)
+        for r in runs[:2] + runs[-1:]
+    }
     mk = model_key(runs[1])
     got["eval"] = config_key("evals", eval_config(mk, exp, exp.eval.attack))
     labels = np.zeros(exp.eval.n, dtype=np.int64)
-    labels[::2] = 1  # seeded_pairs_for needs labels only to pick targets; the id depends on the settings
+    labels[::2] = (
+        1  # seeded_pairs_for needs labels only to pick targets; the id depends on the settings
+    )
     import torch
 
     ids = seeded_pairs_for(exp, P.manipulation, torch.as_tensor(labels))[2]
-    got["motivation"] = config_key("manipulations", manipulation_config(mk, ids, attack_settings(P)))
+    got["motivation"] = config_key(
+        "manipulations", manipulation_config(mk, ids, attack_settings(P))
+    )
     got["pairs"] = config_key("pairs", pairs_config(P, name))
     pid = {
         "dataset": exp.data.name,
@@ -174,7 +216,9 @@ def test_store_keys_of_fixed_configurations_never_change(profile):
         got[f"attack {method}"] = config_key(
             "manipulations", manipulation_config(mk, pid, attack_config(P, method))
         )
-    got["landscape"] = config_key("landscapes", landscape_config(P, name, mk, [1, 2, 3], [4, 5, 6]))
+    got["landscape"] = config_key(
+        "landscapes", landscape_config(P, name, mk, [1, 2, 3], [4, 5, 6])
+    )
     assert got == PINNED[profile]
 
 
@@ -182,11 +226,26 @@ def test_tasks_list_without_computing(store):
     from lib.core.profile import load_profile
     from lib.plan import plan
 
-    P = load_profile("smoke", {"seeds": [0], "sweep.betas": [0.0, 1.0], "sweep.mat": False})
+    P = load_profile(
+        "smoke", {"seeds": [0], "sweep.betas": [0.0, 1.0], "sweep.mat": False}
+    )
     tasks = plan(P, store, "cpu")
     stages = [t.stage for t in tasks]
-    assert stages.index("models") < stages.index("evals") < stages.index("pairs") < stages.index("attacks")
+    assert (
+        stages.index("models")
+        < stages.index("evals")
+        < stages.index("pairs")
+        < stages.index("attacks")
+    )
     assert not any(t.done(store) for t in tasks)
-    assert [t.key(store) for t in tasks if t.stage == "attacks"] == [None] * 4  # after the pairs
-    assert all(t.key(store) for t in tasks if t.stage in ("models", "evals", "pairs", "motivation"))
-    assert not store.root.exists() or not any(store.root.rglob("*.pt"))  # nothing was computed
+    assert [t.key(store) for t in tasks if t.stage == "attacks"] == [
+        None
+    ] * 4  # after the pairs
+    assert all(
+        t.key(store)
+        for t in tasks
+        if t.stage in ("models", "evals", "pairs", "motivation")
+    )
+    assert not store.root.exists() or not any(
+        store.root.rglob("*.pt")
+    )  # nothing was computed

@@ -27,7 +27,9 @@ def test_pgd_on_a_two_class_linear_model_reaches_the_closed_form_worst_case():
     expected = torch.min(torch.max(x + eps * direction, x - eps), x + eps).clamp(0, 1)
     x_adv = pgd(model, x, y, eps=eps, step_size=eps / 4, steps=20, random_start=True)
     assert torch.allclose(x_adv, expected, atol=1e-6)
-    assert (x_adv - x).abs().max() <= eps + 1e-6 and x_adv.min() >= 0 and x_adv.max() <= 1
+    assert (
+        (x_adv - x).abs().max() <= eps + 1e-6 and x_adv.min() >= 0 and x_adv.max() <= 1
+    )
 
 
 def test_pgd_stays_in_the_ball_and_box_and_raises_the_loss():
@@ -35,9 +37,15 @@ def test_pgd_stays_in_the_ball_and_box_and_raises_the_loss():
     model = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
     x, y = torch.rand(32, 1, 8, 8), torch.randint(0, 10, (32,))
     x_adv = pgd(model, x, y, eps=0.1, step_size=0.02, steps=10)
-    assert (x_adv - x).abs().max() <= 0.1 + 1e-6 and x_adv.min() >= 0 and x_adv.max() <= 1
+    assert (
+        (x_adv - x).abs().max() <= 0.1 + 1e-6 and x_adv.min() >= 0 and x_adv.max() <= 1
+    )
     ce = nn.functional.cross_entropy
-    assert ce(model(x_adv), y, reduction="none").ge(ce(model(x), y, reduction="none") - 1e-6).all()
+    assert (
+        ce(model(x_adv), y, reduction="none")
+        .ge(ce(model(x), y, reduction="none") - 1e-6)
+        .all()
+    )
 
 
 def test_attack_restores_mode_and_requires_grad():
@@ -45,7 +53,11 @@ def test_attack_restores_mode_and_requires_grad():
     model.train()
     model[1].bias.requires_grad_(False)
     pgd(model, torch.rand(4, 1, 6), torch.zeros(4, dtype=torch.long), 0.1, 0.05, 3)
-    assert model.training and model[1].weight.requires_grad and not model[1].bias.requires_grad
+    assert (
+        model.training
+        and model[1].weight.requires_grad
+        and not model[1].bias.requires_grad
+    )
     assert model[1].weight.grad is None
     model.eval()
     evaluate(
@@ -74,7 +86,11 @@ def test_evaluate_counts_clean_and_robust_accuracy():
     x = torch.tensor([[0.2], [0.45], [0.8]]).view(3, 1, 1)
     y = torch.tensor([0, 0, 0])
     r = evaluate(
-        Threshold(), x, y, AttackConfig(eps=0.1, step_size=0.05, steps=5, restarts=3), progress=False
+        Threshold(),
+        x,
+        y,
+        AttackConfig(eps=0.1, step_size=0.05, steps=5, restarts=3),
+        progress=False,
     )
     assert r.clean_acc == pytest.approx(2 / 3) and r.pgd_acc == pytest.approx(1 / 3)
 
@@ -90,4 +106,9 @@ def test_evaluate_counts_clean_and_robust_accuracy():
 def test_bad_attack_arguments(kwargs, fragment):
     args = {"eps": 0.1, "step_size": 0.01, "steps": 2, **kwargs}
     with pytest.raises(ConfigError, match=fragment):
-        pgd(_linear_model(), torch.rand(2, 1, 6), torch.zeros(2, dtype=torch.long), **args)
+        pgd(
+            _linear_model(),
+            torch.rand(2, 1, 6),
+            torch.zeros(2, dtype=torch.long),
+            **args,
+        )

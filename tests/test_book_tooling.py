@@ -13,7 +13,9 @@ from conftest import PROJECT
 
 
 def _script(name: str):
-    spec = importlib.util.spec_from_file_location(f"_book_{name}", PROJECT / "scripts" / f"{name}.py")
+    spec = importlib.util.spec_from_file_location(
+        f"_book_{name}", PROJECT / "scripts" / f"{name}.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -27,7 +29,11 @@ def test_kernel_hook_disables_bars_even_when_the_caller_passes_disable_false():
     for disable, bar_expected in (("1", False), ("", True)):
         env = {**os.environ, "TQDM_DISABLE": disable}
         out = subprocess.run(
-            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+            [sys.executable, "-c", code],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
         )
         assert ("bar:" in out.stderr) == bar_expected, out.stderr
 

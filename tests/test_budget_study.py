@@ -21,7 +21,9 @@ def tables(n: int = 12):
         }
     )
     bounded = unbounded.copy()
-    bounded["l_end_1e-7"] = np.where(np.arange(n) < n // 2, 1.5, 1.0) * unbounded["l_end_1e-7"]
+    bounded["l_end_1e-7"] = (
+        np.where(np.arange(n) < n // 2, 1.5, 1.0) * unbounded["l_end_1e-7"]
+    )
     bounded["pgd_acc"] = acc
     return unbounded, bounded
 
@@ -39,6 +41,8 @@ def test_pgd_accuracy_that_rises_with_l_end_goes_with_it_under_both_attacks():
     corr = robustness_correlations(u, b)
     l_end = corr[corr["y"] == "l_end_1e-7"].set_index("attack")
     assert (l_end["reading"] == "goes with").all()
-    red = corr[corr["y"] == "relative_reduction"].set_index("attack")  # reduction falls: also robust
+    red = corr[corr["y"] == "relative_reduction"].set_index(
+        "attack"
+    )  # reduction falls: also robust
     assert red.loc["unbounded", "reading"] == "goes with"
     assert budget_agreement(corr) == {"unbounded": 1.0, "fixed budget": 1.0}

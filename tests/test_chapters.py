@@ -17,7 +17,9 @@ def shared_results(tmp_path_factory):
 
 @pytest.mark.chapter
 @pytest.mark.parametrize("source", CHAPTERS, ids=[c.stem for c in CHAPTERS])
-def test_chapter_executes_in_smoke_profile(source: Path, tmp_path, monkeypatch, shared_results):
+def test_chapter_executes_in_smoke_profile(
+    source: Path, tmp_path, monkeypatch, shared_results
+):
     monkeypatch.setenv("RESULTS_DIR", str(shared_results))
     monkeypatch.delenv("TQDM_DISABLE", raising=False)
     notebook = tmp_path / f"{source.stem}.ipynb"

@@ -24,10 +24,19 @@ def test_dotted_and_nested_overrides_change_only_their_field():
 @pytest.mark.parametrize(
     "overrides, fragment",
     [
-        ({"experiments.mnist.train.epochz": 2}, "unknown field experiments.mnist.train.epochz"),
+        (
+            {"experiments.mnist.train.epochz": 2},
+            "unknown field experiments.mnist.train.epochz",
+        ),
         ({"bogus": 1}, "unknown field bogus"),
-        ({"experiments.mnist.train.attack.eps": -0.1}, "experiments.mnist.train.attack.eps=-0.1"),
-        ({"experiments.mnist.train.attack.steps": -1}, "experiments.mnist.train.attack.steps=-1"),
+        (
+            {"experiments.mnist.train.attack.eps": -0.1},
+            "experiments.mnist.train.attack.eps=-0.1",
+        ),
+        (
+            {"experiments.mnist.train.attack.steps": -1},
+            "experiments.mnist.train.attack.steps=-1",
+        ),
         ({"sweep.betas": [0, -1]}, "sweep.betas=-1.0"),
         ({"experiments.mnist.data.name": "svhn"}, "experiments.mnist.data.name='svhn'"),
         ({"experiments.mnist.model.name": "vgg"}, "experiments.mnist.model.name='vgg'"),
@@ -36,7 +45,10 @@ def test_dotted_and_nested_overrides_change_only_their_field():
         ({"threads": 0}, "threads=0"),
         ({"drivers.second_beta": 10.0}, "drivers.second_beta=10.0"),
         ({"drivers.cross_method": "gradient"}, "drivers.cross_method='gradient'"),
-        ({"drivers.cross_experiments": ["cifar10"]}, "drivers.cross_experiments='cifar10'"),
+        (
+            {"drivers.cross_experiments": ["cifar10"]},
+            "drivers.cross_experiments='cifar10'",
+        ),
         ({"drivers.cross_attacks": ["lime"]}, "drivers.cross_attacks='lime'"),
     ],
 )
@@ -50,7 +62,8 @@ def test_bad_values_name_the_field_and_what_is_allowed(overrides, fragment):
 
 def test_unknown_profile_lists_the_known_ones():
     with pytest.raises(
-        ConfigError, match=r"profile='gpu' is not allowed: expected one of \['cpu', 'paper', 'smoke'\]"
+        ConfigError,
+        match=r"profile='gpu' is not allowed: expected one of \['cpu', 'paper', 'smoke'\]",
     ):
         load_profile("gpu")
 

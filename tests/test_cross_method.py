@@ -44,7 +44,9 @@ def test_each_training_method_is_read_against_the_same_base_per_attacked_method(
                 row("gradient", "SEP_pos", method, 5.0, seed),
                 row("gradient", "SEP_neg", method, 20.0, seed),
             ]
-            flipped = method == "guided_backprop"  # grad x input SEP reverses the order under guided backprop
+            flipped = (
+                method == "guided_backprop"
+            )  # grad x input SEP reverses the order under guided backprop
             rows += [
                 row("grad_x_input", "SEP_pos", method, 30.0 if flipped else 6.0, seed),
                 row("grad_x_input", "SEP_neg", method, 3.0 if flipped else 25.0, seed),
@@ -57,16 +59,28 @@ def test_each_training_method_is_read_against_the_same_base_per_attacked_method(
         ("grad_x_input", "gradient"): True,
         ("grad_x_input", "guided_backprop"): False,
     }
-    assert set(roles[roles["trained_with"] == "grad_x_input"]["role"]) == {"MAT", "SEP_pos", "SEP_neg"}
+    assert set(roles[roles["trained_with"] == "grad_x_input"]["role"]) == {
+        "MAT",
+        "SEP_pos",
+        "SEP_neg",
+    }
     acc = cross_accuracy(roles, "MAT", 2.0)
     assert len(acc) == 4 and acc["within"].all()
 
 
 def test_cross_models_pair_every_base_with_both_training_methods_and_skip_a_missing_lambda():
     p = load_profile("smoke")
-    chosen = pd.DataFrame({"experiment": ["digits"], "SEP_pos": [200.0], "SEP_neg": [None]})
+    chosen = pd.DataFrame(
+        {"experiment": ["digits"], "SEP_pos": [200.0], "SEP_neg": [None]}
+    )
     models = cross_models(p, chosen)
     per_seed = [(t, role) for t, role, r in models if r.seed == p.seeds[0]]
-    assert per_seed == [(NONE, "MAT"), ("gradient", "SEP_pos"), ("grad_x_input", "SEP_pos")]
+    assert per_seed == [
+        (NONE, "MAT"),
+        ("gradient", "SEP_pos"),
+        ("grad_x_input", "SEP_pos"),
+    ]
     gxi = [r for t, _, r in models if t == "grad_x_input"][0]
-    assert gxi.spec.train.sep.method == "grad_x_input" and gxi.spec.train.sep.lam == 200.0
+    assert (
+        gxi.spec.train.sep.method == "grad_x_input" and gxi.spec.train.sep.lam == 200.0
+    )

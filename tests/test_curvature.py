@@ -37,7 +37,10 @@ def quadratic(a):
 def indefinite_batch(n=3, d=20, seed=0):
     g = torch.Generator().manual_seed(seed)
     a = torch.stack(
-        [sym_with_eigenvalues(torch.randn(d, generator=g, dtype=D64) * (i + 1), g) for i in range(n)]
+        [
+            sym_with_eigenvalues(torch.randn(d, generator=g, dtype=D64) * (i + 1), g)
+            for i in range(n)
+        ]
     )
     return a, torch.randn(n, d, generator=g, dtype=D64)
 
@@ -47,9 +50,9 @@ def exact_hessians(loss_fn_of_one, x):
     d = x[0].numel()
     return torch.stack(
         [
-            torch.autograd.functional.hessian(lambda z: loss_fn_of_one(i, z.unsqueeze(0))[0], x[i]).reshape(
-                d, d
-            )
+            torch.autograd.functional.hessian(
+                lambda z: loss_fn_of_one(i, z.unsqueeze(0))[0], x[i]
+            ).reshape(d, d)
             for i in range(len(x))
         ]
     )
@@ -58,7 +61,9 @@ def exact_hessians(loss_fn_of_one, x):
 def tiny_mlp():
     torch.manual_seed(0)
     return (
-        nn.Sequential(nn.Flatten(), nn.Linear(16, 12), nn.Softplus(beta=2.0), nn.Linear(12, 5))
+        nn.Sequential(
+            nn.Flatten(), nn.Linear(16, 12), nn.Softplus(beta=2.0), nn.Linear(12, 5)
+        )
         .double()
         .eval()
     )
@@ -66,7 +71,11 @@ def tiny_mlp():
 
 def tiny_convnet(activation="softplus"):
     torch.manual_seed(1)
-    return build_model("convnet", 1, 10, width=2, activation=activation, softplus_beta=3.0).double().eval()
+    return (
+        build_model("convnet", 1, 10, width=2, activation=activation, softplus_beta=3.0)
+        .double()
+        .eval()
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -76,7 +85,9 @@ def tiny_convnet(activation="softplus"):
 def test_hvp_of_a_quadratic_is_a_times_v():
     a, x = indefinite_batch()
     v = torch.randn_like(x)
-    assert torch.allclose(hvp(quadratic(a), x, v), torch.einsum("nij,nj->ni", a, v), atol=1e-12)
+    assert torch.allclose(
+        hvp(quadratic(a), x, v), torch.einsum("nij,nj->ni", a, v), atol=1e-12
+    )
 
 
 def test_extreme_eigenvalues_of_a_quadratic():
@@ -86,8 +97,14 @@ def test_extreme_eigenvalues_of_a_quadratic():
     assert torch.allclose(res.largest, ev[:, -1], rtol=1e-8) and torch.allclose(
         res.smallest, ev[:, 0], rtol=1e-8
     )
-    assert res.converged.all() and res.n_hvp <= 40 and res.n_hvp == int(res.iterations.max())
-    assert (res.error_largest >= 0).all() and (res.error_largest <= 1e-10 * ev.abs().amax(1)).all()
+    assert (
+        res.converged.all()
+        and res.n_hvp <= 40
+        and res.n_hvp == int(res.iterations.max())
+    )
+    assert (res.error_largest >= 0).all() and (
+        res.error_largest <= 1e-10 * ev.abs().amax(1)
+    ).all()
     top = top_eigenvalue(quadratic(a), x, tol=1e-10, max_iter=40)
     assert torch.allclose(top.values, ev[:, -1], rtol=1e-8)
 
@@ -121,13 +138,16 @@ def test_hutchinson_trace_of_a_quadratic():
     assert many.n_hvp == 256 and many.samples.shape == (256, 3)
     assert ((many.trace - exact).abs() <= 3 * many.stderr).all()
     assert ((few.trace - exact).abs() <= 3 * few.stderr).all()
-    assert (many.stderr < 0.5 * few.stderr).all()  # ~ 1 / sqrt(n_probes): a factor 4 expected
+    assert (
+        many.stderr < 0.5 * few.stderr
+    ).all()  # ~ 1 / sqrt(n_probes): a factor 4 expected
     diag = torch.diag_embed(
         torch.randn(3, 20, dtype=D64)
     )  # Rademacher probes are exact on a diagonal Hessian
     est = hessian_trace(quadratic(diag), x, n_probes=4, seed=1)
     assert (
-        torch.allclose(est.trace, torch.diagonal(diag, dim1=1, dim2=2).sum(1)) and (est.stderr < 1e-12).all()
+        torch.allclose(est.trace, torch.diagonal(diag, dim1=1, dim2=2).sum(1))
+        and (est.stderr < 1e-12).all()
     )
 
 
@@ -138,7 +158,9 @@ def test_hutchinson_frobenius_of_a_quadratic():
     exact = a.pow(2).sum((1, 2))  # ||A||_F^2 = sum of squared eigenvalues
     tr, fro = hutchinson(quadratic(a), x, n_probes=256, seed=0)
     assert ((fro.trace - exact).abs() <= 3 * fro.stderr).all()
-    assert torch.equal(tr.trace, hessian_trace(quadratic(a), x, n_probes=256, seed=0).trace)
+    assert torch.equal(
+        tr.trace, hessian_trace(quadratic(a), x, n_probes=256, seed=0).trace
+    )
     diag = torch.diag_embed(
         torch.randn(3, 20, dtype=D64)
     )  # exact on a diagonal Hessian: ||D z||^2 = sum d_i^2
@@ -150,7 +172,9 @@ def test_hutchinson_frobenius_of_a_quadratic():
 # tiny softplus networks against the full Hessian
 
 
-@pytest.mark.parametrize("make, shape", [(tiny_mlp, (1, 4, 4)), (tiny_convnet, (1, 8, 8))])
+@pytest.mark.parametrize(
+    "make, shape", [(tiny_mlp, (1, 4, 4)), (tiny_convnet, (1, 8, 8))]
+)
 def test_cross_entropy_curvature_against_the_full_hessian(make, shape):
     model = make()
     for p in model.parameters():
@@ -165,7 +189,9 @@ def test_cross_entropy_curvature_against_the_full_hessian(make, shape):
 
     v = torch.randn(x.shape, generator=g, dtype=D64)
     expected = torch.einsum("nij,nj->ni", h, v.flatten(1)).view_as(x)
-    assert torch.allclose(hvp(loss_fn, x, v), expected, rtol=1e-5, atol=1e-5 * expected.abs().max())
+    assert torch.allclose(
+        hvp(loss_fn, x, v), expected, rtol=1e-5, atol=1e-5 * expected.abs().max()
+    )
 
     res = extreme_eigenvalues(loss_fn, x, tol=1e-7, max_iter=d)
     assert res.converged.all()
@@ -189,12 +215,16 @@ def test_batched_results_equal_one_example_at_a_time():
     v = torch.randn(x.shape, generator=g, dtype=D64)
     probes = (torch.randint(0, 2, (6, *x.shape), generator=g) * 2 - 1).to(D64)
     batched_hvp = hvp(ce_loss_fn(model, y), x, v)
-    batched_eig = extreme_eigenvalues(ce_loss_fn(model, y), x, tol=1e-8, max_iter=64, v0=v)
+    batched_eig = extreme_eigenvalues(
+        ce_loss_fn(model, y), x, tol=1e-8, max_iter=64, v0=v
+    )
     batched_tr = hessian_trace(ce_loss_fn(model, y), x, probes=probes)
     for i in range(3):
         f = ce_loss_fn(model, y[i : i + 1])
         sl = slice(i, i + 1)
-        assert torch.allclose(batched_hvp[sl], hvp(f, x[sl], v[sl]), rtol=1e-10, atol=1e-12)
+        assert torch.allclose(
+            batched_hvp[sl], hvp(f, x[sl], v[sl]), rtol=1e-10, atol=1e-12
+        )
         one = extreme_eigenvalues(f, x[sl], tol=1e-8, max_iter=64, v0=v[sl])
         assert torch.allclose(batched_eig.values[sl], one.values, rtol=1e-9)
         assert batched_eig.iterations[i] == one.iterations[0]
@@ -212,15 +242,22 @@ def test_explanation_loss_hvp_against_the_full_hessian():
     g = torch.Generator().manual_seed(6)
     x = torch.rand(2, 1, 8, 8, generator=g, dtype=D64)
     labels = torch.tensor([1, 3])
-    targets = explanation_map(model, torch.rand(2, 1, 8, 8, generator=g, dtype=D64), target=labels)
+    targets = explanation_map(
+        model, torch.rand(2, 1, 8, 8, generator=g, dtype=D64), target=labels
+    )
     loss_fn = explanation_loss_fn(model, targets, "gradient", labels)
     h = exact_hessians(
-        lambda i, z: explanation_loss_fn(model, targets[i : i + 1], "gradient", labels[i : i + 1])(z), x
+        lambda i, z: explanation_loss_fn(
+            model, targets[i : i + 1], "gradient", labels[i : i + 1]
+        )(z),
+        x,
     )
     v = torch.randn(x.shape, generator=g, dtype=D64)
     expected = torch.einsum("nij,nj->ni", h, v.flatten(1)).view_as(x)
     assert expected.abs().max() > 0
-    assert torch.allclose(hvp(loss_fn, x, v), expected, rtol=1e-5, atol=1e-5 * expected.abs().max())
+    assert torch.allclose(
+        hvp(loss_fn, x, v), expected, rtol=1e-5, atol=1e-5 * expected.abs().max()
+    )
     ev = torch.linalg.eigvalsh(h)
     res = extreme_eigenvalues(loss_fn, x, tol=1e-7, max_iter=64)
     assert torch.allclose(res.values, torch.stack([ev[:, -1], ev[:, 0]], 1), rtol=1e-3)
@@ -235,30 +272,53 @@ def test_relu_model_needs_a_softplus_twin_for_the_explanation_loss():
     x = torch.rand(2, 1, 8, 8, dtype=D64)
     labels = torch.tensor([0, 1])
     targets = torch.full((2, 8, 8), 1 / 64, dtype=D64)
-    with pytest.raises(ConfigError, match=r"model=ConvNet with nn.ReLU .*softplus_twin"):
+    with pytest.raises(
+        ConfigError, match=r"model=ConvNet with nn.ReLU .*softplus_twin"
+    ):
         explanation_loss_fn(relu, targets, "gradient", labels)
     v = torch.randn_like(x)
-    inside = hvp(explanation_loss_fn(relu, targets, "gradient", labels, softplus_beta=3.0), x, v)
-    outside = hvp(explanation_loss_fn(softplus_twin(relu, 3.0), targets, "gradient", labels), x, v)
+    inside = hvp(
+        explanation_loss_fn(relu, targets, "gradient", labels, softplus_beta=3.0), x, v
+    )
+    outside = hvp(
+        explanation_loss_fn(softplus_twin(relu, 3.0), targets, "gradient", labels), x, v
+    )
     assert torch.allclose(inside, outside) and inside.abs().max() > 0
-    assert any(isinstance(m, nn.ReLU) for m in relu.modules())  # the caller's model is untouched
+    assert any(
+        isinstance(m, nn.ReLU) for m in relu.modules()
+    )  # the caller's model is untouched
 
 
 @pytest.mark.parametrize(
     "call, fragment",
     [
         (lambda f, x: hvp(f, x, torch.zeros(3, 5, dtype=D64)), r"v\.shape=\(3, 5\)"),
-        (lambda f, x: hvp(lambda z: f(z).sum(), x, torch.ones_like(x)), r"loss_fn output shape=\(\)"),
-        (lambda f, x: hvp(lambda z: f(z)[:2], x, torch.ones_like(x)), r"loss_fn output shape=\(2,\)"),
-        (lambda f, x: hvp(f, x, torch.full_like(x, float("nan"))), r"v with 60 non-finite"),
+        (
+            lambda f, x: hvp(lambda z: f(z).sum(), x, torch.ones_like(x)),
+            r"loss_fn output shape=\(\)",
+        ),
+        (
+            lambda f, x: hvp(lambda z: f(z)[:2], x, torch.ones_like(x)),
+            r"loss_fn output shape=\(2,\)",
+        ),
+        (
+            lambda f, x: hvp(f, x, torch.full_like(x, float("nan"))),
+            r"v with 60 non-finite",
+        ),
         (
             lambda f, x: hvp(f, x.masked_fill(x > 0, float("inf")), torch.ones_like(x)),
             r"^x with \d+ non-finite",
         ),
-        (lambda f, x: hvp(lambda z: f(z) / 0.0, x, torch.ones_like(x)), r"loss_fn output with 3 non-finite"),
+        (
+            lambda f, x: hvp(lambda z: f(z) / 0.0, x, torch.ones_like(x)),
+            r"loss_fn output with 3 non-finite",
+        ),
         (lambda f, x: extreme_eigenvalues(f, x, max_iter=0), r"max_iter=0"),
         (lambda f, x: extreme_eigenvalues(f, x, tol=-1.0), r"tol=-1.0"),
-        (lambda f, x: extreme_eigenvalues(f, x, v0=torch.zeros_like(x)), r"v0 with 3 all-zero rows"),
+        (
+            lambda f, x: extreme_eigenvalues(f, x, v0=torch.zeros_like(x)),
+            r"v0 with 3 all-zero rows",
+        ),
         (lambda f, x: hessian_trace(f, x, n_probes=1), r"n_probes=1"),
         (
             lambda f, x: hessian_trace(f, x, probes=torch.ones(4, 3, 7, dtype=D64)),
@@ -288,13 +348,23 @@ def test_operator_reuses_one_graph_and_checks_each_vector():
     with pytest.raises(ConfigError, match=r"v\.shape=\(2, 9\)"):
         op(torch.ones(2, 9, dtype=D64))
     # a loss that is linear in x has a zero Hessian (no graph to differentiate): zeros, not an error
-    assert torch.equal(hvp(lambda z: z.sum(1), x, torch.ones_like(x)), torch.zeros_like(x))
+    assert torch.equal(
+        hvp(lambda z: z.sum(1), x, torch.ones_like(x)), torch.zeros_like(x)
+    )
 
 
 def test_generic_lanczos_and_the_relu_warning_of_the_cross_entropy():
     a, x = indefinite_batch(n=2, d=30)
-    res = lanczos(lambda v: torch.einsum("nij,nj->ni", a, v), x, ends=("smallest",), tol=1e-10, max_iter=30)
-    assert torch.allclose(res["values"][:, 0], torch.linalg.eigvalsh(a)[:, 0], rtol=1e-8)
+    res = lanczos(
+        lambda v: torch.einsum("nij,nj->ni", a, v),
+        x,
+        ends=("smallest",),
+        tol=1e-10,
+        max_iter=30,
+    )
+    assert torch.allclose(
+        res["values"][:, 0], torch.linalg.eigvalsh(a)[:, 0], rtol=1e-8
+    )
     with pytest.raises(ConfigError, match=r"ends=\('middle',\)"):
         lanczos(lambda v: v, x, ends=("middle",))
     with pytest.warns(SecondOrderReLUWarning, match="Gauss-Newton"):

@@ -5,12 +5,19 @@ reading that differs between the twin's betas is flagged."""
 import numpy as np
 import pandas as pd
 
-from lib.analysis.verdicts import beta_dependence, curvature_by_role, curvature_reading, curvature_verdicts
+from lib.analysis.verdicts import (
+    beta_dependence,
+    curvature_by_role,
+    curvature_reading,
+    curvature_verdicts,
+)
 from lib.core.settings import SepConfig, TrainConfig
 from lib.nn.kinds import ModelKind
 
 
-def roles_table(expl: dict, ce: dict, beta: float = 10.0, spread: float = 0.1) -> pd.DataFrame:
+def roles_table(
+    expl: dict, ce: dict, beta: float = 10.0, spread: float = 0.1
+) -> pd.DataFrame:
     rows = []
     for loss, values in (("expl_twin", expl), ("ce", ce)):
         for role, m in values.items():
@@ -32,31 +39,45 @@ def roles_table(expl: dict, ce: dict, beta: float = 10.0, spread: float = 0.1) -
 def test_flatter_pos_sharper_neg_with_ce_still_reads_as_intended():
     v = curvature_verdicts(
         roles_table(
-            {"SEP_pos": 10.0, "MAT": 50.0, "SEP_neg": 400.0}, {"SEP_pos": 0.9, "MAT": 1.0, "SEP_neg": 1.2}
+            {"SEP_pos": 10.0, "MAT": 50.0, "SEP_neg": 400.0},
+            {"SEP_pos": 0.9, "MAT": 1.0, "SEP_neg": 1.2},
         )
     ).iloc[0]
     assert v["SEP_pos_expl_ratio"] == 0.2 and v["SEP_neg_expl_ratio"] == 8.0
-    assert v["SEP_pos_intended"] and v["SEP_neg_intended"] and v["SEP_pos_apart"] and v["SEP_neg_apart"]
+    assert (
+        v["SEP_pos_intended"]
+        and v["SEP_neg_intended"]
+        and v["SEP_pos_apart"]
+        and v["SEP_neg_apart"]
+    )
     assert v["ce_moves_less"] and v["reading"] == "as intended"
 
 
 def test_the_wrong_direction_reads_against_and_ce_moving_more_is_not_as_intended():
     v = curvature_verdicts(
         roles_table(
-            {"SEP_pos": 60.0, "MAT": 50.0, "SEP_neg": 40.0}, {"SEP_pos": 1.0, "MAT": 1.0, "SEP_neg": 1.0}
+            {"SEP_pos": 60.0, "MAT": 50.0, "SEP_neg": 40.0},
+            {"SEP_pos": 1.0, "MAT": 1.0, "SEP_neg": 1.0},
         )
     ).iloc[0]
-    assert v["reading"] == "against" and not v["SEP_pos_intended"] and not v["SEP_neg_apart"]
+    assert (
+        v["reading"] == "against"
+        and not v["SEP_pos_intended"]
+        and not v["SEP_neg_apart"]
+    )
     v = curvature_verdicts(
         roles_table(
-            {"SEP_pos": 40.0, "MAT": 50.0, "SEP_neg": 60.0}, {"SEP_pos": 0.1, "MAT": 1.0, "SEP_neg": 10.0}
+            {"SEP_pos": 40.0, "MAT": 50.0, "SEP_neg": 60.0},
+            {"SEP_pos": 0.1, "MAT": 1.0, "SEP_neg": 10.0},
         )
     ).iloc[0]
     assert not v["ce_moves_less"] and v["reading"] == "partly"
 
 
 def test_a_missing_role_is_read_on_the_half_present():
-    v = curvature_verdicts(roles_table({"MAT": 50.0, "SEP_neg": 400.0}, {"MAT": 1.0, "SEP_neg": 1.1})).iloc[0]
+    v = curvature_verdicts(
+        roles_table({"MAT": 50.0, "SEP_neg": 400.0}, {"MAT": 1.0, "SEP_neg": 1.1})
+    ).iloc[0]
     assert np.isnan(v["SEP_pos_expl_ratio"]) and v["SEP_pos_intended"] is None
     assert v["reading"] == "as intended"
     assert curvature_reading([], None) == "not tested"
@@ -65,12 +86,20 @@ def test_a_missing_role_is_read_on_the_half_present():
 def test_a_reading_that_changes_with_beta_is_flagged():
     t = pd.concat(
         [
-            roles_table({"SEP_pos": 10.0, "MAT": 50.0}, {"SEP_pos": 1.0, "MAT": 1.0}, beta=10.0),
-            roles_table({"SEP_pos": 60.0, "MAT": 50.0}, {"SEP_pos": 1.0, "MAT": 1.0}, beta=100.0),
+            roles_table(
+                {"SEP_pos": 10.0, "MAT": 50.0}, {"SEP_pos": 1.0, "MAT": 1.0}, beta=10.0
+            ),
+            roles_table(
+                {"SEP_pos": 60.0, "MAT": 50.0}, {"SEP_pos": 1.0, "MAT": 1.0}, beta=100.0
+            ),
         ]
     )
     dep = beta_dependence(curvature_verdicts(t)).iloc[0]
-    assert dep["beta 10"] == "as intended" and dep["beta 100"] == "against" and not dep["same"]
+    assert (
+        dep["beta 10"] == "as intended"
+        and dep["beta 100"] == "against"
+        and not dep["same"]
+    )
 
 
 def test_by_role_means_over_every_victim_of_every_seed_and_leaves_the_lambda_sweep_out():
@@ -102,4 +131,7 @@ def test_by_role_means_over_every_victim_of_every_seed_and_leaves_the_lambda_swe
 def test_a_sep_model_trained_on_another_method_says_so_in_its_label():
     t = TrainConfig(method="mat", sep=SepConfig(lam=5e4, method="grad_x_input"))
     assert ModelKind.of(t).label == "SEP λ=+5e+04 (grad_x_input)"
-    assert ModelKind.of(TrainConfig(method="mat", sep=SepConfig(lam=5e4))).label == "SEP λ=+5e+04"
+    assert (
+        ModelKind.of(TrainConfig(method="mat", sep=SepConfig(lam=5e4))).label
+        == "SEP λ=+5e+04"
+    )

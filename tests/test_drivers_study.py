@@ -15,13 +15,18 @@ from lib.studies.drivers import driver_correlations, pooled_models
 def synthetic(kind: str, n: int = 40, seed: int = 0):
     rng = np.random.default_rng(seed)
     rows, flat = [], []
-    for e, scale in (("mnist", 100.0), ("fashion-mnist", 1.0)):  # two experiments 100x apart in scale
+    for e, scale in (
+        ("mnist", 100.0),
+        ("fashion-mnist", 1.0),
+    ):  # two experiments 100x apart in scale
         for i in range(n):
             key = f"{e}-{i}"
             start = scale * rng.uniform(1, 10)
             sharp = rng.uniform(0, 1)
             reduction = (
-                0.5 + 0.05 * rng.normal() if kind == "start" else 0.9 - 0.8 * sharp + 0.02 * rng.normal()
+                0.5 + 0.05 * rng.normal()
+                if kind == "start"
+                else 0.9 - 0.8 * sharp + 0.02 * rng.normal()
             )  # flatter keeps more of the way
             rows.append(
                 {
@@ -42,18 +47,28 @@ def test_a_built_in_link_reads_as_start_loss():
     corr = driver_correlations(pooled_models(rob, flat, "expl:spectral"), n_boot=300)
     c = corr.set_index("question")
     assert c.loc["L_start ~ L_end", "lo"] > 0.8
-    assert c.loc["flatness ~ L_end | L_start", "lo"] < 0 < c.loc["flatness ~ L_end | L_start", "hi"]
+    assert (
+        c.loc["flatness ~ L_end | L_start", "lo"]
+        < 0
+        < c.loc["flatness ~ L_end | L_start", "hi"]
+    )
     assert driver_verdict(corr) == "start loss"
 
 
 def test_flatness_through_the_reduction_reads_as_flatness_once_the_start_is_held_fixed():
     rob, flat = synthetic("flatness")
-    rob["l_start_1e-7"] = rob.groupby("experiment")["l_start_1e-7"].transform("mean")  # same start within
-    rob["l_start_1e-7"] += np.random.default_rng(1).normal(0, 1e-6, len(rob))  # ties broken at random
+    rob["l_start_1e-7"] = rob.groupby("experiment")["l_start_1e-7"].transform(
+        "mean"
+    )  # same start within
+    rob["l_start_1e-7"] += np.random.default_rng(1).normal(
+        0, 1e-6, len(rob)
+    )  # ties broken at random
     rob["l_end_1e-7"] = rob["l_start_1e-7"] * (1 - rob["relative_reduction"])
     corr = driver_correlations(pooled_models(rob, flat, "expl:spectral"), n_boot=300)
     c = corr.set_index("question")
-    assert c.loc["flatness ~ L_end | L_start", "lo"] > 0.5  # sharper -> less reduction -> higher L_end
+    assert (
+        c.loc["flatness ~ L_end | L_start", "lo"] > 0.5
+    )  # sharper -> less reduction -> higher L_end
     assert c.loc["flatness ~ rel. reduction", "hi"] < -0.5
     assert driver_verdict(corr) == "flatness"
 
@@ -62,7 +77,9 @@ def test_pooling_ranks_within_each_experiment():
     rob, flat = synthetic("start")
     pooled = pooled_models(rob, flat, "expl:spectral")
     for _, g in pooled.groupby("experiment"):
-        assert g["l_start_1e-7_pct"].max() == 1.0 and g["l_start_1e-7_pct"].min() == pytest.approx(1 / len(g))
+        assert g["l_start_1e-7_pct"].max() == 1.0 and g[
+            "l_start_1e-7_pct"
+        ].min() == pytest.approx(1 / len(g))
     assert len(pooled) == len(rob)
 
 
@@ -104,7 +121,13 @@ def test_pair_table_and_within_model_rank_correlations_have_known_answers():
     from lib.studies.drivers import pair_table, within_model, within_summary
 
     pairs = pair_table(relation_with_pairs())
-    assert len(pairs) == 10 and list(pairs[pairs["key"] == "b"]["pair"]) == [0, 2, 4, 6, 8]
+    assert len(pairs) == 10 and list(pairs[pairs["key"] == "b"]["pair"]) == [
+        0,
+        2,
+        4,
+        6,
+        8,
+    ]
     assert np.allclose(pairs[pairs["key"] == "a"]["relative_reduction"], 0.5)
     w = within_model(pairs).set_index("key")
     assert w.loc["a", "rho_l_end"] == pytest.approx(1.0) and np.isnan(

@@ -37,7 +37,9 @@ def _normalised(attr: torch.Tensor) -> torch.Tensor:
     return m / m.sum(dim=(1, 2), keepdim=True)
 
 
-def _model(name: str, channels: int, side: int, seed: int = 0, width: int = 8) -> nn.Module:
+def _model(
+    name: str, channels: int, side: int, seed: int = 0, width: int = 8
+) -> nn.Module:
     """A small model in eval mode with random biases and batch-norm statistics, so no layer is trivial
     (zero biases would make a ReLU net homogeneous, where IG with a zero baseline equals grad x input)."""
     torch.manual_seed(seed)
@@ -50,7 +52,9 @@ def _model(name: str, channels: int, side: int, seed: int = 0, width: int = 8) -
                 m.weight.uniform_(0.5, 1.5)
                 m.bias.normal_(0, 0.1)
         model.train()
-        model(torch.rand(8, channels, side, side))  # running statistics away from (0, 1)
+        model(
+            torch.rand(8, channels, side, side)
+        )  # running statistics away from (0, 1)
     return model.eval()
 
 
@@ -65,10 +69,17 @@ def _captum_smoothgrad(
     """
     torch.manual_seed(seed)
     attr = captum_attr.NoiseTunnel(captum_attr.Saliency(model)).attribute(
-        x, nt_type="smoothgrad", nt_samples=SG_SAMPLES, stdevs=SG_STDEV, target=target, abs=False
+        x,
+        nt_type="smoothgrad",
+        nt_samples=SG_SAMPLES,
+        stdevs=SG_STDEV,
+        target=target,
+        abs=False,
     )
     torch.manual_seed(seed)
-    noise = torch.normal(0, torch.full((x.shape[0] * SG_SAMPLES, *x.shape[1:]), SG_STDEV))
+    noise = torch.normal(
+        0, torch.full((x.shape[0] * SG_SAMPLES, *x.shape[1:]), SG_STDEV)
+    )
     return attr, noise.view(x.shape[0], SG_SAMPLES, *x.shape[1:]).transpose(0, 1)
 
 
@@ -97,7 +108,9 @@ def _quiet_captum():
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Setting backward hooks on ReLU")
         warnings.filterwarnings("ignore", message=".*non-full backward hook")
-        warnings.filterwarnings("ignore", message="Input Tensor 0 did not already require gradients")
+        warnings.filterwarnings(
+            "ignore", message="Input Tensor 0 did not already require gradients"
+        )
         yield
 
 
@@ -109,7 +122,9 @@ def test_each_method_matches_captum(method, case):
     x = torch.rand(3, channels, side, side)
     target = model(x).argmax(1)
     ref, kwargs = _captum_reference(method, model, x, target)
-    maps = explanation_map(model, x, method, **kwargs)  # predicted class by default = Captum's target
+    maps = explanation_map(
+        model, x, method, **kwargs
+    )  # predicted class by default = Captum's target
     assert maps.shape == (3, side, side) and not maps.requires_grad
     torch.testing.assert_close(maps, _normalised(ref), rtol=1e-5, atol=1e-7)
     assert maps.min() >= 0
@@ -121,8 +136,12 @@ def test_integrated_gradients_rules_match_captum(rule):
     model = _model("resnet18", 3, 32)
     x = torch.rand(2, 3, 32, 32)
     target = torch.tensor([3, 7])
-    ref = captum_attr.IntegratedGradients(model).attribute(x, target=target, n_steps=5, method=rule)
-    maps = explanation_map(model, x, "integrated_gradients", target=target, steps=5, rule=rule)
+    ref = captum_attr.IntegratedGradients(model).attribute(
+        x, target=target, n_steps=5, method=rule
+    )
+    maps = explanation_map(
+        model, x, "integrated_gradients", target=target, steps=5, rule=rule
+    )
     torch.testing.assert_close(maps, _normalised(ref), rtol=1e-5, atol=1e-7)
 
 
@@ -131,7 +150,10 @@ def test_methods_give_different_maps_so_the_captum_checks_can_fail():
     x = torch.rand(2, 3, 32, 32)
     noise = 0.2 * torch.randn(3, *x.shape)
     maps = {
-        m: explanation_map(model, x, m, **({"noise": noise} if m == "smoothgrad" else {})) for m in METHODS
+        m: explanation_map(
+            model, x, m, **({"noise": noise} if m == "smoothgrad" else {})
+        )
+        for m in METHODS
     }
     for i, a in enumerate(METHODS):
         for b in METHODS[i + 1 :]:
@@ -148,7 +170,9 @@ def test_ig_rules_have_weights_summing_to_one_and_gauss_legendre_is_exact_for_cu
     assert abs(sum(w * a**3 for a, w in zip(alphas, weights)) - 0.25) < 1e-12
 
 
-def _linear(channels: int = 2, side: int = 5, classes: int = 4, seed: int = 0) -> nn.Module:
+def _linear(
+    channels: int = 2, side: int = 5, classes: int = 4, seed: int = 0
+) -> nn.Module:
     torch.manual_seed(seed)
     return nn.Sequential(nn.Flatten(), nn.Linear(channels * side * side, classes))
 
@@ -161,17 +185,27 @@ def test_linear_model_known_answers():
     w = model[1].weight.detach().view(4, 2, 5, 5)
     pred = model(x).argmax(1)
     expected = _normalised(w[pred])
-    torch.testing.assert_close(explanation_map(model, x), expected, rtol=1e-6, atol=1e-9)
+    torch.testing.assert_close(
+        explanation_map(model, x), expected, rtol=1e-6, atol=1e-9
+    )
     target = torch.tensor([0, 1, 3])
     torch.testing.assert_close(
-        explanation_map(model, x, target=target), _normalised(w[target]), rtol=1e-6, atol=1e-9
+        explanation_map(model, x, target=target),
+        _normalised(w[target]),
+        rtol=1e-6,
+        atol=1e-9,
     )
     gxi = _normalised(w[target] * x)
     torch.testing.assert_close(
-        explanation_map(model, x, "grad_x_input", target=target), gxi, rtol=1e-6, atol=1e-9
+        explanation_map(model, x, "grad_x_input", target=target),
+        gxi,
+        rtol=1e-6,
+        atol=1e-9,
     )
     for rule in IG_RULES:
-        ig = explanation_map(model, x, "integrated_gradients", target=target, steps=3, rule=rule)
+        ig = explanation_map(
+            model, x, "integrated_gradients", target=target, steps=3, rule=rule
+        )
         torch.testing.assert_close(ig, gxi, rtol=1e-5, atol=1e-8)
 
 
@@ -189,7 +223,9 @@ def test_batched_maps_equal_maps_computed_one_image_at_a_time(method):
     x = torch.rand(3, 3, 32, 32)
     noise = 0.2 * torch.randn(2, *x.shape)
     kw = {"steps": 4} if method == "integrated_gradients" else {}
-    batch = explanation_map(model, x, method, **kw, **({"noise": noise} if method == "smoothgrad" else {}))
+    batch = explanation_map(
+        model, x, method, **kw, **({"noise": noise} if method == "smoothgrad" else {})
+    )
     for i in range(3):
         one = explanation_map(
             model,
@@ -205,11 +241,17 @@ def test_internal_batch_size_does_not_change_ig_or_smoothgrad():
     model = _model("convnet", 1, 28)
     x = torch.rand(3, 1, 28, 28)
     noise = 0.1 * torch.randn(5, *x.shape)
-    for method, kw in (("integrated_gradients", {"steps": 5}), ("smoothgrad", {"noise": noise})):
+    for method, kw in (
+        ("integrated_gradients", {"steps": 5}),
+        ("smoothgrad", {"noise": noise}),
+    ):
         whole = explanation_map(model, x, method, **kw)
         for ibs in (1, 4, 7):
             torch.testing.assert_close(
-                explanation_map(model, x, method, internal_batch_size=ibs, **kw), whole, rtol=1e-5, atol=1e-7
+                explanation_map(model, x, method, internal_batch_size=ibs, **kw),
+                whole,
+                rtol=1e-5,
+                atol=1e-7,
             )
 
 
@@ -218,12 +260,20 @@ def test_smoothgrad_noise_sources_agree():
     x = torch.rand(2, 1, 28, 28)
     by_seed = explanation_map(model, x, "smoothgrad", seed=3, stdevs=0.1, n_samples=4)
     by_gen = explanation_map(
-        model, x, "smoothgrad", generator=torch.Generator().manual_seed(3), stdevs=0.1, n_samples=4
+        model,
+        x,
+        "smoothgrad",
+        generator=torch.Generator().manual_seed(3),
+        stdevs=0.1,
+        n_samples=4,
     )
     given = 0.1 * torch.randn((4, *x.shape), generator=torch.Generator().manual_seed(3))
     torch.testing.assert_close(by_seed, by_gen, rtol=0, atol=0)
     torch.testing.assert_close(
-        explanation_map(model, x, "smoothgrad", noise=given), by_seed, rtol=1e-6, atol=1e-9
+        explanation_map(model, x, "smoothgrad", noise=given),
+        by_seed,
+        rtol=1e-6,
+        atol=1e-9,
     )
     other = explanation_map(model, x, "smoothgrad", seed=4, stdevs=0.1, n_samples=4)
     assert (other - by_seed).abs().max() > 1e-5
@@ -240,7 +290,9 @@ def _settings(method: str, x: torch.Tensor) -> dict:
     if method == "smoothgrad":
         return {
             "noise": 0.1
-            * torch.randn((3, *x.shape), dtype=x.dtype, generator=torch.Generator().manual_seed(1))
+            * torch.randn(
+                (3, *x.shape), dtype=x.dtype, generator=torch.Generator().manual_seed(1)
+            )
         }
     return {}
 
@@ -252,16 +304,27 @@ def test_create_graph_gives_correct_input_second_derivatives(method):
     x0 = torch.rand(2, 1, 12, 12, dtype=torch.float64)
     target = model(x0).argmax(1)
     kw = _settings(method, x0)
-    w = torch.rand(2, 12, 12, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    w = torch.rand(
+        2, 12, 12, dtype=torch.float64, generator=torch.Generator().manual_seed(2)
+    )
 
     def s(x: torch.Tensor, create_graph: bool) -> torch.Tensor:
-        return (explanation_map(model, x, method, target=target, create_graph=create_graph, **kw) * w).sum()
+        return (
+            explanation_map(
+                model, x, method, target=target, create_graph=create_graph, **kw
+            )
+            * w
+        ).sum()
 
     x = x0.clone().requires_grad_(True)
     with warnings.catch_warnings():
-        warnings.simplefilter("error", SecondOrderReLUWarning)  # a softplus twin must not warn
+        warnings.simplefilter(
+            "error", SecondOrderReLUWarning
+        )  # a softplus twin must not warn
         (grad,) = torch.autograd.grad(s(x, True), x)
-    v = torch.randn(x0.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    v = torch.randn(
+        x0.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(3)
+    )
     h = 1e-5
     fd = float((s(x0 + h * v, False) - s(x0 - h * v, False)) / (2 * h))
     ad = float((grad * v).sum())
@@ -274,7 +337,11 @@ def test_create_graph_gives_correct_input_second_derivatives(method):
 def test_create_graph_maps_are_differentiable_wrt_parameters(method, activation):
     # The SEP use: a loss on maps, back-propagated into the weights (a ReLU net warns: its input Hessian is 0).
     # The softplus twin also checks that the backward through the forward graph is the ordinary one.
-    model = _model("convnet", 1, 12, width=4).double() if activation == "relu" else _smooth_model()
+    model = (
+        _model("convnet", 1, 12, width=4).double()
+        if activation == "relu"
+        else _smooth_model()
+    )
     x = torch.rand(2, 1, 12, 12, dtype=torch.float64)
     target = model(x).argmax(1)
     kw = _settings(method, x)
@@ -282,17 +349,23 @@ def test_create_graph_maps_are_differentiable_wrt_parameters(method, activation)
     weight = model.features[0].weight
 
     def loss(create_graph: bool) -> torch.Tensor:
-        maps = explanation_map(model, x, method, target=target, create_graph=create_graph, **kw)
+        maps = explanation_map(
+            model, x, method, target=target, create_graph=create_graph, **kw
+        )
         return explanation_loss(maps, reference).sum()
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         value = loss(True)
-    assert any(issubclass(w.category, SecondOrderReLUWarning) for w in caught) == (activation == "relu")
+    assert any(issubclass(w.category, SecondOrderReLUWarning) for w in caught) == (
+        activation == "relu"
+    )
     grads = torch.autograd.grad(value, list(model.parameters()), allow_unused=True)
     assert all(g is None or torch.isfinite(g).all() for g in grads)
     assert grads[0] is not None and grads[0].abs().sum() > 0
-    v = torch.randn(weight.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    v = torch.randn(
+        weight.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(4)
+    )
     h = 1e-6
     with torch.no_grad():
         weight.add_(h * v)
@@ -305,16 +378,22 @@ def test_create_graph_maps_are_differentiable_wrt_parameters(method, activation)
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_map_and_logits_gives_the_same_map_and_the_models_logits_with_ordinary_gradients(method):
+def test_map_and_logits_gives_the_same_map_and_the_models_logits_with_ordinary_gradients(
+    method,
+):
     model = _smooth_model()
     x = torch.rand(2, 1, 12, 12, dtype=torch.float64, requires_grad=True)
     kw = _settings(method, x)
     maps, logits = map_and_logits(model, x, method, **kw)
-    torch.testing.assert_close(maps, explanation_map(model, x, method, **kw), rtol=0, atol=0)
+    torch.testing.assert_close(
+        maps, explanation_map(model, x, method, **kw), rtol=0, atol=0
+    )
     torch.testing.assert_close(logits, model(x).detach(), rtol=1e-12, atol=1e-12)
     assert not logits.requires_grad
     target = torch.tensor([2, 5])
-    maps, logits = map_and_logits(model, x, method, target=target, create_graph=True, **kw)
+    maps, logits = map_and_logits(
+        model, x, method, target=target, create_graph=True, **kw
+    )
     torch.testing.assert_close(
         maps, explanation_map(model, x, method, target=target, **kw), rtol=1e-12, atol=0
     )
@@ -331,8 +410,12 @@ def test_without_create_graph_nothing_keeps_a_graph_or_gradients_and_no_grad_mod
         kw = {"seed": 0} if method == "smoothgrad" else {}
         maps = explanation_map(model, x, method, **kw)
         assert not maps.requires_grad and maps.grad_fn is None
-        with torch.no_grad():  # evaluation code often runs here: the maps must not change
-            torch.testing.assert_close(explanation_map(model, x, method, **kw), maps, rtol=0, atol=0)
+        with (
+            torch.no_grad()
+        ):  # evaluation code often runs here: the maps must not change
+            torch.testing.assert_close(
+                explanation_map(model, x, method, **kw), maps, rtol=0, atol=0
+            )
     assert x.grad is None and all(p.grad is None for p in model.parameters())
 
 
@@ -365,10 +448,14 @@ def test_model_mode_requires_grad_and_modules_are_restored_even_after_errors(met
     with pytest.raises(ConfigError, match="target"):
         explanation_map(model, x, method, target=torch.tensor([1, 10]), **kw)
     assert _state(model) == before
-    with pytest.raises(RuntimeError):  # the model itself fails: 2 channels into a 3-channel stem
+    with pytest.raises(
+        RuntimeError
+    ):  # the model itself fails: 2 channels into a 3-channel stem
         explanation_map(model, torch.rand(2, 2, 32, 32), method, **kw)
     assert _state(model) == before
-    assert sum(isinstance(m, nn.ReLU) for m in model.modules()) == 9  # stem + one shared ReLU per block
+    assert (
+        sum(isinstance(m, nn.ReLU) for m in model.modules()) == 9
+    )  # stem + one shared ReLU per block
 
 
 def test_guided_backprop_restores_relus_on_error_and_applies_to_softplus():
@@ -376,7 +463,9 @@ def test_guided_backprop_restores_relus_on_error_and_applies_to_softplus():
     x = torch.rand(2, 1, 12, 12)
     guided = explanation_map(model, x, "guided_backprop")
     plain = explanation_map(model, x, "gradient")
-    assert (guided - plain).abs().max() > 1e-4  # the softplus twin's backward was modified
+    assert (
+        guided - plain
+    ).abs().max() > 1e-4  # the softplus twin's backward was modified
     assert all(type(m) is not nn.ReLU for m in model.modules())
     assert sum(isinstance(m, nn.Softplus) for m in model.modules()) == 3
 
@@ -394,7 +483,8 @@ def test_relu_and_create_graph_warns_and_softplus_does_not():
     relu_model = _model("convnet", 1, 12, width=4)
     x = torch.rand(2, 1, 12, 12)
     with pytest.warns(
-        SecondOrderReLUWarning, match=r"zero almost everywhere.*softplus_twin\(model, beta\)"
+        SecondOrderReLUWarning,
+        match=r"zero almost everywhere.*softplus_twin\(model, beta\)",
     ) as rec:
         explanation_map(relu_model, x, create_graph=True)
     assert rec[0].filename == __file__  # points at the caller
@@ -435,18 +525,33 @@ BAD = [
     ({"create_graph": "yes"}, "create_graph='yes'"),
     ({"steps": 5}, "steps=5 is not allowed for method='gradient'"),
     ({"method": "integrated_gradients", "steps": 0}, "steps=0"),
-    ({"method": "integrated_gradients", "rule": "riemann_trapezoid", "steps": 1}, "steps=1"),
+    (
+        {"method": "integrated_gradients", "rule": "riemann_trapezoid", "steps": 1},
+        "steps=1",
+    ),
     ({"method": "integrated_gradients", "rule": "simpson"}, "rule='simpson'"),
     (
         {"method": "integrated_gradients", "baseline": torch.zeros(3, 1, 1, 1)},
         r"baseline.shape=\(3, 1, 1, 1\)",
     ),
-    ({"method": "integrated_gradients", "internal_batch_size": 0}, "internal_batch_size=0"),
+    (
+        {"method": "integrated_gradients", "internal_batch_size": 0},
+        "internal_batch_size=0",
+    ),
     ({"method": "smoothgrad", "stdevs": -0.1}, "stdevs=-0.1"),
     ({"method": "smoothgrad", "n_samples": 0}, "n_samples=0"),
-    ({"method": "smoothgrad", "noise": torch.zeros(2, 1, 12, 12)}, r"noise.shape=\(2, 1, 12, 12\)"),
-    ({"method": "smoothgrad", "noise": torch.zeros(2, 2, 1, 12, 12), "seed": 1}, "noise/generator/seed"),
-    ({"method": "smoothgrad", "noise": torch.zeros(2, 2, 1, 12, 12), "stdevs": 0.1}, "stdevs=0.1"),
+    (
+        {"method": "smoothgrad", "noise": torch.zeros(2, 1, 12, 12)},
+        r"noise.shape=\(2, 1, 12, 12\)",
+    ),
+    (
+        {"method": "smoothgrad", "noise": torch.zeros(2, 2, 1, 12, 12), "seed": 1},
+        "noise/generator/seed",
+    ),
+    (
+        {"method": "smoothgrad", "noise": torch.zeros(2, 2, 1, 12, 12), "stdevs": 0.1},
+        "stdevs=0.1",
+    ),
 ]
 
 

@@ -23,8 +23,12 @@ def test_slice_of_a_known_function_reproduces_its_values():
     x = torch.rand(3, 1, 4, 4, dtype=torch.float64)
     d = random_directions(x, "gaussian", norm=1.0, seed=0).double()
     ts = make_grid(0.5, 11).double()
-    losses = slice_1d(lambda z: 0.5 * z.pow(2).flatten(1).sum(1), x, d, ts, batch_size=7)
-    expected = torch.stack([0.5 * (x + t * d).pow(2).flatten(1).sum(1) for t in ts], dim=1)
+    losses = slice_1d(
+        lambda z: 0.5 * z.pow(2).flatten(1).sum(1), x, d, ts, batch_size=7
+    )
+    expected = torch.stack(
+        [0.5 * (x + t * d).pow(2).flatten(1).sum(1) for t in ts], dim=1
+    )
     assert torch.allclose(losses, expected)
 
 
@@ -41,7 +45,10 @@ def test_flatness_scalars_recover_the_curvature_of_a_quadratic():
 def test_batched_and_one_at_a_time_slices_agree():
     torch.manual_seed(0)
     net = torch.nn.Sequential(
-        torch.nn.Flatten(), torch.nn.Linear(16, 4), torch.nn.Softplus(), torch.nn.Linear(4, 1)
+        torch.nn.Flatten(),
+        torch.nn.Linear(16, 4),
+        torch.nn.Softplus(),
+        torch.nn.Linear(4, 1),
     )
     f = lambda z: net(z).squeeze(1)  # noqa: E731
     x = torch.rand(5, 1, 4, 4)
@@ -51,13 +58,16 @@ def test_batched_and_one_at_a_time_slices_agree():
     single = torch.cat([slice_1d(f, x[i : i + 1], d[i : i + 1], ts) for i in range(5)])
     assert torch.allclose(batched, single, atol=1e-6)
     plane = slice_2d(f, x, d, random_directions(x, "gaussian", seed=3), ts)
-    assert plane.shape == (5, 7, 7) and torch.allclose(plane[:, :, 3], batched, atol=1e-6)
+    assert plane.shape == (5, 7, 7) and torch.allclose(
+        plane[:, :, 3], batched, atol=1e-6
+    )
 
 
 def test_directions():
     x = torch.rand(2, 1, 4, 4)
     assert torch.allclose(
-        random_directions(x, "gaussian", norm=3.0).flatten(1).norm(dim=1), torch.tensor([3.0, 3.0])
+        random_directions(x, "gaussian", norm=3.0).flatten(1).norm(dim=1),
+        torch.tensor([3.0, 3.0]),
     )
     assert set(random_directions(x, "sign").unique().tolist()) == {-1.0, 1.0}
     g = random_directions(x, "gradient_sign", loss_fn=lambda z: z.flatten(1).sum(1) * 2)
@@ -67,7 +77,10 @@ def test_directions():
 @pytest.mark.parametrize(
     "call, fragment",
     [
-        (lambda x: slice_1d(quad, x, torch.rand(2, 1, 3, 3), make_grid(1, 5)), "directions has shape"),
+        (
+            lambda x: slice_1d(quad, x, torch.rand(2, 1, 3, 3), make_grid(1, 5)),
+            "directions has shape",
+        ),
         (lambda x: make_grid(1.0, 0), "points=0"),
         (lambda x: make_grid(-1.0, 5), "radius=-1.0"),
         (lambda x: random_directions(x, "pca"), "kind='pca'"),

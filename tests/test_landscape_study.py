@@ -8,7 +8,12 @@ import torch
 from lib.analysis.verdicts import tracking_verdict
 from lib.core.errors import ConfigError
 from lib.core.profile import load_profile
-from lib.pipeline.landscapes import landscape_tables, landscape_victims, model_surfaces, per_model
+from lib.pipeline.landscapes import (
+    landscape_tables,
+    landscape_victims,
+    model_surfaces,
+    per_model,
+)
 from lib.studies.landscape import by_kind, landscape_result
 
 TINY = {
@@ -46,8 +51,14 @@ def test_landscape_tables_on_a_tiny_sweep(store):
     ce_up = land["slices"]["ce|gradient_sign|0"]
     assert (ce_up[:, 3] > ce_up[:, 2]).float().mean() >= 0.75
     models = per_model(flat, curv)
-    assert len(models) == 2 and "expl_twin:largest" in models and "ce:gaussian:second_difference" in models
-    assert (models["ce:largest"] >= models["ce:trace"] / 64).all()  # largest eigenvalue vs mean eigenvalue
+    assert (
+        len(models) == 2
+        and "expl_twin:largest" in models
+        and "ce:gaussian:second_difference" in models
+    )
+    assert (
+        models["ce:largest"] >= models["ce:trace"] / 64
+    ).all()  # largest eigenvalue vs mean eigenvalue
     again, _, _ = landscape_tables(P, store, "cpu", progress=False)
     assert again.equals(flat)  # cached
     trained_key = models["key"].iloc[0]
@@ -58,16 +69,28 @@ def test_landscape_tables_on_a_tiny_sweep(store):
     run = [r for r in sweep_runs(P) if model_key(r) == trained_key][0]
     surf = model_surfaces(P, "digits", get_model(run.spec, store, "cpu"), store, "cpu")
     assert surf["ce"].shape == (1, 5, 5)
-    assert torch.allclose(surf["ce"][0, 2, 2], torch.tensor(land["at_zero"]["ce"][0]), rtol=1e-4)
-    t = by_kind(flat[(flat["loss"] == "ce") & (flat["measure"] == "quadratic_coefficient")])
-    assert len(t) == 2 and (t["ci_low"] <= t["mean"]).all() and (t["mean"] <= t["ci_high"]).all()
+    assert torch.allclose(
+        surf["ce"][0, 2, 2], torch.tensor(land["at_zero"]["ce"][0]), rtol=1e-4
+    )
+    t = by_kind(
+        flat[(flat["loss"] == "ce") & (flat["measure"] == "quadratic_coefficient")]
+    )
+    assert len(t) == 2 and (t["lo"] <= t["mean"]).all() and (t["mean"] <= t["hi"]).all()
     # the chapter's chain in one call, from the same store
     R = landscape_result(P, store, "cpu")
-    assert R.models.equals(models) and list(R.extremes["kind"]) == ["standard", "TRADES β=2"]
+    assert R.models.equals(models) and list(R.extremes["kind"]) == [
+        "standard",
+        "TRADES β=2",
+    ]
     assert len(R.kinds) == 2 * 4 * 2  # losses x measures x kinds
-    assert list(R.means["kind"]) == ["standard", "TRADES β=2"] and "expl_twin:l0" in R.means
+    assert (
+        list(R.means["kind"]) == ["standard", "TRADES β=2"]
+        and "expl_twin:l0" in R.means
+    )
     assert len(R.joined) == 2 and set(R.track["experiment"]) == {"digits"}
-    assert R.verdict == tracking_verdict(R.track) and list(R.parts["experiment"]) == ["digits"]
+    assert R.verdict == tracking_verdict(R.track) and list(R.parts["experiment"]) == [
+        "digits"
+    ]
 
 
 @pytest.mark.parametrize(
@@ -86,6 +109,8 @@ def test_bad_landscape_settings_are_refused(override, fragment):
 
 
 def test_more_victims_than_pairs_is_refused(store):
-    P = load_profile("smoke", {**TINY, "landscape.victims": 50, "landscape.surface_victims": 1})
+    P = load_profile(
+        "smoke", {**TINY, "landscape.victims": 50, "landscape.surface_victims": 1}
+    )
     with pytest.raises(ConfigError, match="landscape.victims=50"):
         landscape_victims(P, "digits", store, "cpu")

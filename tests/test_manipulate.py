@@ -15,9 +15,18 @@ def trained_digits(tmp_path_factory):
     spec = RunSpec(
         DataConfig("digits", n_train=None, n_test=100),
         ModelConfig("convnet", width=8),
-        TrainConfig(method="standard", epochs=4, batch_size=64, lr=0.05, warmup_epochs=0.5, monitor_n=0),
+        TrainConfig(
+            method="standard",
+            epochs=4,
+            batch_size=64,
+            lr=0.05,
+            warmup_epochs=0.5,
+            monitor_n=0,
+        ),
     )
-    model = get_model(spec, ResultStore(tmp_path_factory.mktemp("m")), "cpu", progress=False).model
+    model = get_model(
+        spec, ResultStore(tmp_path_factory.mktemp("m")), "cpu", progress=False
+    ).model
     x, y = load_dataset("digits", "test", n=40, seed=0)
     return model, x
 
@@ -57,7 +66,9 @@ def test_epsilon_ball_is_respected(trained_digits):
 
 def test_beta_grows_geometrically_from_start_to_end():
     cfg = ManipulationConfig(steps=101, beta_start=10, beta_end=1000)
-    assert beta_schedule(cfg, 0) == pytest.approx(10) and beta_schedule(cfg, 50) == pytest.approx(100)
+    assert beta_schedule(cfg, 0) == pytest.approx(10) and beta_schedule(
+        cfg, 50
+    ) == pytest.approx(100)
     assert beta_schedule(cfg, 100) == pytest.approx(1000)
 
 
@@ -80,7 +91,9 @@ def test_bad_pairs(trained_digits):
     model, x = trained_digits
     with pytest.raises(ConfigError, match="x_target has shape"):
         manipulate(model, x[:2], x[:3])
-    with pytest.raises(ConfigError, match=r"x_victim has values in \[.*\]: expected pixels in \[0, 1\]"):
+    with pytest.raises(
+        ConfigError, match=r"x_victim has values in \[.*\]: expected pixels in \[0, 1\]"
+    ):
         manipulate(model, x[:2] * 3, x[2:4])
     bad = x[:2].clone()
     bad[0, 0, 0, 0] = float("nan")
@@ -92,7 +105,9 @@ def test_noise_baseline_realises_the_attack_norm_after_clamping():
     from lib.measure.manipulate import noise_baseline
 
     g = torch.Generator().manual_seed(0)
-    x = (torch.rand(6, 1, 8, 8, generator=g) > 0.7).float()  # mostly black, as MNIST: clamping bites
+    x = (
+        torch.rand(6, 1, 8, 8, generator=g) > 0.7
+    ).float()  # mostly black, as MNIST: clamping bites
     x_adv = (x + 0.3 * torch.randn(6, 1, 8, 8, generator=g)).clamp(0, 1)
     noisy = noise_baseline(None, x, x_adv, seed=1)
     target = (x_adv - x).flatten(1).norm(dim=1)
@@ -106,10 +121,14 @@ def test_annealing_changes_only_the_twins_own_softplus():
 
     from lib.nn.models import set_softplus_beta, softplus_twin
 
-    model = nn.Sequential(nn.Linear(2, 2), nn.Softplus(beta=3.0), nn.Linear(2, 2), nn.ReLU())
+    model = nn.Sequential(
+        nn.Linear(2, 2), nn.Softplus(beta=3.0), nn.Linear(2, 2), nn.ReLU()
+    )
     twin = softplus_twin(model, 10.0)
     set_softplus_beta(twin, 50.0)
-    assert twin[1].beta == 3.0 and twin[3].beta == 50.0  # the trained softplus stays as trained
+    assert (
+        twin[1].beta == 3.0 and twin[3].beta == 50.0
+    )  # the trained softplus stays as trained
 
 
 def test_stopping_rule_compares_the_trained_models_loss(trained_digits):
@@ -121,6 +140,8 @@ def test_stopping_rule_compares_the_trained_models_loss(trained_digits):
     xv, xt = x[:6], x[6:12]
     stopping = manipulate(model, xv, xt, steps=40, window=10, rel_tol=0.5, lr=2e-3)
     assert ((stopping.steps % 10 == 0) | (stopping.steps == 40)).all()
-    assert stopping.converged.any()  # a 50 % improvement every 10 steps is not kept up by every pair
+    assert (
+        stopping.converged.any()
+    )  # a 50 % improvement every 10 steps is not kept up by every pair
     full = manipulate(model, xv, xt, steps=40, window=40, lr=2e-3)
     assert (full.steps == 40).all() and not full.converged.any()

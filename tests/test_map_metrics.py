@@ -29,12 +29,16 @@ def test_identical_maps_score_perfectly():
     torch.testing.assert_close(mse(a, a), torch.zeros(4))
     torch.testing.assert_close(cosine_similarity(a, a), torch.ones(4))
     torch.testing.assert_close(spearman(a, a), torch.ones(4, dtype=torch.float64))
-    torch.testing.assert_close(topk_intersection(a, a, 7), torch.ones(4, dtype=torch.float64))
+    torch.testing.assert_close(
+        topk_intersection(a, a, 7), torch.ones(4, dtype=torch.float64)
+    )
 
 
 def test_reversed_ranks_give_spearman_minus_one_and_no_topk_overlap():
     a = torch.arange(12.0).view(1, 3, 4)
-    b = (11 - torch.arange(12.0)).view(1, 3, 4) ** 2  # monotone decreasing in a, not linear
+    b = (11 - torch.arange(12.0)).view(
+        1, 3, 4
+    ) ** 2  # monotone decreasing in a, not linear
     assert float(spearman(a, b)) == pytest.approx(-1.0, abs=1e-12)
     assert float(topk_intersection(a, b, 6)) == 0.0
     assert float(topk_intersection(a, b, 7)) == pytest.approx(2 / 7)
@@ -47,7 +51,9 @@ def test_hand_computed_cases():
     c = torch.tensor([[[1.0, 0.0], [0.0, 0.0]]])
     d = torch.tensor([[[1.0, 1.0], [0.0, 0.0]]])
     assert float(cosine_similarity(c, d)) == pytest.approx(1 / math.sqrt(2))
-    assert float(cosine_similarity(c, torch.zeros_like(c))) == 0.0  # zero map: defined as 0
+    assert (
+        float(cosine_similarity(c, torch.zeros_like(c))) == 0.0
+    )  # zero map: defined as 0
     # ties: ranks of (1, 1, 2, 3) are (1.5, 1.5, 3, 4); against (1, 2, 3, 4): r = 4.5 / sqrt(5 * 4.5) = sqrt(0.9)
     e = torch.tensor([[[1.0, 2.0], [3.0, 4.0]]])
     f = torch.tensor([[[1.0, 1.0], [2.0, 3.0]]])
@@ -57,13 +63,16 @@ def test_hand_computed_cases():
     h = torch.tensor([[[4.0, 1.0], [3.0, 2.0]]])
     assert float(topk_intersection(g, h, 2)) == 0.5
     assert float(topk_intersection(g, h, 1)) == 1.0
-    assert float(topk_intersection(g, h, 3)) == pytest.approx(2 / 3)  # {0,1,2} vs {0,2,3}
+    assert float(topk_intersection(g, h, 3)) == pytest.approx(
+        2 / 3
+    )  # {0,1,2} vs {0,2,3}
 
 
 def test_average_ranks_share_ties_like_scipy():
     v = torch.tensor([[3.0, 1.0, 3.0, 2.0], [5.0, 5.0, 5.0, 5.0]])
     torch.testing.assert_close(
-        average_ranks(v), torch.tensor([[3.5, 1.0, 3.5, 2.0], [2.5, 2.5, 2.5, 2.5]], dtype=torch.float64)
+        average_ranks(v),
+        torch.tensor([[3.5, 1.0, 3.5, 2.0], [2.5, 2.5, 2.5, 2.5]], dtype=torch.float64),
     )
     rounded = (_maps(3, 8, 8) * 5).round()  # many ties
     expected = np.stack([stats.rankdata(row) for row in rounded.flatten(1).numpy()])
@@ -76,7 +85,10 @@ def test_spearman_matches_scipy_with_and_without_ties_and_is_nan_for_constant_ma
     a[1] = (a[1] * 4).round()
     b[2] = (b[2] * 3).round()
     ours = spearman(a, b).numpy()
-    ref = [stats.spearmanr(x, y).statistic for x, y in zip(a.flatten(1).numpy(), b.flatten(1).numpy())]
+    ref = [
+        stats.spearmanr(x, y).statistic
+        for x, y in zip(a.flatten(1).numpy(), b.flatten(1).numpy())
+    ]
     np.testing.assert_allclose(ours, ref, rtol=1e-10, atol=1e-12)
     const = torch.ones(1, 3, 3)
     assert math.isnan(float(spearman(const, _maps(1, 3, 3))))
@@ -130,10 +142,18 @@ def test_bootstrap_interval_contains_the_mean_narrows_with_data_and_is_seeded():
     lo_s, hi_s = bootstrap_ci(small)
     lo_l, hi_l = bootstrap_ci(large)
     assert lo_s < small.mean() < hi_s and lo_l < large.mean() < hi_l
-    assert (hi_l - lo_l) < 0.3 * (hi_s - lo_s)  # width ~ 1/sqrt(n): 10x narrower expected
+    assert (hi_l - lo_l) < 0.3 * (
+        hi_s - lo_s
+    )  # width ~ 1/sqrt(n): 10x narrower expected
     # the normal-theory width 2 * 1.96 * sd / sqrt(n) as a known answer, within bootstrap noise
-    assert (hi_l - lo_l) == pytest.approx(2 * 1.96 * large.std() / math.sqrt(large.size), rel=0.15)
-    assert bootstrap_ci(small, seed=1) == bootstrap_ci(small, seed=1) != bootstrap_ci(small, seed=2)
+    assert (hi_l - lo_l) == pytest.approx(
+        2 * 1.96 * large.std() / math.sqrt(large.size), rel=0.15
+    )
+    assert (
+        bootstrap_ci(small, seed=1)
+        == bootstrap_ci(small, seed=1)
+        != bootstrap_ci(small, seed=2)
+    )
     lo_90, hi_90 = bootstrap_ci(small, level=0.5)
     assert lo_s < lo_90 < hi_90 < hi_s
     lo_m, hi_m = bootstrap_ci(torch.tensor(small), stat=np.median)

@@ -15,8 +15,14 @@ def test_models_take_every_input_size_without_being_told(name, shape):
 
 
 def test_resnet_width_setting_narrows_every_stage():
-    narrow, standard = build_model("resnet18", 3, 10, width=8), build_model("resnet18", 3, 10)
-    assert narrow.layer4[1].conv2.out_channels == 64 and standard.layer4[1].conv2.out_channels == 512
+    narrow, standard = (
+        build_model("resnet18", 3, 10, width=8),
+        build_model("resnet18", 3, 10),
+    )
+    assert (
+        narrow.layer4[1].conv2.out_channels == 64
+        and standard.layer4[1].conv2.out_channels == 512
+    )
     assert standard.conv1.kernel_size == (3, 3) and standard.conv1.stride == (1, 1)
     assert isinstance(standard.maxpool, nn.Identity)
 
@@ -32,7 +38,10 @@ def test_softplus_twin_replaces_every_relu_and_leaves_the_original(name):
     n_relu = _relu_count(model)
     assert n_relu > 0
     twin = softplus_twin(model, beta=5.0)
-    assert _relu_count(twin) == 0 and sum(isinstance(x, nn.Softplus) for x in twin.modules()) == n_relu
+    assert (
+        _relu_count(twin) == 0
+        and sum(isinstance(x, nn.Softplus) for x in twin.modules()) == n_relu
+    )
     assert _relu_count(model) == n_relu  # untouched
     for (k, a), (_, b) in zip(model.state_dict().items(), twin.state_dict().items()):
         assert torch.equal(a, b), k
@@ -47,7 +56,8 @@ def test_softplus_twin_approaches_the_relu_model_as_beta_grows(name):
     with torch.no_grad():
         ref = model(x)
         gaps = [
-            (softplus_twin(model, b).eval()(x) - ref).abs().max().item() for b in (1, 10, 100, 1000, 10000)
+            (softplus_twin(model, b).eval()(x) - ref).abs().max().item()
+            for b in (1, 10, 100, 1000, 10000)
         ]
     assert all(a > b for a, b in zip(gaps, gaps[1:])), gaps
     assert gaps[-1] < 1e-3 * ref.abs().max().item()

@@ -64,7 +64,9 @@ def test_cluster_map_distances_splits_known_distances():
     intra, inter = cluster_map_distances(maps, np.array([0, 0, 1, 1]))
     # MSE over 2 entries, in 1e-7 units: intra pairs (0,1) and (2,3); the other four are inter
     np.testing.assert_allclose(np.sort(intra), np.array([0.0, 0.5]) * 1e7, atol=1e-6)
-    np.testing.assert_allclose(np.sort(inter), np.array([0.5, 0.5, 1.0, 1.0]) * 1e7, atol=1e-6)
+    np.testing.assert_allclose(
+        np.sort(inter), np.array([0.5, 0.5, 1.0, 1.0]) * 1e7, atol=1e-6
+    )
     with pytest.raises(ConfigError, match="cluster_of has 3 entries for 4 maps"):
         cluster_map_distances(maps, np.array([0, 0, 1]))
 
@@ -87,10 +89,15 @@ def test_validation_summary_is_exact_for_a_perfect_estimator_and_biased_for_a_sh
         n_pairs_subset=2,
     )
     s = validation_summary(val).set_index("estimator")
-    assert s.loc["prototypes", "rel_error_median"] == 0 and s.loc["prototypes", "rank_rho_median"] == 1
+    assert (
+        s.loc["prototypes", "rel_error_median"] == 0
+        and s.loc["prototypes", "rank_rho_median"] == 1
+    )
     assert s.loc["random subset", "rel_error_median"] == pytest.approx(0.1)
     assert s.loc["random subset", "bias"] == pytest.approx(0.1)
-    assert s.loc["random subset", "rank_exact"] == 1  # a constant factor keeps the ranking
+    assert (
+        s.loc["random subset", "rank_exact"] == 1
+    )  # a constant factor keeps the ranking
 
 
 def test_attack_config_uses_the_prototype_steps_and_keeps_early_stopping_off():
@@ -105,7 +112,9 @@ def test_plateaued_reads_the_last_tenth_of_the_trace():
     P = load_profile("smoke", {"prototypes.steps": 100})
     cfg = attack_config(P, "gradient")
     trace = torch.ones(len(cfg.trace_steps), 2)
-    trace[cfg.trace_steps.index(100)] = torch.tensor([0.995, 0.5])  # pair 0: -0.5 %, pair 1: -50 %
+    trace[cfg.trace_steps.index(100)] = torch.tensor(
+        [0.995, 0.5]
+    )  # pair 0: -0.5 %, pair 1: -50 %
     z = torch.zeros(2)
     result = ManipulationResult(z, z, z, z, z.bool(), z.bool(), z, z, z, trace=trace)
     assert plateaued(result, cfg).tolist() == [True, False]
@@ -126,7 +135,10 @@ def test_bad_prototype_settings_are_refused():
 
 def test_more_clusters_than_images_is_refused(store):
     P = load_profile("smoke", {**TINY, "prototypes.n_clusters": 500})
-    with pytest.raises(ConfigError, match="prototypes.n_clusters=500 is not allowed: expected at most 120"):
+    with pytest.raises(
+        ConfigError,
+        match="prototypes.n_clusters=500 is not allowed: expected at most 120",
+    ):
         prototype_pairs(P, "digits", store, "cpu")
     P = load_profile("smoke", {**TINY, "prototypes.validation.n_images": 1000})
     with pytest.raises(ConfigError, match="n_images=1000"):
@@ -136,21 +148,33 @@ def test_more_clusters_than_images_is_refused(store):
 def test_study_end_to_end_on_a_tiny_sweep_is_cached_and_consistent(store):
     P = load_profile("smoke", TINY)
     pairs = prototype_pairs(P, "digits", store, "cpu")
-    assert len(pairs.victims) == 6 and (pairs.victim_cluster != pairs.target_cluster).all()
+    assert (
+        len(pairs.victims) == 6 and (pairs.victim_cluster != pairs.target_cluster).all()
+    )
     again = prototype_pairs(P, "digits", store, "cpu")
-    assert again.victims.tolist() == pairs.victims.tolist()  # stored, not recomputed differently
+    assert (
+        again.victims.tolist() == pairs.victims.tolist()
+    )  # stored, not recomputed differently
 
     table = relation_table(P, store, "cpu", progress=False)
     assert len(table) == 2 * 2  # 2 models x 2 methods
     assert (table["pairs"] == 6).all() and table["label_kept"].between(0, 1).all()
-    assert (table["l_end_1e-7"] < table["l_start_1e-7"]).mean() >= 0.5  # the attack lowers the loss
+    assert (
+        table["l_end_1e-7"] < table["l_start_1e-7"]
+    ).mean() >= 0.5  # the attack lowers the loss
     cached = relation_table(P, store, "cpu", progress=False)
     pd.testing.assert_frame_equal(table, cached)
 
     by_kind = table_by_kind(table)
-    assert len(by_kind) == 4 and (by_kind["seeds"] == 1).all() and by_kind["l_end_sd"].isna().all()
+    assert (
+        len(by_kind) == 4
+        and (by_kind["seeds"] == 1).all()
+        and by_kind["l_end_sd"].isna().all()
+    )
     assert set(by_kind["kind"]) == {"standard", "TRADES β=1"}
-    corr = correlations(pd.concat([table.assign(seed=s) for s in range(3)]))  # 6 rows per group
+    corr = correlations(
+        pd.concat([table.assign(seed=s) for s in range(3)])
+    )  # 6 rows per group
     assert set(corr["reading"]) <= {"rises", "falls", "no clear relation"}
 
     val = validate_prototypes(P, store, "cpu", progress=False)
@@ -172,8 +196,13 @@ def test_runs_other_than_the_sweep_are_measured(store):
 
     P = load_profile("smoke", TINY)
     base = sweep_runs(P)[0]
-    other = Run("digits", replace(base.spec, train=replace(base.spec.train, method="mat", beta=0.0)))
-    table = relation_table(P, store, "cpu", methods=("gradient",), runs=[other], progress=False)
+    other = Run(
+        "digits",
+        replace(base.spec, train=replace(base.spec.train, method="mat", beta=0.0)),
+    )
+    table = relation_table(
+        P, store, "cpu", methods=("gradient",), runs=[other], progress=False
+    )
     assert table["kind"].tolist() == ["MAT"] and table["beta"].isna().all()
 
 
@@ -206,7 +235,9 @@ def test_attack_seconds_interpolates_then_scales_linearly():
     np.testing.assert_allclose(got, [10.0, 15.0, 20.0, 200.0])
 
 
-def test_the_fixed_budget_attack_stays_inside_the_pgd_ball_and_leaves_the_reference_keys_alone(store):
+def test_the_fixed_budget_attack_stays_inside_the_pgd_ball_and_leaves_the_reference_keys_alone(
+    store,
+):
     from lib.measure.manipulate import cached_manipulation, manipulation_config
     from lib.pipeline.evaluation import model_key
     from lib.pipeline.roster import sweep_runs
@@ -216,22 +247,39 @@ def test_the_fixed_budget_attack_stays_inside_the_pgd_ball_and_leaves_the_refere
     eps = budget_eps(P, "digits")
     assert eps == P.experiment("digits").eval.attack.eps
     free, bounded = attack_config(P, "gradient"), attack_config(P, "gradient", eps)
-    assert free.eps is None and bounded.eps == eps and free == attack_config(P, "gradient", None)
+    assert (
+        free.eps is None
+        and bounded.eps == eps
+        and free == attack_config(P, "gradient", None)
+    )
     run = sweep_runs(P)[0]
     pairs = prototype_pairs(P, "digits", store, "cpu")
     ids = pairs_id(P, "digits", pairs)
-    assert manipulation_config(model_key(run), ids, free) != manipulation_config(model_key(run), ids, bounded)
-    table = relation_table(P, store, "cpu", ("gradient",), [run], progress=False, budget=True)
+    assert manipulation_config(model_key(run), ids, free) != manipulation_config(
+        model_key(run), ids, bounded
+    )
+    table = relation_table(
+        P, store, "cpu", ("gradient",), [run], progress=False, budget=True
+    )
     x, _ = evaluation_images(P, "digits")
     trained = get_model(run.spec, store, "cpu", progress=False)
     result, _ = cached_manipulation(
-        store, model_key(run), ids, trained.model, x[pairs.victims], x[pairs.targets], bounded, progress=False
+        store,
+        model_key(run),
+        ids,
+        trained.model,
+        x[pairs.victims],
+        x[pairs.targets],
+        bounded,
+        progress=False,
     )  # the stored bounded attack, read back
     assert float(result.linf.max()) <= eps + 1e-6
     assert len(table) == 1 and table["l_end_1e-7"].iloc[0] > 0
     tasks = budget_attack_tasks(P, [run], store, "cpu")
     assert [t.stage for t in tasks] == ["budget-attacks"] * len(P.prototypes.methods)
-    assert tasks[0].done(store) and not tasks[1].done(store)  # gradient measured above, grad_x_input not
+    assert tasks[0].done(store) and not tasks[1].done(
+        store
+    )  # gradient measured above, grad_x_input not
 
 
 def test_cost_table_counts_pairs_and_extrapolates_their_time():
@@ -239,7 +287,9 @@ def test_cost_table_counts_pairs_and_extrapolates_their_time():
     cost = cost_table(timing, n_pairs=55, steps=10, images=(5, 11, 1000))
     assert cost["attacks_all"].tolist() == [20, 110, 999000]
     assert cost["attacks_prototypes"].tolist() == [55, 55, 55]
-    np.testing.assert_allclose(cost["seconds_all"], [(1 + 10 / 90) * 10, 22.0, 999000 * 0.02 * 10])
+    np.testing.assert_allclose(
+        cost["seconds_all"], [(1 + 10 / 90) * 10, 22.0, 999000 * 0.02 * 10]
+    )
     np.testing.assert_allclose(cost["seconds_prototypes"], [15.0] * 3)
 
 
@@ -259,9 +309,13 @@ def test_validation_result_summarises_every_experiment_and_reads_verdicts(monkey
         return Validation(
             models=pd.DataFrame({"seconds": [1.0, 2.0, 3.0]}),
             prototype={
-                m: np.tile(truth[:, None], (1, 3)) * scale for m in ("l_end_1e-7", "relative_reduction")
+                m: np.tile(truth[:, None], (1, 3)) * scale
+                for m in ("l_end_1e-7", "relative_reduction")
             },
-            random={m: np.tile(truth[:, None], (1, 5)) * 1.1 for m in ("l_end_1e-7", "relative_reduction")},
+            random={
+                m: np.tile(truth[:, None], (1, 5)) * 1.1
+                for m in ("l_end_1e-7", "relative_reduction")
+            },
             all_pairs={m: truth for m in ("l_end_1e-7", "relative_reduction")},
             n_images=3,
             n_pairs_all=6,
@@ -270,26 +324,43 @@ def test_validation_result_summarises_every_experiment_and_reads_verdicts(monkey
 
     monkeypatch.setattr(study, "validate_prototypes", fake)
     P = load_profile("smoke", {"prototypes.validation.experiments": ["digits"]})
-    monkeypatch.setattr(study, "validation_experiments", lambda profile: ("digits", "fashion"))
+    monkeypatch.setattr(
+        study, "validation_experiments", lambda profile: ("digits", "fashion")
+    )
     r = validation_result(P, None, "cpu")
     assert list(r.validations) == ["digits", "fashion"] and r.attack_seconds == 12.0
     assert len(r.summary) == 2 * 2 * 2  # experiments x measures x estimators
     assert set(r.summary["measure_name"]) == {"L_end", "relative reduction"}
     assert r.summary["rho_range"].iloc[0] == "[1.00, 1.00]"
     assert r.verdicts["error"].tolist() == ["smaller", "smaller", "larger", "larger"]
-    assert r.verdicts["experiment"].tolist() == ["digits", "digits", "fashion", "fashion"]
+    assert r.verdicts["experiment"].tolist() == [
+        "digits",
+        "digits",
+        "fashion",
+        "fashion",
+    ]
 
 
 def test_prototype_result_gathers_the_chapter_on_a_tiny_sweep(store):
     P = load_profile("smoke", TINY)
     r = prototype_result(P, store, "cpu")
     assert r.n_pairs == 6 and r.cluster_experiment == "digits" and 0 < r.purity <= 1
-    assert len(r.clusters) == 3 and all(images.shape[0] == maps.shape[0] == 3 for images, maps in r.clusters)
-    assert len(r.distances) == 2 * 2 and len(r.distance_samples) == 4  # 2 models x 2 methods
+    assert len(r.clusters) == 3 and all(
+        images.shape[0] == maps.shape[0] == 3 for images, maps in r.clusters
+    )
+    assert (
+        len(r.distances) == 2 * 2 and len(r.distance_samples) == 4
+    )  # 2 models x 2 methods
     assert len(r.table) == 4 and len(r.by_kind) == 4
     np.testing.assert_allclose(r.by_kind["pgd"], 100 * r.by_kind["pgd_acc"])
-    assert set(r.vs_pgd["against"]) == {"pgd_acc"} and set(r.start["measure"]) == {"l_start_1e-7"}
+    assert set(r.vs_pgd["against"]) == {"pgd_acc"} and set(r.start["measure"]) == {
+        "l_start_1e-7"
+    }
     assert r.correlations["measure_name"].notna().all()
-    assert list(r.validation.validations) == ["digits"] and len(r.validation.verdicts) == 2
-    assert r.cost["images"].iloc[-1] == 1000 and (r.cost["attacks_prototypes"] == 6).all()
+    assert (
+        list(r.validation.validations) == ["digits"] and len(r.validation.verdicts) == 2
+    )
+    assert (
+        r.cost["images"].iloc[-1] == 1000 and (r.cost["attacks_prototypes"] == 6).all()
+    )
     assert isinstance(r.short_same_order, bool) and len(r.short_check) >= 2

@@ -43,12 +43,18 @@ def test_kmeans_recovers_separated_clusters_and_victims_are_nearest_the_centroid
 def test_pairs_are_seeded_and_round_trip():
     feats, _ = _blobs()
     images = torch.rand(len(feats), 1, 4, 4)
-    a = select_pairs(feats, 4, 2, seed=1, dataset="toy", images=images, targets_per_victim=2)
-    b = select_pairs(feats, 4, 2, seed=1, dataset="toy", images=images, targets_per_victim=2)
+    a = select_pairs(
+        feats, 4, 2, seed=1, dataset="toy", images=images, targets_per_victim=2
+    )
+    b = select_pairs(
+        feats, 4, 2, seed=1, dataset="toy", images=images, targets_per_victim=2
+    )
     assert np.array_equal(a.victims, b.victims) and np.array_equal(a.targets, b.targets)
     c = Pairs.from_dict(a.as_dict())
     assert np.array_equal(c.targets, a.targets) and c.fingerprint == a.fingerprint
-    nxt = select_pairs(feats, 4, 1, seed=0, dataset="toy", images=images, pairing="next_cluster")
+    nxt = select_pairs(
+        feats, 4, 1, seed=0, dataset="toy", images=images, pairing="next_cluster"
+    )
     assert ((nxt.victim_cluster + 1) % 4 == nxt.target_cluster).all()
 
 
@@ -74,16 +80,27 @@ def test_penultimate_features_are_the_last_linear_layers_input():
     model = nn.Sequential(nn.Flatten(), nn.Linear(16, 5), nn.Tanh(), nn.Linear(5, 3))
     x = torch.rand(7, 1, 4, 4)
     feats = penultimate_features(model, x, batch_size=3)
-    assert np.allclose(feats, torch.tanh(model[1](x.flatten(1))).detach().numpy(), atol=1e-6)
+    assert np.allclose(
+        feats, torch.tanh(model[1](x.flatten(1))).detach().numpy(), atol=1e-6
+    )
 
 
 def test_explanation_robustness_summarises_with_intervals():
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.Softplus(beta=5), nn.Linear(8, 3)).eval()
+    model = nn.Sequential(
+        nn.Flatten(), nn.Linear(16, 8), nn.Softplus(beta=5), nn.Linear(8, 3)
+    ).eval()
     x = torch.rand(10, 1, 4, 4)
-    result, s = explanation_robustness(model, x[:5], x[5:], ManipulationConfig(steps=30, lr=1e-2))
+    result, s = explanation_robustness(
+        model, x[:5], x[5:], ManipulationConfig(steps=30, lr=1e-2)
+    )
     assert s["pairs"] == 5 and 0 <= s["label_kept"] <= 1
-    for key in ("l_start_1e-7", "l_end_1e-7", "relative_reduction", "spearman_to_target"):
+    for key in (
+        "l_start_1e-7",
+        "l_end_1e-7",
+        "relative_reduction",
+        "spearman_to_target",
+    ):
         lo, hi = s[f"{key}_ci"]
         assert lo <= s[key] <= hi
     assert s["l_end_1e-7"] == pytest.approx(float(result.l_end.mean()) * 1e7)

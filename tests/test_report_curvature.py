@@ -66,13 +66,24 @@ def test_spectral_norms_figure_has_two_panels_per_experiment_and_one_errorbar_pe
     assert all(len(ax.containers) == 2 for ax in axes)  # one errorbar per twin beta
     assert [t.get_text() for t in axes[0].get_yticklabels()] == list(ROLES)
     assert axes[0].get_xscale() == "log"
-    assert axes[0].get_xlabel().endswith("(1e-7)") and not axes[1].get_xlabel().endswith("(1e-7)")
-    assert [t.get_text() for t in axes[0].get_legend().get_texts()] == ["twin β = 10", "twin β = 100"]
+    assert axes[0].get_xlabel().endswith("(1e-7)") and not axes[
+        1
+    ].get_xlabel().endswith("(1e-7)")
+    assert [t.get_text() for t in axes[0].get_legend().get_texts()] == [
+        "twin β = 10",
+        "twin β = 100",
+    ]
 
 
 def test_lambda_curve_figure_draws_one_line_per_beta_sorted_by_lambda():
     rows = [
-        {"experiment": "a", "twin_beta": b, "loss": loss, "lam": lam, "spectral": 1.0 + abs(lam)}
+        {
+            "experiment": "a",
+            "twin_beta": b,
+            "loss": loss,
+            "lam": lam,
+            "spectral": 1.0 + abs(lam),
+        }
         for b in (10.0, 100.0)
         for loss in ("expl_twin", "ce")
         for lam in (0.5, -0.1, 0.0, 0.1)
@@ -107,7 +118,8 @@ def test_slices_figure_draws_each_role_in_its_colour():
 def test_surface_figure_has_one_panel_per_role_and_a_shared_colour_bar():
     t = np.linspace(-1, 1, 4)
     surfaces = {
-        ("a", role): {"ts": t, "grid": np.outer(t, t) * k} for k, role in enumerate(("SEP_pos", "MAT"), 1)
+        ("a", role): {"ts": t, "grid": np.outer(t, t) * k}
+        for k, role in enumerate(("SEP_pos", "MAT"), 1)
     }
     surfaces[("b", "MAT")] = {"ts": t, "grid": np.ones((4, 4))}
     assert surface_experiments(surfaces) == ["a", "b"]
@@ -118,7 +130,9 @@ def test_surface_figure_has_one_panel_per_role_and_a_shared_colour_bar():
     assert "twin β = 10" in fig._suptitle.get_text()
 
 
-def verdict_row(pos: float, neg: float, reading: str = "as intended", beta: float = 10.0) -> dict:
+def verdict_row(
+    pos: float, neg: float, reading: str = "as intended", beta: float = 10.0
+) -> dict:
     return {
         "experiment": "a",
         "base": "MAT",
@@ -136,7 +150,8 @@ def verdict_row(pos: float, neg: float, reading: str = "as intended", beta: floa
 def test_ratio_text_flips_with_the_ratio_and_says_when_a_role_is_missing():
     r = pd.DataFrame([verdict_row(0.5, 2.0)]).iloc[0]
     assert (
-        ratio_text(r, "SEP_pos") == "SEP_pos flattens the explanation loss ×0.50 (intervals apart), CE ×1.01"
+        ratio_text(r, "SEP_pos")
+        == "SEP_pos flattens the explanation loss ×0.50 (intervals apart), CE ×1.01"
     )
     assert ratio_text(r, "SEP_neg").startswith(
         "SEP_neg sharpens the explanation loss ×2.00 (intervals overlap)"
@@ -158,16 +173,23 @@ def test_beta_text_names_the_blocks_whose_reading_changes():
         ]
     )
     text = beta_text(changed)
-    assert text.startswith("The reading changes with the twin's beta in b (base TRADES):")
+    assert text.startswith(
+        "The reading changes with the twin's beta in b (base TRADES):"
+    )
     assert "a (base" not in text
 
 
 def test_curvature_text_lists_every_block_and_the_convergence():
-    verdicts = pd.DataFrame([verdict_row(0.5, 2.0), verdict_row(2.0, 0.5, "against", beta=100.0)])
+    verdicts = pd.DataFrame(
+        [verdict_row(0.5, 2.0), verdict_row(2.0, 0.5, "against", beta=100.0)]
+    )
     dep = pd.DataFrame([{"experiment": "a", "base": "MAT", "same": False}])
     text = curvature_text(verdicts, dep, {10.0: 1.0, 100.0: 0.5}, 60)
     assert "**a, base MAT, twin β = 10:** SEP_pos flattens" in text
     assert "Reading: **as intended**." in text and "Reading: **against**." in text
-    assert "100 % of the victims at twin β = 10, 50 % of the victims at twin β = 100" in text
+    assert (
+        "100 % of the victims at twin β = 10, 50 % of the victims at twin β = 100"
+        in text
+    )
     assert "cap of 60 HVPs" in text
     assert "changes with the twin's beta" in text

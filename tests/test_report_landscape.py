@@ -25,14 +25,19 @@ def _close():
 def raw_landscape(victims: int = 3, points: int = 5) -> dict:
     ts = torch.linspace(-0.1, 0.1, points)
     slices = {
-        f"{loss}|{d}|0": torch.arange(victims * points, dtype=torch.float32).reshape(victims, points) ** 2
+        f"{loss}|{d}|0": torch.arange(victims * points, dtype=torch.float32).reshape(
+            victims, points
+        )
+        ** 2
         for loss in ("ce", "expl", "expl_twin")
         for d in ("gaussian", "gradient_sign")
     }
     return {"ts": ts, "slices": slices}
 
 
-MODELS = pd.DataFrame({"key": ["a", "b", "c"], "kind": ["standard", "TRADES β=8", "MAT"]})
+MODELS = pd.DataFrame(
+    {"key": ["a", "b", "c"], "kind": ["standard", "TRADES β=8", "MAT"]}
+)
 RAW = {k: raw_landscape() for k in MODELS["key"]}
 
 
@@ -41,7 +46,10 @@ def test_staircase_slices_draws_one_line_per_model_and_loss():
     assert len(fig.axes) == 3
     assert [len(ax.lines) for ax in fig.axes] == [2, 2, 2]
     assert fig.axes[2].get_title() == "expl. loss, twin β=10"
-    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["standard", "TRADES β=8"]
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == [
+        "standard",
+        "TRADES β=8",
+    ]
 
 
 def test_victim_slices_shift_every_victim_to_zero():
@@ -50,12 +58,17 @@ def test_victim_slices_shift_every_victim_to_zero():
     assert all(len(ax.lines) == 3 * 3 for ax in fig.axes)  # models x victims
     for line in fig.axes[0].lines:
         assert line.get_ydata()[2] == 0  # t = 0 is the middle point
-    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == list(MODELS["kind"])
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == list(
+        MODELS["kind"]
+    )
     assert fig.axes[3].get_title() == "expl. loss (twin, 1e-7), gradient-sign"
 
 
 def test_surfaces_one_row_per_model_with_colour_bars():
-    surf = {"ts": torch.linspace(-1, 1, 4), **{k: torch.rand(1, 4, 4) for k in ("ce", "expl", "expl_twin")}}
+    surf = {
+        "ts": torch.linspace(-1, 1, 4),
+        **{k: torch.rand(1, 4, 4) for k in ("ce", "expl", "expl_twin")},
+    }
     fig = report.surfaces([("standard", surf), ("TRADES β=8", surf)])
     assert len(fig.axes) == 2 * 3 * 2  # panels and their colour bars
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
@@ -70,8 +83,8 @@ def kinds_table() -> pd.DataFrame:
             "measure": m,
             "kind": k,
             "mean": 1.0,
-            "ci_low": 0.5,
-            "ci_high": 2.0,
+            "lo": 0.5,
+            "hi": 2.0,
         }
         for e in ("digits", "cifar")
         for loss in ("ce", "expl_twin")
@@ -86,7 +99,10 @@ def test_flatness_by_kind_four_panels_of_one_experiment_and_loss():
     assert len(fig.axes) == 4
     assert [ax.get_title() for ax in fig.axes] == list(report.KIND_TITLES.values())
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["std", "1", "MAT"]
-    assert fig._suptitle.get_text() == "cifar, explanation loss (twin, 1e-7): flatness per model kind"
+    assert (
+        fig._suptitle.get_text()
+        == "cifar, explanation loss (twin, 1e-7): flatness per model kind"
+    )
 
 
 def corr_table(ce_reading: str, expl_reading: str) -> pd.DataFrame:
@@ -100,8 +116,8 @@ def corr_table(ce_reading: str, expl_reading: str) -> pd.DataFrame:
                     "loss": loss,
                     "measure": m,
                     "rho": -0.5,
-                    "ci_low": -0.9,
-                    "ci_high": -0.1,
+                    "lo": -0.9,
+                    "hi": -0.1,
                     "reading": r,
                 }
             )
@@ -124,16 +140,26 @@ def test_readings_text_follows_the_readings():
     corr = corr_table("flattens", "no clear relation")
     text = report.readings_text(corr, reading_shares(corr))
     assert text.count("\n- ") + text.startswith("- ") == 2
-    assert "100 % of the readings say CE" in text and "0 % say the explanation loss flattens" in text
+    assert (
+        "100 % of the readings say CE" in text
+        and "0 % say the explanation loss flattens" in text
+    )
     flipped = corr_table("no clear relation", "flattens")
     text = report.readings_text(flipped, reading_shares(flipped))
-    assert "0 % of the readings say CE" in text and "100 % say the explanation loss flattens" in text
+    assert (
+        "0 % of the readings say CE" in text
+        and "100 % say the explanation loss flattens" in text
+    )
 
 
 def test_verdict_text_flips_with_the_parts():
-    holds = report.verdict_text(landscape_parts(corr_table("flattens", "no clear relation")))
+    holds = report.verdict_text(
+        landscape_parts(corr_table("flattens", "no clear relation"))
+    )
     assert "part (1) holds: CE flattens by every measure; part (2) holds" in holds
-    fails = report.verdict_text(landscape_parts(corr_table("no clear relation", "flattens")))
+    fails = report.verdict_text(
+        landscape_parts(corr_table("no clear relation", "flattens"))
+    )
     assert "no CE measure flattens" in fails
     assert "the explanation loss flattens by 2 of 2 measures" in fails
     sharp = report.verdict_text(landscape_parts(corr_table("flattens", "sharpens")))
@@ -144,7 +170,7 @@ def test_tracking_scatter_one_row_per_experiment_in_family_markers():
     joined = pd.DataFrame(
         {
             "experiment": ["digits"] * 3 + ["cifar"] * 3,
-            "method": ["standard", "TRADES", "MAT"] * 2,
+            "family": ["standard", "TRADES", "MAT"] * 2,
             "l_start_1e-7": [1.0, 2.0, 3.0] * 2,
             "expl_twin:spectral": [10.0, 20.0, 30.0] * 2,
             "l_end_1e-7": [5.0, 6.0, 7.0] * 2,
@@ -154,17 +180,32 @@ def test_tracking_scatter_one_row_per_experiment_in_family_markers():
     assert len(fig.axes) == 4
     assert all(len(ax.collections) == 3 for ax in fig.axes)  # one scatter per family
     assert [ax.get_title() for ax in fig.axes] == ["digits", "digits", "cifar", "cifar"]
-    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["standard", "TRADES", "MAT"]
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == [
+        "standard",
+        "TRADES",
+        "MAT",
+    ]
 
 
 def track_table(start_clear: bool) -> pd.DataFrame:
     lo = 0.2 if start_clear else -0.2
     return pd.DataFrame(
         [
-            {"experiment": "digits", "x": x, "robustness": "L_end", "rho": 0.5, "ci_low": low, "ci_high": 0.9}
-            for x, low in (("l_start_1e-7", lo), ("expl_twin:spectral", -0.3), ("expl_twin:frobenius", -0.3))
+            {
+                "experiment": "digits",
+                "x": x,
+                "robustness": "L_end",
+                "rho": 0.5,
+                "lo": low,
+                "hi": 0.9,
+            }
+            for x, low in (
+                ("l_start_1e-7", lo),
+                ("expl_twin:spectral", -0.3),
+                ("expl_twin:frobenius", -0.3),
+            )
         ]
-    ).assign(clear=lambda t: t["ci_low"] > 0)
+    ).assign(clear=lambda t: t["lo"] > 0)
 
 
 def test_tracking_text_carries_the_correlations_and_the_verdict():
@@ -189,17 +230,28 @@ def test_cost_text_counts_models_and_convergence():
     )
     text = report.cost_text(curv)
     assert "all 2 models took 6.0 s (3.0 s per model" in text
-    assert "for 75 % of the victims" in text and "20 (CE) and 30 (explanation loss)" in text
+    assert (
+        "for 75 % of the victims" in text
+        and "20 (CE) and 30 (explanation loss)" in text
+    )
 
 
 def test_settings_table_lists_the_profile_settings():
     t = report.settings_table(load_profile("smoke"))
     assert list(t.columns) == ["setting", "value"] and len(t) == 9
-    assert t.set_index("setting").loc["explanation", "value"] == load_profile("smoke").landscape.method
+    assert (
+        t.set_index("setting").loc["explanation", "value"]
+        == load_profile("smoke").landscape.method
+    )
 
 
 def test_kind_table_and_showcase_on_a_tiny_table():
-    base = {"experiment": "digits", "method": "TRADES", "beta": 1.0, "kind": "TRADES β=1"}
+    base = {
+        "experiment": "digits",
+        "family": "TRADES",
+        "beta": 1.0,
+        "kind": "TRADES β=1",
+    }
     flat = pd.DataFrame(
         [
             {
@@ -225,9 +277,15 @@ def test_kind_table_and_showcase_on_a_tiny_table():
     t = kind_table(flat, curv)
     assert len(t) == 2 * len(KIND_MEASURES)  # losses x measures, one kind
     assert set(t["measure"]) == set(KIND_MEASURES)
-    assert t.set_index(["loss", "measure"]).loc[("ce", "frobenius"), "mean"] == pytest.approx(4.0)
+    assert t.set_index(["loss", "measure"]).loc[
+        ("ce", "frobenius"), "mean"
+    ] == pytest.approx(4.0)
     assert (t["models"] == 2).all()
     models = pd.DataFrame(
-        {"experiment": ["digits"] * 3, "seed": [0, 0, 1], "kind": ["standard", "MAT", "standard"]}
+        {
+            "experiment": ["digits"] * 3,
+            "seed": [0, 0, 1],
+            "kind": ["standard", "MAT", "standard"],
+        }
     )
     assert list(showcase(models, "digits", 0, ("standard",)).index) == [0]

@@ -93,15 +93,21 @@ def fake_result(trace: np.ndarray, l_start: np.ndarray) -> ManipulationResult:
 
 
 def test_relative_loss_curves_are_median_and_quartiles_of_the_loss_over_its_start():
-    trace = np.array([[1.0, 1.0, 1.0], [0.5, 0.7, 0.9]])  # relative to the start; 2 steps x 3 pairs
+    trace = np.array(
+        [[1.0, 1.0, 1.0], [0.5, 0.7, 0.9]]
+    )  # relative to the start; 2 steps x 3 pairs
     res = fake_result(trace, np.array([2.0, 4.0, 8.0]))
-    curves = relative_loss_curves({"standard": res, "MAT": res}, [1, 10], {"standard": "standard"})
+    curves = relative_loss_curves(
+        {"standard": res, "MAT": res}, [1, 10], {"standard": "standard"}
+    )
     assert list(curves.columns) == ["model", "family", "step", "median", "q25", "q75"]
     assert len(curves) == 4
     last = curves[(curves["model"] == "standard") & (curves["step"] == 10)].iloc[0]
     assert last["median"] == pytest.approx(0.7)
     assert (last["q25"], last["q75"]) == (pytest.approx(0.6), pytest.approx(0.8))
-    assert curves.loc[curves["model"] == "MAT", "family"].isna().all()  # no family given
+    assert (
+        curves.loc[curves["model"] == "MAT", "family"].isna().all()
+    )  # no family given
 
 
 def test_l_end_above_standard_compares_each_robust_model_with_the_standard_one():
@@ -144,7 +150,9 @@ def test_manipulation_examples_has_six_panels_per_row_and_titles_the_labels():
     fig = manipulation_examples(model, x_v, x_t, x_adv, "gradient", rows=2)
     assert len(fig.axes) == 12
     titles = [ax.get_title() for ax in fig.axes]
-    assert sum(t.startswith("label ") for t in titles) == 4  # victim and manipulated image, per row
+    assert (
+        sum(t.startswith("label ") for t in titles) == 4
+    )  # victim and manipulated image, per row
     assert [ax.get_xlabel() for ax in fig.axes[-6:]][0] == "victim"
     assert fig.axes[-1].get_xlabel() == "manipulated\nmap"
 
@@ -170,11 +178,18 @@ def test_attack_table_rounds_each_column_as_the_page_does():
 
 
 def test_attack_sentence_says_whether_pairs_stop_early():
-    m = SimpleNamespace(steps=100, lr=0.001, pairs=8, method="gradient", window=100, rel_tol=0.01)
+    m = SimpleNamespace(
+        steps=100, lr=0.001, pairs=8, method="gradient", window=100, rel_tol=0.01
+    )
     assert "no early stopping" in attack_sentence(m)
-    assert attack_sentence(m).startswith("Attack: 100 Adam steps of size 0.001 on 8 pairs per model")
+    assert attack_sentence(m).startswith(
+        "Attack: 100 Adam steps of size 0.001 on 8 pairs per model"
+    )
     m.window = 10
-    assert "a pair stops when its loss has not improved by 1 % over 10 steps" in attack_sentence(m)
+    assert (
+        "a pair stops when its loss has not improved by 1 % over 10 steps"
+        in attack_sentence(m)
+    )
 
 
 def test_standard_sentence_reports_the_standard_models_numbers():
@@ -190,7 +205,10 @@ def test_standard_sentence_reports_the_standard_models_numbers():
 
 def test_steering_sentence_follows_which_models_end_higher():
     both = steering_sentence({"TRADES β=8": True, "MAT": False})
-    assert "higher (explanations harder to steer) for TRADES β=8 and not higher for MAT." in both
+    assert (
+        "higher (explanations harder to steer) for TRADES β=8 and not higher for MAT."
+        in both
+    )
     none = steering_sentence({"TRADES β=8": False, "MAT": False})
     assert "for none of the robust models." in none
     assert "not higher" not in none
@@ -209,7 +227,10 @@ def test_evidence_sentence_flips_with_beats_noise():
     )
     yes = evidence_sentence(evidence)
     assert "standard: 80 % / 5 %; MAT: 60 % / -2 %" in yes
-    assert "On every model the attack moves the map towards the target far more than noise does" in yes
+    assert (
+        "On every model the attack moves the map towards the target far more than noise does"
+        in yes
+    )
     no = evidence_sentence(evidence.assign(beats_noise=[True, False]))
     assert "does not beat noise by a wide margin on every model" in no
     assert "far more than noise does" not in no

@@ -41,7 +41,12 @@ def sweep_table(
     """A ``run_sweep``-like table: one row per (kind, seed), accuracy nudged by the seed."""
     rows = []
     kinds = [
-        ("standard" if b == 0 else "TRADES", b, f"TRADES β={b:g}" if b else "standard", p)
+        (
+            "standard" if b == 0 else "TRADES",
+            b,
+            f"TRADES β={b:g}" if b else "standard",
+            p,
+        )
         for b, p in pgd_by_beta.items()
     ]
     if mat:
@@ -52,7 +57,7 @@ def sweep_table(
                 {
                     "experiment": experiment,
                     "kind": kind,
-                    "method": method,
+                    "family": method,
                     "beta": beta,
                     "seed": seed,
                     "clean_acc": 0.9 - 0.01 * seed,
@@ -87,7 +92,9 @@ def test_masking_suspected_at_and_above_the_threshold_only():
     assert not masking_suspected(MASKING_DROP - 0.1)
     assert masking_suspected(MASKING_DROP)
     assert masking_suspected(12.0)
-    assert not masking_suspected(-1.0)  # the stronger attack did better than nothing: no masking
+    assert not masking_suspected(
+        -1.0
+    )  # the stronger attack did better than nothing: no masking
 
 
 def test_settings_table_has_one_column_per_experiment_once_transposed():
@@ -119,22 +126,31 @@ def test_accuracy_vs_beta_has_one_panel_per_experiment_and_mat_at_the_right():
     assert [t.get_text() for t in a.get_xticklabels()] == ["0", "1", "4", "MAT"]
     assert [t.get_text() for t in b.get_xticklabels()] == ["0", "2"]
     assert (a.get_title(), b.get_title()) == ("digits", "fashion")
-    assert len(a.containers) == 4 and len(b.containers) == 2  # clean/PGD x TRADES/MAT errorbars
+    assert (
+        len(a.containers) == 4 and len(b.containers) == 2
+    )  # clean/PGD x TRADES/MAT errorbars
     assert all(c.has_yerr for c in a.containers)  # two seeds: bars over seeds
     colors = {matplotlib.colors.to_hex(c.lines[0].get_color()) for c in a.containers}
-    assert colors == {matplotlib.colors.to_hex(ACCURACY_COLOR[k]) for k in ("clean", "pgd")}
+    assert colors == {
+        matplotlib.colors.to_hex(ACCURACY_COLOR[k]) for k in ("clean", "pgd")
+    }
     legend = [t.get_text() for t in fig.legends[0].get_texts()]
     assert legend == ["clean (TRADES)", "clean (MAT)", "PGD (TRADES)", "PGD (MAT)"]
 
 
 def test_accuracy_vs_beta_draws_no_bars_for_one_seed():
-    fig = accuracy_vs_beta(summarize(sweep_table({0: 0.1, 1: 0.3}, seeds=(0,))), ["digits"])
+    fig = accuracy_vs_beta(
+        summarize(sweep_table({0: 0.1, 1: 0.3}, seeds=(0,))), ["digits"]
+    )
     assert not any(c.has_yerr for c in fig.axes[0].containers)
 
 
 def test_training_curves_one_line_per_model_with_mat_in_black():
     hist = {
-        "standard": [{"epoch": 1, "monitor_pgd_acc": 0.1}, {"epoch": 2, "monitor_pgd_acc": 0.2}],
+        "standard": [
+            {"epoch": 1, "monitor_pgd_acc": 0.1},
+            {"epoch": 2, "monitor_pgd_acc": 0.2},
+        ],
         "MAT": [{"epoch": 1, "monitor_pgd_acc": 0.3}, {"epoch": 2}],
     }
     fig = training_curves(hist, "monitor_pgd_acc", "title")
@@ -160,7 +176,12 @@ def test_plus_minus_shows_the_spread_only_with_several_seeds():
 
 def test_accuracy_table_shows_mean_spread_and_range():
     html = accuracy_table(summarize(sweep_table({0: 0.1, 1: 0.3}))).to_html()
-    for text in ("PGD range over seeds", "30.0–32.0", "89.5\u2009±\u20090.7", "TRADES β=1"):
+    for text in (
+        "PGD range over seeds",
+        "30.0–32.0",
+        "89.5\u2009±\u20090.7",
+        "TRADES β=1",
+    ):
         assert text in html
 
 
@@ -183,28 +204,46 @@ def test_settings_sentence_says_whether_mat_is_in():
 def test_accuracy_line_flips_with_the_monotonicity_verdict():
     summary = summarize(sweep_table({0: 0.1, 1: 0.3, 4: 0.5}))
     up = accuracy_line(summary, "digits", 0.3, True)
-    assert up.startswith("- **digits** (eps 0.3): standard training reaches 89.5 % clean and 11.0 % PGD")
-    assert "TRADES β=4 reaches 89.5 % clean and 51.0 % PGD accuracy; MAT 89.5 % clean and 46.0 % PGD" in up
+    assert up.startswith(
+        "- **digits** (eps 0.3): standard training reaches 89.5 % clean and 11.0 % PGD"
+    )
+    assert (
+        "TRADES β=4 reaches 89.5 % clean and 51.0 % PGD accuracy; MAT 89.5 % clean and 46.0 % PGD"
+        in up
+    )
     assert up.endswith("rises with β at every step (within one point).")
     down = accuracy_line(summary, "digits", 0.3, False)
     assert down.endswith("does **not** rise monotonically with β here (see the table).")
-    no_mat = accuracy_line(summarize(sweep_table({0: 0.1, 1: 0.3}, mat=False)), "digits", 0.3, True)
+    no_mat = accuracy_line(
+        summarize(sweep_table({0: 0.1, 1: 0.3}, mat=False)), "digits", 0.3, True
+    )
     assert "MAT" not in no_mat
 
 
 def test_compute_sentence_counts_models_and_time_per_kind():
     text = compute_sentence(sweep_table({0: 0.1, 1: 0.3}), 2)
-    assert text.startswith("The sweep holds 6 models (2 seed(s) each). Training them took 3.0 min of compute")
-    assert "about 40 s per adversarially trained model and 10 s per standard one." in text
+    assert text.startswith(
+        "The sweep holds 6 models (2 seed(s) each). Training them took 3.0 min of compute"
+    )
+    assert (
+        "about 40 s per adversarially trained model and 10 s per standard one." in text
+    )
 
 
 def test_sweep_summary_has_one_bullet_per_experiment_then_the_compute():
     table = pd.concat(
-        [sweep_table({0: 0.1, 1: 0.3}), sweep_table({0: 0.3, 1: 0.1}, mat=False, experiment="fashion")]
+        [
+            sweep_table({0: 0.1, 1: 0.3}),
+            sweep_table({0: 0.3, 1: 0.1}, mat=False, experiment="fashion"),
+        ]
     )
     summary = summarize(table)
     text = sweep_summary(
-        summary, table, {"digits": 0.3, "fashion": 0.1}, {"digits": True, "fashion": False}, 2
+        summary,
+        table,
+        {"digits": 0.3, "fashion": 0.1},
+        {"digits": True, "fashion": False},
+        2,
     )
     lines = text.split("\n")
     assert lines[0].startswith("- **digits**") and lines[1].startswith("- **fashion**")

@@ -8,7 +8,13 @@ from torch import nn
 
 from lib.core.errors import ConfigError
 from lib.core.profile import load_profile
-from lib.core.settings import AttackConfig, DataConfig, ModelConfig, SepConfig, TrainConfig
+from lib.core.settings import (
+    AttackConfig,
+    DataConfig,
+    ModelConfig,
+    SepConfig,
+    TrainConfig,
+)
 from lib.measure.sep import explanation_change
 from lib.nn.models import build_model
 from lib.pipeline.training import RunSpec, get_model
@@ -27,7 +33,8 @@ def test_linear_model_and_zero_noise_give_exactly_zero():
     linear = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
     x = x_batch()
     assert torch.equal(
-        explanation_change(linear, x, 0.3, generator=torch.Generator().manual_seed(1)), torch.zeros(6)
+        explanation_change(linear, x, 0.3, generator=torch.Generator().manual_seed(1)),
+        torch.zeros(6),
     )
     assert torch.equal(explanation_change(smooth_net(), x, 0.0), torch.zeros(6))
 
@@ -37,7 +44,12 @@ def test_grows_with_sigma_is_per_example_and_seeded():
 
     def lf(sigma, xx=x, seed=1):
         return explanation_change(
-            net, xx, sigma, samples=4, generator=torch.Generator().manual_seed(seed), create_graph=False
+            net,
+            xx,
+            sigma,
+            samples=4,
+            generator=torch.Generator().manual_seed(seed),
+            create_graph=False,
         )
 
     means = [float(lf(s).mean()) for s in (0.01, 0.05, 0.2)]
@@ -48,19 +60,26 @@ def test_grows_with_sigma_is_per_example_and_seeded():
     moved = x.clone()
     moved[3] = 1 - moved[3]  # changing one image changes only its own L_f
     other = lf(0.1, moved)
-    assert torch.equal(other[:3], first[:3]) and torch.equal(other[4:], first[4:]) and other[3] != first[3]
+    assert (
+        torch.equal(other[:3], first[:3])
+        and torch.equal(other[4:], first[4:])
+        and other[3] != first[3]
+    )
 
 
 def test_differentiable_in_the_weights_of_a_relu_model():
     torch.manual_seed(0)
     relu = build_model("convnet", 1, 10, width=8)
-    lf = explanation_change(relu, x_batch(), 0.1, generator=torch.Generator().manual_seed(0)).mean()
+    lf = explanation_change(
+        relu, x_batch(), 0.1, generator=torch.Generator().manual_seed(0)
+    ).mean()
     grads = torch.autograd.grad(lf, [p for p in relu.parameters()], allow_unused=True)
     assert any(g is not None and g.abs().sum() > 0 for g in grads)
 
 
 @pytest.mark.parametrize(
-    "kwargs, fragment", [({"sigma": -0.1}, "sigma=-0.1"), ({"sigma": 0.1, "samples": 0}, "samples=0")]
+    "kwargs, fragment",
+    [({"sigma": -0.1}, "sigma=-0.1"), ({"sigma": 0.1, "samples": 0}, "samples=0")],
 )
 def test_bad_arguments_give_one_line(kwargs, fragment):
     with pytest.raises(ConfigError, match=fragment):
@@ -106,19 +125,31 @@ def test_lambda_zero_reproduces_mat_bit_for_bit(store):
     zero = get_model(spec(SepConfig(lam=0.0, sigma=0.1)), store, "cpu", progress=False)
     a, b = mat.model.state_dict(), zero.model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
-    assert "sep_lf" in zero.history[-1] and "base_loss" in zero.history[-1] and zero.collapsed is None
+    assert (
+        "sep_lf" in zero.history[-1]
+        and "base_loss" in zero.history[-1]
+        and zero.collapsed is None
+    )
 
 
 def test_positive_lambda_ends_with_lower_lf_than_negative(store):
-    pos = get_model(spec(SepConfig(lam=3e4, sigma=0.1), epochs=3), store, "cpu", progress=False)
-    neg = get_model(spec(SepConfig(lam=-3e4, sigma=0.1), epochs=3), store, "cpu", progress=False)
+    pos = get_model(
+        spec(SepConfig(lam=3e4, sigma=0.1), epochs=3), store, "cpu", progress=False
+    )
+    neg = get_model(
+        spec(SepConfig(lam=-3e4, sigma=0.1), epochs=3), store, "cpu", progress=False
+    )
     assert pos.history[-1]["sep_lf"] < neg.history[-1]["sep_lf"]
 
 
 def test_a_collapsed_run_is_flagged(store):
-    run = get_model(spec(SepConfig(lam=-1e12, sigma=0.1), epochs=2), store, "cpu", progress=False)
+    run = get_model(
+        spec(SepConfig(lam=-1e12, sigma=0.1), epochs=2), store, "cpu", progress=False
+    )
     assert run.collapsed is not None
-    again = get_model(spec(SepConfig(lam=-1e12, sigma=0.1), epochs=2), store, "cpu", progress=False)
+    again = get_model(
+        spec(SepConfig(lam=-1e12, sigma=0.1), epochs=2), store, "cpu", progress=False
+    )
     assert again.collapsed == run.collapsed  # stored with the model, not recomputed
 
 
@@ -129,26 +160,49 @@ def test_sep_loss_on_a_batch_norm_model_is_per_example_and_leaves_the_model_as_i
     stats = [b.clone() for b in model.buffers()]
     from lib.measure.sep import sep_loss
 
-    _, whole = sep_loss(model, x, y, 1.0, 0.1, "gradient", 1, torch.Generator().manual_seed(3))
+    _, whole = sep_loss(
+        model, x, y, 1.0, 0.1, "gradient", 1, torch.Generator().manual_seed(3)
+    )
     # the same noise in eval mode: equal, so the maps used running statistics, not the batch's
     lf = explanation_change(
-        model.eval(), x, 0.1, target=y, generator=torch.Generator().manual_seed(3), create_graph=False
+        model.eval(),
+        x,
+        0.1,
+        target=y,
+        generator=torch.Generator().manual_seed(3),
+        create_graph=False,
     )
     assert torch.allclose(whole, lf.mean(), rtol=1e-5)
     in_train_mode = explanation_change(
-        model.train(), x, 0.1, target=y, generator=torch.Generator().manual_seed(3), create_graph=False
+        model.train(),
+        x,
+        0.1,
+        target=y,
+        generator=torch.Generator().manual_seed(3),
+        create_graph=False,
     )
-    assert not torch.allclose(in_train_mode.mean(), lf.mean(), rtol=1e-3)  # the check above can fail
-    for b, s in zip(model.buffers(), stats):  # undo the train-mode pass's update of the running statistics
+    assert not torch.allclose(
+        in_train_mode.mean(), lf.mean(), rtol=1e-3
+    )  # the check above can fail
+    for b, s in zip(
+        model.buffers(), stats
+    ):  # undo the train-mode pass's update of the running statistics
         b.copy_(s)
     model.train()
-    _, again = sep_loss(model, x, y, 1.0, 0.1, "gradient", 1, torch.Generator().manual_seed(3))
+    _, again = sep_loss(
+        model, x, y, 1.0, 0.1, "gradient", 1, torch.Generator().manual_seed(3)
+    )
     assert all(m.training for m in model.modules())  # modes restored
-    assert all(torch.equal(a, b) for a, b in zip(stats, model.buffers()))  # running statistics untouched
+    assert all(
+        torch.equal(a, b) for a, b in zip(stats, model.buffers())
+    )  # running statistics untouched
 
 
 def test_extra_and_trades_experiments_must_have_a_lambda_sweep():
-    with pytest.raises(ConfigError, match="sep.extra_experiments='cifar10'.*experiments with a lambda sweep"):
+    with pytest.raises(
+        ConfigError,
+        match="sep.extra_experiments='cifar10'.*experiments with a lambda sweep",
+    ):
         load_profile("smoke", {"sep.extra_experiments": ["cifar10"]})
     with pytest.raises(ConfigError, match="sep.trades_experiments"):
         load_profile("smoke", {"sep.base": "trades"})

@@ -12,9 +12,21 @@ from lib.analysis.verdicts import (
     sep_order_verdicts,
 )
 from lib.core.profile import load_profile
-from lib.pipeline.roster import base_runs, extra_runs, lambda_runs, main_runs, study_experiments
+from lib.pipeline.roster import (
+    base_runs,
+    extra_runs,
+    lambda_runs,
+    main_runs,
+    study_experiments,
+)
 from lib.report.text import short_reason
-from lib.studies.sep import against_paper, paper_block_of, paper_blocks, sep_tasks, with_paper
+from lib.studies.sep import (
+    against_paper,
+    paper_block_of,
+    paper_blocks,
+    sep_tasks,
+    with_paper,
+)
 
 
 def sweep_rows():
@@ -30,7 +42,13 @@ def sweep_rows():
     ]
     return pd.DataFrame(
         [
-            {"experiment": "mnist", "lam": lam, "clean_acc": c, "pgd_acc": p, "collapsed": k}
+            {
+                "experiment": "mnist",
+                "lam": lam,
+                "clean_acc": c,
+                "pgd_acc": p,
+                "collapsed": k,
+            }
             for lam, c, p, k in rows
         ]
     )
@@ -40,7 +58,10 @@ def test_choice_takes_the_largest_lambda_within_tolerance_and_never_a_collapsed_
     chosen = choose(sweep_rows(), 2.0).iloc[0]
     assert chosen["SEP_pos"] == 1e4  # 1e5 loses 10 points of clean accuracy
     assert chosen["SEP_neg"] == -3e3  # -1e4 collapsed
-    none = choose(sweep_rows().assign(pgd_acc=lambda t: t["pgd_acc"].where(t["lam"] == 0, 0.1)), 2.0).iloc[0]
+    none = choose(
+        sweep_rows().assign(pgd_acc=lambda t: t["pgd_acc"].where(t["lam"] == 0, 0.1)),
+        2.0,
+    ).iloc[0]
     assert none["SEP_pos"] is None and none["SEP_neg"] is None
 
 
@@ -49,8 +70,13 @@ def test_a_run_collapsed_on_lf_growth_alone_is_named_but_not_chosen():
     sweep.loc[sweep["lam"] == -3e3, "collapsed"] = "L_f exploded from 1e-06 to 0.0002"
     assert choose(sweep, 2.0).iloc[0]["SEP_neg"] == -1e3  # the rule still keeps it out
     named = collapsed_on_lf_alone(sweep, 2.0)
-    assert sorted(named["lam"]) == [-1e4, -3e3]  # both grew L_f with accuracy within 2 points of MAT's
-    assert collapsed_on_lf_alone(sweep, 0.05).empty  # both are 0.1 points or more off MAT
+    assert sorted(named["lam"]) == [
+        -1e4,
+        -3e3,
+    ]  # both grew L_f with accuracy within 2 points of MAT's
+    assert collapsed_on_lf_alone(
+        sweep, 0.05
+    ).empty  # both are 0.1 points or more off MAT
 
 
 def test_accuracy_shifts_reread_the_rule_on_another_base():
@@ -64,15 +90,21 @@ def test_accuracy_shifts_reread_the_rule_on_another_base():
         }
     )
     shifts = accuracy_shifts(roles, "TRADES", 2.0)
-    assert list(shifts["role"]) == ["SEP_pos", "SEP_neg"]  # once per model, not per explanation method
-    assert shifts["clean_points"].round(6).tolist() == [1.0, 5.0] and shifts["pgd_points"].round(
-        6
-    ).tolist() == [1.0, 0.5]
+    assert list(shifts["role"]) == [
+        "SEP_pos",
+        "SEP_neg",
+    ]  # once per model, not per explanation method
+    assert shifts["clean_points"].round(6).tolist() == [1.0, 5.0] and shifts[
+        "pgd_points"
+    ].round(6).tolist() == [1.0, 0.5]
     assert shifts["within"].tolist() == [True, False]
 
 
 def test_collapse_reasons_shorten_for_a_table():
-    assert short_reason("non-finite loss at epoch 2, batch 47") == "loss not finite (epoch 2)"
+    assert (
+        short_reason("non-finite loss at epoch 2, batch 47")
+        == "loss not finite (epoch 2)"
+    )
     assert short_reason("clean accuracy 0.102 at chance (1/10)") == "at chance"
     assert short_reason("L_f exploded from 1.46e-06 to 0.000196") == "L_f grew 134-fold"
     assert short_reason("") == ""
@@ -95,13 +127,25 @@ def test_verdict_reads_the_order_and_the_spread():
     assert abs(v["pgd_spread_points"] - 5.0) < 1e-9 and not v["pgd_within"]
     assert v["neg_over_pos"] == 8.0 and v["mat_over_pos"] == 2.0
     missing = sep_order_verdicts(roles[roles["role"] != "SEP_neg"]).iloc[0]
-    assert not missing["complete"] and missing["missing"] == "SEP_neg" and missing["l_end_order"] is None
-    assert missing["pos_below_base"] and missing["mat_over_pos"] == 2.0 and missing["base_below_neg"] is None
+    assert (
+        not missing["complete"]
+        and missing["missing"] == "SEP_neg"
+        and missing["l_end_order"] is None
+    )
+    assert (
+        missing["pos_below_base"]
+        and missing["mat_over_pos"] == 2.0
+        and missing["base_below_neg"] is None
+    )
 
 
 def test_the_paper_table_ranks_sep_pos_below_mat_below_sep_neg_in_every_block():
     paper = paper_blocks(str(PROJECT / "book" / "paper_table.csv"))
-    assert len(paper) == 6 and paper["l_end_order"].all() and paper["pgd_spread_points"].max() < 3
+    assert (
+        len(paper) == 6
+        and paper["l_end_order"].all()
+        and paper["pgd_spread_points"].max() < 3
+    )
 
 
 def test_sep_runs_are_the_base_runs_with_sep_and_keep_nothing_else():
@@ -109,11 +153,20 @@ def test_sep_runs_are_the_base_runs_with_sep_and_keep_nothing_else():
     runs = [r for r in lambda_runs(P) if r.experiment == "digits"]
     assert sorted(r.kind.lam for r in runs) == sorted(P.sep.lambdas["digits"])
     base = base_runs(P, "digits")[0]
-    assert all(r.spec.train.method == "mat" and r.spec.data == base.spec.data for r in runs)
-    roles = main_runs(P, pd.DataFrame([{"experiment": "digits", "SEP_pos": 2000.0, "SEP_neg": None}]))
+    assert all(
+        r.spec.train.method == "mat" and r.spec.data == base.spec.data for r in runs
+    )
+    roles = main_runs(
+        P, pd.DataFrame([{"experiment": "digits", "SEP_pos": 2000.0, "SEP_neg": None}])
+    )
     # per seed: the standard model, then MAT and SEP_pos (no SEP_neg: no lambda of that sign qualified)
-    assert [r for r, _ in roles] == ["standard"] * len(P.seeds) + ["MAT", "SEP_pos"] * len(P.seeds)
-    assert [run.kind.lam for r, run in roles if r == "SEP_pos"] == [2000.0] * len(P.seeds)
+    assert [r for r, _ in roles] == ["standard"] * len(P.seeds) + [
+        "MAT",
+        "SEP_pos",
+    ] * len(P.seeds)
+    assert [run.kind.lam for r, run in roles if r == "SEP_pos"] == [2000.0] * len(
+        P.seeds
+    )
 
 
 def test_the_second_architecture_trains_only_standard_and_base_models():
@@ -121,8 +174,12 @@ def test_the_second_architecture_trains_only_standard_and_base_models():
     assert study_experiments(P) == ["digits", "digits-resnet18"]
     extra = extra_runs(P)
     assert {r.experiment for r in extra} == {"digits-resnet18"}
-    assert sorted(r.kind.label for r in extra) == sorted(["standard", "MAT"] * len(P.seeds))
-    assert {r.spec.model.name for r in lambda_runs(P) if r.experiment == "digits-resnet18"} == {"resnet18"}
+    assert sorted(r.kind.label for r in extra) == sorted(
+        ["standard", "MAT"] * len(P.seeds)
+    )
+    assert {
+        r.spec.model.name for r in lambda_runs(P) if r.experiment == "digits-resnet18"
+    } == {"resnet18"}
 
 
 def test_sep_tasks_resolve_their_lambda_once_the_sweep_is_stored(monkeypatch, tmp_path):
@@ -135,7 +192,9 @@ def test_sep_tasks_resolve_their_lambda_once_the_sweep_is_stored(monkeypatch, tm
     later = [t for t in tasks if t.stage == "sep-main-models"]
     # seed 1 on MAT for both experiments, and both seeds on the TRADES base (digits): two roles each
     assert len(later) == 2 * (2 + 2)
-    assert all(t.config() is None for t in later)  # the sweep is not stored: after upstream
+    assert all(
+        t.config() is None for t in later
+    )  # the sweep is not stored: after upstream
     from lib.pipeline import roster
 
     monkeypatch.setattr(roster, "lambda_ready", lambda profile, store: True)
@@ -144,7 +203,13 @@ def test_sep_tasks_resolve_their_lambda_once_the_sweep_is_stored(monkeypatch, tm
         "lambda_table",
         lambda profile, store, device: pd.DataFrame(
             [
-                {"experiment": e, "lam": lam, "clean_acc": 0.9, "pgd_acc": 0.5, "collapsed": ""}
+                {
+                    "experiment": e,
+                    "lam": lam,
+                    "clean_acc": 0.9,
+                    "pgd_acc": 0.5,
+                    "collapsed": "",
+                }
                 for e in ("digits", "digits-resnet18")
                 for lam in (0.0, 2000.0)
             ]
@@ -155,9 +220,13 @@ def test_sep_tasks_resolve_their_lambda_once_the_sweep_is_stored(monkeypatch, tm
     pos = by_label["digits SEP_pos on TRADES seed 1"].config()
     assert pos["train"]["sep"]["lam"] == 2000.0 and pos["train"]["method"] == "trades"
     assert pos["train"]["beta"] == max(P.sweep.betas) and pos["train"]["seed"] == 1
-    assert by_label["digits-resnet18 SEP_neg on MAT seed 1"].config() is NOT_NEEDED  # no negative lambda
+    assert (
+        by_label["digits-resnet18 SEP_neg on MAT seed 1"].config() is NOT_NEEDED
+    )  # no negative lambda
     assert by_label["digits-resnet18 SEP_neg on MAT seed 1"].done(store)
-    assert [t.label for t in tasks] == [t.label for t in sep_tasks(P, ResultStore(tmp_path / "x"), "cpu")]
+    assert [t.label for t in tasks] == [
+        t.label for t in sep_tasks(P, ResultStore(tmp_path / "x"), "cpu")
+    ]
 
 
 def test_intervals_over_seeds_and_pairs_and_the_separation_of_sep_pos_and_sep_neg():
@@ -190,8 +259,12 @@ def test_intervals_over_seeds_and_pairs_and_the_separation_of_sep_pos_and_sep_ne
             )
     roles = robustness_by_role(pd.DataFrame(rows))
     assert list(roles["role"]) == ["SEP_pos", "MAT", "SEP_neg"]
-    assert (roles["l_end_lo"] < roles["l_end_1e-7"]).all() and (roles["l_end_1e-7"] < roles["l_end_hi"]).all()
-    assert abs(roles["l_end_1e-7"].iloc[0] - 101.0) < 1e-9 and roles["seeds"].iloc[0] == 3
+    assert (roles["l_end_lo"] < roles["l_end_1e-7"]).all() and (
+        roles["l_end_1e-7"] < roles["l_end_hi"]
+    ).all()
+    assert (
+        abs(roles["l_end_1e-7"].iloc[0] - 101.0) < 1e-9 and roles["seeds"].iloc[0] == 3
+    )
     v = sep_order_verdicts(roles).iloc[0]
     assert v["l_end_order"] and v["pos_neg_separated"]
 
@@ -209,8 +282,12 @@ def test_our_blocks_sit_beside_the_papers_block_of_the_same_dataset_and_architec
         }
     )
     out = with_paper(roles, str(PROJECT / "book" / "paper_table.csv"))
-    assert out["paper_l_end_1e-7"].iloc[1] == 298.729  # MNIST ConvNet MAT in the paper's table
-    assert pd.isna(out["paper_l_end_1e-7"].iloc[3])  # the paper has no Fashion-MNIST block
+    assert (
+        out["paper_l_end_1e-7"].iloc[1] == 298.729
+    )  # MNIST ConvNet MAT in the paper's table
+    assert pd.isna(
+        out["paper_l_end_1e-7"].iloc[3]
+    )  # the paper has no Fashion-MNIST block
     assert paper_block_of("mnist", "resnet18") == ("MNIST", "ResNet18")
     blocks = pd.DataFrame(
         {
@@ -227,12 +304,19 @@ def test_our_blocks_sit_beside_the_papers_block_of_the_same_dataset_and_architec
     )
     verdict = sep_order_verdicts(blocks)
     side = against_paper(verdict, blocks, str(PROJECT / "book" / "paper_table.csv"))
-    assert list(side["source"]) == ["ours: gradient", "paper: MNIST ConvNet", "ours: gradient"]
+    assert list(side["source"]) == [
+        "ours: gradient",
+        "paper: MNIST ConvNet",
+        "ours: gradient",
+    ]
     # fashion-mnist has no SEP_pos: no whole order, but its MAT < SEP_neg half is read (and fails here)
-    assert pd.isna(side["l_end_order"].iloc[2]) and side["base_below_neg"].iloc[2] == "no"
+    assert (
+        pd.isna(side["l_end_order"].iloc[2]) and side["base_below_neg"].iloc[2] == "no"
+    )
     assert side["neg_over_mat"].iloc[2] == 0.5 and pd.isna(side["neg_over_pos"].iloc[2])
     assert (
-        abs(side["neg_over_pos"].iloc[1] - 657.180 / 61.545) < 1e-9 and side["l_end_order"].iloc[1] == "yes"
+        abs(side["neg_over_pos"].iloc[1] - 657.180 / 61.545) < 1e-9
+        and side["l_end_order"].iloc[1] == "yes"
     )
 
 
@@ -293,22 +377,42 @@ def test_sep_comparison_returns_every_table_and_verdict_of_the_chapter(monkeypat
     monkeypatch.setattr(study, "lambda_robustness", lambda p, s, d, sweep: sweep)
     monkeypatch.setattr(study, "lambda_histories", lambda p, s, d: {"digits": {}})
     monkeypatch.setattr(
-        study, "main_runs", lambda p, chosen: [("SEP_pos", 1.0), ("MAT", 2.0), ("SEP_neg", 4.0)]
+        study,
+        "main_runs",
+        lambda p, chosen: [("SEP_pos", 1.0), ("MAT", 2.0), ("SEP_neg", 4.0)],
     )
     monkeypatch.setattr(
-        study, "trades_runs", lambda p, chosen: [("SEP_pos", 3.0), ("TRADES", 2.0), ("SEP_neg", 1.0)]
+        study,
+        "trades_runs",
+        lambda p, chosen: [("SEP_pos", 3.0), ("TRADES", 2.0), ("SEP_neg", 1.0)],
     )
     monkeypatch.setattr(study, "main_table", lambda p, s, d, runs: table(runs))
     r = study.sep_comparison(P, None, "cpu", str(PROJECT / "book" / "paper_table.csv"))
     assert r.chosen.iloc[0]["SEP_pos"] == 2e3 and r.chosen.iloc[0]["SEP_neg"] == -2e3
-    assert r.lf_only["lam"].tolist() == [-3e3] and r.tolerance_points == P.sep.tolerance_points
+    assert (
+        r.lf_only["lam"].tolist() == [-3e3]
+        and r.tolerance_points == P.sep.tolerance_points
+    )
     assert len(r.verdicts) == 2 and r.verdicts["l_end_order"].all()
     assert "paper_l_end_1e-7" in r.roles and len(r.paper) == 6
-    assert list(r.side["source"]) == ["ours: gradient", "ours: grad_x_input"]  # digits: no paper block
-    assert not r.trades_verdicts["l_end_order"].any() and list(r.trades_shifts["role"]) == [
+    assert list(r.side["source"]) == [
+        "ours: gradient",
+        "ours: grad_x_input",
+    ]  # digits: no paper block
+    assert not r.trades_verdicts["l_end_order"].any() and list(
+        r.trades_shifts["role"]
+    ) == [
         "SEP_pos",
         "SEP_neg",
     ]
     monkeypatch.setattr(study, "trades_runs", lambda p, chosen: [])
-    none = study.sep_comparison(P, None, "cpu", str(PROJECT / "book" / "paper_table.csv"))
-    assert none.trades_main is none.trades_roles is none.trades_verdicts is none.trades_shifts is None
+    none = study.sep_comparison(
+        P, None, "cpu", str(PROJECT / "book" / "paper_table.csv")
+    )
+    assert (
+        none.trades_main
+        is none.trades_roles
+        is none.trades_verdicts
+        is none.trades_shifts
+        is None
+    )

@@ -22,7 +22,11 @@ from lib.core.errors import ConfigError
 def test_spearman_ci_of_a_monotone_relation_is_one():
     x = np.arange(10.0)
     rho, lo, hi = spearman_ci(x, x**3)
-    assert rho == pytest.approx(1.0) and lo == pytest.approx(1.0) and hi == pytest.approx(1.0)
+    assert (
+        rho == pytest.approx(1.0)
+        and lo == pytest.approx(1.0)
+        and hi == pytest.approx(1.0)
+    )
     rho, lo, hi = spearman_ci(x, -x)
     assert rho == pytest.approx(-1.0) and hi == pytest.approx(-1.0)
     rng = np.random.default_rng(0)
@@ -56,13 +60,15 @@ def test_correlation_table_groups_and_drops_missing_x():
         }
     )
     c = correlation_table(t, ["g"], ["x", "beta"], ["y"]).set_index(["g", "x"])
-    assert c.loc[("a", "x"), "rho"] == pytest.approx(1) and c.loc[("b", "x"), "rho"] == pytest.approx(-1)
+    assert c.loc[("a", "x"), "rho"] == pytest.approx(1) and c.loc[
+        ("b", "x"), "rho"
+    ] == pytest.approx(-1)
     assert c.loc[("a", "beta"), "n"] == 5  # the row without beta (MAT, say) is left out
     few = correlation_table(t.head(2), ["g"], ["x"], ["y"]).iloc[0]
     assert (
         few["n"] == 2
         and np.isnan(few["rho"])
-        and reading(few["ci_low"], few["ci_high"], "a", "b", n=2) == "too few models"
+        and reading(few["lo"], few["hi"], "a", "b", n=2) == "too few models"
     )
 
 
@@ -81,7 +87,12 @@ def test_human_table_names_columns_blanks_repeated_keys_and_dashes_missing_value
     from lib.report.page import duration, human_table
 
     t = pd.DataFrame(
-        {"e": ["a", "a", "b"], "k": ["x", "y", "x"], "v": [1.23456, None, 3.0], "n": [2.0, 3.0, 4.0]}
+        {
+            "e": ["a", "a", "b"],
+            "k": ["x", "y", "x"],
+            "v": [1.23456, None, 3.0],
+            "n": [2.0, 3.0, 4.0],
+        }
     )
     shown = human_table(
         t,
@@ -90,9 +101,17 @@ def test_human_table_names_columns_blanks_repeated_keys_and_dashes_missing_value
         index=["experiment", "model"],
     ).data
     assert list(shown.columns) == ["experiment", "model", "value", "pairs"]
-    assert shown["experiment"].tolist() == ["a", "", "b"] and shown["model"].tolist() == ["x", "y", "x"]
-    assert shown["value"].tolist() == ["1.235", "—", "3.000"] and shown["pairs"].tolist() == ["2", "3", "4"]
-    assert duration(0.04 * 60) == "2.4 s" and duration(300) == "5.0 min" and duration(7200) == "2.0 h"
+    assert shown["experiment"].tolist() == ["a", "", "b"] and shown[
+        "model"
+    ].tolist() == ["x", "y", "x"]
+    assert shown["value"].tolist() == ["1.235", "—", "3.000"] and shown[
+        "pairs"
+    ].tolist() == ["2", "3", "4"]
+    assert (
+        duration(0.04 * 60) == "2.4 s"
+        and duration(300) == "5.0 min"
+        and duration(7200) == "2.0 h"
+    )
 
 
 def test_partial_spearman_removes_a_common_driver_but_keeps_a_direct_link():
@@ -103,7 +122,9 @@ def test_partial_spearman_removes_a_common_driver_but_keeps_a_direct_link():
     rho, lo, hi = partial_spearman(x, y, z)
     assert abs(rho) < 0.15 and lo <= rho <= hi and lo < 0 < hi
     y2 = x + 0.3 * rng.normal(size=300)
-    rho, lo, hi = partial_spearman(x, y2, [rng.normal(size=300)])  # an irrelevant control
+    rho, lo, hi = partial_spearman(
+        x, y2, [rng.normal(size=300)]
+    )  # an irrelevant control
     assert rho > 0.8 and lo <= rho <= hi and lo > 0.8
 
 
@@ -122,15 +143,23 @@ def test_partial_spearman_matches_the_one_control_formula_and_handles_several_co
     x, y = z1 + 0.1 * e1, z1 + 0.1 * e2
     assert partial_spearman(x, y, [w], n_boot=10)[0] > 0.9
     both = partial_spearman(x, y, [w, z1], n_boot=200)
-    assert abs(both[0]) < 0.15 and both == partial_spearman(x, y, np.stack([w, z1]), n_boot=200)
+    assert abs(both[0]) < 0.15 and both == partial_spearman(
+        x, y, np.stack([w, z1]), n_boot=200
+    )
 
 
 def test_partial_spearman_with_no_controls_is_spearman_and_rejects_bad_input():
     rng = np.random.default_rng(2)
     x, y = rng.normal(size=30), rng.normal(size=30)
-    assert partial_spearman(x, y, [])[0] == pytest.approx(stats.spearmanr(x, y).statistic)
-    assert partial_spearman(x, y, np.empty((0, 30)))[0] == pytest.approx(stats.spearmanr(x, y).statistic)
-    rho, lo, hi = partial_spearman(np.arange(5.0), np.arange(5.0) ** 2, [])  # constant resamples left out
+    assert partial_spearman(x, y, [])[0] == pytest.approx(
+        stats.spearmanr(x, y).statistic
+    )
+    assert partial_spearman(x, y, np.empty((0, 30)))[0] == pytest.approx(
+        stats.spearmanr(x, y).statistic
+    )
+    rho, lo, hi = partial_spearman(
+        np.arange(5.0), np.arange(5.0) ** 2, []
+    )  # constant resamples left out
     assert rho == pytest.approx(1) and lo == pytest.approx(1)
     with pytest.raises(ConfigError, match="y.shape"):
         partial_spearman(x, y[:-1], [])
@@ -148,19 +177,40 @@ def test_partial_spearman_with_no_controls_is_spearman_and_rejects_bad_input():
 
 def test_rank_agreement_counts_orders_pairs_and_positions():
     rows = [
-        ("p", [1, 2, 3], [10, 20, 30]),  # same order: 1 of 1, pairs 3 of 3, positions 3 of 3
-        ("q", [1, 2, 3], [20, 10, 30]),  # first two swapped: 0, pairs 2 of 3, positions 1 of 3
-        ("r", [1, 2, 3, 4], [4, 3, 2, 1]),  # reversed: 0, pairs 0 of 6, positions 0 of 4
+        (
+            "p",
+            [1, 2, 3],
+            [10, 20, 30],
+        ),  # same order: 1 of 1, pairs 3 of 3, positions 3 of 3
+        (
+            "q",
+            [1, 2, 3],
+            [20, 10, 30],
+        ),  # first two swapped: 0, pairs 2 of 3, positions 1 of 3
+        (
+            "r",
+            [1, 2, 3, 4],
+            [4, 3, 2, 1],
+        ),  # reversed: 0, pairs 0 of 6, positions 0 of 4
         ("s", [1, 1, 2], [5, 5, 9]),
     ]  # tied by both: 1, pairs 3 of 3, positions 3 of 3
     t = pd.DataFrame(
-        [{"g": g, "m": f"m{i}", "a": a, "b": b} for g, xa, xb in rows for i, (a, b) in enumerate(zip(xa, xb))]
+        [
+            {"g": g, "m": f"m{i}", "a": a, "b": b}
+            for g, xa, xb in rows
+            for i, (a, b) in enumerate(zip(xa, xb))
+        ]
     )
     expected = {"order": (2, 4), "pairs": (8, 15), "positions": (7, 13)}
     for mode, counts in expected.items():
         assert rank_agreement(t, ["g"], "m", "a", "b", mode) == counts
-        assert rank_agreement(t.sample(frac=1, random_state=0), ["g"], "m", "a", "b", mode) == counts
-    untied = t.assign(b=t["b"].where((t["g"] != "s") | (t["m"] != "m1"), 6))  # s: a ties m0, m1, b does not
+        assert (
+            rank_agreement(t.sample(frac=1, random_state=0), ["g"], "m", "a", "b", mode)
+            == counts
+        )
+    untied = t.assign(
+        b=t["b"].where((t["g"] != "s") | (t["m"] != "m1"), 6)
+    )  # s: a ties m0, m1, b does not
     assert rank_agreement(untied, ["g"], "m", "a", "b", "pairs") == (7, 15)
     assert rank_agreement(untied, ["g"], "m", "a", "b", "positions") == (5, 13)
     with pytest.raises(ConfigError, match="mode='all'"):
@@ -187,6 +237,9 @@ def test_rank_agreement_on_the_paper_table_gives_22_of_24_as_positions():
     differ = [
         key
         for key, g in paper.groupby(["dataset", "model"])
-        if rank_agreement(g, ["dataset", "model"], "method", "l_start_1e-7", "l_end_1e-7") != (1, 1)
+        if rank_agreement(
+            g, ["dataset", "model"], "method", "l_start_1e-7", "l_end_1e-7"
+        )
+        != (1, 1)
     ]
     assert differ == [("CIFAR-10", "ResNet18")]

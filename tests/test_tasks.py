@@ -73,7 +73,11 @@ def tasks(results: str, *args: str) -> subprocess.CompletedProcess:
 
 
 def stored(root):
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.suffix in (".pt", ".json"))
+    return sorted(
+        str(p.relative_to(root))
+        for p in root.rglob("*")
+        if p.suffix in (".pt", ".json")
+    )
 
 
 def test_local_then_rerun_computes_nothing(tmp_path):
@@ -81,7 +85,9 @@ def test_local_then_rerun_computes_nothing(tmp_path):
     assert first.returncode == 0, first.stdout + first.stderr
     assert "computed" in first.stdout
     listing = tasks(str(tmp_path / "s"), "--list")
-    assert not [line for line in listing.stdout.splitlines()[:-1] if line.endswith("to do")]
+    assert not [
+        line for line in listing.stdout.splitlines()[:-1] if line.endswith("to do")
+    ]
     assert listing.stdout.rstrip().endswith("done, 0 to do")
     again = tasks(str(tmp_path / "s"), "--engine", "local")
     assert again.returncode == 0 and "computed" not in again.stdout
@@ -97,16 +103,29 @@ def test_ray_with_two_workers_matches_local_bit_for_bit(tmp_path):
     assert files == stored(ray_) and any(f.endswith("model.pt") for f in files)
     for f in files:
         if f.endswith("model.pt"):
-            a, b = torch.load(local / f, weights_only=True), torch.load(ray_ / f, weights_only=True)
+            a, b = (
+                torch.load(local / f, weights_only=True),
+                torch.load(ray_ / f, weights_only=True),
+            )
             assert all(torch.equal(a[k], b[k]) for k in a), f
 
 
 def test_a_failing_task_is_reported_and_the_others_go_on(tmp_path):
     # a pool larger than the test subset makes every validation task fail; everything else must still be done
-    out = tasks(str(tmp_path / "s"), "--engine", "local", "--set", "prototypes.validation.n_images=500")
+    out = tasks(
+        str(tmp_path / "s"),
+        "--engine",
+        "local",
+        "--set",
+        "prototypes.validation.n_images=500",
+    )
     assert out.returncode == 1
     assert "FAILED [validation] digits standard seed 0 all pairs" in out.stdout
     assert "n_images=500" in out.stdout
-    listing = tasks(str(tmp_path / "s"), "--list", "--set", "prototypes.validation.n_images=500")
-    lines = [line for line in listing.stdout.splitlines()[:-1] if line.endswith("to do")]
+    listing = tasks(
+        str(tmp_path / "s"), "--list", "--set", "prototypes.validation.n_images=500"
+    )
+    lines = [
+        line for line in listing.stdout.splitlines()[:-1] if line.endswith("to do")
+    ]
     assert lines and all(line.startswith("validation") for line in lines)

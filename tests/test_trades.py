@@ -36,8 +36,14 @@ def test_kl_stays_finite_where_the_reference_formula_gives_nan():
     q = torch.tensor([[-150.0, 150.0, 0.0]], requires_grad=True)
     ours = kl_from_logits(p, q)
     ours.backward()
-    assert torch.isfinite(ours) and torch.isfinite(p.grad).all() and torch.isfinite(q.grad).all()
-    assert ours.item() == pytest.approx(300.0, rel=1e-4)  # one-hot p: KL = -log q_0 = 150 + 150
+    assert (
+        torch.isfinite(ours)
+        and torch.isfinite(p.grad).all()
+        and torch.isfinite(q.grad).all()
+    )
+    assert ours.item() == pytest.approx(
+        300.0, rel=1e-4
+    )  # one-hot p: KL = -log q_0 = 150 + 150
 
 
 def test_trades_terms_are_positive_and_weighted_by_beta():

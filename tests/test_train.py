@@ -42,23 +42,33 @@ def test_a_few_epochs_raise_accuracy_on_digits(store):
     torch.manual_seed(0)
     from lib.pipeline.training import build_for
 
-    untrained = evaluate(build_for(_spec(), "cpu").eval(), x, y, ATTACK, progress=False).clean_acc
+    untrained = evaluate(
+        build_for(_spec(), "cpu").eval(), x, y, ATTACK, progress=False
+    ).clean_acc
     trained = get_model(_spec(epochs=4, n_train=None), store, "cpu", progress=False)
     acc = evaluate(trained.model, x, y, ATTACK, progress=False).clean_acc
     assert untrained < 0.3 and acc > 0.7, (untrained, acc)
     losses = [h["loss"] for h in trained.history]
     assert losses[-1] < losses[0] and len(trained.history) == 4
-    assert {"seconds", "monitor_clean_acc", "monitor_pgd_acc", "train_acc", "lr_end"} <= set(
-        trained.history[0]
-    )
+    assert {
+        "seconds",
+        "monitor_clean_acc",
+        "monitor_pgd_acc",
+        "train_acc",
+        "lr_end",
+    } <= set(trained.history[0])
 
 
 @pytest.mark.parametrize("method, beta", [("trades", 2.0), ("mat", 0.0)])
-def test_interrupted_training_resumes_to_identical_weights(store, tmp_path, method, beta):
+def test_interrupted_training_resumes_to_identical_weights(
+    store, tmp_path, method, beta
+):
     from lib.core.store import ResultStore
 
     spec = _spec(method, beta, epochs=3)
-    straight = get_model(spec, ResultStore(tmp_path / "straight"), "cpu", progress=False)
+    straight = get_model(
+        spec, ResultStore(tmp_path / "straight"), "cpu", progress=False
+    )
 
     class Killed(Exception):
         pass
@@ -77,15 +87,33 @@ def test_interrupted_training_resumes_to_identical_weights(store, tmp_path, meth
     assert not entry.has("partial.pt")
     # A finished model is read back, never retrained.
     again = get_model(spec, store, "cpu", progress=False)
-    assert torch.equal(_weights(again.model), _weights(resumed.model)) and again.history == resumed.history
+    assert (
+        torch.equal(_weights(again.model), _weights(resumed.model))
+        and again.history == resumed.history
+    )
 
 
 def test_same_seed_same_weights_other_seed_other_weights(tmp_path):
     from lib.core.store import ResultStore
 
-    a = get_model(_spec("trades", 1.0, epochs=1), ResultStore(tmp_path / "a"), "cpu", progress=False)
-    b = get_model(_spec("trades", 1.0, epochs=1), ResultStore(tmp_path / "b"), "cpu", progress=False)
-    c = get_model(_spec("trades", 1.0, epochs=1, seed=1), ResultStore(tmp_path / "c"), "cpu", progress=False)
+    a = get_model(
+        _spec("trades", 1.0, epochs=1),
+        ResultStore(tmp_path / "a"),
+        "cpu",
+        progress=False,
+    )
+    b = get_model(
+        _spec("trades", 1.0, epochs=1),
+        ResultStore(tmp_path / "b"),
+        "cpu",
+        progress=False,
+    )
+    c = get_model(
+        _spec("trades", 1.0, epochs=1, seed=1),
+        ResultStore(tmp_path / "c"),
+        "cpu",
+        progress=False,
+    )
     assert torch.equal(_weights(a.model), _weights(b.model))
     assert not torch.equal(_weights(a.model), _weights(c.model))
 
@@ -101,14 +129,21 @@ def test_non_finite_loss_stops_with_the_config_and_epoch_and_saves_no_model(stor
 
 def test_learning_rate_warms_up_then_decays_to_zero():
     cfg = TrainConfig(epochs=10, lr=0.1, warmup_epochs=1.0)
-    assert learning_rate(cfg, 0.0) == 0 and learning_rate(cfg, 0.5) == pytest.approx(0.05)
-    assert learning_rate(cfg, 1.0) == pytest.approx(0.1) and learning_rate(cfg, 10.0) == pytest.approx(0.0)
+    assert learning_rate(cfg, 0.0) == 0 and learning_rate(cfg, 0.5) == pytest.approx(
+        0.05
+    )
+    assert learning_rate(cfg, 1.0) == pytest.approx(0.1) and learning_rate(
+        cfg, 10.0
+    ) == pytest.approx(0.0)
     assert learning_rate(cfg, 5.5) == pytest.approx(0.05)
 
 
 def test_changing_any_setting_trains_a_new_model(store):
     a = store.entry("models", _spec(epochs=1).store_config()).key
     b = store.entry(
-        "models", replace(_spec(epochs=1), train=replace(_spec().train, epochs=1, lr=0.051)).store_config()
+        "models",
+        replace(
+            _spec(epochs=1), train=replace(_spec().train, epochs=1, lr=0.051)
+        ).store_config(),
     ).key
     assert a != b

@@ -24,7 +24,9 @@ TOO_FEW = "too few models"
 MIN_POINTS = 3
 
 
-def spearman_ci(x, y, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> tuple[float, float, float]:
+def spearman_ci(
+    x, y, n_boot: int = 2000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float, float]:
     """Spearman's rho of (x, y) and a percentile-bootstrap interval, resampling the points given (models,
     say). Resamples in which x or y is constant (rho undefined) are left out of the interval."""
     x, y = np.asarray(x, float), np.asarray(y, float)
@@ -33,12 +35,19 @@ def spearman_ci(x, y, n_boot: int = 2000, seed: int = 0, level: float = 0.95) ->
             f"y.shape={y.shape} is not allowed: expected the shape of x, {x.shape}, one-dimensional"
         )
     if len(x) < 3:
-        raise ConfigError(f"len(x)={len(x)} is not allowed: a rank correlation needs at least 3 points")
+        raise ConfigError(
+            f"len(x)={len(x)} is not allowed: a rank correlation needs at least 3 points"
+        )
     if not (np.isfinite(x).all() and np.isfinite(y).all()):
-        raise ConfigError("x, y have non-finite values: expected finite numbers (drop failed runs first)")
+        raise ConfigError(
+            "x, y have non-finite values: expected finite numbers (drop failed runs first)"
+        )
     rho = float(stats.spearmanr(x, y).statistic)
     idx = np.random.default_rng(seed).integers(0, len(x), (n_boot, len(x)))
-    rx, ry = stats.rankdata(x[idx], axis=1), stats.rankdata(y[idx], axis=1)  # average ranks, as spearmanr
+    rx, ry = (
+        stats.rankdata(x[idx], axis=1),
+        stats.rankdata(y[idx], axis=1),
+    )  # average ranks, as spearmanr
     rx -= rx.mean(1, keepdims=True)
     ry -= ry.mean(1, keepdims=True)
     denom = np.sqrt((rx * rx).sum(1) * (ry * ry).sum(1))
@@ -50,7 +59,9 @@ def spearman_ci(x, y, n_boot: int = 2000, seed: int = 0, level: float = 0.95) ->
     return rho, float(lo), float(hi)
 
 
-def reading(lo: float, hi: float, up: str, down: str, sign: int = 1, n: int | None = None) -> str:
+def reading(
+    lo: float, hi: float, up: str, down: str, sign: int = 1, n: int | None = None
+) -> str:
     """Words for an interval [lo, hi] of a signed effect: ``up`` when it lies entirely above 0 (after
     multiplying by ``sign``, so that "up" can mean "more robust" for a lower-is-better measure), ``down``
     when entirely below, "no clear relation" otherwise (an undefined interval included); "too few models"
@@ -86,7 +97,9 @@ def correlation_table(
                 if len(g) < MIN_POINTS:
                     rho = lo = hi = float("nan")
                 else:
-                    rho, lo, hi = spearman_ci(g[x].to_numpy(), g[y].to_numpy(), n_boot, seed)
+                    rho, lo, hi = spearman_ci(
+                        g[x].to_numpy(), g[y].to_numpy(), n_boot, seed
+                    )
                 rows.append(
                     {
                         **dict(zip(by, key)),
@@ -94,8 +107,8 @@ def correlation_table(
                         "y": y,
                         "n": len(g),
                         "rho": rho,
-                        "ci_low": lo,
-                        "ci_high": hi,
+                        "lo": lo,
+                        "hi": hi,
                     }
                 )
     return pd.DataFrame(rows)
@@ -108,9 +121,13 @@ def two_stage_bootstrap(
     values within each chosen group (victims, pairs), since values of one group are not independent."""
     groups = [np.asarray(g, float) for g in groups]
     if not groups or any(len(g) == 0 for g in groups):
-        raise ConfigError("groups is not allowed: expected one or more non-empty groups of values")
+        raise ConfigError(
+            "groups is not allowed: expected one or more non-empty groups of values"
+        )
     if not all(np.isfinite(g).all() for g in groups):
-        raise ConfigError("groups have non-finite values: expected finite numbers (drop failed runs first)")
+        raise ConfigError(
+            "groups have non-finite values: expected finite numbers (drop failed runs first)"
+        )
     rng = np.random.default_rng(seed)
     boots = np.empty(n_boot)
     for b in range(n_boot):
@@ -178,14 +195,25 @@ def partial_spearman(
             "x, y, controls have non-finite values: expected finite numbers (drop failed runs first)"
         )
     if not (isinstance(n_boot, (int, np.integer)) and n_boot >= 1):
-        raise ConfigError(f"n_boot={n_boot!r} is not allowed: expected an integer of at least 1")
+        raise ConfigError(
+            f"n_boot={n_boot!r} is not allowed: expected an integer of at least 1"
+        )
     if not 0 < level < 1:
-        raise ConfigError(f"level={level!r} is not allowed: expected a number strictly between 0 and 1")
-    rho = _partial_rank_corr(stats.rankdata(x), stats.rankdata(y), stats.rankdata(c, axis=1))
+        raise ConfigError(
+            f"level={level!r} is not allowed: expected a number strictly between 0 and 1"
+        )
+    rho = _partial_rank_corr(
+        stats.rankdata(x), stats.rankdata(y), stats.rankdata(c, axis=1)
+    )
     idx = np.random.default_rng(seed).integers(0, n, (n_boot, n))
-    rx, ry = stats.rankdata(x[idx], axis=1), stats.rankdata(y[idx], axis=1)  # average ranks, as spearmanr
+    rx, ry = (
+        stats.rankdata(x[idx], axis=1),
+        stats.rankdata(y[idx], axis=1),
+    )  # average ranks, as spearmanr
     rc = stats.rankdata(c[:, idx], axis=2)
-    boots = np.array([_partial_rank_corr(rx[i], ry[i], rc[:, i]) for i in range(n_boot)])
+    boots = np.array(
+        [_partial_rank_corr(rx[i], ry[i], rc[:, i]) for i in range(n_boot)]
+    )
     boots = boots[np.isfinite(boots)]
     if len(boots) == 0:
         return rho, float("nan"), float("nan")
@@ -197,7 +225,12 @@ AGREEMENT_MODES = ("order", "pairs", "positions")
 
 
 def rank_agreement(
-    table: pd.DataFrame, block: Sequence[str], item: str, a: str, b: str, mode: str = "order"
+    table: pd.DataFrame,
+    block: Sequence[str],
+    item: str,
+    a: str,
+    b: str,
+    mode: str = "order",
 ) -> tuple[int, int]:
     """How often ranking the items (methods, say) of each group of ``block`` columns by column ``a`` agrees
     with ranking them by ``b``, as (agreeing, total), to check a claim like "the methods rank the same by
@@ -206,7 +239,9 @@ def rank_agreement(
     cells whose rank position is the same by both. Ties get average ranks, so a pair tied by both columns
     agrees and one tied by only one does not."""
     if mode not in AGREEMENT_MODES:
-        raise ConfigError(f"mode={mode!r} is not allowed: expected one of {', '.join(AGREEMENT_MODES)}")
+        raise ConfigError(
+            f"mode={mode!r} is not allowed: expected one of {', '.join(AGREEMENT_MODES)}"
+        )
     block = [block] if isinstance(block, str) else list(block)
     missing = [col for col in [*block, item, a, b] if col not in table.columns]
     if missing:
@@ -215,7 +250,9 @@ def rank_agreement(
         )
     values = table[[a, b]].to_numpy(float)
     if not np.isfinite(values).all():
-        raise ConfigError(f"{a}, {b} have missing or non-finite values: expected finite numbers in every row")
+        raise ConfigError(
+            f"{a}, {b} have missing or non-finite values: expected finite numbers in every row"
+        )
     groups = table.groupby(block, sort=False, dropna=False) if block else [((), table)]
     agree = total = 0
     for key, g in groups:
@@ -224,7 +261,10 @@ def rank_agreement(
                 f"{item}={g[item][g[item].duplicated()].iloc[0]!r} is not allowed: expected each "
                 f"{item} once per group of {block} (twice in {key!r})"
             )
-        ra, rb = stats.rankdata(g[a].to_numpy(float)), stats.rankdata(g[b].to_numpy(float))
+        ra, rb = (
+            stats.rankdata(g[a].to_numpy(float)),
+            stats.rankdata(g[b].to_numpy(float)),
+        )
         if mode == "order":
             agree, total = agree + int((ra == rb).all()), total + 1
         elif mode == "positions":

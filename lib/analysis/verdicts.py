@@ -16,19 +16,35 @@ from lib.nn.kinds import NONE
 # ------------------------------------------------------------------------------------------------
 # the words of a verdict: a unit's status, a claim's verdict
 
-REPRODUCED, PARTLY, NOT_REPRODUCED, NOT_TESTED = "reproduced", "partly", "not reproduced", "not tested"
+REPRODUCED, PARTLY, NOT_REPRODUCED, NOT_TESTED = (
+    "reproduced",
+    "partly",
+    "not reproduced",
+    "not tested",
+)
 VERDICTS = (REPRODUCED, PARTLY, NOT_REPRODUCED, NOT_TESTED)
 AGREES, IN_PART, DISAGREES = "agrees", "agrees in part", "disagrees"
 STATUSES = (AGREES, IN_PART, DISAGREES)
-ROLE_ORDER = {"standard": 0, "SEP_pos": 1, "MAT": 2, "TRADES": 2, "SEP_neg": 3}  # display order of roles
+ROLE_ORDER = {
+    "standard": 0,
+    "SEP_pos": 1,
+    "MAT": 2,
+    "TRADES": 2,
+    "SEP_neg": 3,
+}  # display order of roles
 
 
-def sorted_by_role(table: pd.DataFrame, groups: list[str], then: list[str] | tuple = ()) -> pd.DataFrame:
+def sorted_by_role(
+    table: pd.DataFrame, groups: list[str], then: list[str] | tuple = ()
+) -> pd.DataFrame:
     """``table`` with its ``groups`` in order of first appearance, then sorted by ``then`` and by role
     (``ROLE_ORDER``) inside each group: the order every per-role table of the book is shown in."""
-    first = {k: i for i, k in enumerate(dict.fromkeys(zip(*(table[c] for c in groups))))}
+    first = {
+        k: i for i, k in enumerate(dict.fromkeys(zip(*(table[c] for c in groups))))
+    }
     keyed = table.assign(
-        _g=[first[k] for k in zip(*(table[c] for c in groups))], _r=table["role"].map(ROLE_ORDER)
+        _g=[first[k] for k in zip(*(table[c] for c in groups))],
+        _r=table["role"].map(ROLE_ORDER),
     )
     return (
         keyed.sort_values(["_g", *then, "_r"], kind="stable")
@@ -47,7 +63,9 @@ def verdict_of(statuses: Iterable[str | None]) -> str:
     read = [s for s in statuses if s is not None]
     for s in read:
         if s not in STATUSES:
-            raise ConfigError(f"status={s!r} is not allowed: expected one of {STATUSES} or None")
+            raise ConfigError(
+                f"status={s!r} is not allowed: expected one of {STATUSES} or None"
+            )
     if not read:
         return NOT_TESTED
     if all(s == AGREES for s in read):
@@ -81,11 +99,13 @@ def beats_noise(attack: float, noise: float) -> bool:
 # chapter 2: does PGD accuracy rise with beta
 
 
-def pgd_rises_with_beta(summary: pd.DataFrame, experiment: str, tolerance: float = 0.01) -> bool:
+def pgd_rises_with_beta(
+    summary: pd.DataFrame, experiment: str, tolerance: float = 0.01
+) -> bool:
     """Whether mean PGD accuracy (a ``summarize`` table) rises with beta at every step of the sweep of
     ``experiment`` (standard training, then TRADES by increasing beta; MAT left out), a fall of at most
     ``tolerance`` (accuracy, 0.01 = one point) counting as no fall."""
-    tr = summary[(summary["experiment"] == experiment) & (summary["method"] != "MAT")]
+    tr = summary[(summary["experiment"] == experiment) & (summary["family"] != "MAT")]
     return bool((tr["pgd_mean"].diff().dropna() >= -tolerance).all())
 
 
@@ -111,8 +131,14 @@ def validation_verdicts(summary: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (name, measure), g in summary.groupby(["experiment", "measure"], sort=False):
         gi = g.set_index("estimator")
-        pe, re_ = gi.loc["prototypes", "rel_error_median"], gi.loc["random subset", "rel_error_median"]
-        pr, rr = gi.loc["prototypes", "rank_rho_median"], gi.loc["random subset", "rank_rho_median"]
+        pe, re_ = (
+            gi.loc["prototypes", "rel_error_median"],
+            gi.loc["random subset", "rel_error_median"],
+        )
+        pr, rr = (
+            gi.loc["prototypes", "rank_rho_median"],
+            gi.loc["random subset", "rank_rho_median"],
+        )
         rows.append(
             {
                 "experiment": name,
@@ -174,7 +200,15 @@ def landscape_parts(corr: pd.DataFrame) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(
-        rows, columns=["experiment", "ce_flattens", "ce_n", "expl_flattens", "expl_sharpens", "expl_n"]
+        rows,
+        columns=[
+            "experiment",
+            "ce_flattens",
+            "ce_n",
+            "expl_flattens",
+            "expl_sharpens",
+            "expl_n",
+        ],
     )
 
 
@@ -182,9 +216,15 @@ def tracking_verdict(track: pd.DataFrame) -> str:
     """Which of the starting value and the explanation landscape's curvature tracks L_end in every experiment."""
     clear = track[track["robustness"] == "L_end"].groupby("x")["clear"].all()
     start = bool(clear.get("l_start_1e-7", False))
-    curv = bool(clear.get("expl_twin:spectral", False) or clear.get("expl_twin:frobenius", False))
+    curv = bool(
+        clear.get("expl_twin:spectral", False)
+        or clear.get("expl_twin:frobenius", False)
+    )
     return {
-        (True, False): "The starting value tracks L_end in every experiment and the curvature of the "
+        (
+            True,
+            False,
+        ): "The starting value tracks L_end in every experiment and the curvature of the "
         "explanation landscape does not: by this evidence the prototype measure reflects how far "
         "apart the maps start more than how flat the landscape is.",
         (
@@ -192,9 +232,15 @@ def tracking_verdict(track: pd.DataFrame) -> str:
             True,
         ): "Both the starting value and the curvature track L_end in every experiment, so this data "
         "cannot separate the two explanations.",
-        (False, True): "The curvature of the explanation landscape tracks L_end in every experiment and the "
+        (
+            False,
+            True,
+        ): "The curvature of the explanation landscape tracks L_end in every experiment and the "
         "starting value does not.",
-        (False, False): "Neither the starting value nor the curvature tracks L_end clearly in every "
+        (
+            False,
+            False,
+        ): "Neither the starting value nor the curvature tracks L_end clearly in every "
         "experiment.",
     }[(start, curv)]
 
@@ -202,9 +248,19 @@ def tracking_verdict(track: pd.DataFrame) -> str:
 # ------------------------------------------------------------------------------------------------
 # chapter 5: choosing SEP_pos / SEP_neg by accuracy, and the SEP order
 
-MAX_PGD_SPREAD_POINTS = (
-    3.0  # "classification robustness held": PGD accuracy of SEP_pos, base, SEP_neg within this
-)
+MAX_PGD_SPREAD_POINTS = 3.0  # "classification robustness held": PGD accuracy of SEP_pos, base, SEP_neg within this
+
+
+def sep_order_holds(r) -> bool:
+    """Whether SEP's readable order holds in a ``sep_order_verdicts`` row: the whole order when the row is
+    complete, else every half of it that can be read (SEP_pos below the base, the base below SEP_neg)."""
+    if r.complete:
+        return bool(r.l_end_order)
+    return all(
+        bool(v)
+        for v in (r.pos_below_base, r.base_below_neg)
+        if v is not None and not pd.isna(v)
+    )
 
 
 def sep_block_status(row) -> str | None:
@@ -213,7 +269,11 @@ def sep_block_status(row) -> str | None:
     accuracy is held; it disagrees when neither half holds; it agrees in part otherwise. A block that lacks
     SEP_pos or SEP_neg agrees in part when the half it can show holds and disagrees when it does not; with
     neither it has no reading (None)."""
-    halves = [h for h in (row.pos_below_base, row.base_below_neg) if h is not None and not pd.isna(h)]
+    halves = [
+        h
+        for h in (row.pos_below_base, row.base_below_neg)
+        if h is not None and not pd.isna(h)
+    ]
     if not halves:
         return None
     if not row.complete:
@@ -229,7 +289,9 @@ def choose(sweep: pd.DataFrame, tolerance_points: float) -> pd.DataFrame:
     that sign qualifies."""
     rows = []
     for name, g in sweep.groupby("experiment", sort=False):
-        ok = g[(g["lam"] != 0) & (g["collapsed"] == "") & _near_base(g, tolerance_points)]
+        ok = g[
+            (g["lam"] != 0) & (g["collapsed"] == "") & _near_base(g, tolerance_points)
+        ]
         pos, neg = ok[ok["lam"] > 0]["lam"], ok[ok["lam"] < 0]["lam"]
         rows.append(
             {
@@ -256,13 +318,18 @@ def collapsed_on_lf_alone(sweep: pd.DataFrame, tolerance_points: float) -> pd.Da
     base model's: the rule keeps them out (it was fixed before any result), and the chapter says what a rule
     reading accuracy alone would have chosen instead."""
     rows = [
-        g[g["collapsed"].str.startswith("L_f exploded") & _near_base(g, tolerance_points)]
+        g[
+            g["collapsed"].str.startswith("L_f exploded")
+            & _near_base(g, tolerance_points)
+        ]
         for _, g in sweep.groupby("experiment", sort=False)
     ]
     return pd.concat(rows) if rows else sweep.iloc[:0]
 
 
-def accuracy_shifts(roles: pd.DataFrame, base: str, tolerance_points: float) -> pd.DataFrame:
+def accuracy_shifts(
+    roles: pd.DataFrame, base: str, tolerance_points: float
+) -> pd.DataFrame:
     """Per experiment, how far SEP_pos and SEP_neg move clean and PGD accuracy (points, means over seeds)
     from the ``base`` role in a ``by_role`` table, and whether both stay within ``tolerance_points``: the
     accuracy rule re-read on a base the lambdas were not chosen on."""
@@ -285,10 +352,14 @@ def accuracy_shifts(roles: pd.DataFrame, base: str, tolerance_points: float) -> 
                         "within": bool(max(d_clean, d_pgd) <= tolerance_points),
                     }
                 )
-    return pd.DataFrame(rows, columns=["experiment", "role", "clean_points", "pgd_points", "within"])
+    return pd.DataFrame(
+        rows, columns=["experiment", "role", "clean_points", "pgd_points", "within"]
+    )
 
 
-def robustness_by_role(table: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+def robustness_by_role(
+    table: pd.DataFrame, n_boot: int = 1000, seed: int = 0
+) -> pd.DataFrame:
     """Means over seeds per experiment, explanation method and role, with the number of seeds; L_end and the
     relative reduction also as the mean over every label-kept pair of every seed with a two-stage bootstrap
     95 % interval (seeds resampled, then pairs within each seed)."""
@@ -303,7 +374,9 @@ def robustness_by_role(table: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -
         "pgd_acc",
     ]
     rows = []
-    for (name, method, role), g in live.groupby(["experiment", "explanation", "role"], sort=False):
+    for (name, method, role), g in live.groupby(
+        ["experiment", "explanation", "role"], sort=False
+    ):
         row = {
             "experiment": name,
             "explanation": method,
@@ -326,7 +399,9 @@ def robustness_by_role(table: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -
 
 
 def sep_order_verdicts(
-    roles: pd.DataFrame, max_adv_spread_points: float = MAX_PGD_SPREAD_POINTS, base: str = "MAT"
+    roles: pd.DataFrame,
+    max_adv_spread_points: float = MAX_PGD_SPREAD_POINTS,
+    base: str = "MAT",
 ) -> pd.DataFrame:
     """Per experiment and explanation method: does L_end rank SEP_pos < base < SEP_neg (the paper's claim,
     base MAT), do the relative reduction and the rank metric (lower = more robust) rank them the other way
@@ -345,11 +420,21 @@ def sep_order_verdicts(
             "explanation": method,
             "complete": present == order,
             "missing": ", ".join(r for r in order if r not in g.index),
-            "pos_below_base": le["SEP_pos"] < le[base] if {"SEP_pos", base} <= set(le) else None,
-            "base_below_neg": le[base] < le["SEP_neg"] if {"SEP_neg", base} <= set(le) else None,
-            "mat_over_pos": le[base] / le["SEP_pos"] if {"SEP_pos", base} <= set(le) else np.nan,
-            "neg_over_mat": le["SEP_neg"] / le[base] if {"SEP_neg", base} <= set(le) else np.nan,
-            "neg_over_pos": le["SEP_neg"] / le["SEP_pos"] if {"SEP_pos", "SEP_neg"} <= set(le) else np.nan,
+            "pos_below_base": le["SEP_pos"] < le[base]
+            if {"SEP_pos", base} <= set(le)
+            else None,
+            "base_below_neg": le[base] < le["SEP_neg"]
+            if {"SEP_neg", base} <= set(le)
+            else None,
+            "mat_over_pos": le[base] / le["SEP_pos"]
+            if {"SEP_pos", base} <= set(le)
+            else np.nan,
+            "neg_over_mat": le["SEP_neg"] / le[base]
+            if {"SEP_neg", base} <= set(le)
+            else np.nan,
+            "neg_over_pos": le["SEP_neg"] / le["SEP_pos"]
+            if {"SEP_pos", "SEP_neg"} <= set(le)
+            else np.nan,
             "pgd_spread_points": (
                 float(100 * np.ptp(g.loc[present, "pgd_acc"].to_numpy()))
                 if base in present and len(present) > 1
@@ -361,14 +446,19 @@ def sep_order_verdicts(
             "pos_neg_separated": None,
         }
         if row["complete"]:
-            rr, rk = (g.loc[order, c].to_numpy() for c in ("relative_reduction", "spearman_to_target"))
+            rr, rk = (
+                g.loc[order, c].to_numpy()
+                for c in ("relative_reduction", "spearman_to_target")
+            )
             row.update(
                 {
                     "l_end_order": row["pos_below_base"] and row["base_below_neg"],
                     "reduction_order": bool(rr[0] > rr[1] > rr[2]),
                     "rank_order": bool(rk[0] > rk[1] > rk[2]),
                     "pos_neg_separated": (
-                        bool(g.loc["SEP_pos", "l_end_hi"] < g.loc["SEP_neg", "l_end_lo"])
+                        bool(
+                            g.loc["SEP_pos", "l_end_hi"] < g.loc["SEP_neg", "l_end_lo"]
+                        )
                         if "l_end_hi" in g
                         else None
                     ),
@@ -384,7 +474,9 @@ def sep_order_verdicts(
 
 
 def cross_verdicts(
-    table: pd.DataFrame, base: str = "MAT", max_adv_spread_points: float = MAX_PGD_SPREAD_POINTS
+    table: pd.DataFrame,
+    base: str = "MAT",
+    max_adv_spread_points: float = MAX_PGD_SPREAD_POINTS,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per training method of SEP: ``analysis.verdicts.robustness_by_role`` of its SEP models with the base models, and
     ``analysis.verdicts.sep_order_verdicts`` per experiment and attacked method, each with a column ``trained_with``."""
@@ -393,7 +485,11 @@ def cross_verdicts(
         sub = table[table["trained_with"].isin([NONE, method])]
         r = robustness_by_role(sub)
         roles.append(r.assign(trained_with=method))
-        verdict.append(sep_order_verdicts(r, max_adv_spread_points, base).assign(trained_with=method))
+        verdict.append(
+            sep_order_verdicts(r, max_adv_spread_points, base).assign(
+                trained_with=method
+            )
+        )
     return pd.concat(roles, ignore_index=True), pd.concat(verdict, ignore_index=True)
 
 
@@ -401,14 +497,20 @@ def budget_agreement(corr: pd.DataFrame) -> dict[str, float]:
     """Over the experiments, the share of L_end readings that say explanation robustness goes with
     classification robustness, per attack."""
     v = corr[corr["y"] == "l_end_1e-7"]
-    return {a: float((g["reading"] == "goes with").mean()) for a, g in v.groupby("attack", sort=False)}
+    return {
+        a: float((g["reading"] == "goes with").mean())
+        for a, g in v.groupby("attack", sort=False)
+    }
 
 
 # ------------------------------------------------------------------------------------------------
 # chapter 6: the curvature of SEP models
 
 
-AS_INTENDED, AGAINST = "as intended", "against"  # the curvature readings (with PARTLY, NOT_TESTED)
+AS_INTENDED, AGAINST = (
+    "as intended",
+    "against",
+)  # the curvature readings (with PARTLY, NOT_TESTED)
 
 
 def curvature_by_role(
@@ -439,7 +541,9 @@ def curvature_by_role(
                 "converged": float(g["eig_converged"].mean()),
             }
         )
-    return sorted_by_role(pd.DataFrame(rows), ["experiment", "base"], then=["twin_beta", "loss"])
+    return sorted_by_role(
+        pd.DataFrame(rows), ["experiment", "base"], then=["twin_beta", "loss"]
+    )
 
 
 def curvature_verdicts(roles: pd.DataFrame) -> pd.DataFrame:
@@ -448,7 +552,9 @@ def curvature_verdicts(roles: pd.DataFrame) -> pd.DataFrame:
     and the CE's curvature, and does CE move less than the explanation loss (the ratio closer to 1 in log
     terms) for every SEP role present? Missing roles give None / NaN."""
     rows = []
-    for (name, base, beta), g in roles.groupby(["experiment", "base", "twin_beta"], sort=False):
+    for (name, base, beta), g in roles.groupby(
+        ["experiment", "base", "twin_beta"], sort=False
+    ):
         ex = g[g["loss"] == "expl_twin"].set_index("role")
         ce = g[g["loss"] == "ce"].set_index("role")
         if base not in ex.index:
@@ -483,7 +589,11 @@ def curvature_verdicts(roles: pd.DataFrame) -> pd.DataFrame:
             )
             moves.append(abs(np.log(r_ce)) < abs(np.log(r_ex)))
         row["ce_moves_less"] = bool(all(moves)) if moves else None
-        intended = [row[f"{r}_intended"] for r in ("SEP_pos", "SEP_neg") if row[f"{r}_intended"] is not None]
+        intended = [
+            row[f"{r}_intended"]
+            for r in ("SEP_pos", "SEP_neg")
+            if row[f"{r}_intended"] is not None
+        ]
         row["reading"] = curvature_reading(intended, row["ce_moves_less"])
         rows.append(row)
     return pd.DataFrame(rows)
@@ -528,9 +638,14 @@ def driver_verdict(corr: pd.DataFrame) -> str:
     n = int(c["models"].iloc[0]) if len(c) else 0
 
     def clear(q: str) -> bool:
-        return reading(c.loc[q, "lo"], c.loc[q, "hi"], "up", "down", n=n) in ("up", "down")
+        return reading(c.loc[q, "lo"], c.loc[q, "hi"], "up", "down", n=n) in (
+            "up",
+            "down",
+        )
 
     start, flat = clear("L_start ~ L_end"), clear("flatness ~ L_end | L_start")
-    return {(True, False): "start loss", (False, True): "flatness", (True, True): "both"}.get(
-        (start, flat), "neither"
-    )
+    return {
+        (True, False): "start loss",
+        (False, True): "flatness",
+        (True, True): "both",
+    }.get((start, flat), "neither")

@@ -47,7 +47,9 @@ class SweepConfig:
     def validate(self, where: str = "sweep") -> None:
         check(len(self.betas) > 0, f"{where}.betas", self.betas, "a non-empty list")
         for b in self.betas:
-            check(math.isfinite(b) and b >= 0, f"{where}.betas", b, "finite numbers >= 0")
+            check(
+                math.isfinite(b) and b >= 0, f"{where}.betas", b, "finite numbers >= 0"
+            )
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,12 @@ class ValidationSettings:
             f"an integer in [1, n_clusters - 1 = {self.n_clusters - 1}]",
         )
         for name in ("kmeans_seeds", "resamples", "timing_steps"):
-            check(getattr(self, name) >= 1, f"{where}.{name}", getattr(self, name), "an integer >= 1")
+            check(
+                getattr(self, name) >= 1,
+                f"{where}.{name}",
+                getattr(self, name),
+                "an integer >= 1",
+            )
         check(
             all(n >= 1 for n in self.timing_pairs),
             f"{where}.timing_pairs",
@@ -132,8 +139,18 @@ class PrototypeSettings:
     validation: ValidationSettings = field(default_factory=ValidationSettings)
 
     def validate(self, where: str = "prototypes") -> None:
-        check(self.features in FEATURE_SPACES, f"{where}.features", self.features, f"one of {FEATURE_SPACES}")
-        check(self.n_clusters >= 2, f"{where}.n_clusters", self.n_clusters, "an integer >= 2")
+        check(
+            self.features in FEATURE_SPACES,
+            f"{where}.features",
+            self.features,
+            f"one of {FEATURE_SPACES}",
+        )
+        check(
+            self.n_clusters >= 2,
+            f"{where}.n_clusters",
+            self.n_clusters,
+            "an integer >= 2",
+        )
         check(
             self.victims_per_cluster >= 1,
             f"{where}.victims_per_cluster",
@@ -152,11 +169,23 @@ class PrototypeSettings:
             self.pairing,
             "'random_other' or 'next_cluster'",
         )
-        check(len(self.methods) > 0, f"{where}.methods", self.methods, "a non-empty list")
+        check(
+            len(self.methods) > 0, f"{where}.methods", self.methods, "a non-empty list"
+        )
         for m in self.methods:
-            check(m in EXPLANATION_METHODS, f"{where}.methods", m, f"names from {EXPLANATION_METHODS}")
+            check(
+                m in EXPLANATION_METHODS,
+                f"{where}.methods",
+                m,
+                f"names from {EXPLANATION_METHODS}",
+            )
         check(self.steps >= 1, f"{where}.steps", self.steps, "an integer >= 1")
-        check(math.isfinite(self.lr) and self.lr > 0, f"{where}.lr", self.lr, "a finite number > 0")
+        check(
+            math.isfinite(self.lr) and self.lr > 0,
+            f"{where}.lr",
+            self.lr,
+            "a finite number > 0",
+        )
         self.validation.validate(f"{where}.validation")
 
 
@@ -199,7 +228,12 @@ class LandscapeSettings:
         )
         for name in ("points", "surface_points"):
             v = getattr(self, name)
-            check(v >= 3 and v % 2 == 1, f"{where}.{name}", v, "an odd integer >= 3 (0 must be on the grid)")
+            check(
+                v >= 3 and v % 2 == 1,
+                f"{where}.{name}",
+                v,
+                "an odd integer >= 3 (0 must be on the grid)",
+            )
         check(
             self.gaussian >= 0 and self.sign >= 0,
             f"{where}.gaussian",
@@ -224,8 +258,18 @@ class LandscapeSettings:
             self.eig_tol,
             "a number >= 0",
         )
-        check(self.eig_max_iter >= 1, f"{where}.eig_max_iter", self.eig_max_iter, "an integer >= 1")
-        check(self.trace_probes >= 2, f"{where}.trace_probes", self.trace_probes, "an integer >= 2")
+        check(
+            self.eig_max_iter >= 1,
+            f"{where}.eig_max_iter",
+            self.eig_max_iter,
+            "an integer >= 1",
+        )
+        check(
+            self.trace_probes >= 2,
+            f"{where}.trace_probes",
+            self.trace_probes,
+            "an integer >= 2",
+        )
 
 
 @dataclass(frozen=True)
@@ -251,8 +295,15 @@ class SepStudySettings:
     trades_experiments: tuple[str, ...] = ()
 
     def validate(self, experiments: Mapping[str, Any], where: str = "sep") -> None:
-        check(self.base in ("mat", "trades"), f"{where}.base", self.base, "'mat' or 'trades'")
-        SepConfig(lam=1.0, sigma=self.sigma, samples=self.samples, method=self.method).validate(where)
+        check(
+            self.base in ("mat", "trades"),
+            f"{where}.base",
+            self.base,
+            "'mat' or 'trades'",
+        )
+        SepConfig(
+            lam=1.0, sigma=self.sigma, samples=self.samples, method=self.method
+        ).validate(where)
         check(
             math.isfinite(self.tolerance_points) and self.tolerance_points >= 0,
             f"{where}.tolerance_points",
@@ -260,7 +311,12 @@ class SepStudySettings:
             "a number >= 0",
         )
         for name, lams in self.lambdas.items():
-            check(name in experiments, f"{where}.lambdas", name, f"names from {sorted(experiments)}")
+            check(
+                name in experiments,
+                f"{where}.lambdas",
+                name,
+                f"names from {sorted(experiments)}",
+            )
             check(
                 all(math.isfinite(v) and v != 0 for v in lams),
                 f"{where}.lambdas.{name}",
@@ -313,13 +369,16 @@ class DriversSettings:
         where: str = "drivers",
     ) -> None:
         check(
-            math.isfinite(self.second_beta) and self.second_beta > 0 and self.second_beta != first_beta,
+            math.isfinite(self.second_beta)
+            and self.second_beta > 0
+            and self.second_beta != first_beta,
             f"{where}.second_beta",
             self.second_beta,
             f"a finite number > 0 other than landscape.softplus_beta={first_beta}",
         )
         check(
-            self.cross_method in EXPLANATION_METHODS and self.cross_method != sep_method,
+            self.cross_method in EXPLANATION_METHODS
+            and self.cross_method != sep_method,
             f"{where}.cross_method",
             self.cross_method,
             f"one of {EXPLANATION_METHODS} other than sep.method={sep_method!r}",
@@ -331,9 +390,19 @@ class DriversSettings:
                 name,
                 f"experiments with a lambda sweep in sep.lambdas ({sorted(sep_lambdas)})",
             )
-        check(len(self.cross_attacks) > 0, f"{where}.cross_attacks", self.cross_attacks, "a non-empty list")
+        check(
+            len(self.cross_attacks) > 0,
+            f"{where}.cross_attacks",
+            self.cross_attacks,
+            "a non-empty list",
+        )
         for m in self.cross_attacks:
-            check(m in EXPLANATION_METHODS, f"{where}.cross_attacks", m, f"one of {EXPLANATION_METHODS}")
+            check(
+                m in EXPLANATION_METHODS,
+                f"{where}.cross_attacks",
+                m,
+                f"one of {EXPLANATION_METHODS}",
+            )
 
 
 @dataclass(frozen=True)
@@ -372,7 +441,10 @@ class Profile:
         check(len(self.seeds) > 0, "seeds", self.seeds, "a non-empty list of integers")
         for d in self.run:
             check(
-                d in self.experiments, "run", d, f"names defined under experiments {sorted(self.experiments)}"
+                d in self.experiments,
+                "run",
+                d,
+                f"names defined under experiments {sorted(self.experiments)}",
             )
         self.sweep.validate()
         self.manipulation.validate()
@@ -380,7 +452,10 @@ class Profile:
         self.landscape.validate()
         self.sep.validate(self.experiments)
         self.drivers.validate(
-            self.experiments, self.sep.lambdas, self.sep.method, self.landscape.softplus_beta
+            self.experiments,
+            self.sep.lambdas,
+            self.sep.method,
+            self.landscape.softplus_beta,
         )
         for v in self.prototypes.validation.experiments:
             check(
@@ -393,7 +468,12 @@ class Profile:
             exp.validate(f"experiments.{name}")
 
     def experiment(self, name: str) -> ExperimentConfig:
-        check(name in self.experiments, "experiment", name, f"one of {sorted(self.experiments)}")
+        check(
+            name in self.experiments,
+            "experiment",
+            name,
+            f"one of {sorted(self.experiments)}",
+        )
         return self.experiments[name]
 
 
@@ -406,7 +486,9 @@ def _set_dotted(tree: dict, dotted: str, value: Any) -> None:
             # Let from_dict report the unknown field with its full path.
             nxt = node[p] = {}
         if not isinstance(nxt, dict):
-            raise ConfigError(f"override {dotted!r}: {'.'.join(parts[: i + 1])} is not a section")
+            raise ConfigError(
+                f"override {dotted!r}: {'.'.join(parts[: i + 1])} is not a section"
+            )
         node = nxt
     node[parts[-1]] = value
 
@@ -447,7 +529,9 @@ def available_profiles() -> list[str]:
     return sorted(p.stem for p in PROFILE_DIR.glob("*.yaml"))
 
 
-def load_profile(name: str = "smoke", overrides: Mapping[str, Any] | None = None) -> Profile:
+def load_profile(
+    name: str = "smoke", overrides: Mapping[str, Any] | None = None
+) -> Profile:
     """Read profile ``name`` (or a path to a YAML file), apply overrides, validate and return it."""
     path = Path(name)
     if not (path.suffix in (".yaml", ".yml") and path.exists()):
@@ -476,7 +560,9 @@ def resolve_device(spec: str = "auto") -> str:
     if spec == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if spec.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device={spec!r} is not allowed: CUDA is not available here (use 'auto' or 'cpu')")
+        raise ConfigError(
+            f"device={spec!r} is not allowed: CUDA is not available here (use 'auto' or 'cpu')"
+        )
     return spec
 
 
@@ -490,5 +576,7 @@ def setup_runtime(profile: Profile) -> str:
     # (ResNet-18's adaptive average pool would otherwise warn at every backward pass, into every chapter page).
     torch.use_deterministic_algorithms(True, warn_only=device.startswith("cuda"))
     if device.startswith("cuda"):
-        warnings.filterwarnings("once", message=".*does not have a deterministic implementation.*")
+        warnings.filterwarnings(
+            "once", message=".*does not have a deterministic implementation.*"
+        )
     return device

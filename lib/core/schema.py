@@ -40,7 +40,9 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
         return {str(k): _convert(args[1], v, f"{where}.{k}") for k, v in value.items()}
     if tp is bool:
         if not isinstance(value, bool):
-            raise ConfigError(f"{where}={value!r} is not allowed: expected true or false")
+            raise ConfigError(
+                f"{where}={value!r} is not allowed: expected true or false"
+            )
         return value
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -62,14 +64,21 @@ def from_dict(cls: type, data: Any, where: str = "") -> Any:
     if isinstance(data, cls):
         return data
     if not isinstance(data, Mapping):
-        raise ConfigError(f"{where or cls.__name__}={data!r} is not allowed: expected a mapping")
+        raise ConfigError(
+            f"{where or cls.__name__}={data!r} is not allowed: expected a mapping"
+        )
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
     unknown = sorted(set(data) - set(names))
     if unknown:
         prefix = f"{where}." if where else ""
-        raise ConfigError(f"unknown field {prefix}{unknown[0]} (allowed fields: {', '.join(names)})")
-    kwargs = {k: _convert(hints[k], v, f"{where}.{k}" if where else k) for k, v in data.items()}
+        raise ConfigError(
+            f"unknown field {prefix}{unknown[0]} (allowed fields: {', '.join(names)})"
+        )
+    kwargs = {
+        k: _convert(hints[k], v, f"{where}.{k}" if where else k)
+        for k, v in data.items()
+    }
     return cls(**kwargs)
 
 

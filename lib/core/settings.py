@@ -26,7 +26,13 @@ ACTIVATIONS = ("relu", "softplus")
 TRAINING_METHODS = ("standard", "mat", "trades")
 
 
-EXPLANATION_METHODS = ("gradient", "grad_x_input", "guided_backprop", "integrated_gradients", "smoothgrad")
+EXPLANATION_METHODS = (
+    "gradient",
+    "grad_x_input",
+    "guided_backprop",
+    "integrated_gradients",
+    "smoothgrad",
+)
 
 
 @dataclass(frozen=True)
@@ -42,7 +48,12 @@ class DataConfig:
         check(self.name in DATASETS, f"{where}.name", self.name, f"one of {DATASETS}")
         for f in ("n_train", "n_test"):
             v = getattr(self, f)
-            check(v is None or v > 0, f"{where}.{f}", v, "a positive integer or null (all)")
+            check(
+                v is None or v > 0,
+                f"{where}.{f}",
+                v,
+                "a positive integer or null (all)",
+            )
 
 
 @dataclass(frozen=True)
@@ -57,8 +68,18 @@ class ModelConfig:
     def validate(self, where: str = "model") -> None:
         check(self.name in MODELS, f"{where}.name", self.name, f"one of {MODELS}")
         check(self.width > 0, f"{where}.width", self.width, "a positive integer")
-        check(self.activation in ACTIVATIONS, f"{where}.activation", self.activation, f"one of {ACTIVATIONS}")
-        check(self.softplus_beta > 0, f"{where}.softplus_beta", self.softplus_beta, "a positive number")
+        check(
+            self.activation in ACTIVATIONS,
+            f"{where}.activation",
+            self.activation,
+            f"one of {ACTIVATIONS}",
+        )
+        check(
+            self.softplus_beta > 0,
+            f"{where}.softplus_beta",
+            self.softplus_beta,
+            "a positive number",
+        )
 
 
 @dataclass(frozen=True)
@@ -71,7 +92,12 @@ class AttackConfig:
     restarts: int = 1
 
     def validate(self, where: str = "attack") -> None:
-        check(math.isfinite(self.eps) and self.eps >= 0, f"{where}.eps", self.eps, "a finite number >= 0")
+        check(
+            math.isfinite(self.eps) and self.eps >= 0,
+            f"{where}.eps",
+            self.eps,
+            "a finite number >= 0",
+        )
         check(
             math.isfinite(self.step_size) and self.step_size >= 0,
             f"{where}.step_size",
@@ -93,7 +119,12 @@ class SepConfig:
     method: str = "gradient"
 
     def validate(self, where: str = "train.sep") -> None:
-        check(math.isfinite(self.lam), f"{where}.lam", self.lam, "a finite number (either sign)")
+        check(
+            math.isfinite(self.lam),
+            f"{where}.lam",
+            self.lam,
+            "a finite number (either sign)",
+        )
         check(
             math.isfinite(self.sigma) and self.sigma >= 0,
             f"{where}.sigma",
@@ -127,21 +158,58 @@ class TrainConfig:
     augment: bool = False
     attack: AttackConfig = field(default_factory=AttackConfig)
     monitor_n: int = 256
-    sep: SepConfig | None = None  # None: no SEP (and no change to the store keys of models without it)
+    sep: SepConfig | None = (
+        None  # None: no SEP (and no change to the store keys of models without it)
+    )
 
     def validate(self, where: str = "train") -> None:
-        check(self.method in TRAINING_METHODS, f"{where}.method", self.method, f"one of {TRAINING_METHODS}")
-        check(math.isfinite(self.beta) and self.beta >= 0, f"{where}.beta", self.beta, "a finite number >= 0")
-        check(self.epochs >= 1, f"{where}.epochs", self.epochs, "an integer >= 1")
-        check(self.batch_size >= 1, f"{where}.batch_size", self.batch_size, "an integer >= 1")
-        check(self.lr > 0, f"{where}.lr", self.lr, "a positive number")
-        check(0 <= self.momentum < 1, f"{where}.momentum", self.momentum, "a number in [0, 1)")
-        check(self.weight_decay >= 0, f"{where}.weight_decay", self.weight_decay, "a number >= 0")
-        check(self.warmup_epochs >= 0, f"{where}.warmup_epochs", self.warmup_epochs, "a number >= 0")
         check(
-            self.eps_warmup_epochs >= 0, f"{where}.eps_warmup_epochs", self.eps_warmup_epochs, "a number >= 0"
+            self.method in TRAINING_METHODS,
+            f"{where}.method",
+            self.method,
+            f"one of {TRAINING_METHODS}",
         )
-        check(self.monitor_n >= 0, f"{where}.monitor_n", self.monitor_n, "an integer >= 0")
+        check(
+            math.isfinite(self.beta) and self.beta >= 0,
+            f"{where}.beta",
+            self.beta,
+            "a finite number >= 0",
+        )
+        check(self.epochs >= 1, f"{where}.epochs", self.epochs, "an integer >= 1")
+        check(
+            self.batch_size >= 1,
+            f"{where}.batch_size",
+            self.batch_size,
+            "an integer >= 1",
+        )
+        check(self.lr > 0, f"{where}.lr", self.lr, "a positive number")
+        check(
+            0 <= self.momentum < 1,
+            f"{where}.momentum",
+            self.momentum,
+            "a number in [0, 1)",
+        )
+        check(
+            self.weight_decay >= 0,
+            f"{where}.weight_decay",
+            self.weight_decay,
+            "a number >= 0",
+        )
+        check(
+            self.warmup_epochs >= 0,
+            f"{where}.warmup_epochs",
+            self.warmup_epochs,
+            "a number >= 0",
+        )
+        check(
+            self.eps_warmup_epochs >= 0,
+            f"{where}.eps_warmup_epochs",
+            self.eps_warmup_epochs,
+            "a number >= 0",
+        )
+        check(
+            self.monitor_n >= 0, f"{where}.monitor_n", self.monitor_n, "an integer >= 0"
+        )
         self.attack.validate(f"{where}.attack")
         if self.sep is not None:
             check(
@@ -160,11 +228,23 @@ class EvalConfig:
     n: int | None = 1000
     batch_size: int = 500
     attack: AttackConfig = field(default_factory=AttackConfig)
-    masking_attack: AttackConfig = field(default_factory=lambda: AttackConfig(steps=100, restarts=5))
+    masking_attack: AttackConfig = field(
+        default_factory=lambda: AttackConfig(steps=100, restarts=5)
+    )
 
     def validate(self, where: str = "eval") -> None:
-        check(self.n is None or self.n > 0, f"{where}.n", self.n, "a positive integer or null (all)")
-        check(self.batch_size >= 1, f"{where}.batch_size", self.batch_size, "an integer >= 1")
+        check(
+            self.n is None or self.n > 0,
+            f"{where}.n",
+            self.n,
+            "a positive integer or null (all)",
+        )
+        check(
+            self.batch_size >= 1,
+            f"{where}.batch_size",
+            self.batch_size,
+            "an integer >= 1",
+        )
         self.attack.validate(f"{where}.attack")
         self.masking_attack.validate(f"{where}.masking_attack")
 
@@ -205,14 +285,27 @@ class ExplanationAttackSettings:
 
     def validate(self, where: str = "") -> None:
         p = f"{where}." if where else ""
-        check(self.method in EXPLANATION_METHODS, f"{p}method", self.method, f"one of {EXPLANATION_METHODS}")
+        check(
+            self.method in EXPLANATION_METHODS,
+            f"{p}method",
+            self.method,
+            f"one of {EXPLANATION_METHODS}",
+        )
         for name in ("lr", "c_expl", "beta_start", "beta_end"):
             v = getattr(self, name)
             check(math.isfinite(v) and v > 0, f"{p}{name}", v, "a finite number > 0")
-        check(math.isfinite(self.c_out) and self.c_out >= 0, f"{p}c_out", self.c_out, "a finite number >= 0")
+        check(
+            math.isfinite(self.c_out) and self.c_out >= 0,
+            f"{p}c_out",
+            self.c_out,
+            "a finite number >= 0",
+        )
         for name in ("steps", "window"):
             v = getattr(self, name)
             check(
-                not isinstance(v, bool) and isinstance(v, int) and v >= 1, f"{p}{name}", v, "an integer >= 1"
+                not isinstance(v, bool) and isinstance(v, int) and v >= 1,
+                f"{p}{name}",
+                v,
+                "an integer >= 1",
             )
         check(0 <= self.rel_tol < 1, f"{p}rel_tol", self.rel_tol, "a number in [0, 1)")

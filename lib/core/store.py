@@ -30,7 +30,9 @@ def canonical_json(obj: Any) -> str:
 
     def check(o: Any) -> None:
         if isinstance(o, float) and not math.isfinite(o):
-            raise StoreError(f"config value {o!r} is not allowed in a store key: expected finite numbers")
+            raise StoreError(
+                f"config value {o!r} is not allowed in a store key: expected finite numbers"
+            )
         if isinstance(o, dict):
             for v in o.values():
                 check(v)
@@ -43,7 +45,9 @@ def canonical_json(obj: Any) -> str:
 
 
 def config_key(kind: str, config: dict) -> str:
-    return hashlib.sha256(canonical_json({"kind": kind, "config": config}).encode()).hexdigest()[:KEY_LENGTH]
+    return hashlib.sha256(
+        canonical_json({"kind": kind, "config": config}).encode()
+    ).hexdigest()[:KEY_LENGTH]
 
 
 def _atomic_write(path: Path, write: Callable[[Any], None]) -> None:
@@ -71,7 +75,11 @@ def git_commit() -> str | None:
     """The project's current commit, for provenance only (it is not part of any key)."""
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
         )
         return out.stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
@@ -107,7 +115,9 @@ class Entry:
                     f"it is not reused (delete the entry to recompute it)"
                 )
         else:
-            atomic_write_text(cfg_path, json.dumps(self.config, indent=2, sort_keys=True) + "\n")
+            atomic_write_text(
+                cfg_path, json.dumps(self.config, indent=2, sort_keys=True) + "\n"
+            )
         return self
 
     def file(self, name: str) -> Path:
@@ -118,7 +128,10 @@ class Entry:
 
     def save_json(self, name: str, obj: Any) -> None:
         self.ensure()
-        atomic_write_text(self.file(name), json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n")
+        atomic_write_text(
+            self.file(name),
+            json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n",
+        )
 
     def load_json(self, name: str) -> Any:
         self.ensure()
@@ -131,7 +144,9 @@ class Entry:
         self.ensure()
         atomic_torch_save(self.file(name), obj)
 
-    def load_torch(self, name: str, map_location: str | torch.device | None = "cpu") -> Any:
+    def load_torch(
+        self, name: str, map_location: str | torch.device | None = "cpu"
+    ) -> Any:
         self.ensure()
         return torch.load(self.file(name), map_location=map_location, weights_only=True)
 
@@ -148,7 +163,9 @@ class Entry:
         """As ``get_or_compute_json`` for tensors (saved with torch.save, loaded with weights_only=True)."""
         return self._get_or_compute(name, compute, self.load_torch, self.save_torch)
 
-    def _get_or_compute(self, name: str, compute: Callable[[], Any], load: Callable, save: Callable) -> Any:
+    def _get_or_compute(
+        self, name: str, compute: Callable[[], Any], load: Callable, save: Callable
+    ) -> Any:
         if self.has(name):
             return load(name)
         result = compute()
@@ -169,7 +186,9 @@ class ResultStore:
 
     def entry(self, kind: str, config: dict) -> Entry:
         if not kind or "/" in kind or kind.startswith("."):
-            raise StoreError(f"kind={kind!r} is not allowed: expected a plain folder name")
+            raise StoreError(
+                f"kind={kind!r} is not allowed: expected a plain folder name"
+            )
         return Entry(self.root / kind / config_key(kind, config), kind, config)
 
     def entries(self, kind: str) -> list[Entry]:

@@ -34,7 +34,11 @@ from torch import nn
 
 from lib.core.errors import ConfigError
 from lib.core.settings import EXPLANATION_METHODS
-from lib.measure.explain import SecondOrderReLUWarning, explanation_loss, explanation_map
+from lib.measure.explain import (
+    SecondOrderReLUWarning,
+    explanation_loss,
+    explanation_map,
+)
 from lib.nn.models import softplus_twin
 
 LossFn = Callable[[torch.Tensor], torch.Tensor]
@@ -107,10 +111,14 @@ def hvp_operator(loss_fn: LossFn, x: torch.Tensor) -> HVP:
     def apply(v: torch.Tensor) -> torch.Tensor:
         _check_vector(v, x, "v")
         v = v.to(device=x.device, dtype=x.dtype)
-        if not grad.requires_grad:  # the gradient does not depend on x: the Hessian is zero
+        if (
+            not grad.requires_grad
+        ):  # the gradient does not depend on x: the Hessian is zero
             return torch.zeros_like(x)
         with torch.enable_grad():
-            (out,) = torch.autograd.grad(grad, xg, v, retain_graph=True, allow_unused=True)
+            (out,) = torch.autograd.grad(
+                grad, xg, v, retain_graph=True, allow_unused=True
+            )
         return torch.zeros_like(x) if out is None else out.detach()
 
     return apply
@@ -144,7 +152,11 @@ def top_eigenvalue(
     """
     res = _lanczos(hvp_operator(loss_fn, x), x, ("largest",), tol, max_iter, seed, v0)
     return EigenEstimate(
-        res["values"][:, 0], res["errors"][:, 0], res["n_hvp"], res["iterations"], res["converged"]
+        res["values"][:, 0],
+        res["errors"][:, 0],
+        res["n_hvp"],
+        res["iterations"],
+        res["converged"],
     )
 
 
@@ -188,9 +200,13 @@ def lanczos(
     """
     for e in ends:
         if e not in ENDS:
-            raise ConfigError(f"ends={tuple(ends)!r} is not allowed: expected a subset of {ENDS}")
+            raise ConfigError(
+                f"ends={tuple(ends)!r} is not allowed: expected a subset of {ENDS}"
+            )
     if not ends:
-        raise ConfigError(f"ends={tuple(ends)!r} is not allowed: expected a non-empty subset of {ENDS}")
+        raise ConfigError(
+            f"ends={tuple(ends)!r} is not allowed: expected a non-empty subset of {ENDS}"
+        )
     _check_input(x, "x")
     return _lanczos(op, x, tuple(ends), tol, max_iter, seed, v0)
 
@@ -207,7 +223,12 @@ def _lanczos(
     """Lanczos steps on all N examples at once; the tridiagonal T_j of each example is diagonalised after every
     step (batched ``torch.linalg.eigh`` in float64, cheap beside an HVP), and an example's Ritz values are
     frozen at the first step where they meet the tolerance, so its result does not depend on the batch."""
-    if not (isinstance(tol, (int, float)) and not isinstance(tol, bool) and math.isfinite(tol) and tol >= 0):
+    if not (
+        isinstance(tol, (int, float))
+        and not isinstance(tol, bool)
+        and math.isfinite(tol)
+        and tol >= 0
+    ):
         raise ConfigError(f"tol={tol!r} is not allowed: expected a finite number >= 0")
     _positive_int("max_iter", max_iter)
     n, shape, dt, dev = x.shape[0], x.shape, x.dtype, x.device
@@ -233,14 +254,22 @@ def _lanczos(
         alpha = (w * q).sum(1)
         w = w - alpha[:, None] * q - beta_prev[:, None] * q_prev
         qs = basis[:, : j + 1]
-        for _ in range(2):  # full reorthogonalisation, twice (classical Gram-Schmidt is then stable)
+        for _ in range(
+            2
+        ):  # full reorthogonalisation, twice (classical Gram-Schmidt is then stable)
             w = w - torch.einsum("nk,nkd->nd", torch.einsum("nkd,nd->nk", qs, w), qs)
         beta = w.norm(dim=1)
         alphas[:, j], betas[:, j] = alpha.double(), beta.double()
         off = betas[:, :j]
-        t = torch.diag_embed(alphas[:, : j + 1]) + torch.diag_embed(off, 1) + torch.diag_embed(off, -1)
+        t = (
+            torch.diag_embed(alphas[:, : j + 1])
+            + torch.diag_embed(off, 1)
+            + torch.diag_embed(off, -1)
+        )
         theta, s = torch.linalg.eigh(t)  # ascending Ritz values per example
-        resid = betas[:, j : j + 1].abs() * s[:, -1, :].abs()  # ||H y - theta y|| of each Ritz pair
+        resid = (
+            betas[:, j : j + 1].abs() * s[:, -1, :].abs()
+        )  # ||H y - theta y|| of each Ritz pair
         idx = [-1 if e == "largest" else 0 for e in ends]
         scale = theta.abs().amax(1)
         ok = torch.stack([resid[:, i] <= tol * scale for i in idx], 1).all(1)
@@ -258,7 +287,9 @@ def _lanczos(
             break
         q_prev, beta_prev = q, torch.where(exhausted, torch.zeros_like(beta), beta)
         q = torch.where(
-            exhausted[:, None], torch.zeros_like(w), w / beta.clamp_min(torch.finfo(dt).tiny)[:, None]
+            exhausted[:, None],
+            torch.zeros_like(w),
+            w / beta.clamp_min(torch.finfo(dt).tiny)[:, None],
         )
     return {
         "values": values.to(dt),
@@ -274,7 +305,9 @@ def _start_vectors(x: torch.Tensor, seed: int, v0: torch.Tensor | None) -> torch
     so the same on every device)."""
     if v0 is None:
         _check_seed(seed)
-        v0 = torch.randn(x.shape, generator=torch.Generator().manual_seed(seed), dtype=x.dtype).to(x.device)
+        v0 = torch.randn(
+            x.shape, generator=torch.Generator().manual_seed(seed), dtype=x.dtype
+        ).to(x.device)
     else:
         _check_vector(v0, x, "v0")
         v0 = v0.to(device=x.device, dtype=x.dtype)
@@ -288,7 +321,11 @@ def _start_vectors(x: torch.Tensor, seed: int, v0: torch.Tensor | None) -> torch
 
 
 def hessian_trace(
-    loss_fn: LossFn, x: torch.Tensor, n_probes: int = 32, seed: int = 0, probes: torch.Tensor | None = None
+    loss_fn: LossFn,
+    x: torch.Tensor,
+    n_probes: int = 32,
+    seed: int = 0,
+    probes: torch.Tensor | None = None,
 ) -> TraceEstimate:
     """Hutchinson's estimate of each example's input-Hessian trace: the mean over Rademacher probes z of
     z^T H_i z, with its standard error.
@@ -302,7 +339,11 @@ def hessian_trace(
 
 
 def hutchinson(
-    loss_fn: LossFn, x: torch.Tensor, n_probes: int = 32, seed: int = 0, probes: torch.Tensor | None = None
+    loss_fn: LossFn,
+    x: torch.Tensor,
+    n_probes: int = 32,
+    seed: int = 0,
+    probes: torch.Tensor | None = None,
 ) -> tuple[TraceEstimate, TraceEstimate]:
     """From the same Rademacher probes: the trace (mean of z^T H z) and the squared Frobenius norm (mean of
     ||H z||^2, unbiased since E[z z^T] = I) of each example's input Hessian, with standard errors.
@@ -324,7 +365,11 @@ def hutchinson(
             or tuple(probes.shape[1:]) != tuple(x.shape)
             or len(probes) < 2
         ):
-            shape = tuple(probes.shape) if isinstance(probes, torch.Tensor) else type(probes).__name__
+            shape = (
+                tuple(probes.shape)
+                if isinstance(probes, torch.Tensor)
+                else type(probes).__name__
+            )
             raise ConfigError(
                 f"probes.shape={shape} is not allowed: expected (n_probes >= 2, "
                 f"{', '.join(map(str, x.shape))})"
@@ -338,7 +383,9 @@ def hutchinson(
     p = quad.shape[0]
 
     def estimate(samples: torch.Tensor) -> TraceEstimate:
-        return TraceEstimate(samples.mean(0), samples.std(0, correction=1) / math.sqrt(p), p, samples)
+        return TraceEstimate(
+            samples.mean(0), samples.std(0, correction=1) / math.sqrt(p), p, samples
+        )
 
     return estimate(quad), estimate(square)
 
@@ -357,7 +404,9 @@ def ce_loss_fn(model: nn.Module, y: torch.Tensor) -> LossFn:
         or y.is_complex()
         or y.dtype == torch.bool
     ):
-        raise ConfigError(f"y={y!r} is not allowed: expected an integer tensor of shape (N,)")
+        raise ConfigError(
+            f"y={y!r} is not allowed: expected an integer tensor of shape (N,)"
+        )
     if any(isinstance(m, nn.ReLU) for m in model.modules()):
         warnings.warn(
             "model has nn.ReLU: the input Hessian of its cross-entropy is only the softmax's Gauss-Newton "
@@ -397,7 +446,9 @@ def explanation_loss_fn(
     the loss is one deterministic function of z).
     """
     if method not in EXPLANATION_METHODS:
-        raise ConfigError(f"method={method!r} is not allowed: expected one of {EXPLANATION_METHODS}")
+        raise ConfigError(
+            f"method={method!r} is not allowed: expected one of {EXPLANATION_METHODS}"
+        )
     if softplus_beta is None:
         if any(isinstance(m, nn.ReLU) for m in model.modules()):
             raise ConfigError(
@@ -422,12 +473,18 @@ def explanation_loss_fn(
             f"x_target_maps.shape={shape} is not allowed: expected floating-point maps (N, H, W)"
         )
     if not torch.isfinite(x_target_maps).all():
-        raise ConfigError("x_target_maps with non-finite values is not allowed: expected finite values")
+        raise ConfigError(
+            "x_target_maps with non-finite values is not allowed: expected finite values"
+        )
     target_maps = x_target_maps.detach()
 
     def loss_fn(z: torch.Tensor) -> torch.Tensor:
-        maps = explanation_map(net, z, method, target=labels, create_graph=True, **method_kwargs)
-        return explanation_loss(maps, target_maps.to(device=maps.device, dtype=maps.dtype))
+        maps = explanation_map(
+            net, z, method, target=labels, create_graph=True, **method_kwargs
+        )
+        return explanation_loss(
+            maps, target_maps.to(device=maps.device, dtype=maps.dtype)
+        )
 
     return loss_fn
 
@@ -471,7 +528,9 @@ def _check_vector(v: torch.Tensor, x: torch.Tensor, name: str) -> None:
 def _check_loss(loss: object, x: torch.Tensor) -> None:
     n = x.shape[0]
     if not isinstance(loss, torch.Tensor) or tuple(loss.shape) != (n,):
-        shape = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
+        shape = (
+            tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
+        )
         raise ConfigError(
             f"loss_fn output shape={shape} is not allowed: expected ({n},), one loss per example "
             f"(per-example losses, not their sum or mean)"
@@ -485,7 +544,9 @@ def _check_loss(loss: object, x: torch.Tensor) -> None:
 
 def _positive_int(name: str, value: object, minimum: int = 1) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{name}={value!r} is not allowed: expected an integer >= {minimum}")
+        raise ConfigError(
+            f"{name}={value!r} is not allowed: expected an integer >= {minimum}"
+        )
 
 
 def _check_seed(seed: object) -> None:

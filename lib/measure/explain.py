@@ -32,7 +32,13 @@ from lib.core.errors import ConfigError
 from lib.core.settings import EXPLANATION_METHODS
 from lib.measure.metrics import mse
 
-IG_RULES = ("gausslegendre", "riemann_trapezoid", "riemann_left", "riemann_middle", "riemann_right")
+IG_RULES = (
+    "gausslegendre",
+    "riemann_trapezoid",
+    "riemann_left",
+    "riemann_middle",
+    "riemann_right",
+)
 
 
 # Settings each method accepts through ``**method_kwargs`` (anything else is refused).
@@ -41,7 +47,14 @@ METHOD_SETTINGS = {
     "grad_x_input": (),
     "guided_backprop": (),
     "integrated_gradients": ("steps", "rule", "baseline", "internal_batch_size"),
-    "smoothgrad": ("stdevs", "n_samples", "noise", "generator", "seed", "internal_batch_size"),
+    "smoothgrad": (
+        "stdevs",
+        "n_samples",
+        "noise",
+        "generator",
+        "seed",
+        "internal_batch_size",
+    ),
 }
 
 
@@ -51,15 +64,15 @@ IG_DEFAULT_STEPS = 50  # Captum's default n_steps
 IG_DEFAULT_RULE = "gausslegendre"  # Captum's default method
 
 
-SMOOTHGRAD_DEFAULT_STDEVS = 0.15  # 15 % of the [0, 1] pixel range (Smilkov et al. recommend 10-20 %)
+SMOOTHGRAD_DEFAULT_STDEVS = (
+    0.15  # 15 % of the [0, 1] pixel range (Smilkov et al. recommend 10-20 %)
+)
 
 
 SMOOTHGRAD_DEFAULT_SAMPLES = 16
 
 
-RELU_SECOND_ORDER_MESSAGE = (
-    "the input Hessian of a ReLU network is zero almost everywhere; use lib.models.softplus_twin(model, beta)"
-)
+RELU_SECOND_ORDER_MESSAGE = "the input Hessian of a ReLU network is zero almost everywhere; use lib.models.softplus_twin(model, beta)"
 
 
 class SecondOrderReLUWarning(UserWarning):
@@ -92,7 +105,9 @@ def explanation_map(
     A map that is zero everywhere stays zero: the normaliser is clamped below at the dtype's smallest normal
     number, which leaves every other map exactly normalised.
     """
-    return _explain(model, x, method, target, create_graph, method_kwargs, want_logits=False)[0]
+    return _explain(
+        model, x, method, target, create_graph, method_kwargs, want_logits=False
+    )[0]
 
 
 def map_and_logits(
@@ -108,7 +123,9 @@ def map_and_logits(
     For gradient, grad_x_input and guided_backprop the logits come from the map's own forward pass (no extra
     cost); IG and SmoothGrad run one more forward pass at ``x``. For attacks that also constrain the output.
     """
-    maps, logits = _explain(model, x, method, target, create_graph, method_kwargs, want_logits=True)
+    maps, logits = _explain(
+        model, x, method, target, create_graph, method_kwargs, want_logits=True
+    )
     assert logits is not None
     return maps, logits
 
@@ -126,12 +143,17 @@ def _explain(
     _check_method(method, method_kwargs)
     _check_input(x)
     if not isinstance(create_graph, bool):
-        raise ConfigError(f"create_graph={create_graph!r} is not allowed: expected True or False")
+        raise ConfigError(
+            f"create_graph={create_graph!r} is not allowed: expected True or False"
+        )
     if target is not None:
         _check_target_shape(target, x)
     if create_graph:
         warn_if_relu_second_order(model, stacklevel=4)
-    with preserved(model), torch.enable_grad():  # gradients are the method, also inside torch.no_grad()
+    with (
+        preserved(model),
+        torch.enable_grad(),
+    ):  # gradients are the method, also inside torch.no_grad()
         attributions, logits = _ATTRIBUTIONS[method](
             model, x, target, create_graph, want_logits, **method_kwargs
         )
@@ -175,7 +197,9 @@ def ig_rule(rule: str, steps: int) -> tuple[list[float], list[float]]:
     and weights that sum to 1 (so IG is complete: attributions sum to f(x) - f(baseline) as steps grow)."""
     if rule not in IG_RULES:
         raise ConfigError(f"rule={rule!r} is not allowed: expected one of {IG_RULES}")
-    min_steps = 1 if rule == "gausslegendre" else 2  # Captum refuses Riemann rules with one step
+    min_steps = (
+        1 if rule == "gausslegendre" else 2
+    )  # Captum refuses Riemann rules with one step
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < min_steps:
         raise ConfigError(
             f"steps={steps!r} is not allowed: expected an integer >= {min_steps} for rule={rule!r}"
@@ -202,7 +226,9 @@ def ig_rule(rule: str, steps: int) -> tuple[list[float], list[float]]:
 
 def _check_method(method: str, method_kwargs: dict) -> None:
     if method not in EXPLANATION_METHODS:
-        raise ConfigError(f"method={method!r} is not allowed: expected one of {EXPLANATION_METHODS}")
+        raise ConfigError(
+            f"method={method!r} is not allowed: expected one of {EXPLANATION_METHODS}"
+        )
     allowed = METHOD_SETTINGS[method]
     for key in method_kwargs:
         if key not in allowed:
@@ -260,7 +286,9 @@ def _resolve_target(logits: torch.Tensor, target: torch.Tensor | None) -> torch.
     k = logits.shape[1]
     if target.numel() and (int(target.min()) < 0 or int(target.max()) >= k):
         bad = sorted(set(target[(target < 0) | (target >= k)].tolist()))
-        raise ConfigError(f"target={bad} is not allowed: expected class indices in [0, {k - 1}]")
+        raise ConfigError(
+            f"target={bad} is not allowed: expected class indices in [0, {k - 1}]"
+        )
     return target.to(device=logits.device, dtype=torch.long)
 
 
@@ -298,7 +326,10 @@ def _as_input(t: torch.Tensor, create_graph: bool) -> torch.Tensor:
 
 
 def _target_gradient(
-    model: nn.Module, inputs: torch.Tensor, target: torch.Tensor | None, create_graph: bool
+    model: nn.Module,
+    inputs: torch.Tensor,
+    target: torch.Tensor | None,
+    create_graph: bool,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """d(logit of target)/d(inputs) for a batch, and the logits (the target is the predicted class when None)."""
     logits = model(inputs)
@@ -310,7 +341,11 @@ def _target_gradient(
 
 
 def _target_and_logits(
-    model: nn.Module, x: torch.Tensor, target: torch.Tensor | None, create_graph: bool, want_logits: bool
+    model: nn.Module,
+    x: torch.Tensor,
+    target: torch.Tensor | None,
+    create_graph: bool,
+    want_logits: bool,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """For methods that probe points other than ``x``: the class to explain (``target`` as given, checked on
     the first pass, else the prediction at ``x``) and, when wanted, the logits at ``x``. The forward pass at
@@ -327,13 +362,21 @@ Attribution = tuple[torch.Tensor, torch.Tensor | None]
 
 
 def _gradient(
-    model: nn.Module, x: torch.Tensor, target: torch.Tensor | None, create_graph: bool, want_logits: bool
+    model: nn.Module,
+    x: torch.Tensor,
+    target: torch.Tensor | None,
+    create_graph: bool,
+    want_logits: bool,
 ) -> Attribution:
     return _target_gradient(model, _as_input(x, create_graph), target, create_graph)
 
 
 def _grad_x_input(
-    model: nn.Module, x: torch.Tensor, target: torch.Tensor | None, create_graph: bool, want_logits: bool
+    model: nn.Module,
+    x: torch.Tensor,
+    target: torch.Tensor | None,
+    create_graph: bool,
+    want_logits: bool,
 ) -> Attribution:
     inputs = _as_input(x, create_graph)
     grad, logits = _target_gradient(model, inputs, target, create_graph)
@@ -341,17 +384,27 @@ def _grad_x_input(
 
 
 def _guided_backprop(
-    model: nn.Module, x: torch.Tensor, target: torch.Tensor | None, create_graph: bool, want_logits: bool
+    model: nn.Module,
+    x: torch.Tensor,
+    target: torch.Tensor | None,
+    create_graph: bool,
+    want_logits: bool,
 ) -> Attribution:
     """The logits' values are the model's; the switch is off once this returns, so they differentiate normally."""
     with guided_activations(model):
         return _target_gradient(model, _as_input(x, create_graph), target, create_graph)
 
 
-def _chunks(n_points: int, n_images: int, internal_batch_size: int | None) -> list[range]:
+def _chunks(
+    n_points: int, n_images: int, internal_batch_size: int | None
+) -> list[range]:
     """Split ``n_points`` (IG steps or noise samples) so that each forward pass sees at most
     ``internal_batch_size`` images (at least one point per pass)."""
-    per_pass = n_points if internal_batch_size is None else max(1, internal_batch_size // n_images)
+    per_pass = (
+        n_points
+        if internal_batch_size is None
+        else max(1, internal_batch_size // n_images)
+    )
     return [range(i, min(i + per_pass, n_points)) for i in range(0, n_points, per_pass)]
 
 
@@ -376,8 +429,12 @@ def _integrated_gradients(
     n = x.shape[0]
     total = torch.zeros_like(x_in)
     for chunk in _chunks(steps, n, internal_batch_size):
-        a = torch.tensor([alphas[i] for i in chunk], dtype=x.dtype, device=x.device).view(-1, 1, 1, 1, 1)
-        w = torch.tensor([weights[i] for i in chunk], dtype=x.dtype, device=x.device).view(-1, 1, 1, 1, 1)
+        a = torch.tensor(
+            [alphas[i] for i in chunk], dtype=x.dtype, device=x.device
+        ).view(-1, 1, 1, 1, 1)
+        w = torch.tensor(
+            [weights[i] for i in chunk], dtype=x.dtype, device=x.device
+        ).view(-1, 1, 1, 1, 1)
         path = _as_input((base + a * diff).reshape(-1, *x.shape[1:]), create_graph)
         grad, _ = _target_gradient(model, path, target.repeat(len(chunk)), create_graph)
         total = total + (grad.view(len(chunk), *x.shape) * w).sum(0)
@@ -423,9 +480,14 @@ def _smoothgrad(
     total = torch.zeros_like(x_in)
     for chunk in _chunks(samples, x.shape[0], internal_batch_size):
         noisy = _as_input(
-            (x_in.unsqueeze(0) + noise[chunk.start : chunk.stop]).reshape(-1, *x.shape[1:]), create_graph
+            (x_in.unsqueeze(0) + noise[chunk.start : chunk.stop]).reshape(
+                -1, *x.shape[1:]
+            ),
+            create_graph,
         )
-        grad, _ = _target_gradient(model, noisy, target.repeat(len(chunk)), create_graph)
+        grad, _ = _target_gradient(
+            model, noisy, target.repeat(len(chunk)), create_graph
+        )
         total = total + grad.view(len(chunk), *x.shape).sum(0)
     return total / samples, logits
 
@@ -440,7 +502,9 @@ def _smoothgrad_noise(
 ) -> torch.Tensor:
     """The additive noise, shape (n_samples, N, C, H, W): given, or ``stdevs * randn`` from one source."""
     sources = [
-        name for name, v in (("noise", noise), ("generator", generator), ("seed", seed)) if v is not None
+        name
+        for name, v in (("noise", noise), ("generator", generator), ("seed", seed))
+        if v is not None
     ]
     if len(sources) > 1:
         raise ConfigError(
@@ -459,13 +523,19 @@ def _smoothgrad_noise(
             or (n_samples is not None and noise.shape[0] != n_samples)
             or noise.shape[0] == 0
         ):
-            shape = tuple(noise.shape) if isinstance(noise, torch.Tensor) else type(noise).__name__
+            shape = (
+                tuple(noise.shape)
+                if isinstance(noise, torch.Tensor)
+                else type(noise).__name__
+            )
             raise ConfigError(
                 f"noise.shape={shape} is not allowed: expected ({n_samples or 'n_samples'}, "
                 f"{', '.join(map(str, x.shape))})"
             )
         if not torch.isfinite(noise).all():
-            raise ConfigError("noise with non-finite values is not allowed: expected finite values")
+            raise ConfigError(
+                "noise with non-finite values is not allowed: expected finite values"
+            )
         return noise.to(device=x.device, dtype=x.dtype)
     stdevs = SMOOTHGRAD_DEFAULT_STDEVS if stdevs is None else stdevs
     if (
@@ -474,13 +544,17 @@ def _smoothgrad_noise(
         or not math.isfinite(stdevs)
         or stdevs < 0
     ):
-        raise ConfigError(f"stdevs={stdevs!r} is not allowed: expected a finite number >= 0")
+        raise ConfigError(
+            f"stdevs={stdevs!r} is not allowed: expected a finite number >= 0"
+        )
     if seed is not None:
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise ConfigError(f"seed={seed!r} is not allowed: expected an integer")
         generator = torch.Generator(device=x.device).manual_seed(seed)
     n_samples = SMOOTHGRAD_DEFAULT_SAMPLES if n_samples is None else n_samples
-    draw = torch.randn((n_samples, *x.shape), generator=generator, device=x.device, dtype=x.dtype)
+    draw = torch.randn(
+        (n_samples, *x.shape), generator=generator, device=x.device, dtype=x.dtype
+    )
     return stdevs * draw
 
 
@@ -518,7 +592,9 @@ class _PositiveGradient(torch.autograd.Function):
     @staticmethod
     def forward(ctx, t: torch.Tensor, switch: GuideSwitch) -> torch.Tensor:
         ctx.switch = switch
-        return t.clone()  # a fresh tensor: callers may modify the activation's output in place
+        return (
+            t.clone()
+        )  # a fresh tensor: callers may modify the activation's output in place
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:

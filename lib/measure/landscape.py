@@ -22,7 +22,9 @@ DIRECTIONS = ("gaussian", "sign", "gradient_sign")
 
 def check_direction(x: torch.Tensor, d: torch.Tensor, name: str = "directions") -> None:
     if d.shape != x.shape:
-        raise ConfigError(f"{name} has shape {tuple(d.shape)}: expected the inputs' shape {tuple(x.shape)}")
+        raise ConfigError(
+            f"{name} has shape {tuple(d.shape)}: expected the inputs' shape {tuple(x.shape)}"
+        )
     if not torch.isfinite(d).all():
         raise ConfigError(f"{name} has non-finite values: expected finite directions")
 
@@ -32,7 +34,9 @@ def make_grid(radius: float, points: int) -> torch.Tensor:
     if isinstance(points, bool) or not isinstance(points, int) or points < 3:
         raise ConfigError(f"points={points!r} is not allowed: expected an integer >= 3")
     if not (math.isfinite(radius) and radius > 0):
-        raise ConfigError(f"radius={radius!r} is not allowed: expected a finite number > 0")
+        raise ConfigError(
+            f"radius={radius!r} is not allowed: expected a finite number > 0"
+        )
     ts = torch.linspace(-radius, radius, points)
     if points % 2:
         ts[points // 2] = 0.0  # exactly, whatever the rounding of linspace
@@ -53,7 +57,11 @@ def random_directions(
     g = torch.Generator().manual_seed(seed)
     if kind == "gaussian":
         d = torch.randn(x.shape, generator=g).to(x.device)
-        return d / d.flatten(1).norm(dim=1).view(-1, *[1] * (x.dim() - 1)) * (1.0 if norm is None else norm)
+        return (
+            d
+            / d.flatten(1).norm(dim=1).view(-1, *[1] * (x.dim() - 1))
+            * (1.0 if norm is None else norm)
+        )
     if kind == "sign":
         return (torch.randint(0, 2, x.shape, generator=g) * 2 - 1).to(x.device, x.dtype)
     if loss_fn is None:
@@ -66,15 +74,31 @@ def random_directions(
 
 
 def _evaluate(
-    loss_fn: Callable, points: torch.Tensor, owner: torch.Tensor, batch_size: int, with_owner: bool
+    loss_fn: Callable,
+    points: torch.Tensor,
+    owner: torch.Tensor,
+    batch_size: int,
+    with_owner: bool,
 ) -> torch.Tensor:
     """``loss_fn`` over all points in batches; ``owner[i]`` is the input point i belongs to."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ConfigError(f"batch_size={batch_size!r} is not allowed: expected an integer >= 1")
+    if (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, int)
+        or batch_size < 1
+    ):
+        raise ConfigError(
+            f"batch_size={batch_size!r} is not allowed: expected an integer >= 1"
+        )
     parts = []
     for i in range(0, len(points), batch_size):
         chunk = points[i : i + batch_size]
-        parts.append((loss_fn(chunk, owner[i : i + batch_size]) if with_owner else loss_fn(chunk)).detach())
+        parts.append(
+            (
+                loss_fn(chunk, owner[i : i + batch_size])
+                if with_owner
+                else loss_fn(chunk)
+            ).detach()
+        )
     out = torch.cat(parts)
     if out.shape != (len(points),):
         raise ConfigError(
@@ -100,7 +124,9 @@ def slice_1d(
     check_direction(x, directions)
     ts = _check_grid(ts, x)
     n, k = len(x), len(ts)
-    points = (x.unsqueeze(1) + ts.view(1, k, *[1] * (x.dim() - 1)) * directions.unsqueeze(1)).flatten(0, 1)
+    points = (
+        x.unsqueeze(1) + ts.view(1, k, *[1] * (x.dim() - 1)) * directions.unsqueeze(1)
+    ).flatten(0, 1)
     owner = torch.arange(n, device=x.device).repeat_interleave(k)
     return _evaluate(loss_fn, points, owner, batch_size, with_owner).view(n, k)
 
@@ -132,7 +158,9 @@ def slice_2d(
     a, b = torch.meshgrid(ts, ts, indexing="ij")
     shape = (1, k * k, *[1] * (x.dim() - 1))
     points = (
-        x.unsqueeze(1) + a.reshape(shape) * d1.unsqueeze(1) + b.reshape(shape) * d2.unsqueeze(1)
+        x.unsqueeze(1)
+        + a.reshape(shape) * d1.unsqueeze(1)
+        + b.reshape(shape) * d2.unsqueeze(1)
     ).flatten(0, 1)
     owner = torch.arange(len(x), device=x.device).repeat_interleave(k * k)
     return _evaluate(loss_fn, points, owner, batch_size, with_owner).view(len(x), k, k)
@@ -143,7 +171,9 @@ def second_difference(losses: torch.Tensor, ts: torch.Tensor) -> torch.Tensor:
     ts = torch.as_tensor(ts)
     k = len(ts)
     if k % 2 == 0 or abs(float(ts[k // 2])) > 1e-6 * float(ts.abs().max()):
-        raise ConfigError(f"ts has {k} points without 0 at its centre: expected an odd, symmetric grid")
+        raise ConfigError(
+            f"ts has {k} points without 0 at its centre: expected an odd, symmetric grid"
+        )
     h = float(ts[k // 2 + 1] - ts[k // 2])
     c = k // 2
     return (losses[:, c + 1] - 2 * losses[:, c] + losses[:, c - 1]) / h**2
@@ -154,5 +184,7 @@ def quadratic_coefficient(losses: torch.Tensor, ts: torch.Tensor) -> torch.Tenso
     (2a is the fitted curvature: a flatter landscape gives a smaller a)."""
     t = torch.as_tensor(ts, dtype=torch.float64, device="cpu")
     design = torch.stack([t**2, t, torch.ones_like(t)], dim=1)
-    coef = torch.linalg.lstsq(design, losses.detach().to(torch.float64).cpu().T).solution
+    coef = torch.linalg.lstsq(
+        design, losses.detach().to(torch.float64).cpu().T
+    ).solution
     return coef[0].to(losses.dtype)

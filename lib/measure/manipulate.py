@@ -72,7 +72,9 @@ class ManipulationResult:
     output_change: torch.Tensor
     linf: torch.Tensor
     l2: torch.Tensor
-    trace: torch.Tensor | None = None  # (len(trace_steps), N): explanation loss of the model as trained
+    trace: torch.Tensor | None = (
+        None  # (len(trace_steps), N): explanation loss of the model as trained
+    )
 
     def as_tensors(self) -> dict[str, torch.Tensor]:
         return {k: v for k, v in vars(self).items() if v is not None}
@@ -105,17 +107,23 @@ class ManipulationResult:
 def check_pairs(x_victim: torch.Tensor, x_target: torch.Tensor) -> None:
     """Refuse shapes that do not pair up, non-finite values and pixels outside [0, 1]."""
     if x_victim.dim() != 4:
-        raise ConfigError(f"x_victim has shape {tuple(x_victim.shape)}: expected (N, C, H, W)")
+        raise ConfigError(
+            f"x_victim has shape {tuple(x_victim.shape)}: expected (N, C, H, W)"
+        )
     if x_victim.shape != x_target.shape:
         raise ConfigError(
             f"x_target has shape {tuple(x_target.shape)}: expected the victims' shape {tuple(x_victim.shape)}"
         )
     for name, x in (("x_victim", x_victim), ("x_target", x_target)):
         if not torch.isfinite(x).all():
-            raise ConfigError(f"{name} has non-finite values: expected finite pixels in [0, 1]")
+            raise ConfigError(
+                f"{name} has non-finite values: expected finite pixels in [0, 1]"
+            )
         lo, hi = float(x.min()), float(x.max())
         if lo < 0 or hi > 1:
-            raise ConfigError(f"{name} has values in [{lo:.4g}, {hi:.4g}]: expected pixels in [0, 1]")
+            raise ConfigError(
+                f"{name} has values in [{lo:.4g}, {hi:.4g}]: expected pixels in [0, 1]"
+            )
 
 
 def beta_schedule(cfg: ManipulationConfig, step: int) -> float:
@@ -138,7 +146,9 @@ def manipulate(
     if overrides:
         unknown = sorted(set(overrides) - set(asdict(cfg)))
         if unknown:
-            raise ConfigError(f"unknown setting {unknown[0]!r} (allowed: {', '.join(asdict(cfg))})")
+            raise ConfigError(
+                f"unknown setting {unknown[0]!r} (allowed: {', '.join(asdict(cfg))})"
+            )
         cfg = ManipulationConfig(**{**asdict(cfg), **overrides})
     cfg.validate()
     check_pairs(x_victim, x_target)
@@ -149,7 +159,9 @@ def manipulate(
         labels = logits_v.argmax(1)
         probs_v = logits_v.softmax(1)
         maps_t = explanation_map(model, x_target, cfg.method, **kw).detach()
-        maps_v = explanation_map(model, x_victim, cfg.method, target=labels, **kw).detach()
+        maps_v = explanation_map(
+            model, x_victim, cfg.method, target=labels, **kw
+        ).detach()
         smooth = softplus_twin(model, cfg.beta_start).eval()
         for p in smooth.parameters():
             p.requires_grad_(False)
@@ -158,14 +170,21 @@ def manipulate(
         x = x_victim.detach().clone()
         m = torch.zeros_like(x)
         v = torch.zeros_like(x)
-        checked = mse(maps_v, maps_t)  # the trained model's loss at the last check (stopping rule)
+        checked = mse(
+            maps_v, maps_t
+        )  # the trained model's loss at the last check (stopping rule)
         steps_done = torch.zeros(n, dtype=torch.long, device=x.device)
         converged = torch.zeros(n, dtype=torch.bool, device=x.device)
         active = torch.arange(n, device=x.device)
         trace_at = {s: i for i, s in enumerate(cfg.trace_steps)}
         trace = torch.full((len(cfg.trace_steps), n), math.nan, device=x.device)
         b1, b2, adam_eps = 0.9, 0.999, 1e-8
-        for step in tqdm(range(cfg.steps), desc=f"manipulate {n} pairs", disable=not progress, leave=False):
+        for step in tqdm(
+            range(cfg.steps),
+            desc=f"manipulate {n} pairs",
+            disable=not progress,
+            leave=False,
+        ):
             if len(active) == 0:
                 break
             set_softplus_beta(smooth, beta_schedule(cfg, step))
@@ -180,7 +199,11 @@ def manipulate(
             t = step + 1
             m[active] = b1 * m[active] + (1 - b1) * grad
             v[active] = b2 * v[active] + (1 - b2) * grad.pow(2)
-            update = cfg.lr * (m[active] / (1 - b1**t)) / ((v[active] / (1 - b2**t)).sqrt() + adam_eps)
+            update = (
+                cfg.lr
+                * (m[active] / (1 - b1**t))
+                / ((v[active] / (1 - b2**t)).sqrt() + adam_eps)
+            )
             new = (xa.detach() - update).clamp_(0, 1)
             if cfg.eps is not None:
                 xv = x_victim[active]
@@ -191,7 +214,9 @@ def manipulate(
                 # The softplus twin changes as beta is annealed, so its losses at different steps are not
                 # comparable: the rule compares the loss of the model as trained, every `window` steps.
                 now = mse(
-                    explanation_map(model, x[active], cfg.method, target=labels[active], **kw).detach(),
+                    explanation_map(
+                        model, x[active], cfg.method, target=labels[active], **kw
+                    ).detach(),
                     maps_t[active],
                 )
                 done = (checked[active] - now) < cfg.rel_tol * checked[active]
@@ -200,7 +225,8 @@ def manipulate(
                 active = active[~done]
             if t in trace_at:
                 trace[trace_at[t]] = mse(
-                    explanation_map(model, x, cfg.method, target=labels, **kw).detach(), maps_t
+                    explanation_map(model, x, cfg.method, target=labels, **kw).detach(),
+                    maps_t,
                 )
 
         maps_adv = explanation_map(model, x, cfg.method, target=labels, **kw).detach()
@@ -240,10 +266,14 @@ def config_from_settings(
 
 def log_steps(steps: int, intervals: int) -> tuple[int, ...]:
     """The distinct steps round(steps ** (k / intervals)), k = 0..intervals: log-spaced points for a loss trace."""
-    return tuple(sorted({max(1, round(steps ** (k / intervals))) for k in range(intervals + 1)}))
+    return tuple(
+        sorted({max(1, round(steps ** (k / intervals))) for k in range(intervals + 1)})
+    )
 
 
-def seeded_pairs_for(exp, settings, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict]:
+def seeded_pairs_for(
+    exp, settings, labels: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, dict]:
     """The seeded random pairs a profile's ``manipulation`` settings draw from an experiment's test subset
     (``labels``), and the id that names them in store keys."""
     vi, ti = random_pairs(labels, settings.pairs, settings.pair_seed)
@@ -257,10 +287,14 @@ def seeded_pairs_for(exp, settings, labels: torch.Tensor) -> tuple[torch.Tensor,
     return vi, ti, ids
 
 
-def random_pairs(labels: torch.Tensor, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+def random_pairs(
+    labels: torch.Tensor, n: int, seed: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` seeded (victim, target) index pairs whose labels differ, so the target map is another class's."""
     if n > len(labels):
-        raise ConfigError(f"pairs={n} is not allowed: only {len(labels)} images are available")
+        raise ConfigError(
+            f"pairs={n} is not allowed: only {len(labels)} images are available"
+        )
     g = torch.Generator().manual_seed(seed)
     victims = torch.randperm(len(labels), generator=g)[:n]
     targets = torch.empty_like(victims)
@@ -276,7 +310,9 @@ def random_pairs(labels: torch.Tensor, n: int, seed: int) -> tuple[torch.Tensor,
 STOPPING_RULE_VERSION = 2
 
 
-def manipulation_config(model_key: str, pairs_id: dict, cfg: ManipulationConfig) -> dict:
+def manipulation_config(
+    model_key: str, pairs_id: dict, cfg: ManipulationConfig
+) -> dict:
     """What a stored attack result depends on: the model, the pairs (by id), every attack setting, a code
     version, and for attacks that may stop early the stopping rule's version."""
     config = {
@@ -304,7 +340,9 @@ def cached_manipulation(
 
     Returns the result and the seconds the attack took when it was computed.
     """
-    entry = store.entry("manipulations", manipulation_config(model_key, pairs_id, cfg)).ensure()
+    entry = store.entry(
+        "manipulations", manipulation_config(model_key, pairs_id, cfg)
+    ).ensure()
     if entry.has("result.pt") and entry.has("timing.json"):
         tensors = entry.load_torch("result.pt")
         return ManipulationResult(**tensors), entry.load_json("timing.json")["seconds"]
@@ -312,12 +350,18 @@ def cached_manipulation(
     result = manipulate(model, x_victim, x_target, cfg, progress=progress)
     seconds = time.perf_counter() - t0
     entry.save_torch("result.pt", {k: v.cpu() for k, v in result.as_tensors().items()})
-    entry.save_json("timing.json", {"seconds": seconds, "threads": torch.get_num_threads()})
+    entry.save_json(
+        "timing.json", {"seconds": seconds, "threads": torch.get_num_threads()}
+    )
     return result, seconds
 
 
 def noise_baseline(
-    model: nn.Module, x_victim: torch.Tensor, x_adv: torch.Tensor, seed: int = 0, iterations: int = 40
+    model: nn.Module,
+    x_victim: torch.Tensor,
+    x_adv: torch.Tensor,
+    seed: int = 0,
+    iterations: int = 40,
 ) -> torch.Tensor:
     """Random Gaussian perturbations whose realised per-pair L2 norm, after clamping to [0, 1], equals the
     attack's: the scale of each pair's Gaussian direction is found by bisection (the realised norm grows
@@ -330,10 +374,16 @@ def noise_baseline(
     target = (x_adv - x_victim).flatten(1).norm(dim=1)
 
     def realised(scale: torch.Tensor) -> torch.Tensor:
-        return ((x_victim + scale.view(-1, 1, 1, 1) * delta).clamp(0, 1) - x_victim).flatten(1).norm(dim=1)
+        return (
+            ((x_victim + scale.view(-1, 1, 1, 1) * delta).clamp(0, 1) - x_victim)
+            .flatten(1)
+            .norm(dim=1)
+        )
 
     lo = torch.zeros_like(target)
-    hi = torch.full_like(target, 2.0 * math.sqrt(x_victim[0].numel()))  # beyond the range's diameter
+    hi = torch.full_like(
+        target, 2.0 * math.sqrt(x_victim[0].numel())
+    )  # beyond the range's diameter
     for _ in range(iterations):
         mid = (lo + hi) / 2
         short = realised(mid) < target

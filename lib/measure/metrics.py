@@ -34,14 +34,18 @@ def _pair(
     return a.flatten(1), b.flatten(1)
 
 
-def mse(a: torch.Tensor, b: torch.Tensor, names: tuple[str, str] = ("a", "b")) -> torch.Tensor:
+def mse(
+    a: torch.Tensor, b: torch.Tensor, names: tuple[str, str] = ("a", "b")
+) -> torch.Tensor:
     """Mean squared difference over pixels per pair, shape (N,): the one per-pair MSE of the library (the
     explanation loss, the attack's output term); differentiable."""
     a, b = _pair(a, b, names)
     return (a - b).pow(2).mean(1)
 
 
-def cosine_similarity(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+def cosine_similarity(
+    a: torch.Tensor, b: torch.Tensor, eps: float = 1e-12
+) -> torch.Tensor:
     """Cosine of the angle between the two maps (as vectors) per pair; 0 when either map is all zero
     (norms are clamped at ``eps``). Insensitive to each map's scale, unlike the MSE."""
     a, b = _pair(a, b)
@@ -62,7 +66,10 @@ def average_ranks(v: torch.Tensor) -> torch.Tensor:
         torch.where(starts, pos, torch.zeros_like(pos)).cummax(dim=1).values
     )  # first index of each tie group
     last = (
-        torch.where(ends, pos, torch.full_like(pos, p)).flip(1).cummin(dim=1).values.flip(1)
+        torch.where(ends, pos, torch.full_like(pos, p))
+        .flip(1)
+        .cummin(dim=1)
+        .values.flip(1)
     )  # its last index
     mean_rank = (first + last).to(torch.float64) / 2 + 1
     return mean_rank.gather(1, order.argsort(dim=1))
@@ -76,7 +83,9 @@ def spearman(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     ra = ra - ra.mean(1, keepdim=True)
     rb = rb - rb.mean(1, keepdim=True)
     denom = (ra.pow(2).sum(1) * rb.pow(2).sum(1)).sqrt()
-    return torch.where(denom > 0, (ra * rb).sum(1) / denom, torch.full_like(denom, float("nan")))
+    return torch.where(
+        denom > 0, (ra * rb).sum(1) / denom, torch.full_like(denom, float("nan"))
+    )
 
 
 def topk_intersection(a: torch.Tensor, b: torch.Tensor, k: int) -> torch.Tensor:
@@ -88,9 +97,15 @@ def topk_intersection(a: torch.Tensor, b: torch.Tensor, k: int) -> torch.Tensor:
     a, b = _pair(a, b)
     p = a.shape[1]
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= p:
-        raise ConfigError(f"k={k!r} is not allowed: expected an integer in [1, {p}] (the number of pixels)")
-    in_a = torch.zeros_like(a, dtype=torch.bool).scatter_(1, a.detach().topk(k, dim=1).indices, True)
-    in_b = torch.zeros_like(b, dtype=torch.bool).scatter_(1, b.detach().topk(k, dim=1).indices, True)
+        raise ConfigError(
+            f"k={k!r} is not allowed: expected an integer in [1, {p}] (the number of pixels)"
+        )
+    in_a = torch.zeros_like(a, dtype=torch.bool).scatter_(
+        1, a.detach().topk(k, dim=1).indices, True
+    )
+    in_b = torch.zeros_like(b, dtype=torch.bool).scatter_(
+        1, b.detach().topk(k, dim=1).indices, True
+    )
     return (in_a & in_b).sum(1).to(torch.float64) / k
 
 
@@ -106,16 +121,23 @@ def bootstrap_ci(
     Seeded (numpy's default_rng(seed)) so a book rebuild gives the same interval. It describes the
     sampling spread of the pairs at hand, not seed-to-seed training variance.
     """
-    v = np.asarray(values.detach().cpu() if isinstance(values, torch.Tensor) else values, dtype=np.float64)
+    v = np.asarray(
+        values.detach().cpu() if isinstance(values, torch.Tensor) else values,
+        dtype=np.float64,
+    )
     if v.ndim != 1 or v.size == 0 or not np.isfinite(v).all():
         raise ConfigError(
             f"values of shape {v.shape} with {int((~np.isfinite(v)).sum())} non-finite entries is "
             f"not allowed: expected a non-empty 1-D array of finite numbers"
         )
     if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 1:
-        raise ConfigError(f"n_boot={n_boot!r} is not allowed: expected a positive integer")
+        raise ConfigError(
+            f"n_boot={n_boot!r} is not allowed: expected a positive integer"
+        )
     if not (isinstance(level, (int, float)) and 0 < level < 1):
-        raise ConfigError(f"level={level!r} is not allowed: expected a number in (0, 1)")
+        raise ConfigError(
+            f"level={level!r} is not allowed: expected a number in (0, 1)"
+        )
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, v.size, size=(n_boot, v.size))
     stats = np.array([stat(v[row]) for row in idx], dtype=np.float64)

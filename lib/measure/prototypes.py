@@ -52,14 +52,22 @@ class Pairs:
     def from_dict(cls, d: dict) -> Pairs:
         arrays = {
             k: np.asarray(d[k], dtype=np.int64)
-            for k in ("victims", "targets", "victim_cluster", "target_cluster", "cluster_of")
+            for k in (
+                "victims",
+                "targets",
+                "victim_cluster",
+                "target_cluster",
+                "cluster_of",
+            )
         }
         return cls(**arrays, dataset=d["dataset"], fingerprint=d["fingerprint"])
 
 
 def fingerprint(x: torch.Tensor) -> str:
     """A short hash of a batch of images, to recognise the subset a pairs file indexes into."""
-    return hashlib.sha256(x.detach().cpu().contiguous().numpy().tobytes()).hexdigest()[:16]
+    return hashlib.sha256(x.detach().cpu().contiguous().numpy().tobytes()).hexdigest()[
+        :16
+    ]
 
 
 def check_pairs_for(pairs: Pairs, dataset: str, x: torch.Tensor) -> None:
@@ -110,7 +118,9 @@ def select_pairs(
             f"targets_per_victim={targets_per_victim} is not allowed: expected 1 to {n_clusters - 1}"
         )
     if pairing not in PAIRINGS:
-        raise ConfigError(f"pairing={pairing!r} is not allowed: expected one of {PAIRINGS}")
+        raise ConfigError(
+            f"pairing={pairing!r} is not allowed: expected one of {PAIRINGS}"
+        )
     km = KMeans(n_clusters=n_clusters, n_init=10, random_state=seed).fit(features)
     dist = np.linalg.norm(features - km.cluster_centers_[km.labels_], axis=1)
     members = [np.flatnonzero(km.labels_ == c) for c in range(n_clusters)]
@@ -147,13 +157,19 @@ def select_pairs(
 
 
 @torch.no_grad()
-def penultimate_features(model: nn.Module, x: torch.Tensor, batch_size: int = 500) -> np.ndarray:
+def penultimate_features(
+    model: nn.Module, x: torch.Tensor, batch_size: int = 500
+) -> np.ndarray:
     """Inputs of the model's last linear layer (its penultimate features), via a forward hook."""
     last = [m for m in model.modules() if isinstance(m, nn.Linear)]
     if not last:
-        raise ConfigError("model has no nn.Linear layer: expected a classifier ending in a linear layer")
+        raise ConfigError(
+            "model has no nn.Linear layer: expected a classifier ending in a linear layer"
+        )
     captured: list[torch.Tensor] = []
-    handle = last[-1].register_forward_hook(lambda mod, inp, out: captured.append(inp[0].detach().cpu()))
+    handle = last[-1].register_forward_hook(
+        lambda mod, inp, out: captured.append(inp[0].detach().cpu())
+    )
     was_training = model.training
     model.eval()
     try:
@@ -167,7 +183,10 @@ def penultimate_features(model: nn.Module, x: torch.Tensor, batch_size: int = 50
 
 
 def robustness_summary(
-    result: ManipulationResult, rank: np.ndarray | None = None, n_boot: int = 1000, seed: int = 0
+    result: ManipulationResult,
+    rank: np.ndarray | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
 ) -> dict:
     """Means with percentile-bootstrap 95 % intervals over the pairs whose predicted label the attack kept
     (the primary numbers: a pair whose label flipped is a classification attack, not an explanation
@@ -191,12 +210,20 @@ def robustness_summary(
         "converged": float(result.converged.float().mean()),
     }
     for key, values in columns.items():
-        out[f"{key}_all"] = float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+        out[f"{key}_all"] = (
+            float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+        )
         kept_values = values[kept]
-        finite = kept_values[np.isfinite(kept_values)]  # a constant map has no rank correlation (NaN)
+        finite = kept_values[
+            np.isfinite(kept_values)
+        ]  # a constant map has no rank correlation (NaN)
         if len(finite) < len(kept_values):
             out[f"{key}_undefined"] = int(len(kept_values) - len(finite))
-        lo, hi = bootstrap_ci(finite, n_boot=n_boot, seed=seed) if len(finite) else (float("nan"),) * 2
+        lo, hi = (
+            bootstrap_ci(finite, n_boot=n_boot, seed=seed)
+            if len(finite)
+            else (float("nan"),) * 2
+        )
         out[key] = float(finite.mean()) if len(finite) else float("nan")
         out[f"{key}_ci"] = [float(lo), float(hi)]
     return out
@@ -215,7 +242,11 @@ def rank_to_target(
     with torch.no_grad():
         labels = model(x_victims).argmax(1)
     maps_adv = explanation_map(
-        model, result.x_adv.to(x_victims.device), cfg.method, target=labels, **cfg.method_kwargs
+        model,
+        result.x_adv.to(x_victims.device),
+        cfg.method,
+        target=labels,
+        **cfg.method_kwargs,
     )
     maps_t = explanation_map(model, x_targets, cfg.method, **cfg.method_kwargs)
     return spearman(maps_adv, maps_t).cpu().numpy()
@@ -230,10 +261,14 @@ def explanation_robustness(
 ) -> tuple[ManipulationResult, dict]:
     """Attack every pair and summarise; see ``robustness_summary``."""
     result = manipulate(model, x_victims, x_targets, cfg, progress=progress)
-    return result, robustness_summary(result, rank_to_target(model, result, x_victims, x_targets, cfg))
+    return result, robustness_summary(
+        result, rank_to_target(model, result, x_victims, x_targets, cfg)
+    )
 
 
-def cluster_map_distances(maps: torch.Tensor, cluster_of: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def cluster_map_distances(
+    maps: torch.Tensor, cluster_of: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """MSE (1e-7 units) between the explanation maps of every two distinct images, split into pairs of the
     same cluster (intra) and of different clusters (inter): the paper's argument for prototypes is that
     explanations within a cluster are alike, so a few prototypes stand for their cluster."""
@@ -244,7 +279,9 @@ def cluster_map_distances(maps: torch.Tensor, cluster_of: np.ndarray) -> tuple[n
             f"cluster_of has {len(cluster_of)} entries for {len(flat)} maps: expected one per map"
         )
     sq = (flat * flat).sum(1)
-    d = ((sq[:, None] + sq[None, :] - 2 * flat @ flat.T).clamp_min(0) / flat.shape[1]).numpy() * 1e7
+    d = (
+        (sq[:, None] + sq[None, :] - 2 * flat @ flat.T).clamp_min(0) / flat.shape[1]
+    ).numpy() * 1e7
     i, j = np.triu_indices(len(flat), k=1)
     same = cluster_of[i] == cluster_of[j]
     return d[i, j][same], d[i, j][~same]
@@ -257,4 +294,9 @@ ROBUSTNESS_MEASURES = {
     "spearman_to_target": "rank metric",
     "l_start_1e-7": "L_start",
 }
-ROBUST_SIGN = {"l_end_1e-7": 1, "relative_reduction": -1, "spearman_to_target": -1, "l_start_1e-7": 1}
+ROBUST_SIGN = {
+    "l_end_1e-7": 1,
+    "relative_reduction": -1,
+    "spearman_to_target": -1,
+    "l_start_1e-7": 1,
+}

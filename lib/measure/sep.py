@@ -22,7 +22,9 @@ from lib.measure.explain import SecondOrderReLUWarning, explanation_map, preserv
 from lib.measure.metrics import mse
 
 
-def noisy(x: torch.Tensor, sigma: float, generator: torch.Generator | None = None) -> torch.Tensor:
+def noisy(
+    x: torch.Tensor, sigma: float, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """``x + zeta``, zeta ~ N(0, sigma^2) drawn on the CPU from ``generator`` (so a seed gives the same noise
     on any device), clamped to the valid pixel range [0, 1]: the map is only ever asked of a valid image."""
     zeta = torch.randn(x.shape, generator=generator, dtype=x.dtype) * sigma
@@ -64,7 +66,9 @@ def explanation_change(
     with warnings.catch_warnings():
         # the input-Hessian of a ReLU net is zero, but SEP differentiates w.r.t. the weights: not zero
         warnings.simplefilter("ignore", SecondOrderReLUWarning)
-        base = explanation_map(model, x, method, target=target, create_graph=create_graph, **method_kwargs)
+        base = explanation_map(
+            model, x, method, target=target, create_graph=create_graph, **method_kwargs
+        )
         total = torch.zeros(len(x), device=x.device, dtype=base.dtype)
         for _ in range(samples):
             moved = explanation_map(

@@ -40,7 +40,12 @@ def data_dir() -> Path:
 
 
 def _download_allowed() -> bool:
-    return os.environ.get("DATA_DOWNLOAD", "1").strip().lower() not in ("0", "false", "no", "off")
+    return os.environ.get("DATA_DOWNLOAD", "1").strip().lower() not in (
+        "0",
+        "false",
+        "no",
+        "off",
+    )
 
 
 def _missing(name: str, root: Path, detail: str) -> DataNotFoundError:
@@ -61,7 +66,9 @@ def _load_digits(split: str) -> tuple[np.ndarray, np.ndarray]:
     return (x_tr, y_tr) if split == "train" else (x_te, y_te)
 
 
-def _load_idx_dataset(name: str, split: str, root: Path) -> tuple[np.ndarray, np.ndarray]:
+def _load_idx_dataset(
+    name: str, split: str, root: Path
+) -> tuple[np.ndarray, np.ndarray]:
 
     cls = datasets.MNIST if name == "mnist" else datasets.FashionMNIST
     train = split == "train"
@@ -70,13 +77,17 @@ def _load_idx_dataset(name: str, split: str, root: Path) -> tuple[np.ndarray, np
     except RuntimeError as exc:
         if not _download_allowed():
             raise _missing(
-                name, root, f"expected {cls.__name__}/raw/*-ubyte; downloads disabled by DATA_DOWNLOAD"
+                name,
+                root,
+                f"expected {cls.__name__}/raw/*-ubyte; downloads disabled by DATA_DOWNLOAD",
             ) from exc
         try:
             ds = cls(root=str(root), train=train, download=True)
         except Exception as exc:  # network errors come in many types
             raise _missing(
-                name, root, f"expected {cls.__name__}/raw/*-ubyte; download failed: {type(exc).__name__}"
+                name,
+                root,
+                f"expected {cls.__name__}/raw/*-ubyte; download failed: {type(exc).__name__}",
             ) from None
     x = ds.data.numpy().astype(np.float32)[:, None] / 255.0
     return x, ds.targets.numpy().astype(np.int64)
@@ -97,9 +108,15 @@ def _load_cifar10(split: str, root: Path) -> tuple[np.ndarray, np.ndarray]:
                 ds = None
         if ds is None:
             if not npz.exists():
-                raise _missing("cifar10", root, f"expected cifar-10-batches-py/ or {CIFAR10_NPZ}") from None
+                raise _missing(
+                    "cifar10", root, f"expected cifar-10-batches-py/ or {CIFAR10_NPZ}"
+                ) from None
             with np.load(npz) as f:
-                x_raw, y_raw = (f["x_train"], f["y_train"]) if train else (f["x_test"], f["y_test"])
+                x_raw, y_raw = (
+                    (f["x_train"], f["y_train"])
+                    if train
+                    else (f["x_test"], f["y_test"])
+                )
             x = x_raw.astype(np.float32).transpose(0, 3, 1, 2) / 255.0
             return x, y_raw.astype(np.int64).reshape(-1)
     x = ds.data.astype(np.float32).transpose(0, 3, 1, 2) / 255.0
@@ -133,11 +150,15 @@ def load_dataset(
     images of the official order) when torchvision's files are absent and cannot be downloaded.
     """
     if name not in DATASETS:
-        raise ConfigError(f"dataset={name!r} is not allowed: expected one of {DATASETS}")
+        raise ConfigError(
+            f"dataset={name!r} is not allowed: expected one of {DATASETS}"
+        )
     if split not in ("train", "test"):
         raise ConfigError(f"split={split!r} is not allowed: expected 'train' or 'test'")
     if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n <= 0):
-        raise ConfigError(f"n={n!r} is not allowed: expected a positive integer or None (all)")
+        raise ConfigError(
+            f"n={n!r} is not allowed: expected a positive integer or None (all)"
+        )
     root = data_dir()
     if name == "digits":
         x, y = _load_digits(split)
@@ -147,7 +168,11 @@ def load_dataset(
         x, y = _load_cifar10(split, root)
     if n is not None:
         if n > len(y):
-            raise ConfigError(f"n={n} is not allowed: {name} {split} has {len(y)} images here")
+            raise ConfigError(
+                f"n={n} is not allowed: {name} {split} has {len(y)} images here"
+            )
         idx = balanced_subset(y, n, seed)
         x, y = x[idx], y[idx]
-    return torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(np.ascontiguousarray(y))
+    return torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(
+        np.ascontiguousarray(y)
+    )

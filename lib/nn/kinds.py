@@ -10,7 +10,9 @@ from dataclasses import dataclass, replace
 
 from lib.core.settings import SepConfig, TrainConfig
 
-DEFAULT_SEP_METHOD = SepConfig().method  # SEP models trained with another method say which in their label
+DEFAULT_SEP_METHOD = (
+    SepConfig().method
+)  # SEP models trained with another method say which in their label
 
 
 @dataclass(frozen=True)
@@ -20,8 +22,12 @@ class ModelKind:
     family: str  # "standard", "TRADES", "MAT" or "SEP"
     beta: float | None = None  # the TRADES weight; None where it does not apply
     lam: float | None = None  # SEP's weight; None where it does not apply
-    base: str | None = None  # SEP's base method ("MAT" or "TRADES β=..."); None where it does not apply
-    sep_method: str | None = None  # the explanation method SEP regularised; None where it does not apply
+    base: str | None = (
+        None  # SEP's base method ("MAT" or "TRADES β=..."); None where it does not apply
+    )
+    sep_method: str | None = (
+        None  # the explanation method SEP regularised; None where it does not apply
+    )
 
     @classmethod
     def of(cls, t: TrainConfig) -> ModelKind:
@@ -38,8 +44,14 @@ class ModelKind:
     def label(self) -> str:
         """'standard', 'TRADES β=0.25', 'MAT': the one label of a kind in tables, legends and prose."""
         if self.family == "SEP":
-            method = "" if self.sep_method in (None, DEFAULT_SEP_METHOD) else f" ({self.sep_method})"
-            return f"SEP λ={self.lam:+.2g}{method}" + ("" if self.base == "MAT" else f" on {self.base}")
+            method = (
+                ""
+                if self.sep_method in (None, DEFAULT_SEP_METHOD)
+                else f" ({self.sep_method})"
+            )
+            return f"SEP λ={self.lam:+.2g}{method}" + (
+                "" if self.base == "MAT" else f" on {self.base}"
+            )
         return f"TRADES β={self.beta:g}" if self.family == "TRADES" else self.family
 
 

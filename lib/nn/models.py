@@ -22,7 +22,9 @@ def make_activation(name: str, softplus_beta: float = 10.0) -> nn.Module:
         return nn.ReLU()
     if name == "softplus":
         return nn.Softplus(beta=softplus_beta)
-    raise ConfigError(f"activation={name!r} is not allowed: expected one of {ACTIVATIONS}")
+    raise ConfigError(
+        f"activation={name!r} is not allowed: expected one of {ACTIVATIONS}"
+    )
 
 
 class Normalize(nn.Module):
@@ -30,8 +32,12 @@ class Normalize(nn.Module):
 
     def __init__(self, mean: Sequence[float], std: Sequence[float]):
         super().__init__()
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
-        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+        self.register_buffer(
+            "mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
+        )
+        self.register_buffer(
+            "std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean) / self.std
@@ -63,7 +69,10 @@ class ConvNet(nn.Module):
             nn.AdaptiveAvgPool2d(4),
         )
         self.head = nn.Sequential(
-            nn.Flatten(), nn.Linear(2 * width * 16, 8 * width), act(), nn.Linear(8 * width, num_classes)
+            nn.Flatten(),
+            nn.Linear(2 * width * 16, 8 * width),
+            act(),
+            nn.Linear(8 * width, num_classes),
         )
         # He initialisation (as torchvision's ResNet): PyTorch's default shrinks the signal through each
         # ReLU layer, and this small net then idles near chance for the first epochs.
@@ -80,17 +89,23 @@ def _resnet18(in_channels: int, num_classes: int, width: int) -> nn.Module:
     """torchvision's ResNet-18 with a 3x3 stride-1 stem, no max-pool, and stage widths w, 2w, 4w, 8w."""
 
     model = ResNet(BasicBlock, [2, 2, 2, 2], num_classes=num_classes)
-    model.conv1 = nn.Conv2d(in_channels, width, kernel_size=3, stride=1, padding=1, bias=False)
+    model.conv1 = nn.Conv2d(
+        in_channels, width, kernel_size=3, stride=1, padding=1, bias=False
+    )
     model.bn1 = nn.BatchNorm2d(width)
     model.maxpool = nn.Identity()
-    if width != 64:  # rebuild the stages at the requested width with torchvision's own builder
+    if (
+        width != 64
+    ):  # rebuild the stages at the requested width with torchvision's own builder
         model.inplanes = width
         model.layer1 = model._make_layer(BasicBlock, width, 2)
         model.layer2 = model._make_layer(BasicBlock, 2 * width, 2, stride=2)
         model.layer3 = model._make_layer(BasicBlock, 4 * width, 2, stride=2)
         model.layer4 = model._make_layer(BasicBlock, 8 * width, 2, stride=2)
         model.fc = nn.Linear(8 * width, num_classes)
-    for m in model.modules():  # torchvision's initialisation, re-applied to the replaced layers
+    for m in (
+        model.modules()
+    ):  # torchvision's initialisation, re-applied to the replaced layers
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
         elif isinstance(m, nn.BatchNorm2d):
@@ -113,18 +128,31 @@ def build_model(
     if name not in MODELS:
         raise ConfigError(f"model={name!r} is not allowed: expected one of {MODELS}")
     if activation not in ACTIVATIONS:
-        raise ConfigError(f"activation={activation!r} is not allowed: expected one of {ACTIVATIONS}")
+        raise ConfigError(
+            f"activation={activation!r} is not allowed: expected one of {ACTIVATIONS}"
+        )
     for pname, v in (("in_channels", in_channels), ("num_classes", num_classes)):
         if not isinstance(v, int) or v < 1:
-            raise ConfigError(f"{pname}={v!r} is not allowed: expected a positive integer")
+            raise ConfigError(
+                f"{pname}={v!r} is not allowed: expected a positive integer"
+            )
     if name == "convnet":
-        model: nn.Module = ConvNet(in_channels, num_classes, width or 16, activation, softplus_beta)
+        model: nn.Module = ConvNet(
+            in_channels, num_classes, width or 16, activation, softplus_beta
+        )
     else:
         model = _resnet18(in_channels, num_classes, width or 64)
         if activation != "relu":
-            model = _replace_relus(model, lambda: make_activation(activation, softplus_beta))
+            model = _replace_relus(
+                model, lambda: make_activation(activation, softplus_beta)
+            )
     if mean is not None or std is not None:
-        if mean is None or std is None or len(mean) != in_channels or len(std) != in_channels:
+        if (
+            mean is None
+            or std is None
+            or len(mean) != in_channels
+            or len(std) != in_channels
+        ):
             raise ConfigError(
                 f"mean={mean!r}, std={std!r} are not allowed: expected both, with {in_channels} values each"
             )
@@ -132,8 +160,12 @@ def build_model(
     return model
 
 
-def model_from_config(cfg: ModelConfig, in_channels: int, num_classes: int) -> nn.Module:
-    return build_model(cfg.name, in_channels, num_classes, cfg.activation, cfg.width, cfg.softplus_beta)
+def model_from_config(
+    cfg: ModelConfig, in_channels: int, num_classes: int
+) -> nn.Module:
+    return build_model(
+        cfg.name, in_channels, num_classes, cfg.activation, cfg.width, cfg.softplus_beta
+    )
 
 
 def _replace_relus(model: nn.Module, factory) -> nn.Module:

@@ -35,13 +35,19 @@ def frozen(model: nn.Module, train: bool = False) -> Iterator[nn.Module]:
             p.requires_grad_(f)
 
 
-def check_attack_args(eps: float, step_size: float, steps: int, restarts: int = 1) -> None:
+def check_attack_args(
+    eps: float, step_size: float, steps: int, restarts: int = 1
+) -> None:
     for name, v in (("eps", eps), ("step_size", step_size)):
         if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
-            raise ConfigError(f"{name}={v!r} is not allowed: expected a finite number >= 0")
+            raise ConfigError(
+                f"{name}={v!r} is not allowed: expected a finite number >= 0"
+            )
     for name, v, lo in (("steps", steps, 0), ("restarts", restarts, 1)):
         if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-            raise ConfigError(f"{name}={v!r} is not allowed: expected an integer >= {lo}")
+            raise ConfigError(
+                f"{name}={v!r} is not allowed: expected an integer >= {lo}"
+            )
 
 
 def project_linf(x_adv: torch.Tensor, x: torch.Tensor, eps: float) -> torch.Tensor:
@@ -65,13 +71,17 @@ def pgd(
     """
     check_attack_args(eps, step_size, steps)
     if x.shape[0] != y.shape[0]:
-        raise ConfigError(f"y has {y.shape[0]} labels for {x.shape[0]} inputs: expected one label per input")
+        raise ConfigError(
+            f"y has {y.shape[0]} labels for {x.shape[0]} inputs: expected one label per input"
+        )
     loss_fn = loss_fn or (lambda logits, t: F.cross_entropy(logits, t, reduction="sum"))
     x = x.detach()
     with frozen(model, train=False):
         x_adv = x.clone()
         if random_start and eps > 0:
-            x_adv = project_linf(x_adv + torch.empty_like(x).uniform_(-eps, eps), x, eps)
+            x_adv = project_linf(
+                x_adv + torch.empty_like(x).uniform_(-eps, eps), x, eps
+            )
         for _ in range(steps):
             x_adv.requires_grad_(True)
             loss = loss_fn(model(x_adv), y)
@@ -125,7 +135,13 @@ def evaluate(
                 break
             idx = robust.nonzero().squeeze(1)
             x_adv = pgd(
-                model, xb[idx], yb[idx], attack.eps, attack.step_size, attack.steps, random_start=True
+                model,
+                xb[idx],
+                yb[idx],
+                attack.eps,
+                attack.step_size,
+                attack.steps,
+                random_start=True,
             )
             with frozen(model), torch.no_grad():
                 robust[idx] = model(x_adv).argmax(1) == yb[idx]

@@ -23,7 +23,10 @@ def kl_from_logits(
 ) -> torch.Tensor:
     """KL(softmax(p) || softmax(q)) from logits, finite even where a probability underflows to zero."""
     return F.kl_div(
-        F.log_softmax(logits_q, dim=1), F.log_softmax(logits_p, dim=1), reduction=reduction, log_target=True
+        F.log_softmax(logits_q, dim=1),
+        F.log_softmax(logits_p, dim=1),
+        reduction=reduction,
+        log_target=True,
     )
 
 
@@ -35,7 +38,11 @@ def trades_adversary(
     with frozen(model, train=False):
         with torch.no_grad():
             logits_nat = model(x)
-        x_adv = project_linf(x + 0.001 * torch.randn_like(x), x, eps) if eps > 0 else x.clone()
+        x_adv = (
+            project_linf(x + 0.001 * torch.randn_like(x), x, eps)
+            if eps > 0
+            else x.clone()
+        )
         for _ in range(steps):
             x_adv.requires_grad_(True)
             loss = kl_from_logits(logits_nat, model(x_adv), reduction="sum")
@@ -45,7 +52,13 @@ def trades_adversary(
 
 
 def trades_loss(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, beta: float, eps: float, step_size: float, steps: int
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    beta: float,
+    eps: float,
+    step_size: float,
+    steps: int,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Return (total, ce, kl) for a batch, in the model's current mode (train mode when training).
 
@@ -53,7 +66,9 @@ def trades_loss(
     a zero tensor because the term is absent, not because it was measured.
     """
     if not (isinstance(beta, (int, float)) and math.isfinite(beta) and beta >= 0):
-        raise ConfigError(f"beta={beta!r} is not allowed: expected a finite number >= 0")
+        raise ConfigError(
+            f"beta={beta!r} is not allowed: expected a finite number >= 0"
+        )
     check_attack_args(eps, step_size, steps)
     if beta == 0:
         ce = F.cross_entropy(model(x), y)

@@ -28,7 +28,10 @@ def stage_parser(description: str) -> argparse.ArgumentParser:
 
 def overrides_of(args: argparse.Namespace) -> dict:
     """The ``--set FIELD=YAML`` overrides as a dict."""
-    return {field: yaml.safe_load(value) for field, _, value in (s.partition("=") for s in args.set)}
+    return {
+        field: yaml.safe_load(value)
+        for field, _, value in (s.partition("=") for s in args.set)
+    }
 
 
 def load(args: argparse.Namespace) -> tuple[Profile, str]:

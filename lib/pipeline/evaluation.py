@@ -34,7 +34,11 @@ def eval_config(model_key_: str, exp: ExperimentConfig, attack: AttackConfig) ->
     """What an evaluation's result depends on: the model, the test subset, the attack and a code version."""
     return {
         "model_key": model_key_,
-        "data": {"name": exp.data.name, "n": exp.eval.n, "subset_seed": exp.data.subset_seed},
+        "data": {
+            "name": exp.data.name,
+            "n": exp.eval.n,
+            "subset_seed": exp.data.subset_seed,
+        },
         "attack": to_dict(attack),
         "seed": EVAL_SEED,
         "code_version": EVAL_CODE_VERSION,
@@ -119,7 +123,11 @@ def live_after_training(run: Run | dict, store: ResultStore, device: str) -> Run
     that is not needed is passed through."""
     if not isinstance(run, Run):
         return run
-    return NOT_NEEDED if get_model(run.spec, store, device, progress=False).collapsed else run
+    return (
+        NOT_NEEDED
+        if get_model(run.spec, store, device, progress=False).collapsed
+        else run
+    )
 
 
 def unique_live(runs: list[Run], store: ResultStore, device: str) -> list[Run]:
@@ -127,7 +135,10 @@ def unique_live(runs: list[Run], store: ResultStore, device: str) -> list[Run]:
     out, seen = [], set()
     for r in runs:
         k = model_key(r)
-        if k not in seen and not get_model(r.spec, store, device, progress=False).collapsed:
+        if (
+            k not in seen
+            and not get_model(r.spec, store, device, progress=False).collapsed
+        ):
             seen.add(k)
             out.append(r)
     return out
@@ -142,7 +153,9 @@ def _train(run: Run | dict, store: ResultStore, device: str) -> None:
         get_model(run.spec, store, device, progress=False)
 
 
-def model_task_of(stage: str, label: str, run_of, compute_run, store: ResultStore, device: str) -> Task:
+def model_task_of(
+    stage: str, label: str, run_of, compute_run, store: ResultStore, device: str
+) -> Task:
     """The training of a (possibly not yet decided) run's model: ``run_of()`` gives the run, ``None`` while
     undecided or ``NOT_NEEDED``; ``compute_run()`` decides it when the task runs."""
     return Task(
@@ -155,16 +168,27 @@ def model_task_of(stage: str, label: str, run_of, compute_run, store: ResultStor
     )
 
 
-def eval_task_of(stage: str, label: str, run_of, compute_run, exp, store: ResultStore, device: str) -> Task:
+def eval_task_of(
+    stage: str, label: str, run_of, compute_run, exp, store: ResultStore, device: str
+) -> Task:
     """The PGD evaluation of a (possibly not yet decided) run's model."""
 
     def config() -> dict | None:
         run = run_of()
-        return eval_config(model_key(run), exp, exp.eval.attack) if isinstance(run, Run) else run
+        return (
+            eval_config(model_key(run), exp, exp.eval.attack)
+            if isinstance(run, Run)
+            else run
+        )
 
     def compute() -> None:
         run = compute_run()
         if isinstance(run, Run):
-            evaluate_model(get_model(run.spec, store, device, progress=False), exp, store, exp.eval.attack)
+            evaluate_model(
+                get_model(run.spec, store, device, progress=False),
+                exp,
+                store,
+                exp.eval.attack,
+            )
 
     return Task(stage, f"{label} PGD", "evals", "result.json", config, compute)

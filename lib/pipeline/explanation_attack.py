@@ -53,7 +53,9 @@ class MotivationPairs:
 
 def attack_settings(profile: Profile) -> ManipulationConfig:
     """The profile's full-length attack, recording the loss at log-spaced steps."""
-    return config_from_settings(profile.manipulation, log_steps(profile.manipulation.steps, TRACE_INTERVALS))
+    return config_from_settings(
+        profile.manipulation, log_steps(profile.manipulation.steps, TRACE_INTERVALS)
+    )
 
 
 def motivation_pairs(profile: Profile, device: str) -> MotivationPairs:
@@ -65,7 +67,12 @@ def motivation_pairs(profile: Profile, device: str) -> MotivationPairs:
 
 def attack_runs(
     profile: Profile, store: ResultStore, device: str, progress: bool = True
-) -> tuple[dict[str, TrainedModel], MotivationPairs, dict[str, ManipulationResult], dict[str, float]]:
+) -> tuple[
+    dict[str, TrainedModel],
+    MotivationPairs,
+    dict[str, ManipulationResult],
+    dict[str, float],
+]:
     """The models by label, the pairs, each model's attack result and the seconds each attack took."""
     pairs = motivation_pairs(profile, device)
     cfg = attack_settings(profile)
@@ -100,11 +107,19 @@ def main_table(
     for role, run in roles:
         trained = get_model(run.spec, store, device, progress=False)
         if trained.collapsed:
-            rows.append({**run.describe(), "role": role, "collapsed": trained.collapsed})
+            rows.append(
+                {**run.describe(), "role": role, "collapsed": trained.collapsed}
+            )
         else:
             live.append((role, run))
     table = relation_table(
-        profile, store, device, methods, runs=[r for _, r in live], progress=False, budget=budget
+        profile,
+        store,
+        device,
+        methods,
+        runs=[r for _, r in live],
+        progress=False,
+        budget=budget,
     )
     role_of = {model_key(r): role for role, r in live}
     table["role"] = table["key"].map(role_of)
@@ -118,7 +133,9 @@ PAIRS_CODE_VERSION = 1
 PLATEAU_TOL = 0.01  # a pair has plateaued when its loss fell by < 1 % over the last 10 % of the steps
 
 
-def attack_config(profile: Profile, method: str, eps: float | None = None) -> ManipulationConfig:
+def attack_config(
+    profile: Profile, method: str, eps: float | None = None
+) -> ManipulationConfig:
     """The profile's manipulation attack with the prototype step count and learning rate, for ``method``;
     ``eps`` confines it to an L-inf ball of that radius around each victim (None: no ball, as the reference;
     the key of an attack without a ball is unchanged).
@@ -152,7 +169,9 @@ def plateaued(result: ManipulationResult, cfg: ManipulationConfig) -> np.ndarray
     return (before - after) / np.maximum(before, 1e-30) < PLATEAU_TOL
 
 
-def evaluation_images(profile: Profile, experiment: str) -> tuple[torch.Tensor, torch.Tensor]:
+def evaluation_images(
+    profile: Profile, experiment: str
+) -> tuple[torch.Tensor, torch.Tensor]:
     exp = profile.experiment(experiment)
     return load_dataset(exp.data.name, "test", exp.eval.n, exp.data.subset_seed)
 
@@ -170,7 +189,9 @@ def features_for(
     """The features the clustering uses for images ``x``: pixels, or the reference model's penultimate layer."""
     if profile.prototypes.features == "pixel":
         return x.flatten(1).numpy()
-    reference = get_model(reference_run(profile, experiment).spec, store, device, progress=False)
+    reference = get_model(
+        reference_run(profile, experiment).spec, store, device, progress=False
+    )
     return penultimate_features(reference.model, x.to(device))
 
 
@@ -190,7 +211,9 @@ def pairs_config(profile: Profile, experiment: str) -> dict:
     }
 
 
-def prototype_pairs(profile: Profile, experiment: str, store: ResultStore, device: str) -> Pairs:
+def prototype_pairs(
+    profile: Profile, experiment: str, store: ResultStore, device: str
+) -> Pairs:
     """The experiment's prototype pairs into its test subset, computed once and stored."""
     proto = profile.prototypes
     x, _ = evaluation_images(profile, experiment)
@@ -223,7 +246,11 @@ def prototype_pairs(profile: Profile, experiment: str, store: ResultStore, devic
 def stored_pairs(profile: Profile, experiment: str, store: ResultStore) -> Pairs | None:
     """The experiment's prototype pairs if they are stored, else None (nothing is computed)."""
     entry = store.entry("pairs", pairs_config(profile, experiment))
-    return Pairs.from_dict(entry.load_json("pairs.json")) if entry.has("pairs.json") else None
+    return (
+        Pairs.from_dict(entry.load_json("pairs.json"))
+        if entry.has("pairs.json")
+        else None
+    )
 
 
 def pairs_id(profile: Profile, experiment: str, pairs: Pairs) -> dict:
@@ -249,14 +276,31 @@ def measure_model(
     """Explanation robustness of one model on fixed pairs: the attack through the store, then the summary
     (means with bootstrap intervals) plus the plateaued fraction and the attack's wall time."""
     result, seconds = cached_manipulation(
-        store, trained.entry.key, ids, trained.model, x_victims, x_targets, cfg, progress=progress
+        store,
+        trained.entry.key,
+        ids,
+        trained.model,
+        x_victims,
+        x_targets,
+        cfg,
+        progress=progress,
     )
-    summary = robustness_summary(result, rank_to_target(trained.model, result, x_victims, x_targets, cfg))
+    summary = robustness_summary(
+        result, rank_to_target(trained.model, result, x_victims, x_targets, cfg)
+    )
     summary["plateaued"] = float(plateaued(result, cfg).mean())
     summary["seconds"] = seconds
-    kept = result.label_kept.cpu().numpy().astype(bool)  # per-pair values, for intervals over seeds and pairs
-    l_start, l_end = (result.l_start.cpu().numpy() * 1e7)[kept], (result.l_end.cpu().numpy() * 1e7)[kept]
-    summary["l_end_pairs"], summary["reduction_pairs"] = l_end, (l_start - l_end) / l_start
+    kept = (
+        result.label_kept.cpu().numpy().astype(bool)
+    )  # per-pair values, for intervals over seeds and pairs
+    l_start, l_end = (
+        (result.l_start.cpu().numpy() * 1e7)[kept],
+        (result.l_end.cpu().numpy() * 1e7)[kept],
+    )
+    summary["l_end_pairs"], summary["reduction_pairs"] = (
+        l_end,
+        (l_start - l_end) / l_start,
+    )
     summary["l_start_pairs"], summary["pair_index"] = l_start, np.flatnonzero(kept)
     return summary
 
@@ -283,10 +327,14 @@ def relation_table(
         x_v, x_t = x[pairs.victims].to(device), x[pairs.targets].to(device)
         ids = pairs_id(profile, name, pairs)
         jobs = [(m, r) for m in methods for r in runs if r.experiment == name]
-        for method, run in tqdm(jobs, desc=f"explanation robustness {name}", disable=not progress):
+        for method, run in tqdm(
+            jobs, desc=f"explanation robustness {name}", disable=not progress
+        ):
             trained = get_model(run.spec, store, device, progress=progress)
             acc = evaluate_model(trained, exp, store, exp.eval.attack)
-            cfg = attack_config(profile, method, budget_eps(profile, name) if budget else None)
+            cfg = attack_config(
+                profile, method, budget_eps(profile, name) if budget else None
+            )
             summary = measure_model(trained, x_v, x_t, ids, cfg, store, progress)
             rows.append(
                 {
@@ -305,7 +353,9 @@ def relation_table(
 # measure: its sign says only which way it moves)
 
 
-def pair_tasks(profile: Profile, experiments: list[str], store: ResultStore, device: str) -> list[Task]:
+def pair_tasks(
+    profile: Profile, experiments: list[str], store: ResultStore, device: str
+) -> list[Task]:
     return [
         Task(
             "pairs",
@@ -319,7 +369,9 @@ def pair_tasks(profile: Profile, experiments: list[str], store: ResultStore, dev
     ]
 
 
-def attack_tasks(profile: Profile, runs: list[Run], store: ResultStore, device: str) -> list[Task]:
+def attack_tasks(
+    profile: Profile, runs: list[Run], store: ResultStore, device: str
+) -> list[Task]:
     """The prototype attack of every run and explanation method (keyed by the pairs, once they are stored)."""
     return [
         attack_task(profile, run.label, lambda run=run: run, method, store, device)
@@ -328,11 +380,21 @@ def attack_tasks(profile: Profile, runs: list[Run], store: ResultStore, device: 
     ]
 
 
-def budget_attack_tasks(profile: Profile, runs: list[Run], store: ResultStore, device: str) -> list[Task]:
+def budget_attack_tasks(
+    profile: Profile, runs: list[Run], store: ResultStore, device: str
+) -> list[Task]:
     """The bounded (fixed-budget) prototype attack of every run and explanation method."""
     return [
         replace(
-            attack_task(profile, run.label, lambda run=run: run, method, store, device, budget=True),
+            attack_task(
+                profile,
+                run.label,
+                lambda run=run: run,
+                method,
+                store,
+                device,
+                budget=True,
+            ),
             stage="budget-attacks",
         )
         for method in profile.prototypes.methods
@@ -359,17 +421,25 @@ def attack_task(
         run = run_of()
         if run is None or run is NOT_NEEDED:
             return run
-        cfg = attack_config(profile, method, budget_eps(profile, run.experiment) if budget else None)
+        cfg = attack_config(
+            profile, method, budget_eps(profile, run.experiment) if budget else None
+        )
         pairs = stored_pairs(profile, run.experiment, store)
         return (
             None
             if pairs is None
-            else manipulation_config(model_key(run), pairs_id(profile, run.experiment, pairs), cfg)
+            else manipulation_config(
+                model_key(run), pairs_id(profile, run.experiment, pairs), cfg
+            )
         )
 
     def compute() -> None:
         run = (run_to_compute or run_of)()
         if isinstance(run, Run):
-            relation_table(profile, store, device, (method,), [run], progress=False, budget=budget)
+            relation_table(
+                profile, store, device, (method,), [run], progress=False, budget=budget
+            )
 
-    return Task("attacks", f"{label} {method}", "manipulations", "result.pt", config, compute)
+    return Task(
+        "attacks", f"{label} {method}", "manipulations", "result.pt", config, compute
+    )

@@ -17,7 +17,12 @@ from tqdm.std import tqdm
 from lib.core.errors import ConfigError
 from lib.core.profile import Profile
 from lib.core.store import ResultStore
-from lib.measure.curvature import ce_loss_fn, explanation_loss_fn, extreme_eigenvalues, hutchinson
+from lib.measure.curvature import (
+    ce_loss_fn,
+    explanation_loss_fn,
+    extreme_eigenvalues,
+    hutchinson,
+)
 from lib.measure.explain import explanation_loss, explanation_map
 from lib.measure.landscape import (
     make_grid,
@@ -29,7 +34,11 @@ from lib.measure.landscape import (
 )
 from lib.nn.models import softplus_twin
 from lib.pipeline.evaluation import RunOf, evaluate_model, model_key
-from lib.pipeline.explanation_attack import evaluation_images, prototype_pairs, stored_pairs
+from lib.pipeline.explanation_attack import (
+    evaluation_images,
+    prototype_pairs,
+    stored_pairs,
+)
 from lib.pipeline.roster import showcase_runs, sweep_runs
 from lib.pipeline.runs import Run
 from lib.pipeline.task import Task
@@ -41,7 +50,11 @@ LANDSCAPE_CODE_VERSION = 2  # 2: spectral and Frobenius norms, |quadratic coeffi
 LOSSES = ("ce", "expl", "expl_twin")
 
 
-SCALE = {"ce": 1.0, "expl": 1e7, "expl_twin": 1e7}  # explanation losses in the paper's 1e-7 units
+SCALE = {
+    "ce": 1.0,
+    "expl": 1e7,
+    "expl_twin": 1e7,
+}  # explanation losses in the paper's 1e-7 units
 
 
 def victim_pairs(pairs, n: int, experiment: str) -> list[int]:
@@ -71,7 +84,9 @@ def landscape_victims(
 ) -> tuple[np.ndarray, np.ndarray]:
     """``victims_from`` the experiment's prototype pairs (computed and stored if missing)."""
     return victims_from(
-        prototype_pairs(profile, experiment, store, device), profile.landscape.victims, experiment
+        prototype_pairs(profile, experiment, store, device),
+        profile.landscape.victims,
+        experiment,
     )
 
 
@@ -96,7 +111,11 @@ def point_losses(
 
 
 def loss_setup(
-    model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, x_t: torch.Tensor, profile: Profile
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    x_t: torch.Tensor,
+    profile: Profile,
 ) -> tuple[torch.nn.Module, torch.nn.Module, torch.Tensor, torch.Tensor, dict]:
     """A frozen copy of the model (eval mode, no parameter gradients; the caller's model is left as it was)
     and its softplus twin, the victims' predicted labels, the targets' maps (model as trained, as in the
@@ -110,7 +129,13 @@ def loss_setup(
     with torch.no_grad():
         labels = frozen(x).argmax(1)
     target_maps = explanation_map(frozen, x_t, s.method).detach()
-    return frozen, twin, labels, target_maps, point_losses(frozen, twin, y, labels, target_maps, s.method)
+    return (
+        frozen,
+        twin,
+        labels,
+        target_maps,
+        point_losses(frozen, twin, y, labels, target_maps, s.method),
+    )
 
 
 def gaussian_direction(x: torch.Tensor, seed: int) -> torch.Tensor:
@@ -118,16 +143,22 @@ def gaussian_direction(x: torch.Tensor, seed: int) -> torch.Tensor:
     return random_directions(x, "gaussian", math.sqrt(x[0].numel()), seed)
 
 
-def directions(profile: Profile, x: torch.Tensor, grad_losses: dict) -> dict[str, list[torch.Tensor]]:
+def directions(
+    profile: Profile, x: torch.Tensor, grad_losses: dict
+) -> dict[str, list[torch.Tensor]]:
     """Per kind, a list of direction tensors (shape of ``x``): Gaussian with the L2 norm of a sign direction,
     random sign, and the gradient sign of each loss (``grad_losses``: loss name -> per-example loss fn)."""
     s = profile.landscape
     out = {
         "gaussian": [gaussian_direction(x, s.seed + j) for j in range(s.gaussian)],
-        "sign": [random_directions(x, "sign", seed=s.seed + 1000 + j) for j in range(s.sign)],
+        "sign": [
+            random_directions(x, "sign", seed=s.seed + 1000 + j) for j in range(s.sign)
+        ],
     }
     for name, fn in grad_losses.items():
-        out[f"gradient_sign:{name}"] = [random_directions(x, "gradient_sign", loss_fn=fn)]
+        out[f"gradient_sign:{name}"] = [
+            random_directions(x, "gradient_sign", loss_fn=fn)
+        ]
     return out
 
 
@@ -144,18 +175,30 @@ def _flatness(losses: torch.Tensor, ts: torch.Tensor) -> dict[str, np.ndarray]:
 
 
 def compute_landscape(
-    trained: TrainedModel, x: torch.Tensor, y: torch.Tensor, x_t: torch.Tensor, eps: float, profile: Profile
+    trained: TrainedModel,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    x_t: torch.Tensor,
+    eps: float,
+    profile: Profile,
 ) -> dict:
     """Slices, flatness and curvature for one model; plain tensors and numbers (see the module docstring)."""
     s = profile.landscape
-    model, twin, labels, target_maps, fns = loss_setup(trained.model, x, y, x_t, profile)
+    model, twin, labels, target_maps, fns = loss_setup(
+        trained.model, x, y, x_t, profile
+    )
     ts = make_grid(s.radius * eps, s.points).to(x.device)
     ce_twin = ce_loss_fn(twin, y)
     expl_twin = explanation_loss_fn(twin, target_maps, s.method, labels=labels)
     # CE's steepest direction on the model as trained; the explanation loss's on the twin (the trained
     # model's explanation loss has zero gradient almost everywhere)
     dirs = directions(
-        profile, x, {"ce": lambda z: F.cross_entropy(model(z), y, reduction="none"), "expl_twin": expl_twin}
+        profile,
+        x,
+        {
+            "ce": lambda z: F.cross_entropy(model(z), y, reduction="none"),
+            "expl_twin": expl_twin,
+        },
     )
     slices, flat = {}, []
     for kind, ds in dirs.items():
@@ -183,7 +226,9 @@ def compute_landscape(
     curv = curvature_rows(ce_twin, expl_twin, x, s)
     with torch.no_grad():
         at_zero = {
-            loss: (fns[loss](x, torch.arange(len(x), device=x.device)) * SCALE[loss]).cpu().tolist()
+            loss: (fns[loss](x, torch.arange(len(x), device=x.device)) * SCALE[loss])
+            .cpu()
+            .tolist()
             for loss in LOSSES
         }
     return {
@@ -201,7 +246,9 @@ def curvature_rows(ce_twin, expl_twin, x: torch.Tensor, s) -> list[dict]:
     losses' units (``SCALE``)."""
     curv = []
     for loss, fn in (("ce", ce_twin), ("expl_twin", expl_twin)):
-        eig = extreme_eigenvalues(fn, x, tol=s.eig_tol, max_iter=s.eig_max_iter, seed=s.seed)
+        eig = extreme_eigenvalues(
+            fn, x, tol=s.eig_tol, max_iter=s.eig_max_iter, seed=s.seed
+        )
         tr, fro = hutchinson(fn, x, n_probes=s.trace_probes, seed=s.seed)
         k = SCALE[loss]
         for i in range(len(x)):
@@ -233,7 +280,11 @@ def landscape_config(
         "model_key": model_key_,
         "victims": np.asarray(vi).tolist(),
         "targets": np.asarray(ti).tolist(),
-        "data": {"name": exp.data.name, "n_test": exp.eval.n, "subset_seed": exp.data.subset_seed},
+        "data": {
+            "name": exp.data.name,
+            "n_test": exp.eval.n,
+            "subset_seed": exp.data.subset_seed,
+        },
         "eps": exp.eval.attack.eps,
         "settings": asdict(profile.landscape),
         "code_version": LANDSCAPE_CODE_VERSION,
@@ -241,7 +292,11 @@ def landscape_config(
 
 
 def model_landscape(
-    profile: Profile, experiment: str, trained: TrainedModel, store: ResultStore, device: str
+    profile: Profile,
+    experiment: str,
+    trained: TrainedModel,
+    store: ResultStore,
+    device: str,
 ) -> dict:
     """``compute_landscape`` through the store (keyed by model, victims and every landscape setting)."""
     exp = profile.experiment(experiment)
@@ -270,18 +325,28 @@ def model_landscape(
 def surface_runs(profile: Profile, experiment: str) -> list[Run]:
     """The models whose 2-D surfaces the chapter shows: the standard model and the largest-beta TRADES model
     of the first seed."""
-    return [run for label, run in showcase_runs(profile, experiment).items() if label != "MAT"]
+    return [
+        run
+        for label, run in showcase_runs(profile, experiment).items()
+        if label != "MAT"
+    ]
 
 
 def model_surfaces(
-    profile: Profile, experiment: str, trained: TrainedModel, store: ResultStore, device: str
+    profile: Profile,
+    experiment: str,
+    trained: TrainedModel,
+    store: ResultStore,
+    device: str,
 ) -> dict:
     """2-D surfaces of the three losses on the plane of the first two Gaussian directions, stored."""
     s = profile.landscape
     exp = profile.experiment(experiment)
     vi, ti = landscape_victims(profile, experiment, store, device)
     vi, ti = vi[: s.surface_victims], ti[: s.surface_victims]
-    entry = store.entry("surfaces", landscape_config(profile, experiment, trained.entry.key, vi, ti)).ensure()
+    entry = store.entry(
+        "surfaces", landscape_config(profile, experiment, trained.entry.key, vi, ti)
+    ).ensure()
 
     def compute() -> dict:
         x_all, y_all = evaluation_images(profile, experiment)
@@ -292,7 +357,9 @@ def model_surfaces(
         return {
             "ts": ts.cpu(),
             **{
-                loss: (slice_2d(fns[loss], x, d1, d2, ts, with_owner=True) * SCALE[loss]).cpu()
+                loss: (
+                    slice_2d(fns[loss], x, d1, d2, ts, with_owner=True) * SCALE[loss]
+                ).cpu()
                 for loss in LOSSES
             },
         }
@@ -301,12 +368,18 @@ def model_surfaces(
 
 
 def landscape_tables(
-    profile: Profile, store: ResultStore, device: str, runs: list[Run] | None = None, progress: bool = True
+    profile: Profile,
+    store: ResultStore,
+    device: str,
+    runs: list[Run] | None = None,
+    progress: bool = True,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """For every run (default: the sweep): per-victim flatness rows and per-victim curvature rows (each with
     the run's describe() fields, accuracy and store key), and the raw landscapes by store key."""
     flat_rows, curv_rows, raw = [], [], {}
-    for run in tqdm(runs or sweep_runs(profile), desc="landscapes", disable=not progress):
+    for run in tqdm(
+        runs or sweep_runs(profile), desc="landscapes", disable=not progress
+    ):
         exp = profile.experiment(run.experiment)
         trained = get_model(run.spec, store, device, progress=progress)
         acc = evaluate_model(trained, exp, store, exp.eval.attack)
@@ -321,14 +394,30 @@ def landscape_tables(
         flat_rows += [{**common, **r} for r in land["flatness"]]
         for r in land["curvature"]:
             curv_rows.append(
-                {**common, **r, "l0": land["at_zero"][r["loss"]][r["victim"]], "seconds": land["seconds"]}
+                {
+                    **common,
+                    **r,
+                    "l0": land["at_zero"][r["loss"]][r["victim"]],
+                    "seconds": land["seconds"],
+                }
             )
     return pd.DataFrame(flat_rows), pd.DataFrame(curv_rows), raw
 
 
 def per_model(flat: pd.DataFrame, curv: pd.DataFrame) -> pd.DataFrame:
     """One row per model: mean over victims (and directions) of each flatness and curvature measure."""
-    keys = ["experiment", "dataset", "model", "kind", "method", "beta", "seed", "clean_acc", "pgd_acc", "key"]
+    keys = [
+        "experiment",
+        "dataset",
+        "model",
+        "kind",
+        "family",
+        "beta",
+        "seed",
+        "clean_acc",
+        "pgd_acc",
+        "key",
+    ]
     f = flat.assign(col=flat["loss"] + ":" + flat["direction"] + ":" + flat["measure"])
     wide = f.pivot_table(index="key", columns="col", values="value", aggfunc="mean")
     c = curv.melt(
@@ -343,26 +432,38 @@ def per_model(flat: pd.DataFrame, curv: pd.DataFrame) -> pd.DataFrame:
     return info.join(wide).join(c).reset_index()
 
 
-def landscape_tasks(profile: Profile, runs: list[Run], store: ResultStore, device: str) -> list[Task]:
+def landscape_tasks(
+    profile: Profile, runs: list[Run], store: ResultStore, device: str
+) -> list[Task]:
     """Every run's landscape and the chapter's surfaces (keyed by the victims, once the pairs are stored)."""
 
     def victims(name: str, n: int) -> tuple[np.ndarray, np.ndarray] | None:
         pairs = stored_pairs(profile, name, store)
-        return None if pairs is None else victims_from(pairs, profile.landscape.victims, name)
+        return (
+            None
+            if pairs is None
+            else victims_from(pairs, profile.landscape.victims, name)
+        )
 
     def config(run: Run, surface: bool) -> dict | None:
         v = victims(run.experiment, profile.landscape.victims)
         if v is None:
             return None
         k = profile.landscape.surface_victims if surface else len(v[0])
-        return landscape_config(profile, run.experiment, model_key(run), v[0][:k], v[1][:k])
+        return landscape_config(
+            profile, run.experiment, model_key(run), v[0][:k], v[1][:k]
+        )
 
     def landscape(run: Run) -> None:
         landscape_tables(profile, store, device, [run], progress=False)
 
     def surface(run: Run) -> None:
         model_surfaces(
-            profile, run.experiment, get_model(run.spec, store, device, progress=False), store, device
+            profile,
+            run.experiment,
+            get_model(run.spec, store, device, progress=False),
+            store,
+            device,
         )
 
     tasks = [
@@ -396,7 +497,9 @@ CURVATURE_MEASURES = ("spectral", "largest", "smallest", "frobenius")
 
 def with_beta(profile: Profile, beta: float) -> Profile:
     """``profile`` with the landscape twin's softplus beta set to ``beta``."""
-    return replace(profile, landscape=replace(profile.landscape, softplus_beta=float(beta)))
+    return replace(
+        profile, landscape=replace(profile.landscape, softplus_beta=float(beta))
+    )
 
 
 def betas(profile: Profile) -> tuple[float, float]:
@@ -404,25 +507,42 @@ def betas(profile: Profile) -> tuple[float, float]:
 
 
 def compute_curvature(
-    trained: TrainedModel, x: torch.Tensor, y: torch.Tensor, x_t: torch.Tensor, profile: Profile
+    trained: TrainedModel,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    x_t: torch.Tensor,
+    profile: Profile,
 ) -> dict:
     """``curvature_rows`` of CE and the explanation loss on the profile's twin (no slices)."""
     s = profile.landscape
     _, twin, labels, target_maps, _ = loss_setup(trained.model, x, y, x_t, profile)
     rows = curvature_rows(
-        ce_loss_fn(twin, y), explanation_loss_fn(twin, target_maps, s.method, labels=labels), x, s
+        ce_loss_fn(twin, y),
+        explanation_loss_fn(twin, target_maps, s.method, labels=labels),
+        x,
+        s,
     )
     return {"curvature": rows}
 
 
 def curvature_config(
-    profile: Profile, experiment: str, key: str, vi: np.ndarray, ti: np.ndarray, beta: float
+    profile: Profile,
+    experiment: str,
+    key: str,
+    vi: np.ndarray,
+    ti: np.ndarray,
+    beta: float,
 ) -> dict:
     return landscape_config(with_beta(profile, beta), experiment, key, vi, ti)
 
 
 def model_curvature(
-    profile: Profile, experiment: str, trained: TrainedModel, beta: float, store: ResultStore, device: str
+    profile: Profile,
+    experiment: str,
+    trained: TrainedModel,
+    beta: float,
+    store: ResultStore,
+    device: str,
 ) -> list[dict]:
     """Per loss and victim, the curvature rows of one model at twin ``beta``: from the landscape entry at the
     landscape chapter's beta, else from a ``curvatures`` entry (computed and stored if missing)."""
@@ -430,7 +550,8 @@ def model_curvature(
         return model_landscape(profile, experiment, trained, store, device)["curvature"]
     vi, ti = landscape_victims(profile, experiment, store, device)
     entry = store.entry(
-        "curvatures", curvature_config(profile, experiment, trained.entry.key, vi, ti, beta)
+        "curvatures",
+        curvature_config(profile, experiment, trained.entry.key, vi, ti, beta),
     ).ensure()
 
     def compute() -> dict:
@@ -450,7 +571,10 @@ def model_curvature(
 
 
 def curvature_table(
-    profile: Profile, store: ResultStore, device: str, models: list[tuple[str, str, Run]]
+    profile: Profile,
+    store: ResultStore,
+    device: str,
+    models: list[tuple[str, str, Run]],
 ) -> pd.DataFrame:
     """One row per (model, twin beta, loss, victim): the run's fields, its base and role, the twin's beta and
     the curvature measures (1e-7 for the explanation loss)."""
@@ -458,7 +582,9 @@ def curvature_table(
     for base, role, run in models:
         trained = get_model(run.spec, store, device, progress=False)
         for beta in betas(profile):
-            for r in model_curvature(profile, run.experiment, trained, beta, store, device):
+            for r in model_curvature(
+                profile, run.experiment, trained, beta, store, device
+            ):
                 rows.append(
                     {
                         **run.describe(),
@@ -496,7 +622,9 @@ def landscape_task(
         vi, ti = victims_from(pairs, profile.landscape.victims, run.experiment)
         if surface:
             k = profile.landscape.surface_victims
-            return landscape_config(profile, run.experiment, model_key(run), vi[:k], ti[:k])
+            return landscape_config(
+                profile, run.experiment, model_key(run), vi[:k], ti[:k]
+            )
         return curvature_config(
             profile,
             run.experiment,

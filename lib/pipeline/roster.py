@@ -44,7 +44,9 @@ def sweep_runs(profile: Profile, experiments: Iterable[str] | None = None) -> li
                     Run(
                         name,
                         RunSpec(
-                            exp.data, exp.model, replace(exp.train, method="trades", beta=beta, seed=seed)
+                            exp.data,
+                            exp.model,
+                            replace(exp.train, method="trades", beta=beta, seed=seed),
                         ),
                     )
                 )
@@ -52,7 +54,11 @@ def sweep_runs(profile: Profile, experiments: Iterable[str] | None = None) -> li
                 runs.append(
                     Run(
                         name,
-                        RunSpec(exp.data, exp.model, replace(exp.train, method="mat", beta=0.0, seed=seed)),
+                        RunSpec(
+                            exp.data,
+                            exp.model,
+                            replace(exp.train, method="mat", beta=0.0, seed=seed),
+                        ),
                     )
                 )
     return runs
@@ -66,7 +72,10 @@ def showcase_runs(profile: Profile, experiment: str) -> dict[str, Run]:
     """The first seed's standard model, its largest-beta TRADES model and (if swept) its MAT model, by label."""
     first = first_seed(sweep_runs(profile, [experiment]), profile)
     trades = [r for r in first if r.spec.train.method == "trades"]
-    chosen = [min(trades, key=lambda r: r.spec.train.beta), max(trades, key=lambda r: r.spec.train.beta)]
+    chosen = [
+        min(trades, key=lambda r: r.spec.train.beta),
+        max(trades, key=lambda r: r.spec.train.beta),
+    ]
     chosen += [r for r in first if r.spec.train.method == "mat"]
     return {r.kind.label: r for r in chosen}
 
@@ -111,7 +120,9 @@ def base_role(profile: Profile) -> str:
     return "MAT" if profile.sep.base == "mat" else "TRADES"
 
 
-def base_runs(profile: Profile, experiment: str, family: str | None = None) -> list[Run]:
+def base_runs(
+    profile: Profile, experiment: str, family: str | None = None
+) -> list[Run]:
     """The base models of the robustness sweep (MAT, or the largest-beta TRADES model), one per seed."""
     family = family or base_role(profile)
     runs = [r for r in sweep_runs(profile, [experiment]) if r.kind.family == family]
@@ -138,8 +149,12 @@ def extra_runs(profile: Profile) -> list[Run]:
 def with_sep(run: Run, lam: float, profile: Profile, method: str | None = None) -> Run:
     """``run`` trained with SEP of weight ``lam`` (explanation ``method``, default ``sep.method``)."""
     s = profile.sep
-    sep = SepConfig(lam=float(lam), sigma=s.sigma, samples=s.samples, method=method or s.method)
-    return Run(run.experiment, replace(run.spec, train=replace(run.spec.train, sep=sep)))
+    sep = SepConfig(
+        lam=float(lam), sigma=s.sigma, samples=s.samples, method=method or s.method
+    )
+    return Run(
+        run.experiment, replace(run.spec, train=replace(run.spec.train, sep=sep))
+    )
 
 
 def lambda_runs(profile: Profile) -> list[Run]:
@@ -147,8 +162,13 @@ def lambda_runs(profile: Profile) -> list[Run]:
     out = []
     for name in study_experiments(profile):
         bases = first_seed(base_runs(profile, name), profile)
-        if bases:  # no base model in the sweep (sweep.mat false, say): nothing to regularise
-            out += [with_sep(bases[0], lam, profile) for lam in sorted(profile.sep.lambdas[name])]
+        if (
+            bases
+        ):  # no base model in the sweep (sweep.mat false, say): nothing to regularise
+            out += [
+                with_sep(bases[0], lam, profile)
+                for lam in sorted(profile.sep.lambdas[name])
+            ]
     return out
 
 
@@ -158,7 +178,9 @@ def lambda_models(profile: Profile) -> list[Run]:
     swept = lambda_runs(profile)
     bases = {r.experiment for r in swept}
     return [
-        first_seed(base_runs(profile, n), profile)[0] for n in study_experiments(profile) if n in bases
+        first_seed(base_runs(profile, n), profile)[0]
+        for n in study_experiments(profile)
+        if n in bases
     ] + swept
 
 
@@ -190,9 +212,13 @@ def lambda_table(profile: Profile, store: ResultStore, device: str) -> pd.DataFr
             f"model (sep.base={profile.sep.base!r}; sweep.mat={profile.sweep.mat})"
         )
     out = pd.DataFrame(rows)
-    position = {n: i for i, n in enumerate(study_experiments(profile))}  # the profile's order of experiments
+    position = {
+        n: i for i, n in enumerate(study_experiments(profile))
+    }  # the profile's order of experiments
     return out.sort_values(
-        ["experiment", "lam"], key=lambda c: c.map(position) if c.name == "experiment" else c, kind="stable"
+        ["experiment", "lam"],
+        key=lambda c: c.map(position) if c.name == "experiment" else c,
+        kind="stable",
     ).reset_index(drop=True)
 
 
@@ -202,7 +228,9 @@ def lambda_ready(profile: Profile, store: ResultStore) -> bool:
         exp = profile.experiment(run.experiment)
         if not (
             store.entry("models", run.spec.store_config()).has("model.pt")
-            and store.entry("evals", eval_config(model_key(run), exp, exp.eval.attack)).has("result.json")
+            and store.entry(
+                "evals", eval_config(model_key(run), exp, exp.eval.attack)
+            ).has("result.json")
         ):
             return False
     return True
@@ -218,7 +246,9 @@ def main_runs(profile: Profile, chosen: pd.DataFrame) -> list[tuple[str, Run]]:
     out = []
     for row in chosen.itertuples():
         out += [("standard", r) for r in standard_runs(profile, row.experiment)]
-        out += _with_roles(profile, row, base_runs(profile, row.experiment), base_role(profile))
+        out += _with_roles(
+            profile, row, base_runs(profile, row.experiment), base_role(profile)
+        )
     return out
 
 
@@ -228,11 +258,15 @@ def trades_runs(profile: Profile, chosen: pd.DataFrame) -> list[tuple[str, Run]]
     out = []
     for row in chosen.itertuples():
         if row.experiment in profile.sep.trades_experiments:
-            out += _with_roles(profile, row, base_runs(profile, row.experiment, "TRADES"), "TRADES")
+            out += _with_roles(
+                profile, row, base_runs(profile, row.experiment, "TRADES"), "TRADES"
+            )
     return out
 
 
-def _with_roles(profile: Profile, row, bases: list[Run], role: str) -> list[tuple[str, Run]]:
+def _with_roles(
+    profile: Profile, row, bases: list[Run], role: str
+) -> list[tuple[str, Run]]:
     out = []
     for base in bases:
         out.append((role, base))
@@ -244,12 +278,16 @@ def _with_roles(profile: Profile, row, bases: list[Run], role: str) -> list[tupl
 
 
 def sep_slots(
-    profile: Profile, experiments: list[str] | None = None, families: tuple[str, ...] | None = None
+    profile: Profile,
+    experiments: list[str] | None = None,
+    families: tuple[str, ...] | None = None,
 ) -> list[tuple[str, int, str, str]]:
     """Every SEP model of the main comparison as (experiment, seed, role, base family): SEP_pos and SEP_neg on
     the base of each swept experiment, every seed, then on the TRADES base of ``sep.trades_experiments``.
     Which lambda (if any) a slot has is known once the lambda sweep is stored (``ChosenSlots``)."""
-    swept = list(dict.fromkeys(r.experiment for r in lambda_runs(profile)))  # those with a base model
+    swept = list(
+        dict.fromkeys(r.experiment for r in lambda_runs(profile))
+    )  # those with a base model
     slots = [
         (n, s, role, base_role(profile))
         for n in swept
@@ -266,7 +304,8 @@ def sep_slots(
     return [
         t
         for t in slots
-        if (experiments is None or t[0] in experiments) and (families is None or t[3] in families)
+        if (experiments is None or t[0] in experiments)
+        and (families is None or t[3] in families)
     ]
 
 
@@ -285,12 +324,19 @@ class ChosenSlots:
             if not compute and not lambda_ready(self.profile, self.store):
                 return None
             self._chosen = choose(
-                lambda_table(self.profile, self.store, self.device), self.profile.sep.tolerance_points
+                lambda_table(self.profile, self.store, self.device),
+                self.profile.sep.tolerance_points,
             ).set_index("experiment")
         return self._chosen
 
     def __call__(
-        self, name: str, seed: int, role: str, family: str, compute: bool = False, method: str | None = None
+        self,
+        name: str,
+        seed: int,
+        role: str,
+        family: str,
+        compute: bool = False,
+        method: str | None = None,
     ) -> Run | dict | None:
         c = self.chosen(compute)
         if c is None:
@@ -312,11 +358,15 @@ def chapter_models(
     main = [(base_role(profile), role, r) for role, r in main_runs(profile, chosen)]
     seen = {model_key(r) for _, _, r in main}
     main += [
-        (base_role(profile), "lambda sweep", r) for r in lambda_runs(profile) if model_key(r) not in seen
+        (base_role(profile), "lambda sweep", r)
+        for r in lambda_runs(profile)
+        if model_key(r) not in seen
     ]
     main += [("TRADES", role, r) for role, r in trades_runs(profile, chosen)]
     return [
-        (b, role, r) for b, role, r in main if not get_model(r.spec, store, device, progress=False).collapsed
+        (b, role, r)
+        for b, role, r in main
+        if not get_model(r.spec, store, device, progress=False).collapsed
     ]
 
 
@@ -336,7 +386,10 @@ def chapter_model_slots(
     known += lambda_runs(profile) if lambda_sweep else []
     out = [
         ModelSlot(
-            r.label, lambda r=r: stored_live(r, store), lambda r=r: live_after_training(r, store, device), r
+            r.label,
+            lambda r=r: stored_live(r, store),
+            lambda r=r: live_after_training(r, store, device),
+            r,
         )
         for r in known
     ]
@@ -348,7 +401,9 @@ def chapter_model_slots(
             ModelSlot(
                 f"{args[0]} {args[2]} on {args[3]} seed {args[1]}",
                 lambda a=args: stored_live(slot(*a), store),
-                lambda a=args: live_after_training(slot(*a, compute=True), store, device),
+                lambda a=args: live_after_training(
+                    slot(*a, compute=True), store, device
+                ),
                 None,
             )
         )
@@ -376,10 +431,14 @@ def cross_models(profile: Profile, chosen: pd.DataFrame) -> list[tuple[str, str,
     return out
 
 
-def budget_runs(profile: Profile, chosen: pd.DataFrame, store: ResultStore, device: str) -> list[Run]:
+def budget_runs(
+    profile: Profile, chosen: pd.DataFrame, store: ResultStore, device: str
+) -> list[Run]:
     """The models ``budget_tasks`` attacks, live ones only: the robustness sweep, then the SEP chapter's main
     comparison (standard, base, SEP_pos, SEP_neg, and the TRADES base with its SEP models), every seed."""
-    runs = sweep_runs(profile) + [r for _, r in main_runs(profile, chosen) + trades_runs(profile, chosen)]
+    runs = sweep_runs(profile) + [
+        r for _, r in main_runs(profile, chosen) + trades_runs(profile, chosen)
+    ]
     return unique_live(runs, store, device)
 
 
@@ -394,5 +453,11 @@ def book_models(
     SEP_pos, SEP_neg, the lambda sweep, the TRADES base and its SEP models) and the cross-method SEP models.
     ``models``: the SEP chapter's (``pipeline.roster.chapter_models``). Each has a prototype attack for
     ``sep.method`` and a landscape."""
-    cross = [r for t, _, r in cross_models(profile, chosen) if t == profile.drivers.cross_method]
-    return unique_live(sweep_runs(profile) + [r for _, _, r in models] + cross, store, device)
+    cross = [
+        r
+        for t, _, r in cross_models(profile, chosen)
+        if t == profile.drivers.cross_method
+    ]
+    return unique_live(
+        sweep_runs(profile) + [r for _, _, r in models] + cross, store, device
+    )

@@ -36,14 +36,14 @@ class Run:
 
     def describe(self) -> dict:
         """The columns that identify the run in every table: experiment, dataset, architecture, kind (its
-        label), method (the family), beta (None where it does not apply) and seed."""
+        label), family, beta (None where it does not apply) and seed."""
         kind = self.kind
         return {
             "experiment": self.experiment,
             "dataset": self.spec.data.name,
             "model": self.spec.model.name,
             "kind": kind.label,
-            "method": kind.family,
+            "family": kind.family,
             "beta": kind.beta,
             "lam": kind.lam,
             "seed": self.seed,

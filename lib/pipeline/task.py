@@ -23,7 +23,9 @@ from typing import Any
 from lib.core.errors import USER_ERRORS
 from lib.core.store import ResultStore
 
-NOT_NEEDED: dict = {"not needed": True}  # a task's config once upstream results show it has nothing to do
+NOT_NEEDED: dict = {
+    "not needed": True
+}  # a task's config once upstream results show it has nothing to do
 
 
 @dataclass(frozen=True)
@@ -34,30 +36,44 @@ class Task:
     label: str  # what a person reads: "mnist TRADES β=1 seed 0"
     kind: str  # the store folder
     result: str  # the file whose presence marks the entry done
-    config: Callable[[], dict | None]  # the entry's full config; None while an upstream result is missing,
+    config: Callable[
+        [], dict | None
+    ]  # the entry's full config; None while an upstream result is missing,
     # NOT_NEEDED once upstream results show the entry is not needed
     compute: Callable[[], Any]  # computes (or reads) the entry through the store
 
     def key(self, store: ResultStore) -> str | None:
         cfg = self.config()
-        return None if cfg is None or cfg is NOT_NEEDED else store.entry(self.kind, cfg).key
+        return (
+            None
+            if cfg is None or cfg is NOT_NEEDED
+            else store.entry(self.kind, cfg).key
+        )
 
     def done(self, store: ResultStore) -> bool:
         try:
             cfg = self.config()
-        except USER_ERRORS:  # a bad setting fails the task when it runs, with its message
+        except (
+            USER_ERRORS
+        ):  # a bad setting fails the task when it runs, with its message
             return False
-        return cfg is NOT_NEEDED or (cfg is not None and store.entry(self.kind, cfg).has(self.result))
+        return cfg is NOT_NEEDED or (
+            cfg is not None and store.entry(self.kind, cfg).has(self.result)
+        )
 
     def line(self, store: ResultStore) -> str:
         """'stage  label  kind/key  done|to do' (key 'after upstream' when not yet known)."""
         done = False
         try:
-            cfg = self.config()  # once: the key and whether the entry is done both come from it
+            cfg = (
+                self.config()
+            )  # once: the key and whether the entry is done both come from it
             if cfg is NOT_NEEDED:
                 return f"{self.stage:<11} {self.label:<48} {self.kind + '/(not needed)':<30} done"
             entry = None if cfg is None else store.entry(self.kind, cfg)
-            where = f"{self.kind}/{entry.key}" if entry else f"{self.kind}/(after upstream)"
+            where = (
+                f"{self.kind}/{entry.key}" if entry else f"{self.kind}/(after upstream)"
+            )
             done = entry is not None and entry.has(self.result)
         except USER_ERRORS as exc:
             where = f"{self.kind}/(error: {exc})"

@@ -98,10 +98,14 @@ def attack_at(cfg: TrainConfig, progress_epochs: float) -> AttackConfig:
     if cfg.eps_warmup_epochs <= 0 or progress_epochs >= cfg.eps_warmup_epochs:
         return cfg.attack
     f = progress_epochs / cfg.eps_warmup_epochs
-    return replace(cfg.attack, eps=cfg.attack.eps * f, step_size=cfg.attack.step_size * f)
+    return replace(
+        cfg.attack, eps=cfg.attack.eps * f, step_size=cfg.attack.step_size * f
+    )
 
 
-def augment_batch(x: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
+def augment_batch(
+    x: torch.Tensor, generator: torch.Generator, pad: int = 4
+) -> torch.Tensor:
     """Random crop with zero padding and random horizontal flip, batched."""
     n, _, h, w = x.shape
     padded = F.pad(x, (pad, pad, pad, pad))
@@ -109,7 +113,9 @@ def augment_batch(x: torch.Tensor, generator: torch.Generator, pad: int = 4) -> 
     dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator).to(x.device)
     rows = (dy[:, None] + torch.arange(h, device=x.device))[:, :, None]
     cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, :]
-    out = padded[torch.arange(n, device=x.device)[:, None, None], :, rows, cols].permute(0, 3, 1, 2)
+    out = padded[
+        torch.arange(n, device=x.device)[:, None, None], :, rows, cols
+    ].permute(0, 3, 1, 2)
     flip = (torch.rand(n, generator=generator) < 0.5).to(x.device)
     return torch.where(flip[:, None, None, None], out.flip(3), out).contiguous()
 
@@ -128,7 +134,14 @@ def batch_loss(
     if cfg.sep is not None:
         base, parts, logits = batch_loss(model, x, y, replace(cfg, sep=None), attack)
         term, lf = sep_loss(
-            model, x, y, cfg.sep.lam, cfg.sep.sigma, cfg.sep.method, cfg.sep.samples, sep_generator
+            model,
+            x,
+            y,
+            cfg.sep.lam,
+            cfg.sep.sigma,
+            cfg.sep.method,
+            cfg.sep.samples,
+            sep_generator,
         )
         return base + term, {**parts, "base_loss": base, "sep_lf": lf}, logits
     if cfg.method == "standard":
@@ -136,15 +149,21 @@ def batch_loss(
         ce = F.cross_entropy(logits, y)
         return ce, {"ce": ce}, logits
     if cfg.method == "mat":
-        x_adv = pgd(model, x, y, attack.eps, attack.step_size, attack.steps, random_start=True)
+        x_adv = pgd(
+            model, x, y, attack.eps, attack.step_size, attack.steps, random_start=True
+        )
         logits_adv = model(x_adv)
         ce_adv = F.cross_entropy(logits_adv, y)
         return ce_adv, {"ce_adv": ce_adv}, logits_adv
     if cfg.method == "trades":
-        total, ce, kl = trades_loss(model, x, y, cfg.beta, attack.eps, attack.step_size, attack.steps)
+        total, ce, kl = trades_loss(
+            model, x, y, cfg.beta, attack.eps, attack.step_size, attack.steps
+        )
         parts = {"ce": ce} if cfg.beta == 0 else {"ce": ce, "kl": kl}
         return total, parts, None
-    raise ConfigError(f"train.method={cfg.method!r} is not allowed: expected standard, mat or trades")
+    raise ConfigError(
+        f"train.method={cfg.method!r} is not allowed: expected standard, mat or trades"
+    )
 
 
 def build_for(spec: RunSpec, device: str | torch.device) -> nn.Module:
@@ -158,7 +177,9 @@ def load_trained(entry: Entry, spec: RunSpec, device: str | torch.device) -> nn.
     return model.eval()
 
 
-def _monitor(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: AttackConfig) -> dict[str, float]:
+def _monitor(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: AttackConfig
+) -> dict[str, float]:
     if len(y) == 0:
         return {}
     r = evaluate(model, x, y, attack, batch_size=len(y), progress=False)
@@ -176,7 +197,9 @@ def train(
     spec.validate()
     cfg = spec.train
     entry.ensure()
-    x_train, y_train = load_dataset(spec.data.name, "train", spec.data.n_train, spec.data.subset_seed)
+    x_train, y_train = load_dataset(
+        spec.data.name, "train", spec.data.n_train, spec.data.subset_seed
+    )
     x_mon, y_mon = (
         load_dataset(spec.data.name, "test", cfg.monitor_n, spec.data.subset_seed)
         if cfg.monitor_n
@@ -186,7 +209,10 @@ def train(
     torch.manual_seed(cfg.seed)
     model = build_for(spec, device)
     optimizer = torch.optim.SGD(
-        model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+        model.parameters(),
+        lr=cfg.lr,
+        momentum=cfg.momentum,
+        weight_decay=cfg.weight_decay,
     )
     history: list[dict] = []
     start = 0
@@ -226,7 +252,9 @@ def train(
             progress_epochs = epoch + b / batches_per_epoch
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(cfg, progress_epochs)
-            loss, parts, logits = batch_loss(model, xb, yb, cfg, attack_at(cfg, progress_epochs), sep_gen)
+            loss, parts, logits = batch_loss(
+                model, xb, yb, cfg, attack_at(cfg, progress_epochs), sep_gen
+            )
             if not torch.isfinite(loss) and cfg.sep is not None:
                 # a SEP run that diverges is a result (its lambda is too large), recorded, never averaged in
                 collapsed = f"non-finite loss at epoch {epoch + 1}, batch {b + 1}"
@@ -249,7 +277,9 @@ def train(
             "lr_end": learning_rate(cfg, epoch + 1),
         }
         if cfg.method != "trades":
-            record["train_acc" if cfg.method == "standard" else "train_adv_acc"] = correct / n
+            record["train_acc" if cfg.method == "standard" else "train_adv_acc"] = (
+                correct / n
+            )
         torch.manual_seed(seed + 1)
         record.update(_monitor(model, x_mon, y_mon, cfg.attack))
         record["seconds"] = time.perf_counter() - t0
@@ -257,7 +287,11 @@ def train(
         entry.save_json("metrics.json", {"history": history, "complete": False})
         entry.save_torch(
             "partial.pt",
-            {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1},
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "epoch": epoch + 1,
+            },
         )
         if on_epoch_end is not None:
             on_epoch_end(epoch + 1, history)
@@ -286,7 +320,9 @@ def train(
 CHANCE_MARGIN = 0.05  # clean accuracy within 5 points of chance counts as collapsed
 
 
-LF_EXPLOSION = 100.0  # L_f grown 100-fold from the first epoch to the last counts as exploded
+LF_EXPLOSION = (
+    100.0  # L_f grown 100-fold from the first epoch to the last counts as exploded
+)
 
 
 def collapse_reason(history: list[dict], num_classes: int) -> str | None:
@@ -299,7 +335,11 @@ def collapse_reason(history: list[dict], num_classes: int) -> str | None:
     if acc is not None and acc <= 1 / num_classes + CHANCE_MARGIN:
         return f"clean accuracy {acc:.3f} at chance (1/{num_classes})"
     first_lf, last_lf = history[0].get("sep_lf"), last.get("sep_lf")
-    if first_lf and last_lf is not None and (not math.isfinite(last_lf) or last_lf > LF_EXPLOSION * first_lf):
+    if (
+        first_lf
+        and last_lf is not None
+        and (not math.isfinite(last_lf) or last_lf > LF_EXPLOSION * first_lf)
+    ):
         return f"L_f exploded from {first_lf:.3g} to {last_lf:.3g}"
     return None
 
@@ -313,6 +353,10 @@ def get_model(
     if entry.has("model.pt"):
         metrics = entry.load_json("metrics.json")
         return TrainedModel(
-            load_trained(entry, spec, device), spec, entry, metrics["history"], metrics.get("collapsed")
+            load_trained(entry, spec, device),
+            spec,
+            entry,
+            metrics["history"],
+            metrics.get("collapsed"),
         )
     return train(spec, entry, device, progress=progress)

@@ -29,7 +29,11 @@ def spectral_norms_figure(spectral: pd.DataFrame) -> plt.Figure:
     ``spectral``: ``curvature_by_role`` rows (experiment, twin_beta, loss, role, mean, lo, hi) of one base."""
     blocks = list(spectral.groupby("experiment", sort=False))
     fig, axes = plt.subplots(
-        len(blocks), 2, figsize=(PAGE_WIDTH, 2.4 * len(blocks)), squeeze=False, constrained_layout=True
+        len(blocks),
+        2,
+        figsize=(PAGE_WIDTH, 2.4 * len(blocks)),
+        squeeze=False,
+        constrained_layout=True,
     )
     for (name, g), row in zip(blocks, axes):
         for ax, loss in zip(row, LOSS_TITLE):
@@ -62,7 +66,11 @@ def lambda_curve_figure(lam: pd.DataFrame) -> plt.Figure:
     ``lam``: ``studies.curvature.lambda_curve`` (experiment, twin_beta, loss, lam, spectral)."""
     names = list(dict.fromkeys(lam["experiment"]))
     fig, axes = plt.subplots(
-        len(names), 2, figsize=(PAGE_WIDTH, 2.5 * len(names)), squeeze=False, constrained_layout=True
+        len(names),
+        2,
+        figsize=(PAGE_WIDTH, 2.5 * len(names)),
+        squeeze=False,
+        constrained_layout=True,
     )
     for name, row in zip(names, axes):
         g = lam[lam["experiment"] == name]
@@ -70,7 +78,12 @@ def lambda_curve_figure(lam: pd.DataFrame) -> plt.Figure:
         for ax, loss in zip(row, LOSS_TITLE):
             for k, (beta, gb) in enumerate(g[g["loss"] == loss].groupby("twin_beta")):
                 gb = gb.sort_values("lam")
-                ax.plot(gb["lam"], gb["spectral"], MARKERS[k] + "-", label=f"twin β = {beta:g}")
+                ax.plot(
+                    gb["lam"],
+                    gb["spectral"],
+                    MARKERS[k] + "-",
+                    label=f"twin β = {beta:g}",
+                )
             ax.set_xscale("symlog", linthresh=float(nz.min()) if len(nz) else 1.0)
             ax.set_yscale("log")
             ax.tick_params(axis="y", which="minor", labelsize=6)
@@ -91,7 +104,11 @@ def slices_figure(slices: pd.DataFrame) -> plt.Figure:
     order."""
     names = list(dict.fromkeys(slices["experiment"]))
     fig, axes = plt.subplots(
-        len(names), 2, figsize=(PAGE_WIDTH, 2.4 * len(names)), squeeze=False, constrained_layout=True
+        len(names),
+        2,
+        figsize=(PAGE_WIDTH, 2.4 * len(names)),
+        squeeze=False,
+        constrained_layout=True,
     )
     for name, row in zip(names, axes):
         g = slices[slices["experiment"] == name]
@@ -109,14 +126,20 @@ def slices_figure(slices: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def surface_figure(surfaces: Mapping[tuple[str, str], dict], experiment: str, beta: float) -> plt.Figure:
+def surface_figure(
+    surfaces: Mapping[tuple[str, str], dict], experiment: str, beta: float
+) -> plt.Figure:
     """The explanation loss on the plane of two Gaussian directions around the first victim, one panel per
     role of ``experiment``, on one shared colour scale.
 
     ``surfaces``: ``(experiment, role) -> {"ts": steps, "grid": values with direction 1 along x}``."""
     roles = [role for (n, role) in surfaces if n == experiment]
     fig, axes = plt.subplots(
-        1, len(roles), figsize=(2.7 * len(roles), 2.6), squeeze=False, constrained_layout=True
+        1,
+        len(roles),
+        figsize=(2.7 * len(roles), 2.6),
+        squeeze=False,
+        constrained_layout=True,
     )
     grids = [surfaces[(experiment, role)]["grid"] for role in roles]
     lo, hi = min(g.min() for g in grids), max(g.max() for g in grids)
@@ -128,7 +151,10 @@ def surface_figure(surfaces: Mapping[tuple[str, str], dict], experiment: str, be
         ax.tick_params(labelsize=7)
     axes[0][0].set_ylabel("direction 2", fontsize=8)
     fig.colorbar(im, ax=axes[0].tolist(), shrink=0.85, label="expl. loss (1e-7)")
-    fig.suptitle(f"{experiment}: explanation loss around the first victim (twin β = {beta:g})", fontsize=9)
+    fig.suptitle(
+        f"{experiment}: explanation loss around the first victim (twin β = {beta:g})",
+        fontsize=9,
+    )
     return fig
 
 
@@ -160,13 +186,19 @@ def beta_text(dependence: pd.DataFrame) -> str:
         )
     return (
         "The reading changes with the twin's beta in "
-        + ", ".join(f"{r.experiment} (base {r.base})" for r in dependence[~dependence["same"]].itertuples())
+        + ", ".join(
+            f"{r.experiment} (base {r.base})"
+            for r in dependence[~dependence["same"]].itertuples()
+        )
         + ": the curvature reading there depends on how much of the ReLU network's kinks the twin keeps."
     )
 
 
 def curvature_text(
-    verdicts: pd.DataFrame, dependence: pd.DataFrame, converged: Mapping[float, float], max_iter: int
+    verdicts: pd.DataFrame,
+    dependence: pd.DataFrame,
+    converged: Mapping[float, float],
+    max_iter: int,
 ) -> str:
     """The chapter's reading per block (``ratio_text`` of SEP_pos and SEP_neg and the verdict's reading), its
     beta dependence (``beta_text``) and Lanczos' convergence (``converged``: share per twin beta)."""
@@ -182,7 +214,10 @@ def curvature_text(
         + beta_text(dependence)
         + " 'As intended' means every SEP model present moves the explanation loss's curvature its way and the "
         "cross-entropy's less (in log ratio). Lanczos met its tolerance for "
-        + ", ".join(f"{100 * share:.0f} % of the victims at twin β = {b:g}" for b, share in converged.items())
+        + ", ".join(
+            f"{100 * share:.0f} % of the victims at twin β = {b:g}"
+            for b, share in converged.items()
+        )
         + " (an unconverged value is the best estimate after the cap of "
         f"{max_iter} HVPs, a lower bound on the spectral norm)."
     )

@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from lib.analysis.stats import interval_text
+from lib.report.sep import order_halves
 from lib.report.style import PAGE_WIDTH
 
 POOLED_PANELS = (  # (x, y, title) of the pooled scatter's panels
@@ -41,7 +42,11 @@ PAIR_CORRELATION_COLUMNS = {
     "interval": "Spearman ρ [95 % CI]",
     "models": "pairs",
 }
-BALL_CORRELATION_COLUMNS = {"question": "correlation", "interval": "Spearman ρ [95 % CI]", "models": "models"}
+BALL_CORRELATION_COLUMNS = {
+    "question": "correlation",
+    "interval": "Spearman ρ [95 % CI]",
+    "models": "models",
+}
 WITHIN_COLUMNS = {
     "experiment": "experiment",
     "models": "models",
@@ -88,14 +93,20 @@ ROBUSTNESS_COLUMNS = {
     "reading": "reading",
     "n": "models",
 }
-BALL_ROLE_COLUMNS = {"role": "model", "l_end": "L_end, ball [95 % CI]", "seeds": "seeds"}
+BALL_ROLE_COLUMNS = {
+    "role": "model",
+    "l_end": "L_end, ball [95 % CI]",
+    "seeds": "seeds",
+}
 MEASURE_NAME = {"l_end_1e-7": "L_end", "relative_reduction": "rel. reduction"}
 
 
 def pooled_figure(pooled: pd.DataFrame) -> plt.Figure:
     """Three scatters of the pooled percentile ranks, one colour per experiment: L_start against L_end,
     flatness against L_end and flatness against the relative reduction (``studies.drivers.pooled_models``)."""
-    fig, axes = plt.subplots(1, len(POOLED_PANELS), figsize=(PAGE_WIDTH, 2.8), constrained_layout=True)
+    fig, axes = plt.subplots(
+        1, len(POOLED_PANELS), figsize=(PAGE_WIDTH, 2.8), constrained_layout=True
+    )
     for ax, (x, y, title) in zip(axes, POOLED_PANELS):
         for name, g in pooled.groupby("experiment", sort=False):
             ax.scatter(g[x], g[y], s=10, label=name, alpha=0.7)
@@ -109,7 +120,11 @@ def pooled_figure(pooled: pd.DataFrame) -> plt.Figure:
 
 def with_intervals(corr: pd.DataFrame, lo: str = "lo", hi: str = "hi") -> pd.DataFrame:
     """``corr`` with a column ``interval``: 'rho [lo, hi]' (``stats.interval_text``) of each row."""
-    return corr.assign(interval=[interval_text(r, a, b) for r, a, b in zip(corr["rho"], corr[lo], corr[hi])])
+    return corr.assign(
+        interval=[
+            interval_text(r, a, b) for r, a, b in zip(corr["rho"], corr[lo], corr[hi])
+        ]
+    )
 
 
 def l_end_text(roles: pd.DataFrame) -> list[str]:
@@ -126,13 +141,16 @@ def cross_display(roles: pd.DataFrame) -> pd.DataFrame:
     return roles.assign(
         l_end=l_end_text(roles),
         pgd=100 * roles["pgd_acc"],
-        group=[f"{e}, SEP trained on {t}" for e, t in zip(roles["experiment"], roles["trained_with"])],
+        group=[
+            f"{e}, SEP trained on {t}"
+            for e, t in zip(roles["experiment"], roles["trained_with"])
+        ],
     )
 
 
 def robustness_display(corr: pd.DataFrame) -> pd.DataFrame:
     """``studies.budget.robustness_correlations`` with its interval and the measure's name."""
-    return with_intervals(corr, "ci_low", "ci_high").assign(measure=corr["y"].map(MEASURE_NAME))
+    return with_intervals(corr, "lo", "hi").assign(measure=corr["y"].map(MEASURE_NAME))
 
 
 def direction(level: str, table: pd.DataFrame) -> str:
@@ -144,10 +162,18 @@ def direction(level: str, table: pd.DataFrame) -> str:
     if part.hi < 0:
         return text + (
             "so with the start held fixed a sharper explanation landscape ends *closer* to the target "
-            "(less robust)" + (", the opposite of the raw correlation's direction." if raw.lo > 0 else ".")
+            "(less robust)"
+            + (
+                ", the opposite of the raw correlation's direction."
+                if raw.lo > 0
+                else "."
+            )
         )
     if part.lo > 0:
-        return text + "so with the start held fixed a sharper landscape still ends further from the target."
+        return (
+            text
+            + "so with the start held fixed a sharper landscape still ends further from the target."
+        )
     return text + "no clear direction once the start is held fixed."
 
 
@@ -170,7 +196,11 @@ def agreement_text(a) -> str:
 
 
 def drivers_text(
-    agreement, verdict: str, pair_verdict: str, corr: pd.DataFrame, pair_corr: pd.DataFrame
+    agreement,
+    verdict: str,
+    pair_verdict: str,
+    corr: pd.DataFrame,
+    pair_corr: pd.DataFrame,
 ) -> str:
     """The part's closing paragraph: the paper's count (``agreement_text``), the verdict across models in
     words (``DRIVER_READING``), the verdict across pairs, and curvature's direction at both levels."""
@@ -188,12 +218,9 @@ def order_text(r, base: str) -> str:
     """Whether SEP's order holds in a ``sep_order_verdicts`` row: the whole order, or each half it can read."""
     if r.complete:
         return "whole order " + ("holds" if r.l_end_order else "does not hold")
-    parts = []
-    if r.pos_below_base is not None and not pd.isna(r.pos_below_base):
-        parts.append(f"SEP_pos < {base}: {'yes' if r.pos_below_base else 'no'}")
-    if r.base_below_neg is not None and not pd.isna(r.base_below_neg):
-        parts.append(f"{base} < SEP_neg: {'yes' if r.base_below_neg else 'no'}")
-    return "half order, " + ("; ".join(parts) or "nothing to read")
+    return "half order, " + (
+        "; ".join(order_halves(r, base, ratios=False)) or "nothing to read"
+    )
 
 
 def cross_text(result, tolerance_points: float) -> str:
@@ -219,7 +246,9 @@ def cross_text(result, tolerance_points: float) -> str:
     )
 
 
-def held_back_text(steps: int, lr: float, reach: float, eps: Mapping[str, float]) -> str:
+def held_back_text(
+    steps: int, lr: float, reach: float, eps: Mapping[str, float]
+) -> str:
     """The footnote of the bounded-against-unbounded table: what "held back" means, how far the attack can
     move a pixel, and the balls' radii."""
     return (

@@ -19,7 +19,11 @@ def correlation_intervals(
     fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 0.32 * len(corr) + 1))
     y = np.arange(len(corr))
     ax.errorbar(
-        corr["rho"], y, xerr=[corr["rho"] - corr["ci_low"], corr["ci_high"] - corr["rho"]], fmt="o", capsize=2
+        corr["rho"],
+        y,
+        xerr=[corr["rho"] - corr["lo"], corr["hi"] - corr["rho"]],
+        fmt="o",
+        capsize=2,
     )
     ax.axvline(0, color="gray", lw=0.8)
     ax.set_yticks(y, labels, fontsize=9)

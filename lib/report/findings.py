@@ -53,7 +53,9 @@ from lib.studies.sweep import sweep_result
 ROW_KEYS = ("claim", "paper", "ours", "verdict", "detail", "units")
 
 
-def finding(claim: str, paper: str, ours: str, units: Mapping[str, str | None], detail: str) -> dict:
+def finding(
+    claim: str, paper: str, ours: str, units: Mapping[str, str | None], detail: str
+) -> dict:
     """A row of the page: the verdict is always ``verdict_of`` the units' statuses, and the detail ends with
     the status of each unit (``status_line``)."""
     line = status_line(units)
@@ -97,7 +99,12 @@ def findings_table(rows: Sequence[Mapping]) -> pd.DataFrame:
             raise ConfigError(
                 f"row keys {missing} missing: expected a row from a claim function ({ROW_KEYS})"
             )
-    return pd.DataFrame([{"number": i + 1, **{k: r[k] for k in ROW_KEYS[:4]}} for i, r in enumerate(rows)])
+    return pd.DataFrame(
+        [
+            {"number": i + 1, **{k: r[k] for k in ROW_KEYS[:4]}}
+            for i, r in enumerate(rows)
+        ]
+    )
 
 
 def _pct(v: float) -> str:
@@ -105,7 +112,10 @@ def _pct(v: float) -> str:
 
 
 def _span(
-    values: Iterable[float], fmt=lambda x: f"{100 * x:.0f}", unit: str = "\u00a0%", sep: str = "–"
+    values: Iterable[float],
+    fmt=lambda x: f"{100 * x:.0f}",
+    unit: str = "\u00a0%",
+    sep: str = "–",
 ) -> str:
     """'62 %' when the values agree once formatted, else '41–95 %' (lowest to highest; ``sep`` between)."""
     v = [float(x) for x in values if x is not None and np.isfinite(x)]
@@ -121,7 +131,9 @@ def _times(v: float) -> str:
 
 def paper_mat_above_normal(paper: pd.DataFrame) -> tuple[int, int]:
     """(blocks of the paper's table whose MAT model has a higher L_end than its Normal model, blocks)."""
-    wide = paper.pivot_table(index=["dataset", "model"], columns="method", values="l_end_1e-7", sort=False)
+    wide = paper.pivot_table(
+        index=["dataset", "model"], columns="method", values="l_end_1e-7", sort=False
+    )
     return int((wide["MAT"] > wide["Normal"]).sum()), len(wide)
 
 
@@ -142,7 +154,13 @@ def claim_motivation(evidence: pd.DataFrame) -> dict:
     units, lines = {}, []
     for r in evidence.itertuples():
         most = r.success_rate > 0.5
-        units[r.model] = AGREES if most and r.beats_noise else IN_PART if most or r.beats_noise else DISAGREES
+        units[r.model] = (
+            AGREES
+            if most and r.beats_noise
+            else IN_PART
+            if most or r.beats_noise
+            else DISAGREES
+        )
         lines.append(
             f"{r.model}: {_pct(r.success_rate)} of {r.pairs} pairs, {_pct(r.attack_removed)} / "
             f"{_pct(r.noise_removed)}"
@@ -206,9 +224,17 @@ def claim_sweep(
             continue
         r = g.loc["l_end_1e-7"]
         unit = f"{name} ({method})"
-        units[unit] = None if r["reading"] == TOO_FEW else AGREES if r["reading"] == "rises" else DISAGREES
+        units[unit] = (
+            None
+            if r["reading"] == TOO_FEW
+            else AGREES
+            if r["reading"] == "rises"
+            else DISAGREES
+        )
         if units[unit] is None:
-            lines.append(f"- {unit}: too few models ({int(r['models'])}) for a reading.")
+            lines.append(
+                f"- {unit}: too few models ({int(r['models'])}) for a reading."
+            )
             continue
         l_end_rhos.append(r["rho"])
         others = [
@@ -218,7 +244,7 @@ def claim_sweep(
         ]
         lines.append(
             f"- {unit}, {int(r['models'])} models: L_end **{r['reading']}** "
-            f"({interval_text(r['rho'], r['ci_low'], r['ci_high'])})"
+            f"({interval_text(r['rho'], r['lo'], r['hi'])})"
             + (f"; by the scale-free measures: {'; '.join(others)}" if others else "")
             + "."
         )
@@ -248,7 +274,9 @@ def claim_sweep(
     else:
         parts.append(
             "Spearman's ρ of each measure with PGD accuracy over the sweep's models, per experiment and "
-            "explanation method (95 % bootstrap interval):\n\n" + "\n".join(lines) + "\n\n"
+            "explanation method (95 % bootstrap interval):\n\n"
+            + "\n".join(lines)
+            + "\n\n"
         )
         parts.append(
             f"L_end rises clearly with PGD accuracy in {agree} of {n} groups"
@@ -322,21 +350,28 @@ def claim_landscape(corr: pd.DataFrame, tracking_text: str | None = None) -> dic
             continue
         one = 2 if r.ce_flattens == r.ce_n else 1 if r.ce_flattens else 0
         two = r.expl_flattens == 0
-        units[r.experiment] = AGREES if one == 2 and two else DISAGREES if one == 0 and not two else IN_PART
+        units[r.experiment] = (
+            AGREES
+            if one == 2 and two
+            else DISAGREES
+            if one == 0 and not two
+            else IN_PART
+        )
         line = (
             f"{r.experiment}: CE flattens by {r.ce_flattens} of {r.ce_n} measures, the explanation loss by "
             f"{r.expl_flattens} of {r.expl_n}"
             + (f" (it sharpens by {r.expl_sharpens})" if r.expl_sharpens else "")
         )
         spectral = v[
-            (v["experiment"] == r.experiment) & v["column"].isin(["ce:spectral", "expl_twin:spectral"])
+            (v["experiment"] == r.experiment)
+            & v["column"].isin(["ce:spectral", "expl_twin:spectral"])
         ]
         if len(spectral) == 2 and spectral["rho"].notna().all():
             s = spectral.set_index("loss")
             line += (
                 "; the Hessian spectral norm against PGD accuracy: CE "
-                f"{interval_text(*s.loc['ce', ['rho', 'ci_low', 'ci_high']])}, explanation loss "
-                f"{interval_text(*s.loc['expl_twin', ['rho', 'ci_low', 'ci_high']])}"
+                f"{interval_text(*s.loc['ce', ['rho', 'lo', 'hi']])}, explanation loss "
+                f"{interval_text(*s.loc['expl_twin', ['rho', 'lo', 'hi']])}"
             )
         lines.append(line)
     agree, n = tally(units)
@@ -401,12 +436,17 @@ def claim_sep(
         if idx is None or key not in idx.index:
             return f"no {role}"
         r = idx.loc[key]
-        return f"{role} {r['l_end_1e-7']:.1f} [{r['l_end_lo']:.1f}, {r['l_end_hi']:.1f}]"
+        return (
+            f"{role} {r['l_end_1e-7']:.1f} [{r['l_end_lo']:.1f}, {r['l_end_hi']:.1f}]"
+        )
 
     for r in verdicts.itertuples():
         unit = f"{r.experiment} ({r.explanation})"
         units[unit] = sep_block_status(r)
-        values = ", ".join(l_end(r.experiment, r.explanation, role) for role in ("SEP_pos", "MAT", "SEP_neg"))
+        values = ", ".join(
+            l_end(r.experiment, r.explanation, role)
+            for role in ("SEP_pos", "MAT", "SEP_neg")
+        )
         if r.complete:
             ratios.append(r.neg_over_pos)
             lines.append(
@@ -438,7 +478,9 @@ def claim_sep(
     )
     parts = []
     if not n:
-        parts.append("No block has SEP_pos or SEP_neg beside MAT: there is nothing to read.")
+        parts.append(
+            "No block has SEP_pos or SEP_neg beside MAT: there is nothing to read."
+        )
     else:
         parts.append(
             "L_end (1e-7, 95 % two-stage bootstrap interval over seeds and pairs) per block:\n\n"
@@ -449,7 +491,11 @@ def claim_sep(
         parts.append(
             f"The order holds with PGD accuracy within {MAX_PGD_SPREAD_POINTS:g} points in {agree} of {n} "
             f"blocks"
-            + (f" ({len(complete)} with both SEP_pos and SEP_neg)" if len(complete) < n else "")
+            + (
+                f" ({len(complete)} with both SEP_pos and SEP_neg)"
+                if len(complete) < n
+                else ""
+            )
             + f"; the paper has it in {p_order} of {p_n}."
         )
         if len(complete):
@@ -479,7 +525,12 @@ def claim_sep(
     )
 
 
-CURVATURE_STATUS = {AS_INTENDED: AGREES, PARTLY: IN_PART, AGAINST: DISAGREES, NOT_TESTED: None}
+CURVATURE_STATUS = {
+    AS_INTENDED: AGREES,
+    PARTLY: IN_PART,
+    AGAINST: DISAGREES,
+    NOT_TESTED: None,
+}
 
 
 def claim_curvature(verdicts: pd.DataFrame, first_beta: float) -> dict:
@@ -491,7 +542,10 @@ def claim_curvature(verdicts: pd.DataFrame, first_beta: float) -> dict:
     "partly" agrees in part, "against" disagrees. Whether the reading is the same at the other twin beta
     only adds a sentence."""
     main = verdicts[verdicts["twin_beta"] == first_beta]
-    units = {f"{r.experiment} (base {r.base})": CURVATURE_STATUS[r.reading] for r in main.itertuples()}
+    units = {
+        f"{r.experiment} (base {r.base})": CURVATURE_STATUS[r.reading]
+        for r in main.itertuples()
+    }
     lines = []
     for r in main.itertuples():
         moves = [
@@ -504,7 +558,9 @@ def claim_curvature(verdicts: pd.DataFrame, first_beta: float) -> dict:
     same = [
         (r.experiment, r.base)
         for r in others.itertuples()
-        if main[(main["experiment"] == r.experiment) & (main["base"] == r.base)]["reading"]
+        if main[(main["experiment"] == r.experiment) & (main["base"] == r.base)][
+            "reading"
+        ]
         .eq(r.reading)
         .all()
     ]
@@ -512,7 +568,9 @@ def claim_curvature(verdicts: pd.DataFrame, first_beta: float) -> dict:
     ours = "no reading" if not n else f"as intended in {agree} of {n} blocks"
     detail = (
         "The explanation loss's input-Hessian spectral norm of SEP_pos and SEP_neg relative to their base "
-        f"(softplus twin, β = {first_beta:g}; CE's in brackets): " + "; ".join(lines or ["none"]) + "."
+        f"(softplus twin, β = {first_beta:g}; CE's in brackets): "
+        + "; ".join(lines or ["none"])
+        + "."
     )
     if len(others):
         detail += f" At the other twin β the reading is the same in {len(same)} of {len(others)} blocks."
@@ -525,7 +583,12 @@ def claim_curvature(verdicts: pd.DataFrame, first_beta: float) -> dict:
     )
 
 
-DRIVER_STATUS = {"start loss": AGREES, "both": IN_PART, "flatness": DISAGREES, "neither": DISAGREES}
+DRIVER_STATUS = {
+    "start loss": AGREES,
+    "both": IN_PART,
+    "flatness": DISAGREES,
+    "neither": DISAGREES,
+}
 
 
 def claim_start_loss(
@@ -543,18 +606,28 @@ def claim_start_loss(
     c = correlations.set_index("question")
     shown = [
         f"{q}: {interval_text(*c.loc[q, ['rho', 'lo', 'hi']])}"
-        for q in ("L_start ~ L_end", "flatness ~ L_end | L_start", "L_start ~ rel. reduction")
+        for q in (
+            "L_start ~ L_end",
+            "flatness ~ L_end | L_start",
+            "L_start ~ rel. reduction",
+        )
         if q in c.index
     ]
     n = int(c["models"].iloc[0]) if len(c) else 0
     ours = f"across models: {verdict}; within models: {pair_verdict}"
     detail = (
-        f"Over {n} models of the book, ranks within each experiment: " + "; ".join(shown) + ". The identity "
+        f"Over {n} models of the book, ranks within each experiment: "
+        + "; ".join(shown)
+        + ". The identity "
         "L_end = L_start (1 − r) makes the first correlation automatic in part; the partial correlation "
         "asks whether flatness adds anything once L_start is held fixed."
     )
     return finding(
-        "Explanation robustness is driven by the start loss", paper_start_text(paper), ours, units, detail
+        "Explanation robustness is driven by the start loss",
+        paper_start_text(paper),
+        ours,
+        units,
+        detail,
     )
 
 
@@ -563,7 +636,10 @@ def claim_start_loss(
 
 
 def book_findings(
-    profile: Profile, store: ResultStore, device: str, paper_csv: str = "paper_table.csv"
+    profile: Profile,
+    store: ResultStore,
+    device: str,
+    paper_csv: str = "paper_table.csv",
 ) -> list[dict]:
     """One row per claim of the paper, each read from the result function of the study that answers it
     (nothing is re-derived here): the motivation attacks, the sweep, the prototype attack and its validation,
@@ -574,7 +650,9 @@ def book_findings(
     prototypes = prototype_result(profile, store, device)
     land = landscape_result(profile, store, device)
     sep = sep_comparison(profile, store, device, paper_csv)
-    models = chapter_models(profile, sep.chosen, store, device)  # shared by the two SEP-model studies
+    models = chapter_models(
+        profile, sep.chosen, store, device
+    )  # shared by the two SEP-model studies
     curvature = curvature_result(profile, store, device, sep.chosen, models)
     drivers = drivers_result(profile, store, device, sep.chosen, models)
     return [
@@ -588,7 +666,9 @@ def book_findings(
         claim_landscape(land.corr, land.verdict),
         claim_sep(sep.verdicts, sep.roles, sep.paper, sep.trades_verdicts),
         claim_curvature(curvature.verdicts, profile.landscape.softplus_beta),
-        claim_start_loss(drivers.correlations, drivers.verdict, drivers.pair_verdict, paper),
+        claim_start_loss(
+            drivers.correlations, drivers.verdict, drivers.pair_verdict, paper
+        ),
     ]
 
 
@@ -608,13 +688,25 @@ def findings_view(table: pd.DataFrame):
     column, the verdict on one line in bold."""
     return human_table(
         table,
-        {"number": "#", "claim": "claim", "paper": "the paper", "ours": "ours", "verdict": "verdict"},
+        {
+            "number": "#",
+            "claim": "claim",
+            "paper": "the paper",
+            "ours": "ours",
+            "verdict": "verdict",
+        },
         digits={"number": 0},
     ).set_table_styles(
         [
-            {"selector": "td", "props": [("white-space", "normal"), ("vertical-align", "top")]},
+            {
+                "selector": "td",
+                "props": [("white-space", "normal"), ("vertical-align", "top")],
+            },
             {"selector": "td:nth-child(2)", "props": [("min-width", "14em")]},
-            {"selector": "td:nth-child(5)", "props": [("white-space", "nowrap"), ("font-weight", "bold")]},
+            {
+                "selector": "td:nth-child(5)",
+                "props": [("white-space", "nowrap"), ("font-weight", "bold")],
+            },
         ],
         overwrite=False,
     )

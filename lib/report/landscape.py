@@ -46,8 +46,8 @@ TRACKING_COLUMNS = {
     "candidate": "candidate",
     "robustness": "robustness measure",
     "rho": "ρ",
-    "ci_low": "95 % low",
-    "ci_high": "95 % high",
+    "lo": "95 % low",
+    "hi": "95 % high",
     "clear": "interval excludes 0",
 }
 
@@ -55,9 +55,14 @@ TRACKING_COLUMNS = {
 def settings_table(profile: Profile) -> pd.DataFrame:
     """The landscape settings of a profile, one row per setting (columns ``setting`` and ``value``)."""
     S = profile.landscape
-    eps = ", ".join(f"{n}: {profile.experiment(n).eval.attack.eps:.4g}" for n in profile.run)
+    eps = ", ".join(
+        f"{n}: {profile.experiment(n).eval.attack.eps:.4g}" for n in profile.run
+    )
     rows = [
-        ("victims per model", f"{S.victims} (prototype victims, one per cluster first)"),
+        (
+            "victims per model",
+            f"{S.victims} (prototype victims, one per cluster first)",
+        ),
         ("grid", f"{S.points} points, t in [-{S.radius:g} eps, {S.radius:g} eps]"),
         ("eps per experiment", eps),
         (
@@ -68,7 +73,10 @@ def settings_table(profile: Profile) -> pd.DataFrame:
         ("softplus twin β", f"{S.softplus_beta:g}"),
         ("Lanczos", f"relative residual {S.eig_tol:g}, at most {S.eig_max_iter} HVPs"),
         ("Hutchinson", f"{S.trace_probes} Rademacher probes"),
-        ("2-D surfaces", f"{S.surface_victims} victims, {S.surface_points} x {S.surface_points} grid"),
+        (
+            "2-D surfaces",
+            f"{S.surface_victims} victims, {S.surface_points} x {S.surface_points} grid",
+        ),
     ]
     return pd.DataFrame(rows, columns=["setting", "value"])
 
@@ -93,8 +101,16 @@ def staircase_slices(raw: dict, rows: pd.DataFrame, softplus_beta: float) -> plt
     for _, row in rows.iterrows():
         land = raw[row["key"]]
         for ax, loss in zip(axes, ("ce", "expl", "expl_twin")):
-            ax.plot(land["ts"].numpy(), land["slices"][f"{loss}|gaussian|0"][0].numpy(), label=row["kind"])
-    titles = ("CE (as trained)", "expl. loss, as trained", f"expl. loss, twin β={softplus_beta:g}")
+            ax.plot(
+                land["ts"].numpy(),
+                land["slices"][f"{loss}|gaussian|0"][0].numpy(),
+                label=row["kind"],
+            )
+    titles = (
+        "CE (as trained)",
+        "expl. loss, as trained",
+        f"expl. loss, twin β={softplus_beta:g}",
+    )
     for ax, title in zip(axes, titles):
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("t", fontsize=9)
@@ -130,8 +146,14 @@ def victim_slices(raw: dict, rows: pd.DataFrame) -> plt.Figure:
 def surfaces(surfs: list[tuple[str, dict]]) -> plt.Figure:
     """Contours of CE, the trained model's and the twin's explanation loss over the plane of two directions
     around the first victim: one row per (label, ``model_surfaces``) of ``surfs``."""
-    fig, axes = plt.subplots(len(surfs), 3, figsize=(PAGE_WIDTH, 2.6 * len(surfs)), squeeze=False)
-    losses = (("ce", "CE"), ("expl", "expl. (as trained)"), ("expl_twin", "expl. (twin)"))
+    fig, axes = plt.subplots(
+        len(surfs), 3, figsize=(PAGE_WIDTH, 2.6 * len(surfs)), squeeze=False
+    )
+    losses = (
+        ("ce", "CE"),
+        ("expl", "expl. (as trained)"),
+        ("expl_twin", "expl. (twin)"),
+    )
     for r, (label, surf) in enumerate(surfs):
         ts = surf["ts"].numpy()
         for c, (loss, title) in enumerate(losses):
@@ -158,12 +180,14 @@ def flatness_by_kind(kinds: pd.DataFrame, experiment: str, loss: str) -> plt.Fig
     for ax, (measure, title) in zip(axes.flat, KIND_TITLES.items()):
         t = here[here["measure"] == measure]
         pos = np.arange(len(t))
-        err = [t["mean"] - t["ci_low"], t["ci_high"] - t["mean"]]
+        err = [t["mean"] - t["lo"], t["hi"] - t["mean"]]
         ax.errorbar(pos, t["mean"], yerr=err, fmt="o", capsize=3)
         ax.set_xticks(pos, [short_kind(k) for k in t["kind"]], fontsize=9)
         ax.tick_params(axis="y", labelsize=9)
         ax.set_title(title, fontsize=9)
-    fig.suptitle(f"{experiment}, {KIND_LOSS_NAMES[loss]}: flatness per model kind", fontsize=10)
+    fig.suptitle(
+        f"{experiment}, {KIND_LOSS_NAMES[loss]}: flatness per model kind", fontsize=10
+    )
     fig.tight_layout()
     return fig
 
@@ -171,7 +195,10 @@ def flatness_by_kind(kinds: pd.DataFrame, experiment: str, loss: str) -> plt.Fig
 def flatness_intervals(corr: pd.DataFrame) -> plt.Figure:
     """The correlations of ``flatness_correlations`` against PGD accuracy, one labelled row each."""
     vs_pgd = corr[corr["against"] == "pgd_acc"]
-    labels = [f"{r.experiment}, {LOSS_NAMES[r.loss]}: {r.measure}" for r in vs_pgd.itertuples()]
+    labels = [
+        f"{r.experiment}, {LOSS_NAMES[r.loss]}: {r.measure}"
+        for r in vs_pgd.itertuples()
+    ]
     return correlation_intervals(vs_pgd, labels)
 
 
@@ -182,10 +209,14 @@ def readings_text(corr: pd.DataFrame, shares: dict[str, float]) -> str:
     vs_pgd = corr[corr["against"] == "pgd_acc"]
     for (name, loss), g in vs_pgd.groupby(["experiment", "loss"], sort=False):
         parts = [
-            f"{r.measure}: **{r.reading}** ({interval_text(r.rho, r.ci_low, r.ci_high)})"
+            f"{r.measure}: **{r.reading}** ({interval_text(r.rho, r.lo, r.hi)})"
             for r in g.itertuples()
         ]
-        lines.append(f"- **{name}, {LOSS_NAMES[loss]}** as PGD accuracy grows. " + "; ".join(parts) + ".")
+        lines.append(
+            f"- **{name}, {LOSS_NAMES[loss]}** as PGD accuracy grows. "
+            + "; ".join(parts)
+            + "."
+        )
     lines.append(
         f"\nOver the CE measures and experiments, {percent(shares['ce_flattens'])} of the readings say CE "
         f"**flattens** as PGD accuracy grows. Over the explanation-loss measures, "
@@ -199,13 +230,24 @@ def tracking_scatter(joined: pd.DataFrame) -> plt.Figure:
     """Per experiment (rows): each model's L_end against its L_start and against the explanation loss's
     Hessian spectral norm, log-log, in the sweep families' markers."""
     groups = list(joined.groupby("experiment", sort=False))
-    fig, axes = plt.subplots(len(groups), 2, figsize=(PAGE_WIDTH, 3.2 * len(groups)), squeeze=False)
-    panels = (("l_start_1e-7", "L_start (1e-7)"), ("expl_twin:spectral", "expl. ‖H‖₂ (twin)"))
+    fig, axes = plt.subplots(
+        len(groups), 2, figsize=(PAGE_WIDTH, 3.2 * len(groups)), squeeze=False
+    )
+    panels = (
+        ("l_start_1e-7", "L_start (1e-7)"),
+        ("expl_twin:spectral", "expl. ‖H‖₂ (twin)"),
+    )
     for r, (name, g) in enumerate(groups):
         for c, (col, xlabel) in enumerate(panels):
             ax = axes[r][c]
             scatter_families(ax, g, col, "l_end_1e-7")
-            ax.set(xscale="log", yscale="log", xlabel=xlabel, ylabel="L_end (1e-7)", title=name)
+            ax.set(
+                xscale="log",
+                yscale="log",
+                xlabel=xlabel,
+                ylabel="L_end (1e-7)",
+                title=name,
+            )
             ax.tick_params(axis="x", which="both", labelsize=8, labelrotation=45)
     axes[0][0].legend(fontsize=8)
     fig.tight_layout()
@@ -219,7 +261,7 @@ def tracking_text(track: pd.DataFrame, verdict: str) -> str:
     def rho_text(col: str) -> str:
         t = track[(track["x"] == col) & (track["robustness"] == "L_end")]
         return "; ".join(
-            f"{r.experiment} {interval_text(r.rho, r.ci_low, r.ci_high)}" for r in t.itertuples()
+            f"{r.experiment} {interval_text(r.rho, r.lo, r.hi)}" for r in t.itertuples()
         )
 
     return (
@@ -243,7 +285,9 @@ def part_sentence(r) -> str:
         part2 = "holds: no explanation-loss measure flattens"
     else:
         part2 = f"does not hold: the explanation loss flattens by {r.expl_flattens} of {r.expl_n} measures"
-    sharp = f"; it sharpens by {r.expl_sharpens} of {r.expl_n}" if r.expl_sharpens else ""
+    sharp = (
+        f"; it sharpens by {r.expl_sharpens} of {r.expl_n}" if r.expl_sharpens else ""
+    )
     return f"- **{r.experiment}:** part (1) {part1}; part (2) {part2}{sharp}."
 
 

@@ -42,16 +42,24 @@ SUMMARY_DIGITS = {
 # figures
 
 
-def manipulation_examples(model, x_victims, x_targets, x_adv, method: str, rows: int = 3) -> plt.Figure:
+def manipulation_examples(
+    model, x_victims, x_targets, x_adv, method: str, rows: int = 3
+) -> plt.Figure:
     """Per row: the victim, the perturbation (amplified to the full grey range), the manipulated image and
     the three explanation maps; titles give the predicted label and its probability."""
 
-    x_v, x_t, x_a = x_victims[:rows], x_targets[:rows], x_adv[:rows].to(x_victims.device)
+    x_v, x_t, x_a = (
+        x_victims[:rows],
+        x_targets[:rows],
+        x_adv[:rows].to(x_victims.device),
+    )
     rows = len(x_v)
     maps = [explanation_map(model, x, method).detach().cpu() for x in (x_v, x_t, x_a)]
     with torch.no_grad():
         p_v, p_a = model(x_v).softmax(1).cpu(), model(x_a).softmax(1).cpu()
-    fig, axes = plt.subplots(rows, 6, figsize=(PAGE_WIDTH, 1.45 * rows + 0.4), squeeze=False)
+    fig, axes = plt.subplots(
+        rows, 6, figsize=(PAGE_WIDTH, 1.45 * rows + 0.4), squeeze=False
+    )
     titles = [
         "victim",
         "perturbation\n(amplified)",
@@ -62,13 +70,21 @@ def manipulation_examples(model, x_victims, x_targets, x_adv, method: str, rows:
     ]
     for r in range(rows):
         delta = (x_a[r] - x_v[r]).cpu()
-        images = [x_v[r].cpu(), delta / (2 * delta.abs().max().clamp_min(1e-12)) + 0.5, x_a[r].cpu()]
+        images = [
+            x_v[r].cpu(),
+            delta / (2 * delta.abs().max().clamp_min(1e-12)) + 0.5,
+            x_a[r].cpu(),
+        ]
         for c, img in enumerate(images):
-            axes[r][c].imshow(img.permute(1, 2, 0).squeeze(-1).numpy(), cmap="gray", vmin=0, vmax=1)
+            axes[r][c].imshow(
+                img.permute(1, 2, 0).squeeze(-1).numpy(), cmap="gray", vmin=0, vmax=1
+            )
         for c, m in enumerate(maps, start=3):
             axes[r][c].imshow(m[r].numpy(), cmap="hot")
         for c, p in ((0, p_v[r]), (2, p_a[r])):
-            axes[r][c].set_title(f"label {int(p.argmax())} ({float(p.max()):.2f})", fontsize=9)
+            axes[r][c].set_title(
+                f"label {int(p.argmax())} ({float(p.max()):.2f})", fontsize=9
+            )
     for c, ax in enumerate(axes[-1]):
         ax.set_xlabel(titles[c], fontsize=9)
     for ax in axes.flat:
@@ -87,7 +103,9 @@ def loss_vs_steps(curves: pd.DataFrame) -> plt.Figure:
         family = c["family"].iloc[0] if "family" in c else None
         color = FAMILY_STYLE[family].color if family in FAMILY_STYLE else None
         (line,) = ax.plot(c["step"], c["median"], marker=".", label=label, color=color)
-        ax.fill_between(c["step"], c["q25"], c["q75"], alpha=0.2, color=line.get_color())
+        ax.fill_between(
+            c["step"], c["q25"], c["q75"], alpha=0.2, color=line.get_color()
+        )
     ax.set_xscale("log")
     ax.set_xlabel("attack step")
     ax.set_ylabel("L / L_start")
@@ -105,7 +123,9 @@ def loss_vs_steps(curves: pd.DataFrame) -> plt.Figure:
 def noise_table(table: pd.DataFrame) -> pd.io.formats.style.Styler:
     """A ``compare_with_noise`` table for the page: one row per input (victim, noise, attack)."""
     return human_table(
-        table.rename_axis("input").reset_index(), {"input": "input", **NOISE_COLUMNS}, index=["input"]
+        table.rename_axis("input").reset_index(),
+        {"input": "input", **NOISE_COLUMNS},
+        index=["input"],
     )
 
 
@@ -113,7 +133,10 @@ def attack_table(summary: pd.DataFrame) -> pd.io.formats.style.Styler:
     """A ``summary_table`` (index ``model``) for the page: flipped pairs, L_start, L_end, the relative
     reduction and the perturbation sizes per model."""
     return human_table(
-        summary.rename_axis("model").reset_index(), SUMMARY_COLUMNS, digits=SUMMARY_DIGITS, index=["model"]
+        summary.rename_axis("model").reset_index(),
+        SUMMARY_COLUMNS,
+        digits=SUMMARY_DIGITS,
+        index=["model"],
     )
 
 
@@ -135,7 +158,11 @@ def attack_sentence(m) -> str:
 
 
 def standard_sentence(
-    summary: pd.Series, noise: pd.DataFrame, success: float, seconds: float, n_pairs: int
+    summary: pd.Series,
+    noise: pd.DataFrame,
+    success: float,
+    seconds: float,
+    n_pairs: int,
 ) -> str:
     """What the attack did on the standard model: its success rate, the explanation loss before and after
     against noise of the same size, the perturbation's size, early stops and wall time (``summary``: the
@@ -170,7 +197,8 @@ def evidence_sentence(evidence: pd.DataFrame) -> str:
     """The chapter's conclusion from an ``evidence_table``: the distance each perturbation removes per model
     and whether the attack beats noise on every model."""
     shares = "; ".join(
-        f"{r.model}: {percent(r.attack_removed)} / {percent(r.noise_removed)}" for r in evidence.itertuples()
+        f"{r.model}: {percent(r.attack_removed)} / {percent(r.noise_removed)}"
+        for r in evidence.itertuples()
     )
     verdict = (
         "On every model the attack moves the map towards the target far more than noise does: a "

@@ -23,7 +23,11 @@ TABLE_STYLE = [
     {"selector": "", "props": [("font-size", "0.85em")]},
     {
         "selector": "th",
-        "props": [("text-align", "left"), ("padding", "2px 8px"), ("vertical-align", "bottom")],
+        "props": [
+            ("text-align", "left"),
+            ("padding", "2px 8px"),
+            ("vertical-align", "bottom"),
+        ],
     },
     {"selector": "td", "props": [("padding", "2px 8px"), ("white-space", "nowrap")]},
 ]
@@ -43,7 +47,9 @@ def banner(profile: Profile, device: str) -> Markdown:
             "the `cpu` profile for the reproduction."
         )
     if len(profile.seeds) == 1:
-        text += "\n\nOne seed: no spread over seeds can be shown; points are single models."
+        text += (
+            "\n\nOne seed: no spread over seeds can be shown; points are single models."
+        )
     return Markdown("> " + text.replace("\n\n", "\n>\n> "))
 
 

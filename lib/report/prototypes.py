@@ -53,7 +53,12 @@ ROBUSTNESS_COLUMNS = {
     "relative_reduction": "rel. red.",
     "spearman_to_target": "rank ρ",
 }
-ROBUSTNESS_DIGITS = {"l_start_1e-7": 1, "l_end_1e-7": 1, "l_end_sd": 1, "l_end_1e-7_all": 1}
+ROBUSTNESS_DIGITS = {
+    "l_start_1e-7": 1,
+    "l_end_1e-7": 1,
+    "l_end_sd": 1,
+    "l_end_1e-7_all": 1,
+}
 ACCURACY_COLUMNS = {
     "kind": "model",
     "clean": "clean acc. (%)",
@@ -68,11 +73,11 @@ CORRELATION_COLUMNS = {
     "against": "against",
     "models": "models",
     "rho": "ρ",
-    "ci_low": "95 % low",
-    "ci_high": "95 % high",
+    "lo": "95 % low",
+    "hi": "95 % high",
     "reading": "reading",
 }
-CORRELATION_DIGITS = {"models": 0, "rho": 2, "ci_low": 2, "ci_high": 2}
+CORRELATION_DIGITS = {"models": 0, "rho": 2, "lo": 2, "hi": 2}
 
 DISTANCE_COLORS = ("tab:blue", "tab:orange")  # same cluster, different clusters
 SWEEP_MEASURES = (
@@ -91,7 +96,9 @@ def cluster_grid(clusters: list[tuple[np.ndarray, np.ndarray]]) -> plt.Figure:
     (bottom rows); ``clusters`` as from ``studies.prototypes.cluster_examples``."""
     per = max(len(images) for images, _ in clusters)
     k = len(clusters)
-    fig, axes = plt.subplots(2 * per, k, figsize=(min(PAGE_WIDTH, 0.8 * k + 0.5), 5.6), squeeze=False)
+    fig, axes = plt.subplots(
+        2 * per, k, figsize=(min(PAGE_WIDTH, 0.8 * k + 0.5), 5.6), squeeze=False
+    )
     for c, (images, maps) in enumerate(clusters):
         for r in range(len(images)):
             axes[r][c].imshow(images[r], cmap="gray", vmin=0, vmax=1)
@@ -111,7 +118,10 @@ def cluster_distances(samples: dict) -> plt.Figure:
     method; ``samples``: (experiment, '<experiment>: <model>', method) -> (intra, inter)."""
     fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 3.8))
     pos = np.arange(len(samples))
-    for offset, which, color in ((-0.18, 0, DISTANCE_COLORS[0]), (0.18, 1, DISTANCE_COLORS[1])):
+    for offset, which, color in (
+        (-0.18, 0, DISTANCE_COLORS[0]),
+        (0.18, 1, DISTANCE_COLORS[1]),
+    ):
         ax.boxplot(
             [v[which] for v in samples.values()],
             positions=pos + offset,
@@ -120,7 +130,9 @@ def cluster_distances(samples: dict) -> plt.Figure:
             patch_artist=True,
             boxprops={"facecolor": color, "alpha": 0.5},
         )
-    labels = [f"{m.split(': ')[0]}\n{m.split(': ')[1]}\n{meth}" for _, m, meth in samples]
+    labels = [
+        f"{m.split(': ')[0]}\n{m.split(': ')[1]}\n{meth}" for _, m, meth in samples
+    ]
     ax.set_xticks(pos, labels, fontsize=8)
     ax.set_yscale("log")
     ax.set_ylabel("map MSE (1e-7)")
@@ -136,7 +148,9 @@ def cluster_distances(samples: dict) -> plt.Figure:
 def _estimates_panel(ax: plt.Axes, val: Validation, measure: str, title: str) -> None:
     labels = val.models["kind"].str.replace("TRADES ", "").tolist()
     pos = np.arange(len(labels))
-    ax.violinplot(list(val.random[measure]), positions=pos, widths=0.8, showextrema=False)
+    ax.violinplot(
+        list(val.random[measure]), positions=pos, widths=0.8, showextrema=False
+    )
     for i in pos:
         ax.scatter(
             np.full(val.prototype[measure].shape[1], i) + 0.15,
@@ -146,7 +160,15 @@ def _estimates_panel(ax: plt.Axes, val: Validation, measure: str, title: str) ->
             alpha=0.5,
             label="prototype rule" if i == 0 else None,
         )
-    ax.scatter(pos, val.all_pairs[measure], marker="_", s=300, color="black", label="all pairs", zorder=3)
+    ax.scatter(
+        pos,
+        val.all_pairs[measure],
+        marker="_",
+        s=300,
+        color="black",
+        label="all pairs",
+        zorder=3,
+    )
     ax.set_xticks(pos, labels, fontsize=8, rotation=30)
     ax.set_title(title, fontsize=10)
 
@@ -158,7 +180,9 @@ def validation_estimates(validations: dict[str, Validation]) -> plt.Figure:
     fig, axes = plt.subplots(n, 2, figsize=(PAGE_WIDTH, 3.2 * n), squeeze=False)
     for row, (name, val) in zip(axes, validations.items()):
         for ax, measure, title in zip(
-            row, ("l_end_1e-7", "relative_reduction"), ("mean L_end (1e-7)", "mean rel. reduction")
+            row,
+            ("l_end_1e-7", "relative_reduction"),
+            ("mean L_end (1e-7)", "mean rel. reduction"),
         ):
             _estimates_panel(ax, val, measure, f"{name}: {title}")
     axes[0][0].legend(fontsize=8)
@@ -181,7 +205,9 @@ def attack_cost(cost: pd.DataFrame, n_pairs: int, steps: int) -> plt.Figure:
     )
     for ax, all_pairs, prototypes, ylabel in panels:
         ax.loglog(cost["images"], all_pairs, "o-", label="all ordered pairs")
-        ax.loglog(cost["images"], prototypes, "s-", label=f"prototypes ({n_pairs} pairs)")
+        ax.loglog(
+            cost["images"], prototypes, "s-", label=f"prototypes ({n_pairs} pairs)"
+        )
         ax.set_xlabel("images n")
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3, which="both")
@@ -210,7 +236,8 @@ def pgd_correlations(vs_pgd: pd.DataFrame) -> plt.Figure:
     """The correlations against PGD accuracy with their intervals, one row per experiment, method and
     measure."""
     labels = [
-        f"{r.experiment}, {r.explanation}: {ROBUSTNESS_MEASURES[r.measure]}" for r in vs_pgd.itertuples()
+        f"{r.experiment}, {r.explanation}: {ROBUSTNESS_MEASURES[r.measure]}"
+        for r in vs_pgd.itertuples()
     ]
     return correlation_intervals(vs_pgd, labels)
 
@@ -276,7 +303,9 @@ def cost_sentence(cost: pd.DataFrame, n_pairs: int) -> str:
     )
 
 
-def short_attack_sentence(check: pd.DataFrame, same_order: bool, steps: int, reference_steps: int) -> str:
+def short_attack_sentence(
+    check: pd.DataFrame, same_order: bool, steps: int, reference_steps: int
+) -> str:
     return (
         f"The short attack ({steps} steps against {reference_steps}) leaves {check['ratio'].min():.2f} to "
         f"{check['ratio'].max():.2f} times the full attack's $L_\\mathrm{{end}}$ and puts the models in "
@@ -303,18 +332,20 @@ def correlation_lines(vs_pgd: pd.DataFrame) -> str:
     lines = []
     for (name, method), g in vs_pgd.groupby(["experiment", "explanation"], sort=False):
         parts = [
-            f"by {ROBUSTNESS_MEASURES[r.measure]}: **{r.reading}** ({interval_text(r.rho, r.ci_low, r.ci_high)})"
+            f"by {ROBUSTNESS_MEASURES[r.measure]}: **{r.reading}** ({interval_text(r.rho, r.lo, r.hi)})"
             for r in g.itertuples()
             if r.measure != "l_start_1e-7"
         ]
         lines.append(
-            f"- **{name}, {method}.** Explanation robustness as PGD accuracy grows, " + "; ".join(parts) + "."
+            f"- **{name}, {method}.** Explanation robustness as PGD accuracy grows, "
+            + "; ".join(parts)
+            + "."
         )
     start = vs_pgd[vs_pgd["measure"] == "l_start_1e-7"]
     lines.append(
         "\n**L_start against PGD accuracy** (the loss before any attack): "
         + "; ".join(
-            f"{r.experiment}, {r.explanation}: **{r.reading}** ({interval_text(r.rho, r.ci_low, r.ci_high)})"
+            f"{r.experiment}, {r.explanation}: **{r.reading}** ({interval_text(r.rho, r.lo, r.hi)})"
             for r in start.itertuples()
         )
         + "."

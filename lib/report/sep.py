@@ -90,11 +90,17 @@ def settings_table(profile: Profile, experiments: list[str]) -> pd.DataFrame:
         ("noise σ (pixels in [0, 1], noisy images clamped to [0, 1])", f"{S.sigma:g}"),
         ("noise draws per image", str(S.samples)),
         ("explanation", S.method),
-        ("tolerance for SEP_pos / SEP_neg", f"{S.tolerance_points:g} points of clean and PGD accuracy"),
+        (
+            "tolerance for SEP_pos / SEP_neg",
+            f"{S.tolerance_points:g} points of clean and PGD accuracy",
+        ),
         ("SEP on a TRADES base", ", ".join(S.trades_experiments) or "none"),
     ]
     rows += [(f"architecture, {n}", architecture(profile, n)) for n in experiments]
-    rows += [(f"λ sweep, {n}", ", ".join(_lambda(v) for v in sorted(S.lambdas[n]))) for n in experiments]
+    rows += [
+        (f"λ sweep, {n}", ", ".join(_lambda(v) for v in sorted(S.lambdas[n])))
+        for n in experiments
+    ]
     return pd.DataFrame(rows, columns=["setting", "value"])
 
 
@@ -116,7 +122,8 @@ def for_reading(table: pd.DataFrame) -> pd.DataFrame:
         for a, sd, n in zip(t["pgd_acc"], t["pgd_sd"], t["seeds"])
     ]
     t["l_end"] = [
-        f"{m:.1f} [{lo:.1f}, {hi:.1f}]" for m, lo, hi in zip(t["l_end_1e-7"], t["l_end_lo"], t["l_end_hi"])
+        f"{m:.1f} [{lo:.1f}, {hi:.1f}]"
+        for m, lo, hi in zip(t["l_end_1e-7"], t["l_end_lo"], t["l_end_hi"])
     ]
     return t
 
@@ -132,7 +139,11 @@ def role_tables(roles: pd.DataFrame, headings: bool = True, paper: bool = True) 
     grouped_tables(first, ["experiment"], ACCURACY, digits=DIGITS)
     if headings:
         say("**Explanation robustness** on the prototype pairs:")
-    columns = ROBUSTNESS if paper else {k: v for k, v in ROBUSTNESS.items() if k != "paper_l_end_1e-7"}
+    columns = (
+        ROBUSTNESS
+        if paper
+        else {k: v for k, v in ROBUSTNESS.items() if k != "paper_l_end_1e-7"}
+    )
     grouped_tables(readable, ["experiment", "explanation"], columns, digits=DIGITS)
 
 
@@ -154,7 +165,11 @@ def lambda_sweep_figure(sweep: pd.DataFrame, name: str, method: str) -> plt.Figu
     a3.plot(ok["lam"], ok["l_end_1e-7"], "o-", color="black", label="L_end")
     nonzero = np.abs(g["lam"][g["lam"] != 0])
     linthresh = max(1.0, float(nonzero.min())) if len(nonzero) else 1.0
-    for ax, ylabel in ((a1, "accuracy (%)"), (a2, "L_f, last epoch (1e-7)"), (a3, f"{method} loss (1e-7)")):
+    for ax, ylabel in (
+        (a1, "accuracy (%)"),
+        (a2, "L_f, last epoch (1e-7)"),
+        (a3, f"{method} loss (1e-7)"),
+    ):
         ax.set_xscale("symlog", linthresh=linthresh)
         ax.set_xlabel("SEP weight λ (0 = MAT)", fontsize=8)
         ax.set_ylabel(ylabel, fontsize=8)
@@ -173,7 +188,9 @@ def training_figure(histories: Mapping[str, list[dict]], name: str) -> plt.Figur
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(PAGE_WIDTH, 3.4))
     for label, hist in histories.items():
         epochs = [h["epoch"] for h in hist]
-        line = a1.plot(epochs, [1e7 * h.get("sep_lf", np.nan) for h in hist], marker=".")[0]
+        line = a1.plot(
+            epochs, [1e7 * h.get("sep_lf", np.nan) for h in hist], marker="."
+        )[0]
         a2.plot(
             epochs,
             [100 * h.get("monitor_pgd_acc", np.nan) for h in hist],
@@ -201,13 +218,21 @@ def l_end_figure(roles: pd.DataFrame, columns: int) -> plt.Figure:
     blocks = list(roles.groupby(["experiment", "explanation"], sort=False))
     rows = max(1, -(-len(blocks) // columns))
     fig, axes = plt.subplots(
-        rows, columns, figsize=(PAGE_WIDTH, 2.6 * rows), squeeze=False, constrained_layout=True
+        rows,
+        columns,
+        figsize=(PAGE_WIDTH, 2.6 * rows),
+        squeeze=False,
+        constrained_layout=True,
     )
     for ax, ((name, method), g) in zip(axes.flat, blocks):
         y = np.arange(len(g))
-        for yi, role, m, lo, hi in zip(y, g["role"], g["l_end_1e-7"], g["l_end_lo"], g["l_end_hi"]):
+        for yi, role, m, lo, hi in zip(
+            y, g["role"], g["l_end_1e-7"], g["l_end_lo"], g["l_end_hi"]
+        ):
             color = ROLE_COLOR.get(role, "black")
-            ax.errorbar([m], [yi], xerr=[[m - lo], [hi - m]], fmt="o", color=color, capsize=3)
+            ax.errorbar(
+                [m], [yi], xerr=[[m - lo], [hi - m]], fmt="o", color=color, capsize=3
+            )
         ax.set_yticks(y, g["role"], fontsize=8)
         ax.invert_yaxis()
         ax.set_xlabel("L_end (1e-7), higher = more robust", fontsize=8)
@@ -244,7 +269,9 @@ def order_halves(row, base: str = "MAT", ratios: bool = True) -> list[str]:
     return parts
 
 
-def order_sentence(row, base: str = "MAT", pgd_limit: float = MAX_PGD_SPREAD_POINTS) -> str:
+def order_sentence(
+    row, base: str = "MAT", pgd_limit: float = MAX_PGD_SPREAD_POINTS
+) -> str:
     """THE sentence that reads the SEP order of one row of ``analysis.verdicts.sep_order_verdicts`` (with
     ``base``): for a complete block, whether L_end ranks SEP_pos < base < SEP_neg, whether the SEP_pos and
     SEP_neg intervals overlap, the PGD spread against ``pgd_limit`` points (the rule's limit), the L_end
@@ -263,7 +290,11 @@ def order_sentence(row, base: str = "MAT", pgd_limit: float = MAX_PGD_SPREAD_POI
             )
         )
     holds = "holds" if row.l_end_order and row.pgd_within else "does not hold"
-    claim = "The paper's claim" if base == "MAT" else f"The paper's order, on a {base} base,"
+    claim = (
+        "The paper's claim"
+        if base == "MAT"
+        else f"The paper's order, on a {base} base,"
+    )
     sep = (
         "do not overlap"
         if row.pos_neg_separated
@@ -284,7 +315,9 @@ def verdict_lines(verdicts: pd.DataFrame, base: str = "MAT") -> str:
     return "\n".join(f"- {order_sentence(r, base)}" for r in verdicts.itertuples())
 
 
-def choice_text(chosen: pd.DataFrame, lf_only: pd.DataFrame, tolerance_points: float) -> str:
+def choice_text(
+    chosen: pd.DataFrame, lf_only: pd.DataFrame, tolerance_points: float
+) -> str:
     """Which lambda the rule chose per experiment (or that none qualifies), and a note for each sweep run
     counted as collapsed on L_f growth alone although its accuracy stayed within the tolerance."""
     lines = []
@@ -318,7 +351,8 @@ def collapsed_text(table: pd.DataFrame) -> str:
     if not len(dropped):
         return "0"
     return f"{len(dropped)}: " + "; ".join(
-        f"{r.experiment} {r.kind} seed {r.seed} ({short_reason(r.collapsed)})" for r in dropped.itertuples()
+        f"{r.experiment} {r.kind} seed {r.seed} ({short_reason(r.collapsed)})"
+        for r in dropped.itertuples()
     )
 
 

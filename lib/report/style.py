@@ -18,7 +18,7 @@ class Marker(NamedTuple):
     size: float
 
 
-# the robustness sweep's families (the ``method`` column of a relation table): TRADES models as dots, MAT as a star
+# the robustness sweep's families (the ``family`` column of a run table): TRADES models as dots, MAT as a star
 FAMILY_STYLE = {
     "standard": Marker("o", "tab:gray", 25),
     "TRADES": Marker("o", "tab:blue", 25),
@@ -35,10 +35,18 @@ ROLE_COLOR = {
 ACCURACY_COLOR = {"clean": "tab:blue", "pgd": "tab:red"}
 
 
-def scatter_families(ax: plt.Axes, table: pd.DataFrame, x: str, y: str, alpha: float = 0.8) -> None:
-    """One scatter per sweep family of ``table`` (column ``method``), in the family's marker and colour."""
+def scatter_families(
+    ax: plt.Axes, table: pd.DataFrame, x: str, y: str, alpha: float = 0.8
+) -> None:
+    """One scatter per sweep family of ``table`` (column ``family``), in the family's marker and colour."""
     for family, style in FAMILY_STYLE.items():
-        sub = table[table["method"] == family]
+        sub = table[table["family"] == family]
         ax.scatter(
-            sub[x], sub[y], marker=style.marker, color=style.color, s=style.size, label=family, alpha=alpha
+            sub[x],
+            sub[y],
+            marker=style.marker,
+            color=style.color,
+            s=style.size,
+            label=family,
+            alpha=alpha,
         )

@@ -22,10 +22,12 @@ def accuracy_vs_beta(summary: pd.DataFrame, experiments: list[str]) -> plt.Figur
     Points are seed means and bars the min-max over seeds (no bars for a single seed); MAT sits at the right.
     """
     n = len(experiments)
-    fig, axes = plt.subplots(1, n, figsize=(PAGE_WIDTH, 3.6), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(
+        1, n, figsize=(PAGE_WIDTH, 3.6), squeeze=False, sharey=True
+    )
     for ax, name in zip(axes[0], experiments):
         s = summary[summary["experiment"] == name]
-        tr, mat = s[s["method"] != "MAT"], s[s["method"] == "MAT"]
+        tr, mat = s[s["family"] != "MAT"], s[s["family"] == "MAT"]
         pos = np.arange(len(tr))
         for col, label in (("clean", "clean"), ("pgd", "PGD")):
             for xs, part, marker in ((pos, tr, "o"), ([len(tr) + 0.6], mat, "s")):
@@ -49,7 +51,11 @@ def accuracy_vs_beta(summary: pd.DataFrame, experiments: list[str]) -> plt.Figur
                     label=f"{label} ({'TRADES' if marker == 'o' else 'MAT'})",
                 )
         ticks = list(pos) + ([len(tr) + 0.6] if len(mat) else [])
-        ax.set_xticks(ticks, [f"{b:g}" for b in tr["beta"]] + (["MAT"] if len(mat) else []), fontsize=9)
+        ax.set_xticks(
+            ticks,
+            [f"{b:g}" for b in tr["beta"]] + (["MAT"] if len(mat) else []),
+            fontsize=9,
+        )
         ax.set_xlabel("TRADES β (the paper's α)", fontsize=9)
         ax.set_ylim(-3, 103)
         ax.grid(alpha=0.3)
@@ -61,14 +67,22 @@ def accuracy_vs_beta(summary: pd.DataFrame, experiments: list[str]) -> plt.Figur
     return fig
 
 
-def training_curves(histories: dict[str, list[dict]], key: str, title: str) -> plt.Figure:
+def training_curves(
+    histories: dict[str, list[dict]], key: str, title: str
+) -> plt.Figure:
     """One line per model of a metric recorded each epoch (e.g. the monitor PGD accuracy)."""
     fig, ax = plt.subplots(figsize=(6.5, 3.4))
     cmap = plt.get_cmap("viridis", max(len(histories), 2))
     for i, (label, hist) in enumerate(histories.items()):
         epochs = [h["epoch"] for h in hist]
         values = [h.get(key, np.nan) * 100 for h in hist]
-        ax.plot(epochs, values, marker=".", color="black" if label == "MAT" else cmap(i), label=label)
+        ax.plot(
+            epochs,
+            values,
+            marker=".",
+            color="black" if label == "MAT" else cmap(i),
+            label=label,
+        )
     ax.set_xlabel("epoch")
     ax.set_ylabel(f"{key.replace('_', ' ')} (%)")
     ax.set_title(title, fontsize=10)
@@ -78,9 +92,13 @@ def training_curves(histories: dict[str, list[dict]], key: str, title: str) -> p
     return fig
 
 
-def monitor_curves(histories: dict[str, list[dict]], experiment: str, seed: int) -> plt.Figure:
+def monitor_curves(
+    histories: dict[str, list[dict]], experiment: str, seed: int
+) -> plt.Figure:
     """The monitor's PGD accuracy after each epoch, one line per model of one experiment and seed."""
-    return training_curves(histories, "monitor_pgd_acc", f"{experiment}: monitor PGD accuracy, seed {seed}")
+    return training_curves(
+        histories, "monitor_pgd_acc", f"{experiment}: monitor PGD accuracy, seed {seed}"
+    )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -89,16 +107,24 @@ def monitor_curves(histories: dict[str, list[dict]], experiment: str, seed: int)
 
 def plus_minus(mean: float, std: float) -> str:
     """An accuracy in percent with its spread over seeds ('91.2 ± 0.4'; the mean alone for one seed)."""
-    return f"{100 * mean:.1f}" + ("" if pd.isna(std) else f"\u2009±\u2009{100 * std:.1f}")
+    return f"{100 * mean:.1f}" + (
+        "" if pd.isna(std) else f"\u2009±\u2009{100 * std:.1f}"
+    )
 
 
 def accuracy_table(summary: pd.DataFrame) -> pd.io.formats.style.Styler:
     """A ``summarize`` table for the page: clean and PGD accuracy (mean ± std over seeds), the PGD range over
     seeds and the training time, per experiment and model."""
     shown = summary.assign(
-        clean=[plus_minus(m, s) for m, s in zip(summary["clean_mean"], summary["clean_std"])],
+        clean=[
+            plus_minus(m, s)
+            for m, s in zip(summary["clean_mean"], summary["clean_std"])
+        ],
         pgd=[plus_minus(m, s) for m, s in zip(summary["pgd_mean"], summary["pgd_std"])],
-        pgd_range=[f"{100 * a:.1f}–{100 * b:.1f}" for a, b in zip(summary["pgd_min"], summary["pgd_max"])],
+        pgd_range=[
+            f"{100 * a:.1f}–{100 * b:.1f}"
+            for a, b in zip(summary["pgd_min"], summary["pgd_max"])
+        ],
     )
     return human_table(
         shown,
@@ -136,7 +162,13 @@ def masking_table(checks: pd.DataFrame) -> pd.io.formats.style.Styler:
             "strong_pct": "PGD acc., stronger (%)",
             "drop_points": "drop (points)",
         },
-        digits={"seed": 0, "drop_points": 1, "clean_pct": 1, "pgd_pct": 1, "strong_pct": 1},
+        digits={
+            "seed": 0,
+            "drop_points": 1,
+            "clean_pct": 1,
+            "pgd_pct": 1,
+            "strong_pct": 1,
+        },
         index=["experiment"],
     )
 
@@ -155,12 +187,14 @@ def settings_sentence(seeds: Sequence[int], betas: Sequence[float], mat: bool) -
     )
 
 
-def accuracy_line(summary: pd.DataFrame, experiment: str, eps: float, rises: bool) -> str:
+def accuracy_line(
+    summary: pd.DataFrame, experiment: str, eps: float, rises: bool
+) -> str:
     """One experiment's bullet: standard training against the largest beta (and MAT), and whether PGD
     accuracy rises with beta (``pgd_rises_with_beta``)."""
     s = summary[summary["experiment"] == experiment]
-    tr = s[s["method"] != "MAT"]
-    lo, hi, mat = tr.iloc[0], tr.iloc[-1], s[s["method"] == "MAT"]
+    tr = s[s["family"] != "MAT"]
+    lo, hi, mat = tr.iloc[0], tr.iloc[-1], s[s["family"] == "MAT"]
     text = (
         f"- **{experiment}** (eps {eps:.4g}): standard training reaches "
         f"{100 * lo.clean_mean:.1f} % clean and {100 * lo.pgd_mean:.1f} % PGD accuracy; {hi.kind} reaches "
@@ -177,8 +211,8 @@ def accuracy_line(summary: pd.DataFrame, experiment: str, eps: float, rises: boo
 
 def compute_sentence(table: pd.DataFrame, n_seeds: int) -> str:
     """How many models the sweep holds and what training them cost (a ``run_sweep`` table)."""
-    adv = table[table["method"] != "standard"]["train_seconds"]
-    std = table[table["method"] == "standard"]["train_seconds"]
+    adv = table[table["family"] != "standard"]["train_seconds"]
+    std = table[table["family"] == "standard"]["train_seconds"]
     return (
         f"The sweep holds {len(table)} models ({n_seeds} seed(s) each). Training them took "
         f"{duration(table['train_seconds'].sum())} of compute, counted when each model was trained: "

@@ -13,6 +13,8 @@ def short_reason(reason: str) -> str:
     if reason.startswith("clean accuracy"):
         return "at chance"
     if reason.startswith("L_f exploded"):
-        first, last = (float(v) for v in reason.removeprefix("L_f exploded from ").split(" to "))
+        first, last = (
+            float(v) for v in reason.removeprefix("L_f exploded from ").split(" to ")
+        )
         return f"L_f grew {last / first:.0f}-fold"
     return reason

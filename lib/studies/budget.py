@@ -15,22 +15,37 @@ from dataclasses import dataclass, replace
 import pandas as pd
 
 from lib.analysis.stats import correlation_table, reading
-from lib.analysis.verdicts import budget_agreement, robustness_by_role, sep_order_verdicts
+from lib.analysis.verdicts import (
+    budget_agreement,
+    robustness_by_role,
+    sep_order_verdicts,
+)
 from lib.core.profile import Profile
 from lib.core.store import ResultStore
 from lib.pipeline.evaluation import model_key
-from lib.pipeline.explanation_attack import attack_task, budget_eps, main_table, relation_table
+from lib.pipeline.explanation_attack import (
+    attack_task,
+    budget_eps,
+    main_table,
+    relation_table,
+)
 from lib.pipeline.roster import budget_runs, chapter_model_slots, main_runs, sweep_runs
 from lib.pipeline.runs import Run
 from lib.pipeline.task import Task
 
 
-def budget_relation(profile: Profile, store: ResultStore, device: str, runs: list[Run]) -> pd.DataFrame:
+def budget_relation(
+    profile: Profile, store: ResultStore, device: str, runs: list[Run]
+) -> pd.DataFrame:
     """``pipeline.explanation_attack.relation_table`` of ``runs`` for ``sep.method``, inside the budget's ball."""
-    return relation_table(profile, store, device, (profile.sep.method,), runs, progress=False, budget=True)
+    return relation_table(
+        profile, store, device, (profile.sep.method,), runs, progress=False, budget=True
+    )
 
 
-def bounded_vs_unbounded(unbounded: pd.DataFrame, bounded: pd.DataFrame) -> pd.DataFrame:
+def bounded_vs_unbounded(
+    unbounded: pd.DataFrame, bounded: pd.DataFrame
+) -> pd.DataFrame:
     """Per experiment: mean L_end and relative reduction of the same models under both attacks, and the share
     of models whose bounded L_end is above the unbounded one by more than 1 % (the ball held the attack
     back)."""
@@ -48,26 +63,32 @@ def bounded_vs_unbounded(unbounded: pd.DataFrame, bounded: pd.DataFrame) -> pd.D
                 "l_end_budget": g["l_end_1e-7_budget"].mean(),
                 "reduction": g["relative_reduction"].mean(),
                 "reduction_budget": g["relative_reduction_budget"].mean(),
-                "held_back": float((g["l_end_1e-7_budget"] > 1.01 * g["l_end_1e-7"]).mean()),
+                "held_back": float(
+                    (g["l_end_1e-7_budget"] > 1.01 * g["l_end_1e-7"]).mean()
+                ),
             }
         )
     return pd.DataFrame(rows)
 
 
-def robustness_correlations(unbounded: pd.DataFrame, bounded: pd.DataFrame) -> pd.DataFrame:
+def robustness_correlations(
+    unbounded: pd.DataFrame, bounded: pd.DataFrame
+) -> pd.DataFrame:
     """Spearman's rho (bootstrap interval over models) of PGD accuracy with L_end and with the relative
     reduction per experiment, for the unbounded and the bounded attack, with the reading ('goes with' /
     'goes against' classification robustness, read so that higher L_end and lower reduction are more
     robust, or 'no clear relation')."""
     out = []
     for attack, table in (("unbounded", unbounded), ("fixed budget", bounded)):
-        corr = correlation_table(table, ["experiment"], ["pgd_acc"], ["l_end_1e-7", "relative_reduction"])
+        corr = correlation_table(
+            table, ["experiment"], ["pgd_acc"], ["l_end_1e-7", "relative_reduction"]
+        )
         corr["attack"] = attack
         out.append(corr)
     corr = pd.concat(out, ignore_index=True)
     sign = corr["y"].map({"l_end_1e-7": 1, "relative_reduction": -1})
     corr["reading"] = [
-        reading(r.ci_low, r.ci_high, "goes with", "goes against", sign=int(s), n=r.n)
+        reading(r.lo, r.hi, "goes with", "goes against", sign=int(s), n=r.n)
         for r, s in zip(corr.itertuples(), sign)
     ]
     return corr
@@ -96,18 +117,29 @@ class BudgetResult:
 
 
 def budget_result(
-    profile: Profile, store: ResultStore, device: str, chosen: pd.DataFrame, relation: pd.DataFrame
+    profile: Profile,
+    store: ResultStore,
+    device: str,
+    chosen: pd.DataFrame,
+    relation: pd.DataFrame,
 ) -> BudgetResult:
     """The fixed-budget comparison in one call: ``chosen``, ``analysis.verdicts.choose``'s table; ``relation``,
     the unbounded attack's relation table of (at least) the same models (``drivers_result``'s)."""
-    bounded = budget_relation(profile, store, device, budget_runs(profile, chosen, store, device))
+    bounded = budget_relation(
+        profile, store, device, budget_runs(profile, chosen, store, device)
+    )
     unbounded = relation[relation["key"].isin(set(bounded["key"]))]
     swept = {model_key(r) for r in sweep_runs(profile)}
     robustness = robustness_correlations(
         unbounded[unbounded["key"].isin(swept)], bounded[bounded["key"].isin(swept)]
     )
     main = main_table(
-        profile, store, device, main_runs(profile, chosen), methods=(profile.sep.method,), budget=True
+        profile,
+        store,
+        device,
+        main_runs(profile, chosen),
+        methods=(profile.sep.method,),
+        budget=True,
     )
     roles = robustness_by_role(main)
     return BudgetResult(
@@ -133,7 +165,9 @@ def budget_tasks(profile: Profile, store: ResultStore, device: str) -> list[Task
     swept = {model_key(r) for r in runs}
     tasks = [
         replace(
-            attack_task(profile, r.label, lambda r=r: r, method, store, device, budget=True),
+            attack_task(
+                profile, r.label, lambda r=r: r, method, store, device, budget=True
+            ),
             stage="budget-attacks",
         )
         for r in runs
@@ -143,7 +177,14 @@ def budget_tasks(profile: Profile, store: ResultStore, device: str) -> list[Task
             tasks.append(
                 replace(
                     attack_task(
-                        profile, m.label, m.run_of, method, store, device, m.compute_run, budget=True
+                        profile,
+                        m.label,
+                        m.run_of,
+                        method,
+                        store,
+                        device,
+                        m.compute_run,
+                        budget=True,
                     ),
                     stage="budget-attacks",
                 )

@@ -15,49 +15,63 @@ from dataclasses import dataclass, replace
 
 import pandas as pd
 
-from lib.analysis.verdicts import accuracy_shifts, cross_verdicts
+from lib.analysis.verdicts import accuracy_shifts, cross_verdicts, sep_order_holds
 from lib.core.profile import Profile
 from lib.core.store import ResultStore
-from lib.pipeline.evaluation import eval_task_of, live_after_training, model_task_of, stored_live
+from lib.pipeline.evaluation import (
+    eval_task_of,
+    live_after_training,
+    model_task_of,
+    stored_live,
+)
 from lib.pipeline.explanation_attack import attack_task, main_table
 from lib.pipeline.landscapes import landscape_task
-from lib.pipeline.roster import ChosenSlots, base_role, base_runs, cross_models, sep_slots
+from lib.pipeline.roster import (
+    ChosenSlots,
+    base_role,
+    base_runs,
+    cross_models,
+    sep_slots,
+)
 from lib.pipeline.runs import Run
 from lib.pipeline.task import Task
 
 
 def cross_table(
-    profile: Profile, store: ResultStore, device: str, models: list[tuple[str, str, Run]]
+    profile: Profile,
+    store: ResultStore,
+    device: str,
+    models: list[tuple[str, str, Run]],
 ) -> pd.DataFrame:
     """``pipeline.explanation_attack.main_table`` of every model of the comparison and every method of ``drivers.cross_attacks``
     (one row per model and attacked method), with the method each was trained with."""
     profile = replace(
-        profile, prototypes=replace(profile.prototypes, methods=tuple(profile.drivers.cross_attacks))
+        profile,
+        prototypes=replace(
+            profile.prototypes, methods=tuple(profile.drivers.cross_attacks)
+        ),
     )
     table = main_table(profile, store, device, [(role, r) for _, role, r in models])
     by_label = {r.label: t for t, _, r in models}
     table["trained_with"] = [
-        by_label[f"{e} {k} seed {s}"] for e, k, s in zip(table["experiment"], table["kind"], table["seed"])
+        by_label[f"{e} {k} seed {s}"]
+        for e, k, s in zip(table["experiment"], table["kind"], table["seed"])
     ]
     return table
 
 
-def cross_accuracy(roles: pd.DataFrame, base: str, tolerance_points: float) -> pd.DataFrame:
+def cross_accuracy(
+    roles: pd.DataFrame, base: str, tolerance_points: float
+) -> pd.DataFrame:
     """``analysis.verdicts.accuracy_shifts`` of each training method's SEP models from the base (one attacked method
     is enough: accuracy does not depend on it)."""
     out = []
     for method, g in roles.groupby("trained_with", sort=False):
         first = g[g["explanation"] == g["explanation"].iloc[0]]
-        out.append(accuracy_shifts(first, base, tolerance_points).assign(trained_with=method))
+        out.append(
+            accuracy_shifts(first, base, tolerance_points).assign(trained_with=method)
+        )
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
-
-
-def order_holds(r) -> bool:
-    """Whether SEP's readable order holds in a ``sep_order_verdicts`` row: the whole order when the row is
-    complete, else every half of it that can be read (SEP_pos below the base, the base below SEP_neg)."""
-    if r.complete:
-        return bool(r.l_end_order)
-    return all(bool(v) for v in (r.pos_below_base, r.base_below_neg) if v is not None and not pd.isna(v))
 
 
 @dataclass
@@ -66,7 +80,7 @@ class CrossMethodResult:
     and ``verdicts``, ``analysis.verdicts.cross_verdicts`` (per training method: ``robustness_by_role`` and
     ``sep_order_verdicts`` per experiment and attacked method); ``accuracy``, ``cross_accuracy``; ``base``, the
     base role; ``off_holds`` of ``off_total``: the (experiment, trained, attacked) cases with the trained and
-    attacked methods different where the order holds (``order_holds``)."""
+    attacked methods different where the order holds (``analysis.verdicts.sep_order_holds``)."""
 
     table: pd.DataFrame
     roles: pd.DataFrame
@@ -91,7 +105,7 @@ def cross_method_result(
         verdicts=verdicts,
         accuracy=cross_accuracy(roles, base, profile.sep.tolerance_points),
         base=base,
-        off_holds=sum(order_holds(r) for r in off.itertuples()),
+        off_holds=sum(sep_order_holds(r) for r in off.itertuples()),
         off_total=len(off),
     )
 
@@ -108,32 +122,57 @@ def cross_tasks(profile: Profile, store: ResultStore, device: str) -> list[Task]
     def label(a: tuple, method: str | None = d.cross_method) -> str:
         return f"{a[0]} {a[2]}{f' ({method})' if method else ''} seed {a[1]}"
 
-    def decided(a: tuple, method: str | None = d.cross_method):  # the run, None while undecided
+    def decided(
+        a: tuple, method: str | None = d.cross_method
+    ):  # the run, None while undecided
         return lambda: slot(*a, method=method)
 
-    def decide(a: tuple, method: str | None = d.cross_method):  # the run, deciding it when the task runs
+    def decide(
+        a: tuple, method: str | None = d.cross_method
+    ):  # the run, deciding it when the task runs
         return lambda: slot(*a, compute=True, method=method)
 
-    def stored(a: tuple, method: str | None = d.cross_method):  # once trained, NOT_NEEDED if it collapsed
+    def stored(
+        a: tuple, method: str | None = d.cross_method
+    ):  # once trained, NOT_NEEDED if it collapsed
         return lambda: stored_live(slot(*a, method=method), store)
 
     def trained(a: tuple, method: str | None = d.cross_method):  # trains it if need be
-        return lambda: live_after_training(slot(*a, compute=True, method=method), store, device)
+        return lambda: live_after_training(
+            slot(*a, compute=True, method=method), store, device
+        )
 
-    tasks = [model_task_of("cross-models", label(a), decided(a), decide(a), store, device) for a in slots]
-    tasks += [
-        eval_task_of("cross-evals", label(a), decided(a), decide(a), profile.experiment(a[0]), store, device)
+    tasks = [
+        model_task_of("cross-models", label(a), decided(a), decide(a), store, device)
         for a in slots
     ]
     tasks += [
-        landscape_task(profile, "cross-landscapes", label(a), stored(a), trained(a), store, device)
+        eval_task_of(
+            "cross-evals",
+            label(a),
+            decided(a),
+            decide(a),
+            profile.experiment(a[0]),
+            store,
+            device,
+        )
+        for a in slots
+    ]
+    tasks += [
+        landscape_task(
+            profile, "cross-landscapes", label(a), stored(a), trained(a), store, device
+        )
         for a in slots
     ]  # their landscapes, for the pooled analysis of the drivers
-    extra = [m for m in d.cross_attacks if m not in profile.prototypes.methods]  # others are attacked already
+    extra = [
+        m for m in d.cross_attacks if m not in profile.prototypes.methods
+    ]  # others are attacked already
     for method in d.cross_attacks:
         tasks += [
             replace(
-                attack_task(profile, label(a), stored(a), method, store, device, trained(a)),
+                attack_task(
+                    profile, label(a), stored(a), method, store, device, trained(a)
+                ),
                 stage="cross-attacks",
             )
             for a in slots
@@ -142,7 +181,8 @@ def cross_tasks(profile: Profile, store: ResultStore, device: str) -> list[Task]
             continue
         tasks += [
             replace(
-                attack_task(profile, run.label, lambda r=run: r, method, store, device), stage="cross-attacks"
+                attack_task(profile, run.label, lambda r=run: r, method, store, device),
+                stage="cross-attacks",
             )
             for name in d.cross_experiments
             for run in base_runs(profile, name)
@@ -150,7 +190,13 @@ def cross_tasks(profile: Profile, store: ResultStore, device: str) -> list[Task]
         tasks += [
             replace(
                 attack_task(
-                    profile, label(a, None), stored(a, None), method, store, device, trained(a, None)
+                    profile,
+                    label(a, None),
+                    stored(a, None),
+                    method,
+                    store,
+                    device,
+                    trained(a, None),
                 ),
                 stage="cross-attacks",
             )

@@ -17,7 +17,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from lib.analysis.verdicts import ROLE_ORDER, beta_dependence, curvature_by_role, curvature_verdicts
+from lib.analysis.verdicts import (
+    ROLE_ORDER,
+    beta_dependence,
+    curvature_by_role,
+    curvature_verdicts,
+)
 from lib.core.profile import Profile
 from lib.core.store import ResultStore
 from lib.pipeline.evaluation import live_after_training, model_key, stored_live
@@ -113,7 +118,10 @@ def curvature_result(
         norms=norms,
         spectrum=spectrum,
         lambda_curve=lambda_curve(curv, first, base),
-        converged={float(b): float(g["eig_converged"].mean()) for b, g in curv.groupby("twin_beta")},
+        converged={
+            float(b): float(g["eig_converged"].mean())
+            for b, g in curv.groupby("twin_beta")
+        },
         slices=slices,
         surfaces=surfaces,
         betas=betas(profile),
@@ -123,40 +131,73 @@ def curvature_result(
 
 
 def slice_table(
-    profile: Profile, store: ResultStore, device: str, models: list[tuple[str, str, Run]]
+    profile: Profile,
+    store: ResultStore,
+    device: str,
+    models: list[tuple[str, str, Run]],
 ) -> tuple[pd.DataFrame, dict[tuple[str, str], dict]]:
     """For the first seed's base, SEP_pos and SEP_neg models on the base role (display order): the mean over
     Gaussian directions and victims of each loss's 1-D slice (rows experiment, role, loss, t, value), and the
     explanation loss (twin) on the plane of the first two directions around the first victim
     (``(experiment, role) -> {"ts": steps, "grid": values with direction 1 along x}``)."""
     first, base = profile.seeds[0], base_role(profile)
-    chosen = [(role, r) for b, role, r in models if r.seed == first and b == base and role in SLICE_ROLES]
+    chosen = [
+        (role, r)
+        for b, role, r in models
+        if r.seed == first and b == base and role in SLICE_ROLES
+    ]
     rows, surfaces = [], {}
     for name in dict.fromkeys(r.experiment for _, r in chosen):
         for role, run in sorted(
-            [m for m in chosen if m[1].experiment == name], key=lambda m: ROLE_ORDER[m[0]]
+            [m for m in chosen if m[1].experiment == name],
+            key=lambda m: ROLE_ORDER[m[0]],
         ):
             trained = get_model(run.spec, store, device, progress=False)
             land = model_landscape(profile, name, trained, store, device)
             ts = land["ts"].numpy()
             for loss in SLICE_LOSSES:
-                curves = [v for k, v in land["slices"].items() if k.startswith(f"{loss}|gaussian|")]
+                curves = [
+                    v
+                    for k, v in land["slices"].items()
+                    if k.startswith(f"{loss}|gaussian|")
+                ]
                 mean = np.mean([c.numpy().mean(0) for c in curves], axis=0)
                 rows += [
-                    {"experiment": name, "role": role, "loss": loss, "t": float(t), "value": float(v)}
+                    {
+                        "experiment": name,
+                        "role": role,
+                        "loss": loss,
+                        "t": float(t),
+                        "value": float(v),
+                    }
                     for t, v in zip(ts, mean)
                 ]
             surf = model_surfaces(profile, name, trained, store, device)
-            surfaces[(name, role)] = {"ts": surf["ts"].numpy(), "grid": surf["expl_twin"][0].numpy().T}
-    return pd.DataFrame(rows, columns=["experiment", "role", "loss", "t", "value"]), surfaces
+            surfaces[(name, role)] = {
+                "ts": surf["ts"].numpy(),
+                "grid": surf["expl_twin"][0].numpy().T,
+            }
+    return pd.DataFrame(
+        rows, columns=["experiment", "role", "loss", "t", "value"]
+    ), surfaces
 
 
-def lambda_curve(curv: pd.DataFrame, first_seed: int, base: str = "MAT") -> pd.DataFrame:
+def lambda_curve(
+    curv: pd.DataFrame, first_seed: int, base: str = "MAT"
+) -> pd.DataFrame:
     """The lambda sweep's curvature: per experiment, twin beta, loss and lambda (0: the base model), the mean
     spectral norm over the victims of the first seed's model on ``base``."""
-    g = curv[(curv["seed"] == first_seed) & (curv["base"] == base) & (curv["role"] != "standard")]
+    g = curv[
+        (curv["seed"] == first_seed)
+        & (curv["base"] == base)
+        & (curv["role"] != "standard")
+    ]
     g = g.assign(lam=g["lam"].fillna(0.0).astype(float))
-    return g.groupby(["experiment", "twin_beta", "loss", "lam"], sort=False)["spectral"].mean().reset_index()
+    return (
+        g.groupby(["experiment", "twin_beta", "loss", "lam"], sort=False)["spectral"]
+        .mean()
+        .reset_index()
+    )
 
 
 def curvature_tasks(profile: Profile, store: ResultStore, device: str) -> list[Task]:
@@ -169,7 +210,15 @@ def curvature_tasks(profile: Profile, store: ResultStore, device: str) -> list[T
     for m in models:
         if m.run is None or model_key(m.run) not in swept:
             tasks.append(
-                landscape_task(profile, "sep-landscapes", m.label, m.run_of, m.compute_run, store, device)
+                landscape_task(
+                    profile,
+                    "sep-landscapes",
+                    m.label,
+                    m.run_of,
+                    m.compute_run,
+                    store,
+                    device,
+                )
             )
     tasks += [
         landscape_task(
@@ -186,11 +235,20 @@ def curvature_tasks(profile: Profile, store: ResultStore, device: str) -> list[T
     ]
     slot = ChosenSlots(profile, store, device)
     first = profile.seeds[0]
-    surfaced = sep_slots(profile, families=(base_role(profile),))  # only experiments with a lambda sweep
+    surfaced = sep_slots(
+        profile, families=(base_role(profile),)
+    )  # only experiments with a lambda sweep
     for name in dict.fromkeys(a[0] for a in surfaced):
         tasks += [
             landscape_task(
-                profile, "sep-surfaces", r.label, lambda r=r: r, lambda r=r: r, store, device, surface=True
+                profile,
+                "sep-surfaces",
+                r.label,
+                lambda r=r: r,
+                lambda r=r: r,
+                store,
+                device,
+                surface=True,
             )
             for r in base_runs(profile, name)
             if r.seed == first
@@ -212,7 +270,10 @@ def curvature_tasks(profile: Profile, store: ResultStore, device: str) -> list[T
 
 
 def curvature_study(
-    profile: Profile, store: ResultStore, device: str, models: list[tuple[str, str, Run]]
+    profile: Profile,
+    store: ResultStore,
+    device: str,
+    models: list[tuple[str, str, Run]],
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """The part's results in one call (the chapter and the findings page share it): the per-victim
     ``curvature_table`` of ``models`` (``chapter_models``), ``by_role`` of the spectral norm, and
@@ -231,21 +292,32 @@ def summary_tables(curv: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     spec = parts["spectral"].assign(
         text=[
             f"{m:.3g} [{lo:.3g}, {hi:.3g}]"
-            for m, lo, hi in zip(parts["spectral"]["mean"], parts["spectral"]["lo"], parts["spectral"]["hi"])
+            for m, lo, hi in zip(
+                parts["spectral"]["mean"],
+                parts["spectral"]["lo"],
+                parts["spectral"]["hi"],
+            )
         ]
     )
-    first = spec[spec["loss"] == "expl_twin"][keys + ["text", "seeds"]].rename(columns={"text": "expl"})
-    first = first.merge(spec[spec["loss"] == "ce"][keys + ["text"]].rename(columns={"text": "ce"}), on=keys)
-    second = parts["largest"][parts["largest"]["loss"] == "expl_twin"][keys + ["mean"]].rename(
-        columns={"mean": "expl_largest"}
+    first = spec[spec["loss"] == "expl_twin"][keys + ["text", "seeds"]].rename(
+        columns={"text": "expl"}
     )
+    first = first.merge(
+        spec[spec["loss"] == "ce"][keys + ["text"]].rename(columns={"text": "ce"}),
+        on=keys,
+    )
+    second = parts["largest"][parts["largest"]["loss"] == "expl_twin"][
+        keys + ["mean"]
+    ].rename(columns={"mean": "expl_largest"})
     for m, loss, col in (
         ("smallest", "expl_twin", "expl_smallest"),
         ("frobenius", "expl_twin", "expl_frobenius"),
         ("frobenius", "ce", "ce_frobenius"),
     ):
         p = parts[m]
-        second = second.merge(p[p["loss"] == loss][keys + ["mean"]].rename(columns={"mean": col}), on=keys)
+        second = second.merge(
+            p[p["loss"] == loss][keys + ["mean"]].rename(columns={"mean": col}), on=keys
+        )
     for t in (first, second):
         t["group"] = [
             f"{e}, base {b}, twin β = {beta:g}"

@@ -30,9 +30,7 @@ from lib.pipeline.landscapes import landscape_tables, per_model, victim_pairs
 from lib.pipeline.roster import book_models, chapter_models
 from lib.pipeline.runs import Run
 
-FLATNESS = (
-    "expl_twin:spectral"  # the explanation loss's input-Hessian spectral norm (landscape twin), per model
-)
+FLATNESS = "expl_twin:spectral"  # the explanation loss's input-Hessian spectral norm (landscape twin), per model
 
 
 QUESTIONS = (  # (name, x, y, controls): the correlations the verdict reads
@@ -41,7 +39,12 @@ QUESTIONS = (  # (name, x, y, controls): the correlations the verdict reads
     ("flatness ~ L_end | L_start", "flatness", "l_end_1e-7", ("l_start_1e-7",)),
     ("L_start ~ rel. reduction", "l_start_1e-7", "relative_reduction", ()),
     ("flatness ~ rel. reduction", "flatness", "relative_reduction", ()),
-    ("flatness ~ rel. reduction | L_start", "flatness", "relative_reduction", ("l_start_1e-7",)),
+    (
+        "flatness ~ rel. reduction | L_start",
+        "flatness",
+        "relative_reduction",
+        ("l_start_1e-7",),
+    ),
 )
 
 
@@ -58,27 +61,38 @@ def pooled_models(
     need = {"key", *within, "l_start_1e-7", "l_end_1e-7", "relative_reduction"}
     missing = sorted(need - set(robustness.columns))
     if missing:
-        raise ConfigError(f"robustness columns {missing} are missing: expected {sorted(need)}")
+        raise ConfigError(
+            f"robustness columns {missing} are missing: expected {sorted(need)}"
+        )
     if measure not in flatness.columns or "key" not in flatness.columns:
         raise ConfigError(
             f"measure={measure!r} is not allowed: expected a column of the flatness table "
             f"(which must have 'key'); it has {sorted(flatness.columns)}"
         )
     table = robustness.merge(
-        flatness[["key", measure]].rename(columns={measure: "flatness"}), on="key", how="inner"
+        flatness[["key", measure]].rename(columns={measure: "flatness"}),
+        on="key",
+        how="inner",
     )
-    return with_ranks(table[np.isfinite(table["flatness"].astype(float))].reset_index(drop=True), within)
+    return with_ranks(
+        table[np.isfinite(table["flatness"].astype(float))].reset_index(drop=True),
+        within,
+    )
 
 
 def with_ranks(table: pd.DataFrame, within: Sequence[str]) -> pd.DataFrame:
     """``table`` with each measure's percentile rank within the groups ``within`` (columns suffixed ``_pct``)."""
     table = table.copy()
     for col in ("l_start_1e-7", "l_end_1e-7", "relative_reduction", "flatness"):
-        table[f"{col}_pct"] = table.groupby(list(within), sort=False)[col].rank(pct=True)
+        table[f"{col}_pct"] = table.groupby(list(within), sort=False)[col].rank(
+            pct=True
+        )
     return table
 
 
-def pair_table(relation: pd.DataFrame, flatness: pd.DataFrame | None = None) -> pd.DataFrame:
+def pair_table(
+    relation: pd.DataFrame, flatness: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """One row per (model, explanation method, label-kept prototype pair): L_start, L_end and relative
     reduction of that pair (from a relation table's per-pair columns ``pair_index``, ``l_start_pairs``,
     ``l_end_pairs``), and the pair's flatness where ``flatness`` has it (columns ``key``, ``pair``,
@@ -99,14 +113,19 @@ def pair_table(relation: pd.DataFrame, flatness: pd.DataFrame | None = None) -> 
             )
     out = pd.DataFrame(rows)
     if flatness is not None:
-        out = out.merge(flatness[["key", "pair", "flatness"]], on=["key", "pair"], how="left")
+        out = out.merge(
+            flatness[["key", "pair", "flatness"]], on=["key", "pair"], how="left"
+        )
     else:
         out["flatness"] = np.nan
     return out
 
 
 def pair_flatness(
-    curv: pd.DataFrame, victim_pairs: dict[str, list[int]], loss: str = "expl_twin", measure: str = "spectral"
+    curv: pd.DataFrame,
+    victim_pairs: dict[str, list[int]],
+    loss: str = "expl_twin",
+    measure: str = "spectral",
 ) -> pd.DataFrame:
     """Per model (``key``) and landscape victim, the victim's prototype pair and its flatness (``measure`` of
     ``loss`` from per-victim curvature rows: ``key``, ``experiment``, ``loss``, ``victim``); ``victim_pairs``
@@ -164,7 +183,9 @@ def within_summary(within: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def driver_correlations(pooled: pd.DataFrame, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+def driver_correlations(
+    pooled: pd.DataFrame, n_boot: int = 2000, seed: int = 0
+) -> pd.DataFrame:
     """The ``QUESTIONS`` over the pooled rows (models, or pairs; percentile ranks within their groups), each
     as Spearman's (partial) rho with a bootstrap 95 % interval over rows and the number of rows (column
     ``models``)."""
@@ -207,18 +228,25 @@ def drivers_study(
     pairs within each model (``pairs``, ``pair_correlations``, ``pair_verdict``; ``within``: per-model rank
     correlations over every pair)."""
     runs = book_models(profile, chosen, models, store, device)
-    relation = relation_table(profile, store, device, (profile.sep.method,), runs, progress=False)
+    relation = relation_table(
+        profile, store, device, (profile.sep.method,), runs, progress=False
+    )
     flat, curv, _ = landscape_tables(profile, store, device, runs, progress=False)
     models = per_model(flat, curv)
-    pooled = pooled_models(relation, models, FLATNESS, within=("experiment", "explanation"))
+    pooled = pooled_models(
+        relation, models, FLATNESS, within=("experiment", "explanation")
+    )
     corr = driver_correlations(pooled)
     victims = {
-        n: victim_pairs(prototype_pairs(profile, n, store, device), profile.landscape.victims, n)
+        n: victim_pairs(
+            prototype_pairs(profile, n, store, device), profile.landscape.victims, n
+        )
         for n in dict.fromkeys(relation["experiment"])
     }
     pairs = pair_table(relation, pair_flatness(curv, victims))
     on_victims = with_ranks(
-        pairs[np.isfinite(pairs["flatness"])].reset_index(drop=True), ("key", "explanation")
+        pairs[np.isfinite(pairs["flatness"])].reset_index(drop=True),
+        ("key", "explanation"),
     )
     pair_corr = driver_correlations(on_victims)
     return {
@@ -270,7 +298,9 @@ def paper_start_agreement(paper: pd.DataFrame) -> PaperAgreement:
     args = (paper, ["dataset", "model"], "method", "l_start_1e-7", "l_end_1e-7")
     counts = {mode: rank_agreement(*args, mode=mode) for mode in AGREEMENT_READINGS}
     blocks = paper.groupby(["dataset", "model"])
-    return PaperAgreement(**counts, blocks=blocks.ngroups, block_size=int(blocks.size().max()))
+    return PaperAgreement(
+        **counts, blocks=blocks.ngroups, block_size=int(blocks.size().max())
+    )
 
 
 @dataclass
@@ -284,10 +314,14 @@ class DriverReading:
     verdict: str
 
 
-def driver_reading(relation: pd.DataFrame, per_model_table: pd.DataFrame) -> DriverReading:
+def driver_reading(
+    relation: pd.DataFrame, per_model_table: pd.DataFrame
+) -> DriverReading:
     """``DriverReading`` of the models of a relation table (an attack's L_start, L_end and relative
     reduction, e.g. the fixed-budget attack's) with their flatness from ``per_model_table`` (``FLATNESS``)."""
-    pooled = pooled_models(relation, per_model_table, FLATNESS, within=("experiment", "explanation"))
+    pooled = pooled_models(
+        relation, per_model_table, FLATNESS, within=("experiment", "explanation")
+    )
     corr = driver_correlations(pooled)
     return DriverReading(pooled, corr, driver_verdict(corr))
 

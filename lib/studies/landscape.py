@@ -26,16 +26,25 @@ from lib.core.profile import Profile
 from lib.core.store import ResultStore
 from lib.pipeline.cli import load, stage_parser, user_errors
 from lib.pipeline.explanation_attack import relation_table
-from lib.pipeline.landscapes import landscape_tables, model_surfaces, per_model, surface_runs
+from lib.pipeline.landscapes import (
+    landscape_tables,
+    model_surfaces,
+    per_model,
+    surface_runs,
+)
 from lib.pipeline.training import get_model
 
 
-def by_kind(values: pd.DataFrame, column: str = "value", n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+def by_kind(
+    values: pd.DataFrame, column: str = "value", n_boot: int = 1000, seed: int = 0
+) -> pd.DataFrame:
     """Mean of ``column`` per experiment and kind of model, with a two-stage bootstrap 95 % interval: models
     (seeds) resampled, then the values (victims, directions) within each chosen model."""
     rows = []
     for (name, kind), g in values.groupby(["experiment", "kind"], sort=False):
-        groups = [gg[column].to_numpy(dtype=float) for _, gg in g.groupby("key", sort=False)]
+        groups = [
+            gg[column].to_numpy(dtype=float) for _, gg in g.groupby("key", sort=False)
+        ]
         try:
             mean, lo, hi = two_stage_bootstrap(groups, n_boot, seed)
         except ConfigError as exc:
@@ -44,11 +53,11 @@ def by_kind(values: pd.DataFrame, column: str = "value", n_boot: int = 1000, see
             {
                 "experiment": name,
                 "kind": kind,
-                "method": g["method"].iloc[0],
+                "family": g["family"].iloc[0],
                 "beta": g["beta"].iloc[0],
                 "mean": mean,
-                "ci_low": lo,
-                "ci_high": hi,
+                "lo": lo,
+                "hi": hi,
                 "models": len(groups),
                 "n": int(sum(len(v) for v in groups)),
             }
@@ -75,12 +84,15 @@ def flatness_correlations(models: pd.DataFrame) -> pd.DataFrame:
     """Spearman's rho (bootstrap interval over models) of every flatness measure against PGD accuracy and
     beta, per experiment, with the reading: the loss "flattens" with classification robustness when the
     interval lies below 0, "sharpens" when above, else no clear relation."""
-    corr = correlation_table(models, ["experiment"], ["pgd_acc", "beta"], list(FLATNESS_MEASURES))
+    corr = correlation_table(
+        models, ["experiment"], ["pgd_acc", "beta"], list(FLATNESS_MEASURES)
+    )
     corr = corr.rename(columns={"x": "against", "y": "column", "n": "models"})
     corr["loss"] = corr["column"].str.split(":").str[0]
     corr["measure"] = corr["column"].map(FLATNESS_MEASURES)
     corr["reading"] = [
-        reading(r.ci_low, r.ci_high, "sharpens", "flattens", n=r.models) for r in corr.itertuples()
+        reading(r.lo, r.hi, "sharpens", "flattens", n=r.models)
+        for r in corr.itertuples()
     ]
     return corr
 
@@ -99,13 +111,22 @@ def tracking(models: pd.DataFrame, relation: pd.DataFrame) -> pd.DataFrame:
     """Which model-level quantity goes with explanation robustness: Spearman's rho (interval over models) of
     each candidate (where the attack starts, the landscape's curvature) against L_end and the relative
     reduction, per experiment; ``clear`` when the interval excludes 0."""
-    joined = models.merge(relation[["key", "l_end_1e-7", "relative_reduction", "l_start_1e-7"]], on="key")
+    joined = models.merge(
+        relation[["key", "l_end_1e-7", "relative_reduction", "l_start_1e-7"]], on="key"
+    )
     corr = correlation_table(
-        joined, ["experiment"], list(TRACKING_CANDIDATES), ["l_end_1e-7", "relative_reduction"]
+        joined,
+        ["experiment"],
+        list(TRACKING_CANDIDATES),
+        ["l_end_1e-7", "relative_reduction"],
     )
     corr["candidate"] = corr["x"].map(TRACKING_CANDIDATES)
-    corr["robustness"] = corr["y"].map({"l_end_1e-7": "L_end", "relative_reduction": "relative reduction"})
-    corr["clear"] = [reading(r.ci_low, r.ci_high, "yes", "yes", n=r.n) == "yes" for r in corr.itertuples()]
+    corr["robustness"] = corr["y"].map(
+        {"l_end_1e-7": "L_end", "relative_reduction": "relative reduction"}
+    )
+    corr["clear"] = [
+        reading(r.lo, r.hi, "yes", "yes", n=r.n) == "yes" for r in corr.itertuples()
+    ]
     return corr
 
 
@@ -121,11 +142,24 @@ KIND_MEASURES = (
 MEAN_COLUMNS = {
     "ce": [
         f"ce:{m}"
-        for m in ("gaussian:abs_quadratic_coefficient", "spectral", "frobenius", "largest", "smallest")
+        for m in (
+            "gaussian:abs_quadratic_coefficient",
+            "spectral",
+            "frobenius",
+            "largest",
+            "smallest",
+        )
     ],
     "expl_twin": [
         f"expl_twin:{m}"
-        for m in ("gaussian:abs_quadratic_coefficient", "spectral", "frobenius", "largest", "smallest", "l0")
+        for m in (
+            "gaussian:abs_quadratic_coefficient",
+            "spectral",
+            "frobenius",
+            "largest",
+            "smallest",
+            "l0",
+        )
     ],
 }
 
@@ -139,7 +173,9 @@ def kind_table(flat: pd.DataFrame, curv: pd.DataFrame) -> pd.DataFrame:
             if ":" in measure:
                 direction, name = measure.split(":")
                 vals = flat[
-                    (flat["loss"] == loss) & (flat["measure"] == name) & (flat["direction"] == direction)
+                    (flat["loss"] == loss)
+                    & (flat["measure"] == name)
+                    & (flat["direction"] == direction)
                 ]
             else:
                 vals = curv[curv["loss"] == loss].rename(columns={measure: "value"})
@@ -147,10 +183,14 @@ def kind_table(flat: pd.DataFrame, curv: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def showcase(models: pd.DataFrame, experiment: str, seed: int, kinds: tuple[str, ...]) -> pd.DataFrame:
+def showcase(
+    models: pd.DataFrame, experiment: str, seed: int, kinds: tuple[str, ...]
+) -> pd.DataFrame:
     """The models of one experiment and seed whose kind is in ``kinds``, in the sweep's order."""
     return models[
-        (models["seed"] == seed) & (models["experiment"] == experiment) & models["kind"].isin(kinds)
+        (models["seed"] == seed)
+        & (models["experiment"] == experiment)
+        & models["kind"].isin(kinds)
     ]
 
 
@@ -158,24 +198,44 @@ def showcase(models: pd.DataFrame, experiment: str, seed: int, kinds: tuple[str,
 class LandscapeResult:
     """Everything the landscape chapter shows, from one call (the findings page reads it too)."""
 
-    flat: pd.DataFrame  # per model, victim, loss, direction and measure: the slices' flatness
-    curv: pd.DataFrame  # per model, victim and loss: the Hessian's eigenvalues, norms, n_hvp, seconds
+    flat: (
+        pd.DataFrame
+    )  # per model, victim, loss, direction and measure: the slices' flatness
+    curv: (
+        pd.DataFrame
+    )  # per model, victim and loss: the Hessian's eigenvalues, norms, n_hvp, seconds
     raw: dict  # store key -> the model's stored landscape (ts, slices, at_zero, ...)
-    models: pd.DataFrame  # per_model: one row per model, mean of each measure ("loss:[direction:]measure")
-    extremes: pd.DataFrame  # first experiment, first seed: the standard and the most robust TRADES model
+    models: (
+        pd.DataFrame
+    )  # per_model: one row per model, mean of each measure ("loss:[direction:]measure")
+    extremes: (
+        pd.DataFrame
+    )  # first experiment, first seed: the standard and the most robust TRADES model
     showcase: pd.DataFrame  # the same plus MAT (if swept)
-    kinds: pd.DataFrame  # kind_table: by_kind of KIND_MEASURES per experiment, loss and kind
-    means: pd.DataFrame  # per experiment and kind: means over seeds and victims of MEAN_COLUMNS
-    corr: pd.DataFrame  # flatness_correlations of the models, against PGD accuracy and beta
+    kinds: (
+        pd.DataFrame
+    )  # kind_table: by_kind of KIND_MEASURES per experiment, loss and kind
+    means: (
+        pd.DataFrame
+    )  # per experiment and kind: means over seeds and victims of MEAN_COLUMNS
+    corr: (
+        pd.DataFrame
+    )  # flatness_correlations of the models, against PGD accuracy and beta
     shares: dict[str, float]  # verdicts.reading_shares of corr
-    parts: pd.DataFrame  # verdicts.landscape_parts of corr: the two parts of the claim per experiment
-    relation: pd.DataFrame  # relation_table of the sweep for the landscape's explanation method
+    parts: (
+        pd.DataFrame
+    )  # verdicts.landscape_parts of corr: the two parts of the claim per experiment
+    relation: (
+        pd.DataFrame
+    )  # relation_table of the sweep for the landscape's explanation method
     joined: pd.DataFrame  # models with L_end and L_start of the relation table
     track: pd.DataFrame  # tracking: candidates against L_end and the relative reduction
     verdict: str  # verdicts.tracking_verdict of track
 
 
-def landscape_result(profile: Profile, store: ResultStore, device: str) -> LandscapeResult:
+def landscape_result(
+    profile: Profile, store: ResultStore, device: str
+) -> LandscapeResult:
     """The landscape chapter's chain in one call: stored landscapes of the sweep, per-model measures, their
     means and intervals per kind, correlations and readings, and what tracks explanation robustness."""
     flat, curv, raw = landscape_tables(profile, store, device, progress=False)
@@ -184,7 +244,9 @@ def landscape_result(profile: Profile, store: ResultStore, device: str) -> Lands
     first = (models, profile.run[0], profile.seeds[0])
     cols = [c for cs in MEAN_COLUMNS.values() for c in cs]
     corr = flatness_correlations(models)
-    rel = relation_table(profile, store, device, methods=(profile.landscape.method,), progress=False)
+    rel = relation_table(
+        profile, store, device, methods=(profile.landscape.method,), progress=False
+    )
     track = tracking(models, rel)
     return LandscapeResult(
         flat=flat,
@@ -194,7 +256,9 @@ def landscape_result(profile: Profile, store: ResultStore, device: str) -> Lands
         extremes=showcase(*first, ("standard", top)),
         showcase=showcase(*first, ("standard", "MAT", top)),
         kinds=kind_table(flat, curv),
-        means=models.groupby(["experiment", "kind"], sort=False)[cols].mean().reset_index(),
+        means=models.groupby(["experiment", "kind"], sort=False)[cols]
+        .mean()
+        .reset_index(),
         corr=corr,
         shares=reading_shares(corr),
         parts=landscape_parts(corr),
@@ -213,7 +277,11 @@ def showcase_surfaces(
         (
             run.kind.label,
             model_surfaces(
-                profile, experiment, get_model(run.spec, store, device, progress=False), store, device
+                profile,
+                experiment,
+                get_model(run.spec, store, device, progress=False),
+                store,
+                device,
             ),
         )
         for run in surface_runs(profile, experiment)
@@ -222,7 +290,9 @@ def showcase_surfaces(
 
 def main(argv: list[str] | None = None) -> None:
 
-    args = stage_parser("Compute the input landscapes and curvature of a profile's sweep.").parse_args(argv)
+    args = stage_parser(
+        "Compute the input landscapes and curvature of a profile's sweep."
+    ).parse_args(argv)
     t0 = time.perf_counter()
     with user_errors():
         profile, device = load(args)
@@ -230,7 +300,9 @@ def main(argv: list[str] | None = None) -> None:
         flat, curv, _ = landscape_tables(profile, store, device)
         for name in profile.run:
             for run in surface_runs(profile, name):
-                model_surfaces(profile, name, get_model(run.spec, store, device), store, device)
+                model_surfaces(
+                    profile, name, get_model(run.spec, store, device), store, device
+                )
         print(per_model(flat, curv).drop(columns=["key"]).to_string())
     print(f"landscapes done in {time.perf_counter() - t0:.0f} s")
 

@@ -32,25 +32,42 @@ from lib.measure.manipulate import (
 from lib.measure.metrics import cosine_similarity, mse, spearman, topk_intersection
 from lib.nn.data import load_dataset
 from lib.pipeline.evaluation import model_key
-from lib.pipeline.explanation_attack import MotivationPairs, attack_runs, attack_settings, motivation_pairs
+from lib.pipeline.explanation_attack import (
+    MotivationPairs,
+    attack_runs,
+    attack_settings,
+    motivation_pairs,
+)
 from lib.pipeline.roster import motivation_runs
 from lib.pipeline.task import Task
 from lib.pipeline.training import TrainedModel, get_model
 
 
 def compare_with_noise(
-    model: torch.nn.Module, pairs: MotivationPairs, result: ManipulationResult, method: str, seed: int
+    model: torch.nn.Module,
+    pairs: MotivationPairs,
+    result: ManipulationResult,
+    method: str,
+    seed: int,
 ) -> pd.DataFrame:
     """Distance of each map to its target map (MSE in 1e-7, cosine, Spearman, top-10 % overlap) and the
     label-kept rate, for the victim unchanged, Gaussian noise of the attack's per-pair L2 norm, and the attack."""
-    x_v, x_t, x_adv = pairs.x_victims, pairs.x_targets, result.x_adv.to(pairs.x_victims.device)
+    x_v, x_t, x_adv = (
+        pairs.x_victims,
+        pairs.x_targets,
+        result.x_adv.to(pairs.x_victims.device),
+    )
     maps_t = explanation_map(model, x_t, method)
     with torch.no_grad():
         labels = model(x_v).argmax(1)
     x_noise = noise_baseline(model, x_v, x_adv, seed=seed)
     k = max(1, int(0.1 * maps_t[0].numel()))
     rows = {}
-    for what, x in (("victim (no change)", x_v), ("random noise, same L2", x_noise), ("attack", x_adv)):
+    for what, x in (
+        ("victim (no change)", x_v),
+        ("random noise, same L2", x_noise),
+        ("attack", x_adv),
+    ):
         maps = explanation_map(model, x, method, target=labels)
         with torch.no_grad():
             kept = (model(x).argmax(1) == labels).float().mean().item()
@@ -65,10 +82,15 @@ def compare_with_noise(
     return pd.DataFrame(rows).T
 
 
-def summary_table(results: dict[str, ManipulationResult], seconds: dict[str, float]) -> pd.DataFrame:
+def summary_table(
+    results: dict[str, ManipulationResult], seconds: dict[str, float]
+) -> pd.DataFrame:
     """One row per model: the attack's summary (means over pairs) and its wall time."""
     table = pd.DataFrame(
-        {label: {**res.summary(), "seconds": seconds[label]} for label, res in results.items()}
+        {
+            label: {**res.summary(), "seconds": seconds[label]}
+            for label, res in results.items()
+        }
     ).T
     return table[
         [
@@ -99,12 +121,15 @@ def distance_removed(table: pd.DataFrame) -> tuple[float, float]:
     moves the map away)."""
     start = table.loc["victim (no change)", "MSE to target (1e-7)"]
     attack, noise = (
-        1 - table.loc[row, "MSE to target (1e-7)"] / start for row in ("attack", "random noise, same L2")
+        1 - table.loc[row, "MSE to target (1e-7)"] / start
+        for row in ("attack", "random noise, same L2")
     )
     return float(attack), float(noise)
 
 
-def evidence_table(results: dict[str, ManipulationResult], tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+def evidence_table(
+    results: dict[str, ManipulationResult], tables: dict[str, pd.DataFrame]
+) -> pd.DataFrame:
     """One row per model: pairs, the success rate (map closer to the target, label kept), the share of pairs
     whose label was kept, the shares of the distance to the target that the attack and noise remove, and
     whether the attack beats noise (``beats_noise``)."""
@@ -126,7 +151,9 @@ def evidence_table(results: dict[str, ManipulationResult], tables: dict[str, pd.
 
 
 def relative_loss_curves(
-    results: dict[str, ManipulationResult], steps: list[int], families: dict[str, str] | None = None
+    results: dict[str, ManipulationResult],
+    steps: list[int],
+    families: dict[str, str] | None = None,
 ) -> pd.DataFrame:
     """One row per model and recorded attack step: the explanation loss relative to its start (L / L_start),
     median and quartiles over the pairs; ``family`` from ``families`` (by label), else missing."""
@@ -152,7 +179,9 @@ def l_end_above_standard(summary: pd.DataFrame) -> dict[str, bool]:
     pairs) is higher than the standard model's, i.e. its explanations are harder to steer."""
     base = summary.loc["standard", "l_end_1e-7"]
     return {
-        label: bool(summary.loc[label, "l_end_1e-7"] > base) for label in summary.index if label != "standard"
+        label: bool(summary.loc[label, "l_end_1e-7"] > base)
+        for label in summary.index
+        if label != "standard"
     }
 
 
@@ -160,14 +189,22 @@ def l_end_above_standard(summary: pd.DataFrame) -> dict[str, bool]:
 class MotivationResult:
     """Every table and verdict of the motivation chapter."""
 
-    models: dict[str, TrainedModel]  # by label: standard, the largest-beta TRADES model, MAT
+    models: dict[
+        str, TrainedModel
+    ]  # by label: standard, the largest-beta TRADES model, MAT
     pairs: MotivationPairs
     results: dict[str, ManipulationResult]  # the attack on each model
     seconds: dict[str, float]  # each attack's wall time
-    noise: dict[str, pd.DataFrame]  # per model: ``compare_with_noise`` (victim, noise of the same L2, attack)
+    noise: dict[
+        str, pd.DataFrame
+    ]  # per model: ``compare_with_noise`` (victim, noise of the same L2, attack)
     summary: pd.DataFrame  # ``summary_table``, one row per model (index ``model``)
-    evidence: pd.DataFrame  # ``evidence_table``: success rate, distance removed, ``beats_noise`` per model
-    curves: pd.DataFrame  # ``relative_loss_curves``: L / L_start against the attack step
+    evidence: (
+        pd.DataFrame
+    )  # ``evidence_table``: success rate, distance removed, ``beats_noise`` per model
+    curves: (
+        pd.DataFrame
+    )  # ``relative_loss_curves``: L / L_start against the attack step
     harder_to_steer: dict[str, bool]  # ``l_end_above_standard``
 
 
@@ -176,10 +213,14 @@ def motivation_result(
 ) -> MotivationResult:
     """The motivation chapter's chain: the attack on each model (cached), its comparison with noise, the
     summary, the evidence and the loss curves."""
-    models, pairs, results, seconds = attack_runs(profile, store, device, progress=progress)
+    models, pairs, results, seconds = attack_runs(
+        profile, store, device, progress=progress
+    )
     M = profile.manipulation
     noise = {
-        label: compare_with_noise(models[label].model, pairs, results[label], M.method, M.pair_seed)
+        label: compare_with_noise(
+            models[label].model, pairs, results[label], M.method, M.pair_seed
+        )
         for label in models
     }
     summary = summary_table(results, seconds).rename_axis("model")
@@ -207,7 +248,9 @@ def attack_tasks(profile: Profile, store: ResultStore, device: str) -> list[Task
     tasks = []
 
     @functools.cache
-    def pairs_id() -> dict:  # read the test labels once per plan, not once per task and query
+    def pairs_id() -> (
+        dict
+    ):  # read the test labels once per plan, not once per task and query
         y = load_dataset(exp.data.name, "test", exp.eval.n, exp.data.subset_seed)[1]
         return seeded_pairs_for(exp, profile.manipulation, y)[2]
 
@@ -230,5 +273,7 @@ def attack_tasks(profile: Profile, store: ResultStore, device: str) -> list[Task
                 progress=False,
             )
 
-        tasks.append(Task("motivation", run.label, "manipulations", "result.pt", config, compute))
+        tasks.append(
+            Task("motivation", run.label, "manipulations", "result.pt", config, compute)
+        )
     return tasks

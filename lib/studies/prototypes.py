@@ -79,7 +79,7 @@ def correlations(
     corr = correlation_table(table, ["experiment", "explanation"], against, measures)
     corr = corr.rename(columns={"x": "against", "y": "measure", "n": "models"})
     corr["reading"] = [
-        reading(r.ci_low, r.ci_high, "rises", "falls", ROBUST_SIGN[r.measure], r.models)
+        reading(r.lo, r.hi, "rises", "falls", ROBUST_SIGN[r.measure], r.models)
         for r in corr.itertuples()
     ]
     return corr
@@ -103,14 +103,18 @@ def table_by_kind(table: pd.DataFrame) -> pd.DataFrame:
     agg["flipped"] = ("flipped", "sum")
     agg.update(
         {
-            "method": ("method", "first"),
+            "family": ("family", "first"),
             "beta": ("beta", "first"),
             "l_end_sd": ("l_end_1e-7", "std"),
             "relative_reduction_sd": ("relative_reduction", "std"),
             "seeds": ("seed", "count"),
         }
     )
-    return table.groupby(["experiment", "explanation", "kind"], sort=False).agg(**agg).reset_index()
+    return (
+        table.groupby(["experiment", "explanation", "kind"], sort=False)
+        .agg(**agg)
+        .reset_index()
+    )
 
 
 def cluster_distance_table(
@@ -132,14 +136,17 @@ def cluster_distance_table(
         for method in profile.prototypes.methods:
             maps = torch.cat(
                 [
-                    explanation_map(model, x[i : i + batch].to(device), method).detach().cpu()
+                    explanation_map(model, x[i : i + batch].to(device), method)
+                    .detach()
+                    .cpu()
                     for i in range(0, len(x), batch)
                 ]
             )
             intra, inter = cluster_map_distances(maps, pairs.cluster_of)
             raw[(run.experiment, label, method)] = (intra, inter)
             p_closer = np.mean(
-                np.random.default_rng(0).choice(intra, draws) < np.random.default_rng(1).choice(inter, draws)
+                np.random.default_rng(0).choice(intra, draws)
+                < np.random.default_rng(1).choice(inter, draws)
             )
             rows.append(
                 {
@@ -157,16 +164,27 @@ def cluster_distance_table(
     return pd.DataFrame(rows), raw
 
 
-def cluster_purity(profile: Profile, experiment: str, store: ResultStore, device: str) -> float:
+def cluster_purity(
+    profile: Profile, experiment: str, store: ResultStore, device: str
+) -> float:
     """Mean over clusters of the share of a cluster's images that carry its most common label."""
     _, y = evaluation_images(profile, experiment)
     pairs = prototype_pairs(profile, experiment, store, device)
-    members = [np.flatnonzero(pairs.cluster_of == c) for c in range(profile.prototypes.n_clusters)]
-    return float(np.mean([np.bincount(y[m].numpy()).max() / len(m) for m in members if len(m)]))
+    members = [
+        np.flatnonzero(pairs.cluster_of == c)
+        for c in range(profile.prototypes.n_clusters)
+    ]
+    return float(
+        np.mean([np.bincount(y[m].numpy()).max() / len(m) for m in members if len(m)])
+    )
 
 
 def nearest_members(
-    profile: Profile, experiment: str, store: ResultStore, device: str, per_cluster: int = 3
+    profile: Profile,
+    experiment: str,
+    store: ResultStore,
+    device: str,
+    per_cluster: int = 3,
 ) -> list[np.ndarray]:
     """For each cluster, the indices of its ``per_cluster`` images nearest its centroid (the first is the
     prototype), in the clustering's feature space."""
@@ -176,7 +194,11 @@ def nearest_members(
     out = []
     for c in range(profile.prototypes.n_clusters):
         m = np.flatnonzero(pairs.cluster_of == c)
-        order = m[np.argsort(np.linalg.norm(feats[m] - feats[m].mean(0), axis=1), kind="stable")]
+        order = m[
+            np.argsort(
+                np.linalg.norm(feats[m] - feats[m].mean(0), axis=1), kind="stable"
+            )
+        ]
         out.append(order[:per_cluster])
     return out
 
@@ -186,7 +208,9 @@ class Validation:
     """All-pairs values, prototype estimates (one per k-means seed) and random-subset estimates (one per
     resample) of mean L_end and mean relative reduction, for each validated model."""
 
-    models: pd.DataFrame  # one row per model: describe() fields, all-pairs means, seconds
+    models: (
+        pd.DataFrame
+    )  # one row per model: describe() fields, all-pairs means, seconds
     prototype: dict[str, np.ndarray]  # measure -> (models, kmeans_seeds)
     random: dict[str, np.ndarray]  # measure -> (models, resamples)
     all_pairs: dict[str, np.ndarray]  # measure -> (models,)
@@ -204,7 +228,9 @@ def validation_pool(profile: Profile, experiment: str) -> np.ndarray:
             f"prototypes.validation.n_images={v.n_images} is not allowed: the test subset has only "
             f"{len(x)} images"
         )
-    return np.sort(np.random.default_rng(v.image_seed).choice(len(x), v.n_images, replace=False))
+    return np.sort(
+        np.random.default_rng(v.image_seed).choice(len(x), v.n_images, replace=False)
+    )
 
 
 def all_ordered_pairs(n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -213,7 +239,9 @@ def all_ordered_pairs(n: int) -> tuple[np.ndarray, np.ndarray]:
     return i[keep], j[keep]
 
 
-def validation_ids(profile: Profile, experiment: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+def validation_ids(
+    profile: Profile, experiment: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
     """The validation pool, its ordered pairs (indices into the pool) and the id naming them in store keys."""
     exp = profile.experiment(experiment)
     pool = validation_pool(profile, experiment)
@@ -229,7 +257,12 @@ def validation_ids(profile: Profile, experiment: str) -> tuple[np.ndarray, np.nd
 
 
 def validation_attack(
-    profile: Profile, store: ResultStore, device: str, run: Run, method: str, progress: bool = False
+    profile: Profile,
+    store: ResultStore,
+    device: str,
+    run: Run,
+    method: str,
+    progress: bool = False,
 ) -> tuple[ManipulationResult, float]:
     """The attack on all ordered pairs of the validation pool for one model (cached)."""
     x, _ = evaluation_images(profile, run.experiment)
@@ -278,15 +311,26 @@ def validate_prototypes(
             v.targets_per_victim,
             profile.prototypes.pairing,
         )
-        proto_sets.append(np.array([index[(a, b)] for a, b in zip(p.victims, p.targets)]))
+        proto_sets.append(
+            np.array([index[(a, b)] for a, b in zip(p.victims, p.targets)])
+        )
     m = len(proto_sets[0])
     rng = np.random.default_rng(v.image_seed)
-    random_sets = np.stack([rng.choice(len(vi), m, replace=False) for _ in range(v.resamples)])
+    random_sets = np.stack(
+        [rng.choice(len(vi), m, replace=False) for _ in range(v.resamples)]
+    )
     runs = validation_runs(profile, name)
     rows, per_pair = [], {"l_end_1e-7": [], "relative_reduction": []}
-    for run in tqdm(runs, desc=f"all {len(vi)} pairs of {len(pool)} images", disable=not progress):
-        result, seconds = validation_attack(profile, store, device, run, method, progress)
-        l_start, l_end = result.l_start.cpu().numpy() * 1e7, result.l_end.cpu().numpy() * 1e7
+    for run in tqdm(
+        runs, desc=f"all {len(vi)} pairs of {len(pool)} images", disable=not progress
+    ):
+        result, seconds = validation_attack(
+            profile, store, device, run, method, progress
+        )
+        l_start, l_end = (
+            result.l_start.cpu().numpy() * 1e7,
+            result.l_end.cpu().numpy() * 1e7,
+        )
         per_pair["l_end_1e-7"].append(l_end)
         per_pair["relative_reduction"].append((l_start - l_end) / l_start)
         rows.append(
@@ -301,8 +345,14 @@ def validate_prototypes(
     arrays = {k: np.stack(vals) for k, vals in per_pair.items()}  # (models, pairs)
     return Validation(
         models=pd.DataFrame(rows),
-        prototype={k: np.stack([a[:, s].mean(1) for s in proto_sets], axis=1) for k, a in arrays.items()},
-        random={k: np.stack([a[:, s].mean(1) for s in random_sets], axis=1) for k, a in arrays.items()},
+        prototype={
+            k: np.stack([a[:, s].mean(1) for s in proto_sets], axis=1)
+            for k, a in arrays.items()
+        },
+        random={
+            k: np.stack([a[:, s].mean(1) for s in random_sets], axis=1)
+            for k, a in arrays.items()
+        },
         all_pairs={k: a.mean(1) for k, a in arrays.items()},
         n_images=len(pool),
         n_pairs_all=len(vi),
@@ -316,9 +366,17 @@ def validation_summary(val: Validation) -> pd.DataFrame:
     ranking (median and 95 % range)."""
     rows = []
     for measure, truth in val.all_pairs.items():
-        for label, est in (("prototypes", val.prototype[measure]), ("random subset", val.random[measure])):
+        for label, est in (
+            ("prototypes", val.prototype[measure]),
+            ("random subset", val.random[measure]),
+        ):
             err = np.abs(est - truth[:, None]) / np.abs(truth[:, None])
-            rhos = np.array([stats.spearmanr(est[:, j], truth).statistic for j in range(est.shape[1])])
+            rhos = np.array(
+                [
+                    stats.spearmanr(est[:, j], truth).statistic
+                    for j in range(est.shape[1])
+                ]
+            )
             rows.append(
                 {
                     "measure": measure,
@@ -327,7 +385,9 @@ def validation_summary(val: Validation) -> pd.DataFrame:
                     "rel_error_median": float(np.median(err)),
                     "rel_error_q2.5": float(np.quantile(err, 0.025)),
                     "rel_error_q97.5": float(np.quantile(err, 0.975)),
-                    "bias": float(np.mean((est - truth[:, None]) / np.abs(truth[:, None]))),
+                    "bias": float(
+                        np.mean((est - truth[:, None]) / np.abs(truth[:, None]))
+                    ),
                     "rank_rho_median": float(np.nanmedian(rhos)),
                     "rank_rho_q2.5": float(np.nanquantile(rhos, 0.025)),
                     "rank_rho_q97.5": float(np.nanquantile(rhos, 0.975)),
@@ -343,7 +403,9 @@ class ValidationResult:
     experiment, their summary (one row per experiment, measure and estimator; ``measure`` is the key, e.g.
     ``l_end_1e-7``, ``measure_name`` its human name) and ``analysis.verdicts.validation_verdicts`` of it."""
 
-    validations: dict[str, Validation]  # experiment -> Validation, in the profile's order
+    validations: dict[
+        str, Validation
+    ]  # experiment -> Validation, in the profile's order
     summary: pd.DataFrame
     verdicts: pd.DataFrame
 
@@ -365,11 +427,13 @@ def validation_result(
         for n in validation_experiments(profile)
     }
     summary = pd.concat(
-        [validation_summary(v).assign(experiment=n) for n, v in vals.items()], ignore_index=True
+        [validation_summary(v).assign(experiment=n) for n, v in vals.items()],
+        ignore_index=True,
     )
     summary["measure_name"] = summary["measure"].map(ROBUSTNESS_MEASURES)
     summary["rho_range"] = [
-        f"[{a:.2f}, {b:.2f}]" for a, b in zip(summary["rank_rho_q2.5"], summary["rank_rho_q97.5"])
+        f"[{a:.2f}, {b:.2f}]"
+        for a, b in zip(summary["rank_rho_q2.5"], summary["rank_rho_q97.5"])
     ]
     return ValidationResult(vals, summary, validation_verdicts(summary))
 
@@ -389,7 +453,9 @@ def attack_timing(
     for n in tqdm(pair_counts, desc="attack timing", disable=not progress):
         idx = torch.arange(n) % len(x)
         x_v, x_t = x[idx], x[(idx + 1) % len(x)]
-        manipulate(model, x_v[:1], x_t[:1], replace(cfg, steps=1, window=1, trace_steps=()))  # warm-up
+        manipulate(
+            model, x_v[:1], x_t[:1], replace(cfg, steps=1, window=1, trace_steps=())
+        )  # warm-up
         seconds = []
         for k in (steps, 2 * steps):
             t0 = time.perf_counter()
@@ -425,15 +491,17 @@ def cached_timing(profile: Profile, store: ResultStore, device: str) -> pd.DataF
     """``attack_timing`` on the validation experiment's standard model, stored so a rebuild reuses it."""
     v = profile.prototypes.validation
     name = validation_experiments(profile)[0]
-    trained = get_model(reference_run(profile, name).spec, store, device, progress=False)
+    trained = get_model(
+        reference_run(profile, name).spec, store, device, progress=False
+    )
     cfg = attack_config(profile, profile.prototypes.methods[0])
     entry = store.entry("timings", timing_config(profile, device)).ensure()
     x, _ = evaluation_images(profile, name)
     rows = entry.get_or_compute_json(
         "timing.json",
-        lambda: attack_timing(trained.model, x.to(device), v.timing_pairs, v.timing_steps, cfg).to_dict(
-            "records"
-        ),
+        lambda: attack_timing(
+            trained.model, x.to(device), v.timing_pairs, v.timing_steps, cfg
+        ).to_dict("records"),
     )
     return pd.DataFrame(rows)
 
@@ -443,7 +511,9 @@ def attack_seconds(timing: pd.DataFrame, pairs: np.ndarray, steps: int) -> np.nd
     times: interpolated within the measured batch sizes, linear in pairs beyond the largest."""
     t = timing.sort_values("pairs")
     pairs = np.asarray(pairs, float)
-    rate = t["seconds_per_step"].iloc[-1] / t["pairs"].iloc[-1]  # seconds per pair-step at the largest batch
+    rate = (
+        t["seconds_per_step"].iloc[-1] / t["pairs"].iloc[-1]
+    )  # seconds per pair-step at the largest batch
     small = np.interp(pairs, t["pairs"], t["seconds_per_step"])
     return np.where(pairs <= t["pairs"].max(), small, pairs * rate) * steps
 
@@ -465,7 +535,9 @@ def short_attack(
     )[0]
 
 
-def short_attack_check(profile: Profile, store: ResultStore, device: str) -> pd.DataFrame:
+def short_attack_check(
+    profile: Profile, store: ResultStore, device: str
+) -> pd.DataFrame:
     """The prototype attack (fewer steps, larger step size) against the full-length attack of the motivation
     chapter, on the same pairs and models: mean L_end and relative reduction of each, their ratio and the
     per-pair Spearman correlation of the two L_end."""
@@ -493,12 +565,18 @@ def settings_table(profile: Profile) -> pd.DataFrame:
     """The prototype settings of ``profile``, one row per setting (``setting``, ``value``)."""
     proto, M = profile.prototypes, profile.manipulation
     rows = [
-        ("features", f"{proto.features} (reference: standard model, seed {profile.seeds[0]})"),
+        (
+            "features",
+            f"{proto.features} (reference: standard model, seed {profile.seeds[0]})",
+        ),
         ("clusters (k)", proto.n_clusters),
         ("victims per cluster", proto.victims_per_cluster),
         ("targets per victim", f"{proto.targets_per_victim} ({proto.pairing})"),
         ("pairs per model", pairs_per_model(profile)),
-        ("attack", f"{proto.steps} steps, lr {proto.lr:g} (reference: {M.steps} steps, lr {M.lr:g})"),
+        (
+            "attack",
+            f"{proto.steps} steps, lr {proto.lr:g} (reference: {M.steps} steps, lr {M.lr:g})",
+        ),
         ("explanation methods", ", ".join(proto.methods)),
     ]
     return pd.DataFrame(rows, columns=["setting", "value"])
@@ -510,12 +588,18 @@ def pairs_per_model(profile: Profile) -> int:
 
 
 def cluster_examples(
-    profile: Profile, experiment: str, store: ResultStore, device: str, method: str = "gradient"
+    profile: Profile,
+    experiment: str,
+    store: ResultStore,
+    device: str,
+    method: str = "gradient",
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per cluster of ``experiment``: its images nearest the centroid (``nearest_members``; (n, H, W) or
     (n, H, W, C) in [0, 1]) and their ``method`` maps (n, H, W) on the reference network."""
     x, _ = evaluation_images(profile, experiment)
-    reference = get_model(reference_run(profile, experiment).spec, store, device, progress=False).model
+    reference = get_model(
+        reference_run(profile, experiment).spec, store, device, progress=False
+    ).model
     out = []
     for idx in nearest_members(profile, experiment, store, device):
         xi = x[idx].to(device)
@@ -530,14 +614,18 @@ def distance_runs(profile: Profile) -> dict[str, Run]:
     chosen = {}
     for name in profile.run:
         show = showcase_runs(profile, name)
-        chosen.update({f"{name}: {label}": show[label] for label in ("standard", list(show)[-1])})
+        chosen.update(
+            {f"{name}: {label}": show[label] for label in ("standard", list(show)[-1])}
+        )
     return chosen
 
 
 COST_IMAGES = (5, 10, 20, 50, 100, 200, 500, 1000)
 
 
-def cost_table(timing: pd.DataFrame, n_pairs: int, steps: int, images=COST_IMAGES) -> pd.DataFrame:
+def cost_table(
+    timing: pd.DataFrame, n_pairs: int, steps: int, images=COST_IMAGES
+) -> pd.DataFrame:
     """Per number of images n: the attacks per model of all ordered pairs (n(n-1)) and of the prototypes
     (``n_pairs``), and their extrapolated seconds (``attack_seconds``) at ``steps`` steps."""
     n = np.asarray(images)
@@ -547,7 +635,9 @@ def cost_table(timing: pd.DataFrame, n_pairs: int, steps: int, images=COST_IMAGE
             "attacks_all": n * (n - 1),
             "attacks_prototypes": np.full(len(n), n_pairs),
             "seconds_all": attack_seconds(timing, n * (n - 1), steps),
-            "seconds_prototypes": attack_seconds(timing, np.full(len(n), n_pairs), steps),
+            "seconds_prototypes": attack_seconds(
+                timing, np.full(len(n), n_pairs), steps
+            ),
         }
     )
 
@@ -562,7 +652,9 @@ class PrototypeResult:
     clusters: list[tuple[np.ndarray, np.ndarray]]  # cluster_examples
     purity: float  # cluster_purity of cluster_experiment
     distances: pd.DataFrame  # cluster_distance_table: summary
-    distance_samples: dict  # cluster_distance_table: (experiment, model, method) -> (intra, inter)
+    distance_samples: (
+        dict  # cluster_distance_table: (experiment, model, method) -> (intra, inter)
+    )
     validation: ValidationResult
     timing: pd.DataFrame  # cached_timing
     cost: pd.DataFrame  # cost_table
@@ -589,7 +681,9 @@ class PrototypeResult:
         return c["l_end_full"].rank().tolist() == c["l_end_short"].rank().tolist()
 
 
-def prototype_result(profile: Profile, store: ResultStore, device: str) -> PrototypeResult:
+def prototype_result(
+    profile: Profile, store: ResultStore, device: str
+) -> PrototypeResult:
     """The prototype chapter's results, each from the store where computed before: the clusters of the first
     experiment, map distances within and between clusters, the validation against all pairs, the attack
     timing, the short-attack check, the relation table over the sweep and its correlations."""
@@ -597,13 +691,17 @@ def prototype_result(profile: Profile, store: ResultStore, device: str) -> Proto
     n_pairs = pairs_per_model(profile)
     clusters = cluster_examples(profile, name, store, device)
     purity = cluster_purity(profile, name, store, device)
-    distances, samples = cluster_distance_table(profile, store, device, distance_runs(profile))
+    distances, samples = cluster_distance_table(
+        profile, store, device, distance_runs(profile)
+    )
     validation = validation_result(profile, store, device)
     timing = cached_timing(profile, store, device)
     check = short_attack_check(profile, store, device)
     table = relation_table(profile, store, device, progress=False)
     by_kind = table_by_kind(table)
-    by_kind = by_kind.assign(clean=100 * by_kind["clean_acc"], pgd=100 * by_kind["pgd_acc"])
+    by_kind = by_kind.assign(
+        clean=100 * by_kind["clean_acc"], pgd=100 * by_kind["pgd_acc"]
+    )
     corr = correlations(table)
     corr["measure_name"] = corr["measure"].map(ROBUSTNESS_MEASURES)
     return PrototypeResult(
@@ -630,7 +728,9 @@ def validation_tasks(profile: Profile, store: ResultStore, device: str) -> list[
     attack timing, and the short-attack check."""
     tasks = []
     cfg = attack_config(profile, profile.prototypes.methods[0])
-    ids_of = functools.cache(lambda name: validation_ids(profile, name)[3])  # the pool once per plan
+    ids_of = functools.cache(
+        lambda name: validation_ids(profile, name)[3]
+    )  # the pool once per plan
     motivation_ids = functools.cache(lambda: motivation_pairs(profile, "cpu").ids)
     for name in validation_experiments(profile):
         for run in validation_runs(profile, name):
@@ -640,8 +740,12 @@ def validation_tasks(profile: Profile, store: ResultStore, device: str) -> list[
                     f"{run.label} all pairs",
                     "manipulations",
                     "result.pt",
-                    lambda run=run: manipulation_config(model_key(run), ids_of(run.experiment), cfg),
-                    lambda run=run: validation_attack(profile, store, device, run, cfg.method),
+                    lambda run=run: manipulation_config(
+                        model_key(run), ids_of(run.experiment), cfg
+                    ),
+                    lambda run=run: validation_attack(
+                        profile, store, device, run, cfg.method
+                    ),
                 )
             )
     tasks.append(
@@ -662,7 +766,9 @@ def validation_tasks(profile: Profile, store: ResultStore, device: str) -> list[
                 f"{run.label} short attack",
                 "manipulations",
                 "result.pt",
-                lambda run=run: manipulation_config(model_key(run), motivation_ids(), short_cfg),
+                lambda run=run: manipulation_config(
+                    model_key(run), motivation_ids(), short_cfg
+                ),
                 lambda run=run: short_attack(
                     profile,
                     store,
@@ -681,7 +787,11 @@ def main(argv: list[str] | None = None) -> None:
         "Measure explanation robustness over a profile's sweep (prototype pairs), and "
         "validate the prototypes."
     )
-    parser.add_argument("--method", action="append", help="explanation method(s); default: the profile's")
+    parser.add_argument(
+        "--method",
+        action="append",
+        help="explanation method(s); default: the profile's",
+    )
     parser.add_argument(
         "--part",
         action="append",
@@ -697,7 +807,9 @@ def main(argv: list[str] | None = None) -> None:
         methods = tuple(args.method or profile.prototypes.methods)
         for part in parts:
             if part == "relation":
-                for method in methods:  # one method over every model first: the headline result lands early
+                for method in (
+                    methods
+                ):  # one method over every model first: the headline result lands early
                     table = relation_table(profile, store, device, (method,))
                     print(table_by_kind(table).to_string())
             elif part == "validation":
@@ -705,7 +817,9 @@ def main(argv: list[str] | None = None) -> None:
                     print(name)
                     print(
                         validation_summary(
-                            validate_prototypes(profile, store, device, methods[0], name)
+                            validate_prototypes(
+                                profile, store, device, methods[0], name
+                            )
                         ).to_string()
                     )
             else:

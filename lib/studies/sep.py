@@ -30,7 +30,12 @@ from lib.pipeline.evaluation import (
     model_tasks,
     stored_live,
 )
-from lib.pipeline.explanation_attack import attack_task, main_table, pair_tasks, relation_table
+from lib.pipeline.explanation_attack import (
+    attack_task,
+    main_table,
+    pair_tasks,
+    relation_table,
+)
 from lib.pipeline.roster import (
     ChosenSlots,
     base_role,
@@ -47,18 +52,31 @@ from lib.pipeline.task import Task
 from lib.pipeline.training import get_model
 
 
-def lambda_robustness(profile: Profile, store: ResultStore, device: str, sweep: pd.DataFrame) -> pd.DataFrame:
+def lambda_robustness(
+    profile: Profile, store: ResultStore, device: str, sweep: pd.DataFrame
+) -> pd.DataFrame:
     """``sweep`` (from ``sweep_table``) with explanation robustness on the prototype pairs for every model of
     the lambda sweep that did not collapse, for SEP's own explanation method only (cost): L_start, L_end,
     relative reduction and the rank metric (NaN for collapsed runs)."""
     live_keys = set(sweep.loc[sweep["collapsed"] == "", "key"])
     live = [r for r in lambda_models(profile) if model_key(r) in live_keys]
-    cols = ["l_start_1e-7", "l_end_1e-7", "relative_reduction", "spearman_to_target", "label_kept"]
-    table = relation_table(profile, store, device, (profile.sep.method,), live, progress=False)
+    cols = [
+        "l_start_1e-7",
+        "l_end_1e-7",
+        "relative_reduction",
+        "spearman_to_target",
+        "label_kept",
+    ]
+    table = relation_table(
+        profile, store, device, (profile.sep.method,), live, progress=False
+    )
     return sweep.merge(table[["key", *cols]], on="key", how="left")
 
 
-PAPER_DATASET = {"mnist": "MNIST", "cifar10": "CIFAR-10"}  # our dataset names -> the paper table's
+PAPER_DATASET = {
+    "mnist": "MNIST",
+    "cifar10": "CIFAR-10",
+}  # our dataset names -> the paper table's
 
 
 PAPER_MODEL = {"convnet": "ConvNet", "resnet18": "ResNet18"}
@@ -67,7 +85,12 @@ PAPER_MODEL = {"convnet": "ConvNet", "resnet18": "ResNet18"}
 YES_NO = {True: "yes", False: "no"}
 
 
-PAPER_ROLE = {"Normal": "standard", "MAT": "MAT", "SEP_pos": "SEP_pos", "SEP_neg": "SEP_neg"}
+PAPER_ROLE = {
+    "Normal": "standard",
+    "MAT": "MAT",
+    "SEP_pos": "SEP_pos",
+    "SEP_neg": "SEP_neg",
+}
 
 
 def paper_blocks(csv: str) -> pd.DataFrame:
@@ -117,7 +140,9 @@ def with_paper(roles: pd.DataFrame, csv: str) -> pd.DataFrame:
             block = paper_block_of(r.dataset, r.model)
             key = (*block, r.role) if block else None
             values.append(
-                float(paper.loc[key, col]) if key in paper.index and r.explanation == "gradient" else np.nan
+                float(paper.loc[key, col])
+                if key in paper.index and r.explanation == "gradient"
+                else np.nan
             )
         out[f"paper_{col}"] = values
     return out
@@ -129,7 +154,9 @@ def against_paper(verdict: pd.DataFrame, roles: pd.DataFrame, csv: str) -> pd.Da
     the order of L_end (whole, and its two halves SEP_pos < MAT and MAT < SEP_neg), the L_end ratios and the
     PGD accuracy spread. Parts a block of ours cannot show (SEP_pos or SEP_neg missing) are None / NaN."""
     paper = paper_blocks(csv).set_index(["dataset", "model"])
-    info = roles.drop_duplicates("experiment").set_index("experiment")[["dataset", "model"]]
+    info = roles.drop_duplicates("experiment").set_index("experiment")[
+        ["dataset", "model"]
+    ]
     cols = [
         "l_end_order",
         "pos_below_base",
@@ -143,7 +170,11 @@ def against_paper(verdict: pd.DataFrame, roles: pd.DataFrame, csv: str) -> pd.Da
     for name, g in verdict.groupby("experiment", sort=False):
         for r in g.itertuples():
             rows.append(
-                {"experiment": name, "source": f"ours: {r.explanation}", **{c: getattr(r, c) for c in cols}}
+                {
+                    "experiment": name,
+                    "source": f"ours: {r.explanation}",
+                    **{c: getattr(r, c) for c in cols},
+                }
             )
         block = paper_block_of(*info.loc[name])
         if block in paper.index:
@@ -156,7 +187,9 @@ def against_paper(verdict: pd.DataFrame, roles: pd.DataFrame, csv: str) -> pd.Da
             )
     out = pd.DataFrame(rows, columns=["experiment", "source", *cols])
     for c in ("l_end_order", "pos_below_base", "base_below_neg"):
-        out[c] = out[c].map(lambda v: YES_NO.get(v) if isinstance(v, (bool, np.bool_)) else None)
+        out[c] = out[c].map(
+            lambda v: YES_NO.get(v) if isinstance(v, (bool, np.bool_)) else None
+        )
     return out
 
 
@@ -182,24 +215,41 @@ def sep_tasks(profile: Profile, store: ResultStore, device: str) -> list[Task]:
         for run in runs
     ]
     extras = [n for n in study_experiments(profile) if n not in profile.run]
-    tasks += [replace(t, stage="sep-pairs") for t in pair_tasks(profile, extras, store, device)]
+    tasks += [
+        replace(t, stage="sep-pairs")
+        for t in pair_tasks(profile, extras, store, device)
+    ]
 
     slot = ChosenSlots(profile, store, device)
     first = profile.seeds[0]
     slots = sep_slots(profile)
-    trained_later = [t for t in slots if t[1] != first or t[3] != base_role(profile)]  # not in the sweep
+    trained_later = [
+        t for t in slots if t[1] != first or t[3] != base_role(profile)
+    ]  # not in the sweep
     for stage in ("sep-main-models", "sep-main-evals"):
         for name, seed, role, family in trained_later:
             label = f"{name} {role} on {family} seed {seed}"
             run_of = lambda a=(name, seed, role, family): slot(*a)
             compute_run = lambda a=(name, seed, role, family): slot(*a, compute=True)
             if stage == "sep-main-models":
-                tasks.append(model_task_of(stage, label, run_of, compute_run, store, device))
+                tasks.append(
+                    model_task_of(stage, label, run_of, compute_run, store, device)
+                )
             else:
                 tasks.append(
-                    eval_task_of(stage, label, run_of, compute_run, profile.experiment(name), store, device)
+                    eval_task_of(
+                        stage,
+                        label,
+                        run_of,
+                        compute_run,
+                        profile.experiment(name),
+                        store,
+                        device,
+                    )
                 )
-    for run in lambda_runs(profile):  # the sweep's explanation robustness, SEP's own method
+    for run in lambda_runs(
+        profile
+    ):  # the sweep's explanation robustness, SEP's own method
         tasks.append(
             replace(
                 attack_task(
@@ -218,7 +268,9 @@ def sep_tasks(profile: Profile, store: ResultStore, device: str) -> list[Task]:
         for run in extra_runs(profile):
             tasks.append(
                 replace(
-                    attack_task(profile, run.label, lambda r=run: r, method, store, device),
+                    attack_task(
+                        profile, run.label, lambda r=run: r, method, store, device
+                    ),
                     stage="sep-attacks",
                 )
             )
@@ -273,7 +325,9 @@ class SepResult:
     tolerance_points: float
 
 
-def lambda_histories(profile: Profile, store: ResultStore, device: str) -> dict[str, dict[str, list[dict]]]:
+def lambda_histories(
+    profile: Profile, store: ResultStore, device: str
+) -> dict[str, dict[str, list[dict]]]:
     """Per experiment, the per-epoch training history of each lambda run (keyed by its label, in sweep
     order)."""
     out: dict[str, dict[str, list[dict]]] = {}
@@ -285,13 +339,18 @@ def lambda_histories(profile: Profile, store: ResultStore, device: str) -> dict[
 
 
 def sep_comparison(
-    profile: Profile, store: ResultStore, device: str, paper_csv: str = "paper_table.csv"
+    profile: Profile,
+    store: ResultStore,
+    device: str,
+    paper_csv: str = "paper_table.csv",
 ) -> SepResult:
     """The SEP chapter's chain, once: the lambda sweep and its explanation robustness, the choice of SEP_pos
     and SEP_neg, the main comparison against MAT with its order verdicts and the paper's blocks beside, and
     SEP on a TRADES base. ``paper_csv``: the paper's main table (relative to the book's folder by default)."""
     tol = profile.sep.tolerance_points
-    sweep = lambda_robustness(profile, store, device, lambda_table(profile, store, device))
+    sweep = lambda_robustness(
+        profile, store, device, lambda_table(profile, store, device)
+    )
     chosen = choose(sweep, tol)
     main = main_table(profile, store, device, main_runs(profile, chosen))
     roles = with_paper(robustness_by_role(main), paper_csv)

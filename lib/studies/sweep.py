@@ -36,7 +36,9 @@ def run_sweep(
 ) -> pd.DataFrame:
     """Train (or fetch) and evaluate every run (default: the sweep); one row per model."""
     rows = []
-    for run in tqdm(runs or sweep_runs(profile), desc="robustness sweep", disable=not progress):
+    for run in tqdm(
+        runs or sweep_runs(profile), desc="robustness sweep", disable=not progress
+    ):
         exp = profile.experiment(run.experiment)
         trained = get_model(run.spec, store, device, progress=progress)
         result = evaluate_model(trained, exp, store, exp.eval.attack)
@@ -59,7 +61,7 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
     return (
         table.groupby(["experiment", "kind"], sort=False)
         .agg(
-            method=("method", "first"),
+            family=("family", "first"),
             beta=("beta", "first"),
             seeds=("seed", "count"),
             clean_mean=("clean_acc", "mean"),
@@ -78,13 +80,17 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
 
 def most_robust(table: pd.DataFrame, profile: Profile, experiment: str) -> Run:
     """The first seed's model of ``experiment`` with the highest PGD accuracy in a ``run_sweep`` table."""
-    rows = table[(table["experiment"] == experiment) & (table["seed"] == profile.seeds[0])]
+    rows = table[
+        (table["experiment"] == experiment) & (table["seed"] == profile.seeds[0])
+    ]
     key = rows.loc[rows["pgd_acc"].idxmax(), "key"]
     by_key = {model_key(r): r for r in sweep_runs(profile, [experiment])}
     return by_key[key]
 
 
-def masking_check(profile: Profile, store: ResultStore, device: str, run: Run, progress: bool = True) -> dict:
+def masking_check(
+    profile: Profile, store: ResultStore, device: str, run: Run, progress: bool = True
+) -> dict:
     """PGD of the evaluation against the stronger masking attack (more steps, restarts) on one model.
 
     A large drop from the first to the second would mean the first overstated robustness (gradient masking).
@@ -130,7 +136,9 @@ def settings_table(profile: Profile) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("experiment")
 
 
-def first_seed_histories(profile: Profile, store: ResultStore, device: str, experiment: str) -> dict:
+def first_seed_histories(
+    profile: Profile, store: ResultStore, device: str, experiment: str
+) -> dict:
     """The training history (one dict per epoch) of each first-seed model of ``experiment``, by label."""
     return {
         r.kind.label: get_model(r.spec, store, device, progress=False).history
@@ -146,20 +154,32 @@ class SweepResult:
     table: pd.DataFrame  # ``run_sweep``: one row per model
     summary: pd.DataFrame  # ``summarize``: per experiment and kind, over seeds
     pgd_rises: dict[str, bool]  # per experiment: ``pgd_rises_with_beta``
-    histories: dict[str, dict[str, list[dict]]]  # per experiment: ``first_seed_histories``
-    checks: pd.DataFrame  # per experiment: ``masking_check`` of the most robust first-seed model
+    histories: dict[
+        str, dict[str, list[dict]]
+    ]  # per experiment: ``first_seed_histories``
+    checks: (
+        pd.DataFrame
+    )  # per experiment: ``masking_check`` of the most robust first-seed model
     worst_drop: float  # the largest drop (points) under the stronger attack
     masking: bool  # ``masking_suspected(worst_drop)``
 
 
-def sweep_result(profile: Profile, store: ResultStore, device: str, progress: bool = False) -> SweepResult:
+def sweep_result(
+    profile: Profile, store: ResultStore, device: str, progress: bool = False
+) -> SweepResult:
     """The sweep chapter's chain: train (or fetch) and evaluate the sweep, summarise over seeds, the training
     histories and the gradient-masking check of each experiment's most robust model."""
     table = run_sweep(profile, store, device, progress=progress)
     summary = summarize(table)
     checks = pd.DataFrame(
         [
-            masking_check(profile, store, device, most_robust(table, profile, name), progress=progress)
+            masking_check(
+                profile,
+                store,
+                device,
+                most_robust(table, profile, name),
+                progress=progress,
+            )
             for name in profile.run
         ]
     )
@@ -169,14 +189,19 @@ def sweep_result(profile: Profile, store: ResultStore, device: str, progress: bo
         table=table,
         summary=summary,
         pgd_rises={name: pgd_rises_with_beta(summary, name) for name in profile.run},
-        histories={name: first_seed_histories(profile, store, device, name) for name in profile.run},
+        histories={
+            name: first_seed_histories(profile, store, device, name)
+            for name in profile.run
+        },
         checks=checks,
         worst_drop=worst,
         masking=masking_suspected(worst),
     )
 
 
-def eval_tasks(profile: Profile, runs: Sequence[Run], store: ResultStore, device: str) -> list[Task]:
+def eval_tasks(
+    profile: Profile, runs: Sequence[Run], store: ResultStore, device: str
+) -> list[Task]:
     """The PGD evaluation of every run, and the masking check of each experiment's most robust first-seed
     model (its key is known once the evaluations are stored)."""
     tasks = []
@@ -190,7 +215,10 @@ def eval_tasks(profile: Profile, runs: Sequence[Run], store: ResultStore, device
                 "result.json",
                 lambda r=r, exp=exp: eval_config(model_key(r), exp, exp.eval.attack),
                 lambda r=r, exp=exp: evaluate_model(
-                    get_model(r.spec, store, device, progress=False), exp, store, exp.eval.attack
+                    get_model(r.spec, store, device, progress=False),
+                    exp,
+                    store,
+                    exp.eval.attack,
                 ),
             )
         )
@@ -201,7 +229,9 @@ def eval_tasks(profile: Profile, runs: Sequence[Run], store: ResultStore, device
         def strongest(mine=mine, exp=exp) -> Run | None:
             accs = {}
             for r in mine:
-                entry = store.entry("evals", eval_config(model_key(r), exp, exp.eval.attack))
+                entry = store.entry(
+                    "evals", eval_config(model_key(r), exp, exp.eval.attack)
+                )
                 if not entry.has("result.json"):
                     return None
                 accs[r] = entry.load_json("result.json")["pgd_acc"]
@@ -209,13 +239,24 @@ def eval_tasks(profile: Profile, runs: Sequence[Run], store: ResultStore, device
 
         def config(strongest=strongest, exp=exp) -> dict | None:
             r = strongest()
-            return None if r is None else eval_config(model_key(r), exp, exp.eval.masking_attack)
+            return (
+                None
+                if r is None
+                else eval_config(model_key(r), exp, exp.eval.masking_attack)
+            )
 
         def compute(strongest=strongest) -> dict:
             return masking_check(profile, store, device, strongest(), progress=False)
 
         tasks.append(
-            Task("masking", f"{name} most robust model (first seed)", "evals", "result.json", config, compute)
+            Task(
+                "masking",
+                f"{name} most robust model (first seed)",
+                "evals",
+                "result.json",
+                config,
+                compute,
+            )
         )
     return tasks
 
@@ -223,12 +264,18 @@ def eval_tasks(profile: Profile, runs: Sequence[Run], store: ResultStore, device
 def main(argv: list[str] | None = None) -> None:
 
     parser = stage_parser("Train and evaluate the robustness sweep of a profile.")
-    parser.add_argument("--experiment", action="append", help="restrict to these experiments (repeatable)")
+    parser.add_argument(
+        "--experiment",
+        action="append",
+        help="restrict to these experiments (repeatable)",
+    )
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
     with user_errors():
         profile, device = load(args)
-        table = run_sweep(profile, ResultStore(), device, sweep_runs(profile, args.experiment))
+        table = run_sweep(
+            profile, ResultStore(), device, sweep_runs(profile, args.experiment)
+        )
     with pd.option_context("display.width", 200, "display.max_rows", 500):
         print(table.drop(columns=["key"]))
     print(f"sweep finished in {time.perf_counter() - t0:.0f} s")

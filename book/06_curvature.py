@@ -32,10 +32,9 @@ overrides = {}  # any profile field, e.g. {"drivers.second_beta": 50.0}
 # %%
 import matplotlib.pyplot as plt
 
-from lib.analysis.verdicts import choose
 from lib.core.profile import load_profile, setup_runtime
 from lib.core.store import ResultStore
-from lib.pipeline.roster import lambda_table
+from lib.pipeline.roster import chosen_lambdas
 from lib.report.curvature import (
     NORM_COLUMNS,
     SPECTRUM_COLUMNS,
@@ -55,9 +54,7 @@ store = ResultStore()
 banner(P, device)
 
 # %%
-chosen = choose(
-    lambda_table(P, store, device), P.sep.tolerance_points
-)  # the SEP chapter's choice
+chosen = chosen_lambdas(P, store, device)  # the SEP chapter's choice
 result = curvature_result(P, store, device, chosen)
 
 # %% [markdown]

@@ -42,10 +42,9 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import display
 
-from lib.analysis.verdicts import choose
 from lib.core.profile import load_profile, setup_runtime
 from lib.core.store import ResultStore
-from lib.pipeline.roster import lambda_table
+from lib.pipeline.roster import chosen_lambdas
 from lib.report import drivers as report
 from lib.report.drivers import pooled_figure, with_intervals
 from lib.report.page import banner, grouped_tables, human_table, say
@@ -59,9 +58,7 @@ store = ResultStore()
 banner(P, device)
 
 # %%
-chosen = choose(
-    lambda_table(P, store, device), P.sep.tolerance_points
-)  # the SEP chapter's choice
+chosen = chosen_lambdas(P, store, device)  # the SEP chapter's choice
 drivers = drivers_result(P, store, device, chosen, paper=pd.read_csv("paper_table.csv"))
 
 # %% [markdown]

@@ -240,6 +240,12 @@ def lambda_ready(profile: Profile, store: ResultStore) -> bool:
 # SEP_pos and SEP_neg: chosen from the lambda sweep (analysis.verdicts.choose)
 
 
+def chosen_lambdas(profile: Profile, store: ResultStore, device: str) -> pd.DataFrame:
+    """SEP_pos and SEP_neg per experiment: the lambda the accuracy rule (``analysis.verdicts.choose``) picks
+    from the lambda sweep (trained and evaluated when missing)."""
+    return choose(lambda_table(profile, store, device), profile.sep.tolerance_points)
+
+
 def main_runs(profile: Profile, chosen: pd.DataFrame) -> list[tuple[str, Run]]:
     """(role, run) for the standard model, the base model (MAT), SEP_pos and SEP_neg of each experiment, every
     seed. A role whose lambda the rule did not find is left out."""
@@ -323,9 +329,8 @@ class ChosenSlots:
         if self._chosen is None:
             if not compute and not lambda_ready(self.profile, self.store):
                 return None
-            self._chosen = choose(
-                lambda_table(self.profile, self.store, self.device),
-                self.profile.sep.tolerance_points,
+            self._chosen = chosen_lambdas(
+                self.profile, self.store, self.device
             ).set_index("experiment")
         return self._chosen
 

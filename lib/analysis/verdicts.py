@@ -8,7 +8,13 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from lib.analysis.stats import TOO_FEW, reading, two_stage_bootstrap
+from lib.analysis.stats import (
+    AGREES,
+    DISAGREES,
+    TOO_FEW,
+    reading,
+    two_stage_bootstrap,
+)
 from lib.core.errors import ConfigError
 from lib.measure.prototypes import ROBUSTNESS_MEASURES
 from lib.nn.kinds import NONE
@@ -23,7 +29,7 @@ REPRODUCED, PARTLY, NOT_REPRODUCED, NOT_TESTED = (
     "not tested",
 )
 VERDICTS = (REPRODUCED, PARTLY, NOT_REPRODUCED, NOT_TESTED)
-AGREES, IN_PART, DISAGREES = "agrees", "agrees in part", "disagrees"
+IN_PART = "agrees in part"  # AGREES and DISAGREES come from lib.analysis.stats
 STATUSES = (AGREES, IN_PART, DISAGREES)
 ROLE_ORDER = {
     "standard": 0,

@@ -19,13 +19,16 @@ Eigenvalues: input Hessians are indefinite, so plain power iteration finds the e
 magnitude and stalls when the largest and the most negative are close in size. Lanczos with full
 reorthogonalisation resolves both ends of the spectrum from the same Krylov space; it runs on all examples
 together (one batched HVP per step) and each example's values are fixed at the step where they converge.
+
+Target-free flatness: ``explanation_change_curvature`` runs the same Lanczos and Hutchinson on the operator
+(2/P) J^T J (J: the input Jacobian of the explanation map), the Hessian of MSE(I(x + delta), I(x)) at delta = 0.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -38,6 +41,7 @@ from lib.measure.explain import (
     SecondOrderReLUWarning,
     explanation_loss,
     explanation_map,
+    preserved,
 )
 from lib.nn.models import softplus_twin
 
@@ -223,13 +227,7 @@ def _lanczos(
     """Lanczos steps on all N examples at once; the tridiagonal T_j of each example is diagonalised after every
     step (batched ``torch.linalg.eigh`` in float64, cheap beside an HVP), and an example's Ritz values are
     frozen at the first step where they meet the tolerance, so its result does not depend on the batch."""
-    if not (
-        isinstance(tol, (int, float))
-        and not isinstance(tol, bool)
-        and math.isfinite(tol)
-        and tol >= 0
-    ):
-        raise ConfigError(f"tol={tol!r} is not allowed: expected a finite number >= 0")
+    _check_tol(tol)
     _positive_int("max_iter", max_iter)
     n, shape, dt, dev = x.shape[0], x.shape, x.dtype, x.device
     d = math.prod(shape[1:])
@@ -352,31 +350,44 @@ def hutchinson(
     (the root of the sum of squared eigenvalues) does not, so it is the size of the curvature.
     """
     _check_input(x, "x")
+    probes = _draw_probes(x, n_probes, seed, probes)
+    return _hutchinson_estimates(hvp_operator(loss_fn, x), probes)
+
+
+def _draw_probes(
+    x: torch.Tensor, n_probes: int, seed: int, probes: torch.Tensor | None
+) -> torch.Tensor:
+    """Rademacher probes (n_probes, *x.shape) drawn from ``seed`` on the CPU, or ``probes`` as given (checked)."""
     if probes is None:
         _positive_int("n_probes", n_probes, minimum=2)
         _check_seed(seed)
         g = torch.Generator().manual_seed(seed)
-        probes = (torch.randint(0, 2, (n_probes, *x.shape), generator=g) * 2 - 1).to(
+        return (torch.randint(0, 2, (n_probes, *x.shape), generator=g) * 2 - 1).to(
             device=x.device, dtype=x.dtype
         )
-    else:
-        if (
-            not isinstance(probes, torch.Tensor)
-            or tuple(probes.shape[1:]) != tuple(x.shape)
-            or len(probes) < 2
-        ):
-            shape = (
-                tuple(probes.shape)
-                if isinstance(probes, torch.Tensor)
-                else type(probes).__name__
-            )
-            raise ConfigError(
-                f"probes.shape={shape} is not allowed: expected (n_probes >= 2, "
-                f"{', '.join(map(str, x.shape))})"
-            )
-        _check_vector(probes[0], x, "probes[0]")
-        probes = probes.to(device=x.device, dtype=x.dtype)
-    op = hvp_operator(loss_fn, x)
+    if (
+        not isinstance(probes, torch.Tensor)
+        or tuple(probes.shape[1:]) != tuple(x.shape)
+        or len(probes) < 2
+    ):
+        shape = (
+            tuple(probes.shape)
+            if isinstance(probes, torch.Tensor)
+            else type(probes).__name__
+        )
+        raise ConfigError(
+            f"probes.shape={shape} is not allowed: expected (n_probes >= 2, "
+            f"{', '.join(map(str, x.shape))})"
+        )
+    _check_vector(probes[0], x, "probes[0]")
+    return probes.to(device=x.device, dtype=x.dtype)
+
+
+def _hutchinson_estimates(
+    op: HVP, probes: torch.Tensor
+) -> tuple[TraceEstimate, TraceEstimate]:
+    """The trace (mean of z^T H z) and the squared Frobenius norm (mean of ||H z||^2) of each example's
+    symmetric operator ``op``, from the given probes; one call of ``op`` per probe."""
     products = [op(z) for z in probes]
     quad = torch.stack([(z * hz).flatten(1).sum(1) for z, hz in zip(probes, products)])
     square = torch.stack([hz.flatten(1).pow(2).sum(1) for hz in products])
@@ -489,6 +500,160 @@ def explanation_loss_fn(
     return loss_fn
 
 
+def explanation_change_operator(
+    model: nn.Module,
+    x: torch.Tensor,
+    method: str = "gradient",
+    target: torch.Tensor | None = None,
+    map_kwargs: Mapping[str, object] | None = None,
+) -> HVP:
+    """A function ``v -> (2/P) J_i^T (J_i v_i)`` (shape of ``x``), where J_i is the input Jacobian of example
+    i's explanation map x -> I(x) (P = H*W entries) at ``x``: the input Hessian of the explanation change
+    MSE(I(x + delta), I(x)) at delta = 0 (its other term, (2/P) sum_k (I_k(x + delta) - I_k(x)) d^2 I_k, is
+    zero there). It involves no target map, and only first derivatives of the map.
+
+    The map is built once, with its graph, and u -> J^T u (one backward pass of the map, with
+    ``create_graph=True``) once, at u = 0; then each call is J v by the double-vjp trick (the backward pass
+    of the linear J^T u w.r.t. u, with cotangent v) and J^T (J v) (a backward pass of the map): two backward
+    passes through retained graphs, no forward pass. (``torch.func.jvp`` does not compose with the
+    ``torch.autograd.grad`` inside ``explanation_map``.) The weights' ``requires_grad`` is off while the
+    graph is built (derivatives w.r.t. the input only) and restored after. ``target`` is the class explained
+    (default: the prediction at ``x``), ``map_kwargs`` the settings of ``explanation_map``; SmoothGrad's noise
+    is drawn once, when the map is built, so the operator is one fixed linear map. The model is used as
+    given (no softplus twin is made here; see ``explanation_change_curvature`` on ReLU networks).
+    """
+    _check_input(x, "x")
+    kwargs = _check_map_kwargs(method, map_kwargs)
+    xg = x.detach().clone().requires_grad_(True)
+    with preserved(model), torch.enable_grad(), warnings.catch_warnings():
+        # the ReLU warning of explanation_map is replaced by explanation_change_curvature's own
+        warnings.simplefilter("ignore", SecondOrderReLUWarning)
+        for p in model.parameters():
+            p.requires_grad_(False)
+        maps = explanation_map(
+            model, xg, method, target=target, create_graph=True, **kwargs
+        )
+        scale = 2.0 / maps[0].numel()
+        u = jt_u = None
+        if maps.requires_grad:
+            u = torch.zeros_like(maps, requires_grad=True)
+            (jt_u,) = torch.autograd.grad(
+                maps, xg, u, create_graph=True, allow_unused=True
+            )
+
+    def apply(v: torch.Tensor) -> torch.Tensor:
+        _check_vector(v, x, "v")
+        v = v.to(device=x.device, dtype=x.dtype)
+        if jt_u is None or not jt_u.requires_grad:  # the map does not depend on x
+            return torch.zeros_like(x)
+        with torch.enable_grad():
+            (jv,) = torch.autograd.grad(
+                jt_u, u, v, retain_graph=True, allow_unused=True
+            )
+            # jv is None when J^T u does not depend on u: J = 0 (a ReLU net's gradient map)
+            if jv is None:
+                return torch.zeros_like(x)
+            (out,) = torch.autograd.grad(
+                maps, xg, jv, retain_graph=True, allow_unused=True
+            )
+        return torch.zeros_like(x) if out is None else scale * out.detach()
+
+    return apply
+
+
+def explanation_change_curvature(
+    model: nn.Module,
+    x: torch.Tensor,
+    method: str = "gradient",
+    target: torch.Tensor | None = None,
+    tol: float = 1e-4,
+    max_iter: int = 50,
+    n_probes: int = 32,
+    seed: int = 0,
+    v0: torch.Tensor | None = None,
+    probes: torch.Tensor | None = None,
+    map_kwargs: Mapping[str, object] | None = None,
+) -> dict[str, torch.Tensor]:
+    """The target-free flatness of each example's explanation: the curvature at delta = 0 of the explanation
+    change MSE(I(x + delta), I(x)), whose input Hessian there is G = (2/P) J^T J (J: the (P, D) input
+    Jacobian of the map, P = H*W, D = C*H*W; ``explanation_change_operator``). SEP (``lib.measure.sep``)
+    penalises the same change under noise. G is positive semi-definite. Returns a dict of tensors of shape (N,):
+
+      * ``spectral``: the largest eigenvalue of G = its spectral norm = (2/P) sigma_max(J)^2, the change's
+        curvature in the worst direction. Batched Lanczos (``lanczos``, largest end) on the operator;
+        ``spectral_error`` its Ritz residual, ``converged`` and ``iterations`` as in ``EigenEstimate``
+        (tolerance ``tol`` relative, cap ``max_iter``, start vector ``v0`` or Gaussian from ``seed``).
+      * ``trace``: Hutchinson's estimate of tr G = (2/P) ||J||_F^2 = the sum of G's eigenvalues (for a
+        positive semi-definite G also its nuclear norm), the mean over Rademacher probes z of
+        z^T G z = (2/P) ||J z||^2 (unbiased: E[z z^T] = I); ``trace_stderr`` its standard error. This is
+        the average curvature, the one noise sees: for zeta ~ N(0, sigma^2 I),
+        E MSE(I(x + zeta), I(x)) = (sigma^2 / 2) tr G + O(sigma^3), SEP's L_f at small sigma (no clamping).
+      * ``frobenius_sq``: Hutchinson's estimate of ||G||_F^2 = (4/P^2) ||J^T J||_F^2 = the sum of G's squared
+        eigenvalues, the mean of ||G z||^2 over the same probes (also unbiased; its square root, the
+        Frobenius norm, would be biased low, so the square is returned); ``frobenius_sq_stderr``.
+    As G >= 0: spectral <= sqrt(frobenius_sq) <= trace (exactly; the estimates up to their errors). Costs: (Lanczos iterations + ``n_probes``) operator calls of two backward passes each,
+    after one map with its graph. The probes (n_probes, *x.shape) are drawn from ``seed`` on the CPU or
+    passed as ``probes``; as in ``hessian_trace``, pass ``v0`` and ``probes`` (sliced per example) to get
+    results for a batch equal to those input by input (the default draws depend on the batch's shape).
+
+    ``target``: the class explained (default: the prediction at ``x``), the only label involved; no target
+    map. ``map_kwargs``: ``explanation_map``'s settings (e.g. IG ``steps``; SmoothGrad ``noise``, ``seed``;
+    a dict, so that SmoothGrad's ``seed`` and this ``seed`` stay apart). Call ``model.eval()`` first (batch
+    norm in train mode couples the examples).
+
+    ReLU networks: measured on the model as given, with a ``SecondOrderReLUWarning``. G needs only the map's
+    first derivative, but for the gradient map that is the logit's input Hessian: the gradient, guided
+    backprop and SmoothGrad maps of a ReLU network are piecewise constant in x, so J = 0 and every value is
+    0 (almost everywhere); grad x input and IG give J of the linear piece x lies in (not 0, not smooth).
+    For the curvature of the smooth network pass ``lib.nn.models.softplus_twin(model, beta)``.
+    """
+    _check_input(x, "x")
+    _check_map_kwargs(method, map_kwargs)
+    _check_tol(tol)
+    _positive_int("max_iter", max_iter)
+    start = _start_vectors(x, seed, v0)
+    probes = _draw_probes(x, n_probes, seed, probes)
+    if any(isinstance(m, nn.ReLU) for m in model.modules()):
+        warnings.warn(
+            f"model has nn.ReLU: the explanation-change curvature is measured on it as given; its "
+            f"{method} map's input Jacobian is that of a piecewise-linear network (zero almost everywhere "
+            f"for gradient, guided_backprop and smoothgrad); use lib.nn.models.softplus_twin(model, beta) "
+            f"for the smooth network",
+            SecondOrderReLUWarning,
+            stacklevel=2,
+        )
+    op = explanation_change_operator(model, x, method, target, map_kwargs)
+    res = lanczos(op, x, ("largest",), tol, max_iter, seed, start)
+    trace, frobenius_sq = _hutchinson_estimates(op, probes)
+    return {
+        "spectral": res["values"][:, 0],
+        "spectral_error": res["errors"][:, 0],
+        "converged": res["converged"],
+        "iterations": res["iterations"],
+        "trace": trace.trace,
+        "trace_stderr": trace.stderr,
+        "frobenius_sq": frobenius_sq.trace,
+        "frobenius_sq_stderr": frobenius_sq.stderr,
+    }
+
+
+def _check_map_kwargs(
+    method: object, map_kwargs: Mapping[str, object] | None
+) -> dict[str, object]:
+    if method not in EXPLANATION_METHODS:
+        raise ConfigError(
+            f"method={method!r} is not allowed: expected one of {EXPLANATION_METHODS}"
+        )
+    if map_kwargs is None:
+        return {}
+    if not isinstance(map_kwargs, Mapping):
+        raise ConfigError(
+            f"map_kwargs={map_kwargs!r} is not allowed: expected None or a dict of "
+            f"explanation_map settings for method={method!r}"
+        )
+    return dict(map_kwargs)
+
+
 def _check_input(x: torch.Tensor, name: str) -> None:
     if not isinstance(x, torch.Tensor) or not x.is_floating_point():
         raise ConfigError(
@@ -540,6 +705,16 @@ def _check_loss(loss: object, x: torch.Tensor) -> None:
         raise ConfigError(
             f"loss_fn output with {bad} non-finite values is not allowed: expected finite losses"
         )
+
+
+def _check_tol(tol: object) -> None:
+    if not (
+        isinstance(tol, (int, float))
+        and not isinstance(tol, bool)
+        and math.isfinite(tol)
+        and tol >= 0
+    ):
+        raise ConfigError(f"tol={tol!r} is not allowed: expected a finite number >= 0")
 
 
 def _positive_int(name: str, value: object, minimum: int = 1) -> None:

@@ -161,7 +161,7 @@ report.flatness_intervals(R.corr)
 plt.show()
 
 # %% tags=["remove-input"]
-say(report.readings_text(R.corr, R.shares))
+say(report.readings_text(R.corr, R.shares, P.landscape.equivalence_rho))
 
 # %% [markdown]
 # **Why measures of one loss can disagree.** The Hessian is the curvature *at* the input; a slice's quadratic
@@ -201,7 +201,7 @@ say(report.tracking_text(R.track, R.verdict))
 # explanations.
 
 # %% tags=["remove-input"]
-say(report.verdict_text(R.parts))
+say(report.verdict_text(R.parts, P.landscape.equivalence_rho))
 
 # %% [markdown]
 # **Differences from the paper:** several directions, victims and seeds instead of one curve; curvature on

@@ -142,13 +142,18 @@ say(report.verdict_text(R))
 
 # %% [markdown]
 # Our blocks beside the paper's block of the same dataset and architecture (the paper's rows are for gradient
-# maps; a dataset the paper does not have, e.g. Fashion-MNIST, has no paper row). Where SEP_pos or SEP_neg is
-# missing here, the half of the order that can be read is shown and the rest is "—". Ratios are of L_end
-# (pos: SEP_pos, neg: SEP_neg; the paper's rows use gradient maps); "PGD pts" is the spread of PGD accuracy
+# maps; a dataset the paper does not have, e.g. Fashion-MNIST, has no paper row). Each half of the order is
+# read on the pairs both models kept, seed by seed: our ratio is the geometric mean of the per-pair L_end
+# ratio with a 95 % bootstrap interval that draws seeds and pairs once for both models, and the half agrees
+# when the interval lies above 1, disagrees when below, and is inconclusive otherwise. The paper reports
+# means only, so its rows give the ratio of means without interval or status. Where SEP_pos or SEP_neg is
+# missing here, its half is "—". "neg / pos" is SEP_neg / SEP_pos; "PGD pts" is the spread of PGD accuracy
 # over the roles shown, in points.
 
 # %%
-human_table(R.side, report.SIDE_COLUMNS, digits=2, index=["experiment"])
+human_table(
+    report.side_for_reading(R.side), report.SIDE_COLUMNS, digits=2, index=["experiment"]
+)
 
 # %% [markdown]
 # ## SEP on a TRADES base

@@ -25,7 +25,12 @@
 #    reduction, so a model whose maps start far from the target ends far from it even if the attack works
 #    equally well: the correlation of $L_\mathrm{start}$ with $L_\mathrm{end}$ is partly automatic. A fair
 #    test asks whether flatness still goes with $L_\mathrm{end}$ once $L_\mathrm{start}$ is held fixed, and
-#    whether either goes with $r$, which the identity does not tie to $L_\mathrm{start}$.
+#    whether either goes with $r$, which the identity does not tie to $L_\mathrm{start}$. The paper's claim
+#    itself is read so that it can fail: $\log L_\mathrm{end} = \log L_\mathrm{start} + \log(1 - r)$, and the
+#    claim agrees where $\log L_\mathrm{start}$'s share of the between-model variance of
+#    $\log L_\mathrm{end}$ has its interval above the profile's threshold (one half, fixed with issue 19
+#    before any share was computed), disagrees where it lies below; flatness's role is reported apart, with
+#    its sign.
 # 2. **Across methods.** The paper's Figure 5 trains SEP with one explanation method and attacks another.
 # 3. **At a fixed budget** (beyond the paper): the reference attack has no ball, so its final loss mixes how
 #    far the maps start apart with how far the input may travel. The same attack inside the L∞ ball of the
@@ -69,7 +74,9 @@ drivers = drivers_result(P, store, device, chosen, paper=pd.read_csv("paper_tabl
 # and its flatness: the input-Hessian spectral norm of the explanation loss at the landscape victims (twin β
 # of chapter 4). Each column becomes a percentile rank within its experiment, so that one dataset's scale does
 # not make a correlation; the correlations are Spearman's over the pooled models, partial ones with
-# L_start's rank removed, with bootstrap 95 % intervals over models.
+# L_start's rank removed, with bootstrap 95 % intervals over models. The variance shares (closing paragraph
+# of this part) demean each log part within experiment and method instead, with intervals from resampling
+# models within each (across pairs: the shared pairs of an experiment resampled once for every model).
 
 # %%
 human_table(
@@ -119,6 +126,9 @@ say(
         drivers.pair_verdict,
         drivers.correlations,
         drivers.pair_correlations,
+        drivers.shares,
+        drivers.flatness_role,
+        drivers.pair_flatness_role,
     )
 )
 
@@ -169,7 +179,9 @@ rc = report.robustness_display(budget.robustness)
 grouped_tables(rc, ["experiment"], report.ROBUSTNESS_COLUMNS, digits={"n": 0})
 
 # %%
-in_ball = driver_reading(budget.bounded, drivers.per_model)
+in_ball = driver_reading(
+    budget.bounded, drivers.per_model, P.drivers.start_share_threshold
+)
 say(
     "**SEP inside the ball** (L_end, mean over label-kept pairs of every seed, 95 % CI):"
 )
@@ -181,6 +193,9 @@ human_table(
     report.BALL_CORRELATION_COLUMNS,
     digits={"models": 0},
 )
+
+# %% tags=["remove-input"]
+say(report.ball_text(in_ball))
 
 # %% tags=["remove-input"]
 say(

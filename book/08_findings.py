@@ -19,10 +19,13 @@
 # main table, `paper_table.csv`, recomputed where it is a number), our evidence (read from the result store
 # by the same library calls as the chapters that measured it), and a verdict. The verdict is chosen by code,
 # by rules fixed before this page read any result: each claim is read on units (models, experiments, or an
-# experiment and explanation method); each unit agrees with the paper's direction, agrees in part or
-# disagrees by the rule stated for that claim (its function's docstring in `lib/report/findings.py`); the claim's
-# verdict follows from the units' statuses by one rule for every claim, shown at the end of the page. Long
-# text is in the paragraphs under the table, one per claim, each sentence chosen from the numbers.
+# experiment and explanation method); a unit agrees when its 95 % interval excludes "no effect" in the
+# paper's direction, disagrees when it excludes it the other way, and is inconclusive otherwise (a claim
+# that something does *not* happen agrees only when the interval lies inside a margin fixed in the profile
+# beforehand), by the rule stated for that claim (its function's docstring in `lib/report/findings.py`).
+# The table counts the units of each status; the claim's verdict follows from them by one rule for every
+# claim, shown at the end of the page: a claim with no agreeing and no disagreeing unit is inconclusive.
+# Long text is in the paragraphs under the table, one per claim, each sentence chosen from the numbers.
 
 # %% tags=["parameters", "remove-cell"]
 profile = "cpu"  # smoke | cpu | paper, or a path to a YAML profile

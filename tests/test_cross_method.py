@@ -52,13 +52,13 @@ def test_each_training_method_is_read_against_the_same_base_per_attacked_method(
                 row("grad_x_input", "SEP_neg", method, 3.0 if flipped else 25.0, seed),
             ]
     roles, v = cross_verdicts(pd.DataFrame(rows))
-    got = {(r.trained_with, r.explanation): bool(r.l_end_order) for r in v.itertuples()}
+    got = {(r.trained_with, r.explanation): r.status for r in v.itertuples()}
     assert got == {
-        ("gradient", "gradient"): True,
-        ("gradient", "guided_backprop"): True,
-        ("grad_x_input", "gradient"): True,
-        ("grad_x_input", "guided_backprop"): False,
-    }
+        ("gradient", "gradient"): "agrees",
+        ("gradient", "guided_backprop"): "agrees",
+        ("grad_x_input", "gradient"): "agrees",
+        ("grad_x_input", "guided_backprop"): "disagrees",
+    }  # paired per seed and pair; PGD accuracy the same for every model: held
     assert set(roles[roles["trained_with"] == "grad_x_input"]["role"]) == {
         "MAT",
         "SEP_pos",

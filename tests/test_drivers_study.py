@@ -1,15 +1,24 @@
 """The start-loss-against-flatness analysis with known answers: a built-in link (L_end = L_start times a
-noise factor) is found as 'start loss'; a landscape that drives L_end through the reduction is found as
-'flatness'; pooling ranks within each experiment so that scale differences between experiments do not
+noise factor) gives L_start most of log L_end's variance (the claim agrees) but the correlations alone read
+'start loss' only inside an equivalence margin; a landscape that drives L_end through the reduction is found
+as 'flatness', with its sign, and the start-loss claim disagrees; pooling ranks within each experiment so that scale differences between experiments do not
 create a correlation."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from lib.analysis.verdicts import driver_verdict
+from lib.analysis.stats import AGREES, DISAGREES, INCONCLUSIVE
+from lib.analysis.verdicts import (
+    NO_CLEAR_ROLE,
+    SHARPER_FURTHER,
+    SHARPER_LESS,
+    driver_verdict,
+    flatness_role,
+    start_loss_status,
+)
 from lib.core.errors import ConfigError
-from lib.studies.drivers import driver_correlations, pooled_models
+from lib.studies.drivers import driver_correlations, pooled_models, variance_shares
 
 
 def synthetic(kind: str, n: int = 40, seed: int = 0):
@@ -52,7 +61,11 @@ def test_a_built_in_link_reads_as_start_loss():
         < 0
         < c.loc["flatness ~ L_end | L_start", "hi"]
     )
-    assert driver_verdict(corr) == "start loss"
+    assert driver_verdict(corr) == INCONCLUSIVE  # not significant is not absent
+    assert driver_verdict(corr, margin=0.5) == "start loss"
+    assert flatness_role(corr).startswith(NO_CLEAR_ROLE)
+    shares = variance_shares(pooled_models(rob, flat, "expl:spectral"), n_boot=300)
+    assert shares["start_lo"] > 0.9 and start_loss_status(shares, 0.5) == AGREES
 
 
 def test_flatness_through_the_reduction_reads_as_flatness_once_the_start_is_held_fixed():
@@ -71,6 +84,9 @@ def test_flatness_through_the_reduction_reads_as_flatness_once_the_start_is_held
     )  # sharper -> less reduction -> higher L_end
     assert c.loc["flatness ~ rel. reduction", "hi"] < -0.5
     assert driver_verdict(corr) == "flatness"
+    assert flatness_role(corr) == f"{SHARPER_FURTHER}; {SHARPER_LESS}"
+    shares = variance_shares(pooled_models(rob, flat, "expl:spectral"), n_boot=300)
+    assert start_loss_status(shares, 0.5) == DISAGREES
 
 
 def test_pooling_ranks_within_each_experiment():

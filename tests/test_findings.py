@@ -13,7 +13,7 @@ from conftest import PROJECT
 from lib.analysis.verdicts import (
     AGREES,
     DISAGREES,
-    IN_PART,
+    INCONCLUSIVE,
     NOT_REPRODUCED,
     NOT_TESTED,
     PARTLY,
@@ -64,13 +64,14 @@ def check_row(row):
 
 
 def test_verdict_rule():
-    A, P, D = AGREES, IN_PART, DISAGREES
+    A, U, D = AGREES, INCONCLUSIVE, DISAGREES  # U: undecided
     assert verdict_of([]) == NOT_TESTED
     assert verdict_of([None, None]) == NOT_TESTED
     assert verdict_of([A, A, None]) == REPRODUCED
     assert verdict_of([A, D]) == PARTLY
-    assert verdict_of([P, P]) == PARTLY
-    assert verdict_of([D, P]) == PARTLY
+    assert verdict_of([A, U]) == PARTLY
+    assert verdict_of([U, U]) == INCONCLUSIVE  # never "partly" without a definite unit
+    assert verdict_of([D, U]) == NOT_REPRODUCED
     assert verdict_of([D, None, D]) == NOT_REPRODUCED
     with pytest.raises(ConfigError, match="status='yes'"):
         verdict_of(["yes"])
@@ -82,7 +83,16 @@ def test_table_numbers_rows_and_refuses_other_dicts():
         pending("claim b", "paper b", "chapter 6"),
     ]
     t = findings_table(rows)
-    assert list(t.columns) == ["number", "claim", "paper", "ours", "verdict"]
+    assert list(t.columns) == [
+        "number",
+        "claim",
+        "paper",
+        "ours",
+        AGREES,
+        DISAGREES,
+        INCONCLUSIVE,
+        "verdict",
+    ]
     assert t["number"].tolist() == [1, 2] and (t["verdict"] == NOT_TESTED).all()
     with pytest.raises(ConfigError, match="missing"):
         findings_table([{"claim": "c", "verdict": "reproduced"}])
@@ -134,7 +144,9 @@ def test_motivation_helpers_known_answers():
     "success, attack, noise, verdict, units",
     [
         ([0.9, 0.8], [0.8, 0.7], [0.01, 0.02], REPRODUCED, [AGREES, AGREES]),
-        ([0.9, 0.3], [0.8, 0.7], [0.01, 0.02], PARTLY, [AGREES, IN_PART]),
+        # 12 of 20 pairs: the interval holds 1/2
+        ([0.9, 0.6], [0.8, 0.7], [0.01, 0.02], PARTLY, [AGREES, INCONCLUSIVE]),
+        ([0.6, 0.55], [0.8, 0.7], [0.01, 0.02], INCONCLUSIVE, [INCONCLUSIVE] * 2),
         ([0.9, 0.2], [0.8, 0.1], [0.01, 0.3], PARTLY, [AGREES, DISAGREES]),
         ([0.4, 0.2], [0.1, 0.1], [0.3, 0.3], NOT_REPRODUCED, [DISAGREES, DISAGREES]),
     ],
@@ -201,6 +213,13 @@ def sweep_corr(readings: dict[tuple[str, str], str], models: int = 12) -> pd.Dat
         (
             {("a", "gradient"): "falls", ("b", "gradient"): "no clear relation"},
             NOT_REPRODUCED,
+        ),
+        (
+            {
+                ("a", "gradient"): "no clear relation",
+                ("b", "gradient"): "no clear relation",
+            },
+            INCONCLUSIVE,
         ),
         ({("a", "gradient"): "too few models"}, NOT_TESTED),
         ({("a", "gradient"): "rises", ("b", "gradient"): "too few models"}, REPRODUCED),
@@ -299,11 +318,13 @@ def landscape_corr(
     per_experiment: dict[str, tuple[list[str], list[str]]],
 ) -> pd.DataFrame:
     """flatness_correlations-like rows against PGD accuracy: the CE readings and the explanation-loss
-    readings of each experiment."""
+    readings of each experiment, the k-th of each loss on the same flatness measure ("weak": an interval
+    that holds 0 inside the margin)."""
     ci = {
         "flattens": (-0.7, -0.9, -0.3),
         "sharpens": (0.7, 0.3, 0.9),
         "no clear relation": (0.0, -0.5, 0.5),
+        "weak": (0.0, -0.2, 0.2),
         "too few models": (np.nan,) * 3,
     }
     rows = []
@@ -323,87 +344,102 @@ def landscape_corr(
                         "rho": rho,
                         "lo": lo,
                         "hi": hi,
-                        "reading": r,
+                        "reading": "no clear relation" if r == "weak" else r,
                     }
                 )
     return pd.DataFrame(rows)
 
 
-FLAT, SHARP, NONE = "flattens", "sharpens", "no clear relation"
+FLAT, SHARP, NONE, WEAK = "flattens", "sharpens", "no clear relation", "weak"
 
 
 @pytest.mark.parametrize(
     "data, verdict, units",
     [
         (
-            {"a": ([FLAT, FLAT], [NONE, SHARP]), "b": ([FLAT], [NONE])},
+            {"a": ([FLAT, FLAT], [WEAK, WEAK]), "b": ([FLAT], [WEAK])},
             REPRODUCED,
-            [AGREES, AGREES],
+            [AGREES, AGREES, AGREES],
         ),
         (
-            {"a": ([FLAT, NONE], [NONE, NONE])},
+            {"a": ([FLAT, NONE], [WEAK, WEAK])},
             PARTLY,
-            [IN_PART],
-        ),  # CE flattens by some measures only
+            [AGREES, INCONCLUSIVE],
+        ),  # CE flattens by one measure only
         (
-            {"a": ([FLAT, FLAT], [FLAT, NONE])},
-            PARTLY,
-            [IN_PART],
-        ),  # the explanation loss flattens too
+            {"a": ([FLAT, FLAT], [NONE, SHARP])},
+            INCONCLUSIVE,
+            [INCONCLUSIVE, INCONCLUSIVE],
+        ),  # "does not flatten" is not shown by an interval that merely holds 0
         (
-            {"a": ([NONE, NONE], [NONE, NONE])},
+            {"a": ([FLAT, FLAT], [FLAT, WEAK])},
             PARTLY,
-            [IN_PART],
-        ),  # part (2) holds alone
+            [DISAGREES, AGREES],
+        ),  # the explanation loss flattens too by one measure
         (
-            {"a": ([FLAT, FLAT], [SHARP]), "b": ([NONE, SHARP], [FLAT, FLAT])},
-            PARTLY,
-            [AGREES, DISAGREES],
+            {"a": ([SHARP, NONE], [WEAK, FLAT])},
+            NOT_REPRODUCED,
+            [DISAGREES, DISAGREES],
         ),
-        ({"a": ([NONE, SHARP], [FLAT, FLAT])}, NOT_REPRODUCED, [DISAGREES]),
         ({"a": (["too few models"], ["too few models"])}, NOT_TESTED, [None]),
     ],
 )
 def test_claim_landscape(data, verdict, units):
-    row = claim_landscape(landscape_corr(data), "The starting value tracks L_end.")
+    row = claim_landscape(landscape_corr(data), 0.3, "The starting value tracks L_end.")
     assert check_row(row) == verdict
     assert list(row["units"].values()) == units
     assert "(chapter 4): The starting value tracks L_end. Units (" in row["detail"]
+    assert "a (‖H‖₂)" in row["units"]
 
 
-def test_landscape_parts_counts_and_skips_too_few():
+def test_landscape_parts_pairs_the_losses_by_measure_and_skips_too_few():
     parts = landscape_parts(
-        landscape_corr({"a": ([FLAT, NONE, "too few models"], [SHARP, FLAT, NONE])})
+        landscape_corr(
+            {
+                "a": (
+                    ["flattens", "no clear relation", "too few models"],
+                    ["weak", "flattens", "no clear relation"],
+                )
+            }
+        ),
+        0.3,
     )
-    counts = parts.iloc[0][
-        ["ce_flattens", "ce_n", "expl_flattens", "expl_sharpens", "expl_n"]
-    ].tolist()
-    assert counts == [1, 2, 1, 1, 3]
+    assert parts["flatness"].tolist() == ["spectral", "measure1", "measure2"]
+    assert parts["ce_status"].tolist() == [AGREES, INCONCLUSIVE, None]
+    assert parts["expl_status"].tolist() == [AGREES, DISAGREES, INCONCLUSIVE]
+    assert parts["status"].tolist() == [AGREES, DISAGREES, INCONCLUSIVE]
+    assert parts.iloc[0]["ce_lo"] == -0.9 and parts.iloc[0]["expl_hi"] == 0.2
 
 
 # ------------------------------------------------------------------------------------------------
 # claim 4: SEP
 
 
-def sep_roles(blocks: dict[str, dict[str, tuple[float, float]]]) -> pd.DataFrame:
-    """by_role-like rows: per experiment, each role's (L_end, PGD accuracy)."""
+def sep_main(blocks: dict[str, dict[str, tuple[float, float]]]) -> pd.DataFrame:
+    """Main-table rows: per experiment, role and seed (two), 10 pairs around the role's L_end, and its PGD
+    accuracy (with ``l_end_1e-7``, so that one row per role also serves as ``roles``)."""
     rows = []
     for name, roles in blocks.items():
         for role, (l_end, pgd) in roles.items():
-            rows.append(
-                {
-                    "experiment": name,
-                    "explanation": "gradient",
-                    "role": role,
-                    "l_end_1e-7": l_end,
-                    "l_end_lo": 0.9 * l_end,
-                    "l_end_hi": 1.1 * l_end,
-                    "relative_reduction": 1 / l_end,
-                    "spearman_to_target": 1 / l_end,
-                    "pgd_acc": pgd,
-                }
-            )
+            for seed in (0, 1):
+                rows.append(
+                    {
+                        "experiment": name,
+                        "explanation": "gradient",
+                        "role": role,
+                        "seed": seed,
+                        "l_end_1e-7": l_end,
+                        "l_end_pairs": l_end * np.exp(np.linspace(-0.1, 0.1, 10)),
+                        "pair_index": np.arange(10),
+                        "pgd_acc": pgd,
+                        "collapsed": "",
+                    }
+                )
     return pd.DataFrame(rows)
+
+
+def sep_roles(main: pd.DataFrame) -> pd.DataFrame:
+    return main.drop_duplicates(["experiment", "explanation", "role"])
 
 
 GOOD = {"SEP_pos": (10.0, 0.80), "MAT": (20.0, 0.81), "SEP_neg": (40.0, 0.80)}
@@ -412,7 +448,8 @@ MOVED = {
     "SEP_pos": (10.0, 0.70),
     "MAT": (20.0, 0.81),
     "SEP_neg": (40.0, 0.80),
-}  # PGD 11 points apart
+}  # SEP_pos's PGD 11 points below MAT's
+FLAT = {"SEP_pos": (20.0, 0.80), "MAT": (20.0, 0.81), "SEP_neg": (40.0, 0.80)}
 HALF = {"SEP_pos": (10.0, 0.80), "MAT": (20.0, 0.81)}  # no SEP_neg
 HALF_WRONG = {"SEP_pos": (30.0, 0.80), "MAT": (20.0, 0.81)}
 
@@ -422,48 +459,62 @@ HALF_WRONG = {"SEP_pos": (30.0, 0.80), "MAT": (20.0, 0.81)}
     [
         ({"a": GOOD, "b": GOOD}, REPRODUCED, [AGREES, AGREES]),
         ({"a": GOOD, "b": REVERSED}, PARTLY, [AGREES, DISAGREES]),
-        ({"a": MOVED}, PARTLY, [IN_PART]),
-        ({"a": HALF}, PARTLY, [IN_PART]),
+        ({"a": MOVED}, INCONCLUSIVE, [INCONCLUSIVE]),
+        ({"a": FLAT, "b": GOOD}, PARTLY, [INCONCLUSIVE, AGREES]),
+        ({"a": HALF}, REPRODUCED, [AGREES]),
         ({"a": REVERSED, "b": HALF_WRONG}, NOT_REPRODUCED, [DISAGREES, DISAGREES]),
         ({"a": {"MAT": (20.0, 0.81)}}, NOT_TESTED, [None]),
     ],
 )
 def test_claim_sep(blocks, verdict, units):
-    roles = sep_roles(blocks)
-    row = claim_sep(sep_order_verdicts(roles), roles, paper_blocks(str(PAPER_CSV)))
+    main = sep_main(blocks)
+    row = claim_sep(
+        sep_order_verdicts(main), sep_roles(main), paper_blocks(str(PAPER_CSV))
+    )
     assert check_row(row) == verdict
     assert list(row["units"].values()) == units
-    assert row["paper"].startswith("order in 6 of 6 blocks; PGD spread ≤ 3.0 pts")
+    assert row["paper"].startswith(
+        "order of means in 6 of 6 blocks; PGD spread ≤ 3.0 pts"
+    )
 
 
 def test_claim_sep_sentences_follow_the_inputs():
-    roles = sep_roles({"a": GOOD, "b": HALF})
-    trades = sep_roles(
+    main = sep_main({"a": GOOD, "b": HALF, "c": MOVED})
+    trades = sep_main(
         {"a": {"SEP_pos": (10.0, 0.5), "TRADES": (20.0, 0.5), "SEP_neg": (5.0, 0.5)}}
     )
     row = claim_sep(
-        sep_order_verdicts(roles),
-        roles,
+        sep_order_verdicts(main),
+        sep_roles(main),
         paper_blocks(str(PAPER_CSV)),
         sep_order_verdicts(trades, base="TRADES"),
     )
-    assert "in 1 of 2 blocks (1 with both SEP_pos and SEP_neg)" in row["detail"]
+    d = row["detail"]
     assert (
-        "SEP_pos 10.0 [9.0, 11.0], MAT 20.0 [18.0, 22.0], SEP_neg 40.0 [36.0, 44.0]"
-        in row["detail"]
+        "- a (gradient), L_end means SEP_pos 10.0, MAT 20.0, SEP_neg 40.0: SEP_pos < MAT: agrees "
+        "(MAT / SEP_pos = 2.00 [2.00, 2.00]); MAT < SEP_neg: agrees (SEP_neg / MAT = 2.00 [2.00, 2.00]); "
+        "PGD accuracy minus MAT's (points, mean over seeds [90 % CI]): SEP_pos -1.0 [-1.0, -1.0], "
+        "SEP_neg -1.0 [-1.0, -1.0]; held (held: every interval inside ±3 points; not held: "
+        "one wholly outside); **block agrees**." in d
     )
     assert (
-        "no SEP_neg met the chapter's rule, so only half the order can be read (SEP_pos < MAT: yes)"
-        in row["detail"]
+        "- b (gradient), L_end means SEP_pos 10.0, MAT 20.0, no SEP_neg: SEP_pos < MAT: agrees "
+        "(MAT / SEP_pos = 2.00 [2.00, 2.00]) (no SEP_neg met the chapter's rule)" in d
     )
-    assert "are apart in 1 of 1 complete blocks." in row["detail"]
+    assert "SEP_pos -11.0 [-11.0, -11.0]" in d and "not held" in d
+    assert "**block inconclusive**" in d
+    assert "Of 3 blocks, 2 agree, 0 disagree and 1 are inconclusive" in d
     assert (
-        "On a TRADES base (our extension, not the paper's), the order holds with PGD accuracy held in 0 of 1"
-        in row["detail"]
+        "On a TRADES base (our extension, not the paper's), of 1 blocks 0 agree, 1 disagree and 0 are "
+        "inconclusive." in d
     )
-    assert row["ours"] == "order, PGD held, in 1 of 2 blocks; SEP_neg/SEP_pos 4.0×"
-    assert row["detail"].endswith(
-        "Units (2): agrees: a (gradient); agrees in part: b (gradient)."
+    assert (
+        row["ours"]
+        == "paired order agrees, PGD held, in 2 of 3 blocks; SEP_neg/SEP_pos 4.0×"
+    )
+    assert "in part" not in d
+    assert d.endswith(
+        "Units (3): agrees: a (gradient), b (gradient); inconclusive: c (gradient)."
     )
 
 
@@ -491,16 +542,24 @@ def string_constants(tree: ast.AST) -> list[ast.Constant]:
 
 
 def test_verdict_words_are_typed_once_in_the_library_and_never_in_the_chapter():
-    source = (PROJECT / "lib" / "analysis" / "verdicts.py").read_text()
-    tree = ast.parse(source)
-    hits = [
-        n for n in string_constants(tree) if any(v in n.value.lower() for v in VERDICTS)
-    ]
+    # the claim verdicts are typed in analysis.verdicts, "inconclusive" (a verdict and a unit status) in
+    # analysis.stats beside the intervals it is read from
+    hits = []
+    for module in ("verdicts", "stats"):
+        tree = ast.parse((PROJECT / "lib" / "analysis" / f"{module}.py").read_text())
+        found = [
+            n
+            for n in string_constants(tree)
+            if any(v in n.value.lower() for v in VERDICTS)
+        ]
+        statements = [
+            s
+            for s in tree.body
+            if any(s.lineno <= n.lineno <= s.end_lineno for n in found)
+        ]
+        assert len(statements) <= 1  # the one statement that names them
+        hits += found
     assert sorted(n.value for n in hits) == sorted(VERDICTS)
-    statements = [
-        s for s in tree.body if any(s.lineno <= n.lineno <= s.end_lineno for n in hits)
-    ]
-    assert len(statements) == 1  # the one statement that names them
     notebook = jupytext.read(PROJECT / "book" / "08_findings.py")
     code = [ast.parse(c.source) for c in notebook.cells if c.cell_type == "code"]
     typed = [
@@ -516,68 +575,131 @@ def test_verdict_words_are_typed_once_in_the_library_and_never_in_the_chapter():
 # claims 5 and 6 (chapter 6)
 
 
-def curvature_verdicts(readings_10, reading_100=None):
+def curvature_verdicts(statuses_10, status_100=None, converged=None):
     rows = []
-    for i, reading in enumerate(readings_10):
-        for beta, rd in ((10.0, reading), (100.0, reading_100 or reading)):
+    for i, status in enumerate(statuses_10):
+        for beta, st in ((10.0, status), (100.0, status_100 or status)):
+            conv = status if converged is None else converged
             rows.append(
                 {
                     "experiment": f"e{i}",
                     "base": "MAT",
                     "twin_beta": beta,
                     "SEP_pos_expl_ratio": 0.5,
+                    "SEP_pos_expl_lo": 0.3,
+                    "SEP_pos_expl_hi": 0.8,
+                    "SEP_pos_status": st,
                     "SEP_pos_ce_ratio": 1.0,
+                    "SEP_pos_ce_less": AGREES,
                     "SEP_neg_expl_ratio": np.nan,
+                    "SEP_neg_expl_lo": np.nan,
+                    "SEP_neg_expl_hi": np.nan,
+                    "SEP_neg_status": None,
                     "SEP_neg_ce_ratio": np.nan,
-                    "reading": rd,
+                    "SEP_neg_ce_less": None,
+                    "status": st,
+                    "status_converged": conv,
+                    "changed": conv != st,
                 }
             )
     return pd.DataFrame(rows)
 
 
 @pytest.mark.parametrize(
-    "readings, verdict",
+    "statuses, verdict",
     [
-        (["as intended", "as intended"], REPRODUCED),
-        (["as intended", "against"], PARTLY),
-        (["against", "against"], NOT_REPRODUCED),
-        (["not tested"], NOT_TESTED),
+        ([AGREES, AGREES], REPRODUCED),
+        ([AGREES, DISAGREES], PARTLY),
+        ([AGREES, INCONCLUSIVE], PARTLY),
+        ([INCONCLUSIVE, INCONCLUSIVE], INCONCLUSIVE),
+        ([DISAGREES, DISAGREES], NOT_REPRODUCED),
+        ([None], NOT_TESTED),
     ],
 )
-def test_claim_curvature_reads_each_block_at_the_first_beta(readings, verdict):
-    row = claim_curvature(curvature_verdicts(readings), 10.0)
+def test_claim_curvature_reads_each_block_at_the_first_beta(statuses, verdict):
+    row = claim_curvature(curvature_verdicts(statuses), 10.0)
     assert row["verdict"] == verdict
-    assert "same in" in row["detail"]
-
-
-def test_claim_curvature_counts_blocks_whose_reading_changes_with_beta():
-    row = claim_curvature(
-        curvature_verdicts(["as intended"], reading_100="against"), 10.0
+    assert (
+        "same in" in row["detail"] and "every block keeps its status" in row["detail"]
     )
+
+
+def test_claim_curvature_counts_blocks_whose_status_changes_with_beta_or_convergence():
+    row = claim_curvature(curvature_verdicts([AGREES], status_100=DISAGREES), 10.0)
     assert row["verdict"] == REPRODUCED and "the same in 0 of 1 blocks" in row["detail"]
+    assert "SEP_pos ×0.5 [0.3, 0.8] agrees (CE ×1, moves less)" in row["detail"]
+    row = claim_curvature(curvature_verdicts([AGREES], converged=INCONCLUSIVE), 10.0)
+    assert row["verdict"] == REPRODUCED
+    assert "the status changes in e0 (base MAT: agrees → inconclusive)" in row["detail"]
+
+
+def share_table(across, within):
+    """A ``studies.drivers.share_table`` with the two levels' (lo, hi, status)."""
+    return pd.DataFrame(
+        [
+            {
+                "level": level,
+                "start": 0.6,
+                "start_lo": lo,
+                "start_hi": hi,
+                "r": 0.4,
+                "r_lo": 1 - hi,
+                "r_hi": 1 - lo,
+                "rows": 40,
+                "threshold": 0.5,
+                "status": status,
+            }
+            for level, (lo, hi, status) in (
+                ("across models", across),
+                ("across pairs within a model", within),
+            )
+        ]
+    )
+
+
+AGREE, DISAGREE, OPEN = (
+    (0.55, 0.8, AGREES),
+    (0.1, 0.4, DISAGREES),
+    (0.3, 0.7, INCONCLUSIVE),
+)
 
 
 @pytest.mark.parametrize(
     "across, within, verdict",
     [
-        ("start loss", "start loss", REPRODUCED),
-        ("start loss", "both", PARTLY),
-        ("flatness", "neither", NOT_REPRODUCED),
+        (AGREE, AGREE, REPRODUCED),
+        (AGREE, OPEN, PARTLY),
+        (OPEN, OPEN, INCONCLUSIVE),
+        (DISAGREE, OPEN, NOT_REPRODUCED),
+        (AGREE, (np.nan, np.nan, None), REPRODUCED),
     ],
 )
-def test_claim_start_loss_reads_models_and_pairs(across, within, verdict):
+def test_claim_start_loss_reads_the_share_interval_against_the_threshold(
+    across, within, verdict
+):
     corr = pd.DataFrame(
         {
-            "question": ["L_start ~ L_end", "flatness ~ L_end | L_start"],
-            "rho": [0.9, 0.0],
-            "lo": [0.8, -0.2],
-            "hi": [0.95, 0.2],
+            "question": ["flatness ~ L_end | L_start", "flatness ~ rel. reduction"],
+            "rho": [-0.4, 0.3],
+            "lo": [-0.6, 0.1],
+            "hi": [-0.2, 0.5],
             "models": [40, 40],
         }
     )
-    row = claim_start_loss(corr, across, within, pd.read_csv(PAPER_CSV))
+    row = claim_start_loss(
+        share_table(across, within),
+        corr,
+        pd.read_csv(PAPER_CSV),
+        "at fixed L_start, sharper ends closer",
+        "no clear role",
+    )
+    assert row["verdict"] == verdict and "22 of 24" in row["paper"]
+    assert "Across models: 60% [55%, 80%] of the variance of log L_end" in row[
+        "detail"
+    ] or (across != AGREE)
+    assert "lies above 50%" in row["detail"] and "(threshold 50%)" in row["ours"]
     assert (
-        row["verdict"] == verdict
-        and "22 of 24" in row["paper"]
-        and "Over 40 models" in row["detail"]
+        "Across models (flatness ~ L_end | L_start: ρ = -0.40 [-0.60, -0.20]; flatness ~ rel. "
+        "reduction: ρ = +0.30 [+0.10, +0.50]): at fixed L_start, sharper ends closer. Across pairs: "
+        "no clear role." in row["detail"]
     )

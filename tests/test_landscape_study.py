@@ -88,9 +88,10 @@ def test_landscape_tables_on_a_tiny_sweep(store):
         and "expl_twin:l0" in R.means
     )
     assert len(R.joined) == 2 and set(R.track["experiment"]) == {"digits"}
-    assert R.verdict == tracking_verdict(R.track) and list(R.parts["experiment"]) == [
-        "digits"
-    ]
+    assert R.verdict == tracking_verdict(R.track)
+    assert (
+        list(R.parts["experiment"]) == ["digits"] * 4
+    )  # one unit per flatness measure
 
 
 @pytest.mark.parametrize(
@@ -101,11 +102,27 @@ def test_landscape_tables_on_a_tiny_sweep(store):
         ({"landscape.radius": -1.0}, "landscape.radius=-1.0"),
         ({"landscape.method": "lime"}, "landscape.method='lime'"),
         ({"landscape.surface_victims": 50}, "landscape.surface_victims=50"),
+        ({"landscape.equivalence_rho": 1.5}, "landscape.equivalence_rho=1.5"),
     ],
 )
 def test_bad_landscape_settings_are_refused(override, fragment):
     with pytest.raises(ConfigError, match=fragment):
         load_profile("smoke", override)
+
+
+def test_the_equivalence_margin_is_read_only_and_not_in_the_store_key():
+    from lib.pipeline.landscapes import landscape_config
+
+    a, b = (
+        load_profile("smoke", {"landscape.equivalence_rho": rho}) for rho in (0.3, 0.2)
+    )
+    assert landscape_config(a, "digits", "k", [1], [2]) == landscape_config(
+        b, "digits", "k", [1], [2]
+    )
+    assert (
+        "equivalence_rho"
+        not in landscape_config(a, "digits", "k", [1], [2])["settings"]
+    )
 
 
 def test_more_victims_than_pairs_is_refused(store):

@@ -131,41 +131,64 @@ def test_surface_figure_has_one_panel_per_role_and_a_shared_colour_bar():
 
 
 def verdict_row(
-    pos: float, neg: float, reading: str = "as intended", beta: float = 10.0
+    pos: float,
+    neg: float,
+    status: str = "agrees",
+    beta: float = 10.0,
+    pos_status: str = "agrees",
+    neg_status: str = "inconclusive",
+    status_converged: str | None = None,
 ) -> dict:
     return {
         "experiment": "a",
         "base": "MAT",
         "twin_beta": beta,
         "SEP_pos_expl_ratio": pos,
+        "SEP_pos_expl_lo": pos * 0.8,
+        "SEP_pos_expl_hi": pos * 1.2,
+        "SEP_pos_status": pos_status,
         "SEP_pos_ce_ratio": 1.01,
-        "SEP_pos_apart": True,
+        "SEP_pos_ce_lo": 0.9,
+        "SEP_pos_ce_hi": 1.1,
+        "SEP_pos_ce_less": "agrees",
         "SEP_neg_expl_ratio": neg,
+        "SEP_neg_expl_lo": neg * 0.5,
+        "SEP_neg_expl_hi": neg * 2,
+        "SEP_neg_status": neg_status,
         "SEP_neg_ce_ratio": 0.99,
-        "SEP_neg_apart": False,
-        "reading": reading,
+        "SEP_neg_ce_lo": 0.9,
+        "SEP_neg_ce_hi": 1.1,
+        "SEP_neg_ce_less": "inconclusive",
+        "status": status,
+        "status_converged": status if status_converged is None else status_converged,
+        "changed": status_converged is not None and status_converged != status,
     }
 
 
-def test_ratio_text_flips_with_the_ratio_and_says_when_a_role_is_missing():
+def test_ratio_text_gives_the_interval_and_the_half_status_and_says_when_a_role_is_missing():
     r = pd.DataFrame([verdict_row(0.5, 2.0)]).iloc[0]
-    assert (
-        ratio_text(r, "SEP_pos")
-        == "SEP_pos flattens the explanation loss ×0.50 (intervals apart), CE ×1.01"
+    assert ratio_text(r, "SEP_pos") == (
+        "SEP_pos ×0.5 [0.4, 0.6] of the base: flatter than the base (agrees); "
+        "CE ×1.01 [0.9, 1.1], CE moves less"
     )
     assert ratio_text(r, "SEP_neg").startswith(
-        "SEP_neg sharpens the explanation loss ×2.00 (intervals overlap)"
+        "SEP_neg ×2 [1, 4] of the base: no clear change (inconclusive); CE ×0.99"
     )
-    flipped = pd.DataFrame([verdict_row(2.0, 0.5)]).iloc[0]
-    assert ratio_text(flipped, "SEP_pos").startswith("SEP_pos sharpens")
-    assert ratio_text(flipped, "SEP_neg").startswith("SEP_neg flattens")
+    assert ratio_text(r, "SEP_neg").endswith("whether CE moves less is inconclusive")
+    flipped = pd.DataFrame(
+        [verdict_row(2.0, 0.5, pos_status="disagrees", neg_status="disagrees")]
+    ).iloc[0]
+    assert "sharper than the base (against the paper) (disagrees)" in ratio_text(
+        flipped, "SEP_pos"
+    )
+    assert "flatter than the base (against the paper)" in ratio_text(flipped, "SEP_neg")
     missing = pd.DataFrame([verdict_row(np.nan, 2.0)]).iloc[0]
     assert ratio_text(missing, "SEP_pos") == "no SEP_pos"
 
 
-def test_beta_text_names_the_blocks_whose_reading_changes():
+def test_beta_text_names_the_blocks_whose_status_changes():
     same = pd.DataFrame([{"experiment": "a", "base": "MAT", "same": True}])
-    assert beta_text(same).startswith("The reading is the same at both twin betas")
+    assert beta_text(same).startswith("The status is the same at both twin betas")
     changed = pd.DataFrame(
         [
             {"experiment": "a", "base": "MAT", "same": True},
@@ -174,22 +197,31 @@ def test_beta_text_names_the_blocks_whose_reading_changes():
     )
     text = beta_text(changed)
     assert text.startswith(
-        "The reading changes with the twin's beta in b (base TRADES):"
+        "The status changes with the twin's beta in b (base TRADES):"
     )
     assert "a (base" not in text
 
 
-def test_curvature_text_lists_every_block_and_the_convergence():
+def test_curvature_text_lists_every_block_the_convergence_and_the_converged_reading():
     verdicts = pd.DataFrame(
-        [verdict_row(0.5, 2.0), verdict_row(2.0, 0.5, "against", beta=100.0)]
+        [
+            verdict_row(0.5, 2.0),
+            verdict_row(2.0, 0.5, "disagrees", beta=100.0, pos_status="disagrees"),
+        ]
     )
     dep = pd.DataFrame([{"experiment": "a", "base": "MAT", "same": False}])
     text = curvature_text(verdicts, dep, {10.0: 1.0, 100.0: 0.5}, 60)
-    assert "**a, base MAT, twin β = 10:** SEP_pos flattens" in text
-    assert "Reading: **as intended**." in text and "Reading: **against**." in text
+    assert "**a, base MAT, twin β = 10:** SEP_pos ×0.5" in text
+    assert "Status: **agrees**." in text and "Status: **disagrees**." in text
     assert (
         "100 % of the victims at twin β = 10, 50 % of the victims at twin β = 100"
         in text
     )
     assert "cap of 60 HVPs" in text
     assert "changes with the twin's beta" in text
+    assert "every block keeps its status" in text
+    verdicts = pd.DataFrame([verdict_row(0.5, 2.0, status_converged="inconclusive")])
+    text = curvature_text(verdicts, dep, {10.0: 0.5}, 60)
+    assert (
+        "the status changes in a (base MAT, twin β = 10): agrees → inconclusive" in text
+    )

@@ -134,39 +134,32 @@ def test_drivers_text_reads_each_verdict_in_words():
     corr = corr_table((0.0, -0.2, 0.2))
     for verdict, words in text.DRIVER_READING.items():
         t = text.drivers_text(a, verdict, "neither", corr, corr)
-        assert f"**Verdict across models: {verdict}.** {words}" in t
+        assert f"**Correlation reading across models: {verdict}.** {words}" in t
         assert "the same reading gives: **neither**." in t
 
 
-def verdict_row(complete, order=None, pos=None, neg=None, **kw):
+def verdict_row(pos=None, neg=None, **kw):
+    """A ``sep_order_verdicts`` row with the statuses of its halves (ratio 2 [1.5, 2.5] where read)."""
+    half = {
+        f"{h}_{c}": (v if s is not None else np.nan)
+        for h, s in (("pos", pos), ("neg", neg))
+        for c, v in (("ratio", 2.0), ("lo", 1.5), ("hi", 2.5))
+    }
     return SimpleNamespace(
-        complete=complete,
-        l_end_order=order,
-        pos_below_base=pos,
-        base_below_neg=neg,
+        complete=pos is not None and neg is not None,
+        pos_status=pos,
+        neg_status=neg,
+        **half,
         **kw,
     )
 
 
-def test_order_text_and_order_holds_follow_the_row():
-    assert text.order_text(verdict_row(True, True), "MAT") == "whole order holds"
-    assert (
-        text.order_text(verdict_row(True, False), "MAT") == "whole order does not hold"
-    )
-    assert (
-        text.order_text(verdict_row(False, pos=True, neg=np.nan), "MAT")
-        == "half order, SEP_pos < MAT: yes"
-    )
-    assert (
-        text.order_text(verdict_row(False, pos=None, neg=False), "TRADES")
-        == "half order, TRADES < SEP_neg: no"
-    )
-    assert text.order_text(verdict_row(False), "MAT") == "half order, nothing to read"
-    assert sep_order_holds(verdict_row(True, True)) and not sep_order_holds(
-        verdict_row(True, False)
-    )
-    assert sep_order_holds(verdict_row(False, pos=True, neg=np.nan))
-    assert not sep_order_holds(verdict_row(False, pos=True, neg=False))
+def test_order_holds_follows_the_statuses_of_the_halves():
+    assert sep_order_holds(verdict_row("agrees", "agrees"))
+    assert not sep_order_holds(verdict_row("agrees", "inconclusive"))
+    assert sep_order_holds(verdict_row("agrees", None))
+    assert not sep_order_holds(verdict_row("agrees", "disagrees"))
+    assert not sep_order_holds(verdict_row())
 
 
 def test_cross_text_counts_and_lists_every_case():
@@ -175,21 +168,13 @@ def test_cross_text_counts_and_lists_every_case():
             {
                 "experiment": "a",
                 "trained_with": "grad",
-                "explanation": "grad",
-                "complete": True,
-                "l_end_order": True,
-                "pos_below_base": True,
-                "base_below_neg": True,
-            },
-            {
-                "experiment": "a",
-                "trained_with": "grad",
-                "explanation": "cross",
-                "complete": True,
-                "l_end_order": False,
-                "pos_below_base": False,
-                "base_below_neg": True,
-            },
+                "explanation": e,
+                **vars(verdict_row(pos, neg)),
+            }
+            for e, pos, neg in (
+                ("grad", "agrees", "agrees"),
+                ("cross", "disagrees", "inconclusive"),
+            )
         ]
     )
     accuracy = pd.DataFrame(
@@ -205,14 +190,26 @@ def test_cross_text_counts_and_lists_every_case():
         ]
     )
     result = SimpleNamespace(
-        verdicts=verdicts, accuracy=accuracy, base="MAT", off_holds=0, off_total=1
+        verdicts=verdicts,
+        accuracy=accuracy,
+        base="MAT",
+        off_holds=0,
+        off_total=1,
+        off_against=1,
     )
     t = text.cross_text(result, 2.0)
     assert t.startswith(
-        "**Where the trained and the attacked method differ, the readable order holds in 0 of 1"
+        "**Where the trained and the attacked method differ, every readable half of the order agrees "
+        "(paired 95 % interval of the L_end ratio above 1) in 0 of 1 cases, and a half disagrees in 1**"
     )
-    assert "- a, trained on grad, attacked with cross: whole order does not hold." in t
+    assert (
+        "- a, trained on cross, attacked with" not in t
+        and "- a, trained on grad, attacked with cross: SEP_pos < MAT: disagrees (MAT / SEP_pos = "
+        "2.00 [1.50, 2.50]); MAT < SEP_neg: inconclusive (SEP_neg / MAT = 2.00 [1.50, 2.50])."
+        in t
+    )
     assert "a SEP_pos on grad: clean 1.0, PGD 4.0 points from MAT (beyond 2)." in t
+    assert "in part" not in t
 
 
 def test_cross_display_and_interval_columns():
@@ -245,7 +242,7 @@ def test_held_back_and_budget_texts_follow_their_input():
         "40 Adam steps of 0.01 move a pixel by about 0.4" in t and "a: 0.1, b: 0.3" in t
     )
     verdicts = pd.DataFrame(
-        [{"experiment": "a", "complete": True, "l_end_order": True}]
+        [{"experiment": "a", **vars(verdict_row("agrees", None)), "status": "agrees"}]
     )
     t = text.budget_text(
         {"unbounded": 1.0, "fixed budget": 0.5},
@@ -259,7 +256,10 @@ def test_held_back_and_budget_texts_follow_their_input():
         "in 100% of the 2 swept experiments without a ball and in 50% with the budget fixed"
         in t
     )
-    assert "- a: whole order holds." in t
+    assert (
+        "- a: SEP_pos < MAT: agrees (MAT / SEP_pos = 2.00 [1.50, 2.50]); block agrees."
+        in t
+    )
     assert (
         "**Verdict on the drivers inside the ball: flatness** (without the ball: start loss)."
         in t
@@ -283,7 +283,69 @@ def test_driver_reading_pools_and_reads_a_built_in_link():
     )
     flat = pd.DataFrame({"key": relation["key"], "expl_twin:spectral": rng.random(n)})
     r = driver_reading(relation, flat)
-    assert len(r.pooled) == n and r.verdict == "start loss"
+    assert len(r.pooled) == n and r.verdict == "inconclusive"
+    row = r.shares.iloc[0]
+    assert row.start == pytest.approx(1.0) and row.status == "agrees"
+    assert (
+        0 < row.identity_gap < 0.02
+    )  # the table's reduction is not the mean losses' one
+    assert r.flatness_role.startswith("at fixed L_start, no clear role")
+    t = text.ball_text(r)
+    assert "log L_start carries 100% [100%, 100%]" in t and "**agrees**" in t
+    assert (
+        "Correlation reading: **inconclusive**" in t
+        and "differs from it by up to 0.01" in t
+    )
     assert r.correlations.set_index("question").loc[
         "L_start ~ L_end", "rho"
     ] == pytest.approx(1.0)
+
+
+def share_rows(statuses) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "level": level,
+                "start": 0.7,
+                "start_lo": lo,
+                "start_hi": hi,
+                "r": 0.3,
+                "r_lo": 1 - hi,
+                "r_hi": 1 - lo,
+                "rows": 30,
+                "identity_gap": 0.0,
+                "threshold": 0.5,
+                "status": status,
+            }
+            for level, (lo, hi, status) in statuses.items()
+        ]
+    )
+
+
+def test_drivers_text_reads_the_shares_and_the_signed_role_apart():
+    a = PaperAgreement((22, 24), (5, 6), (35, 36), 6, 4)
+    corr = corr_table((0.0, -0.2, 0.2))
+    shares = share_rows(
+        {
+            "across models": (0.55, 0.85, "agrees"),
+            "across pairs within a model": (0.2, 0.6, "inconclusive"),
+        }
+    )
+    t = text.drivers_text(
+        a, "inconclusive", "both", corr, corr, shares, "role A; red A", "role B; red B"
+    )
+    assert (
+        "Across models, log L_start carries 70% [55%, 85%] of the variance of log L_end and "
+        "log(1 − r) 30% [15%, 45%] (30 rows; threshold 50%): the interval lies above the threshold, "
+        "so the paper's claim **agrees**" in t
+    )
+    assert "across pairs within a model, log L_start carries 70% [20%, 60%]" in t
+    assert "contains the threshold: **inconclusive**" in t
+    assert "**Correlation reading across models: inconclusive.** Curvature's link" in t
+    assert "Across models: role A; red A. Across pairs: role B; red B." in t
+    assert "differs from it" not in t  # no gap to report
+    none = share_rows({"across models": (np.nan, np.nan, None)})
+    assert (
+        "Across models: too few rows to read a share: **no reading**"
+        in text.shares_text(none)
+    )

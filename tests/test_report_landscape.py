@@ -105,20 +105,31 @@ def test_flatness_by_kind_four_panels_of_one_experiment_and_loss():
     )
 
 
+INTERVALS = {
+    "flattens": (-0.5, -0.9, -0.1),
+    "sharpens": (0.5, 0.1, 0.9),
+    "no clear relation": (0.0, -0.6, 0.6),
+    "weak": (0.0, -0.2, 0.2),  # no clear relation, and inside the margin
+}
+
+
 def corr_table(ce_reading: str, expl_reading: str) -> pd.DataFrame:
     rows = []
     for loss, r in (("ce", ce_reading), ("expl_twin", expl_reading)):
-        for m in ("|quad.|", "‖H‖₂"):
+        rho, lo, hi = INTERVALS[r]
+        for col, m in (("spectral", "‖H‖₂"), ("frobenius", "‖H‖F")):
             rows.append(
                 {
                     "experiment": "digits",
                     "against": "pgd_acc",
+                    "column": f"{loss}:{col}",
                     "loss": loss,
                     "measure": m,
-                    "rho": -0.5,
-                    "lo": -0.9,
-                    "hi": -0.1,
-                    "reading": r,
+                    "models": 30,
+                    "rho": rho,
+                    "lo": lo,
+                    "hi": hi,
+                    "reading": "no clear relation" if r == "weak" else r,
                 }
             )
     beta = pd.DataFrame(rows).assign(against="beta")
@@ -129,41 +140,62 @@ def test_flatness_intervals_one_row_per_correlation_against_pgd():
     fig = report.flatness_intervals(corr_table("flattens", "no clear relation"))
     labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
     assert labels == [
-        "digits, CE: |quad.|",
         "digits, CE: ‖H‖₂",
-        "digits, explanation loss: |quad.|",
+        "digits, CE: ‖H‖F",
         "digits, explanation loss: ‖H‖₂",
+        "digits, explanation loss: ‖H‖F",
     ]
 
 
 def test_readings_text_follows_the_readings():
-    corr = corr_table("flattens", "no clear relation")
-    text = report.readings_text(corr, reading_shares(corr))
+    corr = corr_table("flattens", "weak")
+    text = report.readings_text(corr, reading_shares(corr, 0.3), 0.3)
     assert text.count("\n- ") + text.startswith("- ") == 2
-    assert (
-        "100 % of the readings say CE" in text
-        and "0 % say the explanation loss flattens" in text
-    )
+    assert "100 % of the intervals say CE **flattens**" in text
+    assert "0 % say the explanation loss flattens" in text
+    assert "100 % lie inside ±0.3" in text
     flipped = corr_table("no clear relation", "flattens")
-    text = report.readings_text(flipped, reading_shares(flipped))
-    assert (
-        "0 % of the readings say CE" in text
-        and "100 % say the explanation loss flattens" in text
-    )
+    text = report.readings_text(flipped, reading_shares(flipped, 0.3), 0.3)
+    assert "0 % of the intervals say CE" in text
+    assert "100 % say the explanation loss flattens" in text
 
 
-def test_verdict_text_flips_with_the_parts():
+def test_verdict_text_gives_each_unit_its_parts_and_status():
     holds = report.verdict_text(
-        landscape_parts(corr_table("flattens", "no clear relation"))
+        landscape_parts(corr_table("flattens", "weak"), 0.3), 0.3
     )
-    assert "part (1) holds: CE flattens by every measure; part (2) holds" in holds
+    assert (
+        "- **digits, ‖H‖₂** (30 models): part (1) CE ρ = -0.50 [-0.90, -0.10], agrees"
+        in holds
+    )
+    assert "agrees (the interval lies inside ±0.3). Status: **agrees**." in holds
+    assert (
+        "Of 2 units with a reading, agreeing: 2; disagreeing: 0; inconclusive: 0."
+        in holds
+    )
+    open_ = report.verdict_text(
+        landscape_parts(corr_table("flattens", "no clear relation"), 0.3), 0.3
+    )
+    assert (
+        "inconclusive (the interval is not inside ±0.3 and does not lie below 0)"
+        in open_
+    )
+    assert "Status: **inconclusive**." in open_
     fails = report.verdict_text(
-        landscape_parts(corr_table("no clear relation", "flattens"))
+        landscape_parts(corr_table("no clear relation", "flattens"), 0.3), 0.3
     )
-    assert "no CE measure flattens" in fails
-    assert "the explanation loss flattens by 2 of 2 measures" in fails
-    sharp = report.verdict_text(landscape_parts(corr_table("flattens", "sharpens")))
-    assert "it sharpens by 2 of 2" in sharp
+    assert (
+        "part (1) CE ρ = +0.00 [-0.60, +0.60], inconclusive (the interval holds 0)"
+        in fails
+    )
+    assert (
+        "disagrees (the explanation loss flattens: the interval lies below 0)" in fails
+    )
+    assert "Status: **disagrees**." in fails
+    sharp = report.verdict_text(
+        landscape_parts(corr_table("sharpens", "weak"), 0.3), 0.3
+    )
+    assert "disagrees (CE sharpens: the interval lies above 0)" in sharp
 
 
 def test_tracking_scatter_one_row_per_experiment_in_family_markers():

@@ -132,59 +132,100 @@ def test_l_end_figure_has_one_panel_per_block_and_role_colours():
 # --- sentences -------------------------------------------------------------------------------------------
 
 
+def main(l_end=(100.0, 200.0, 400.0), pgd=(0.60, 0.61, 0.62), roles=None):
+    """Main-table rows (two seeds, 10 pairs around each role's L_end) for ``sep_order_verdicts``."""
+    rows = []
+    for method in ("gradient", "grad_x_input"):
+        for role, le, acc in zip(roles or ("SEP_pos", "MAT", "SEP_neg"), l_end, pgd):
+            for seed in (0, 1):
+                rows.append(
+                    {
+                        "experiment": "mnist",
+                        "explanation": method,
+                        "role": role,
+                        "seed": seed,
+                        "l_end_pairs": le * np.exp(np.linspace(-0.1, 0.1, 10)),
+                        "pair_index": np.arange(10),
+                        "pgd_acc": acc,
+                        "collapsed": "",
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
 def test_order_sentence_flips_with_the_order_and_the_pgd_spread():
-    holds = sep_order_verdicts(roles()).iloc[0]
+    holds = sep_order_verdicts(main()).iloc[0]
     text = report.order_sentence(holds)
     assert text.startswith(
-        "**mnist, gradient:** L_end ranks SEP_pos < MAT < SEP_neg: yes"
+        "**mnist, gradient:** paired over the seeds and pairs both models kept: "
+        "SEP_pos < MAT: agrees (MAT / SEP_pos = 2.00 ["
+    )
+    assert "MAT < SEP_neg: agrees (SEP_neg / MAT = 2.00 [" in text
+    assert "SEP_neg / SEP_pos = 4.00." in text
+    assert "SEP_pos -1.0 [-1.0, -1.0], SEP_neg +1.0 [+1.0, +1.0]; held" in text
+    assert text.endswith("**The paper's claim: agrees here.**")
+    wrong = report.order_sentence(
+        sep_order_verdicts(main((400.0, 200.0, 100.0))).iloc[0]
+    )
+    assert "MAT < SEP_neg: disagrees" in wrong
+    assert wrong.endswith("**The paper's claim: disagrees here.**")
+    spread = report.order_sentence(
+        sep_order_verdicts(main(pgd=(0.5, 0.6, 0.7))).iloc[0]
     )
     assert (
-        "(within 3)" in text
-        and "SEP_neg / SEP_pos = 4.00, MAT / SEP_pos = 2.00" in text
+        "; not held (held: every interval inside ±3 points; not held: one wholly outside)"
+        in spread
     )
-    assert "do not overlap" in text and text.endswith(
-        "**The paper's claim holds here.**"
+    assert spread.endswith(
+        "**The paper's claim: inconclusive here** (PGD accuracy is not held)."
     )
-    assert (
-        "By relative reduction the order agrees, by the rank metric it does not agree."
-        in text
+    close = report.order_sentence(
+        sep_order_verdicts(main((200.0, 200.0, 400.0))).iloc[0]
     )
-    wrong = sep_order_verdicts(roles(l_end=(400.0, 200.0, 100.0))).iloc[0]
-    assert "SEP_neg: no" in report.order_sentence(wrong)
-    assert report.order_sentence(wrong).endswith("does not hold here.**")
-    spread = sep_order_verdicts(roles(pgd=(0.5, 0.6, 0.7))).iloc[0]
-    assert "(beyond 3)" in report.order_sentence(
-        spread
-    ) and "does not hold" in report.order_sentence(spread)
+    assert "SEP_pos < MAT: inconclusive (MAT / SEP_pos = 1.00 [1.00, 1.00])" in close
+    assert close.endswith("inconclusive here** (SEP_pos < MAT is inconclusive).")
     trades = sep_order_verdicts(
-        roles().replace({"role": {"MAT": "TRADES"}}), base="TRADES"
+        main().replace({"role": {"MAT": "TRADES"}}), base="TRADES"
     ).iloc[0]
-    assert "SEP_pos < TRADES < SEP_neg: yes" in report.order_sentence(trades, "TRADES")
-    assert "The paper's order, on a TRADES base, holds here." in report.order_sentence(
-        trades, "TRADES"
-    )
+    text = report.order_sentence(trades, "TRADES")
+    assert "SEP_pos < TRADES: agrees" in text and "TRADES's" in text
+    assert text.endswith("**The paper's order on a TRADES base: agrees here.**")
 
 
 def test_order_sentence_reads_the_half_order_of_an_incomplete_block():
-    half = sep_order_verdicts(roles()[lambda t: t["role"] != "SEP_neg"]).iloc[0]
+    half = sep_order_verdicts(main(roles=("SEP_pos", "MAT"))).iloc[0]
     text = report.order_sentence(half)
-    assert "no λ met the rule for SEP_neg" in text
     assert (
-        "SEP_pos < MAT: yes (MAT / SEP_pos = 2.00), with PGD accuracy 1.0 points apart."
+        "no λ met the rule for SEP_neg, so only the half with both roles is read"
         in text
     )
-    assert report.order_halves(half, ratios=False) == ["SEP_pos < MAT: yes"]
-    flipped = sep_order_verdicts(
-        roles(l_end=(300.0, 200.0, 100.0))[lambda t: t["role"] != "SEP_pos"]
-    ).iloc[0]
-    assert report.order_halves(flipped, ratios=False) == ["MAT < SEP_neg: no"]
-    assert "(SEP_neg / MAT = 0.50)" in report.order_sentence(flipped)
+    assert "SEP_pos < MAT: agrees (MAT / SEP_pos = 2.00 [2.00, 2.00])." in text
+    assert "SEP_pos -1.0 [-1.0, -1.0]; held" in text and "SEP_neg " not in text
+    assert report.order_halves(half, ratios=False) == ["SEP_pos < MAT: agrees"]
+    flipped = sep_order_verdicts(main((200.0, 100.0), roles=("MAT", "SEP_neg"))).iloc[0]
+    assert report.order_halves(flipped, ratios=False) == ["MAT < SEP_neg: disagrees"]
+    assert "(SEP_neg / MAT = 0.50 [0.50, 0.50])" in report.order_sentence(flipped)
+
+
+def test_side_for_reading_writes_ratios_with_intervals_or_alone():
+    side = pd.DataFrame(
+        {
+            "pos_ratio": [2.0, 1.5],
+            "pos_lo": [1.5, np.nan],
+            "pos_hi": [2.5, np.nan],
+            "neg_ratio": [np.nan, 3.0],
+            "neg_lo": [np.nan, np.nan],
+            "neg_hi": [np.nan, np.nan],
+        }
+    )
+    t = report.side_for_reading(side)
+    assert list(t["pos"]) == ["2.00 [1.50, 2.50]", "1.50"]
+    assert list(t["neg"]) == ["—", "3.00"]
 
 
 def test_verdict_text_counts_the_blocks_where_the_claim_holds():
     def result(l_end):
-        r = roles(l_end=l_end)
-        v = sep_order_verdicts(r)
+        v = sep_order_verdicts(main(l_end))
         paper = pd.DataFrame(
             {
                 "l_end_order": [True, True],
@@ -192,7 +233,7 @@ def test_verdict_text_counts_the_blocks_where_the_claim_holds():
                 "pgd_spread_points": [1, 2],
             }
         )
-        main = pd.DataFrame(
+        dropped = pd.DataFrame(
             {
                 "experiment": ["mnist"],
                 "kind": ["SEP"],
@@ -201,20 +242,24 @@ def test_verdict_text_counts_the_blocks_where_the_claim_holds():
             }
         )
         return type(
-            "R", (), {"verdicts": v, "paper": paper, "sweep": sweep(), "main": main}
+            "R", (), {"verdicts": v, "paper": paper, "sweep": sweep(), "main": dropped}
         )()
 
     good = report.verdict_text(result((100.0, 200.0, 400.0)))
     assert good.startswith(
-        "**In 2 of 2 blocks with both SEP_pos and SEP_neg the paper's claim holds**"
+        "**Of 2 blocks read, the paper's claim agrees in 2, disagrees in 0 and is inconclusive in 0.**"
     )
+    assert "0 block(s) lack SEP_pos or SEP_neg" in good
     assert (
         "left out of this comparison: 1: mnist SEP seed 1 (L_f grew 300-fold) (and 1 of"
         in good
     )
     assert "in 2 of 2, with SEP_neg / SEP_pos from 2.0 to 10.0" in good
     bad = report.verdict_text(result((400.0, 200.0, 100.0)))
-    assert bad.startswith("**In 0 of 2 blocks")
+    assert bad.startswith(
+        "**Of 2 blocks read, the paper's claim agrees in 0, disagrees in 2"
+    )
+    assert "in part" not in good + bad
 
 
 def test_choice_text_names_the_lambdas_or_says_none_qualifies_and_notes_lf_only_collapses():

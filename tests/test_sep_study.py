@@ -110,33 +110,43 @@ def test_collapse_reasons_shorten_for_a_table():
     assert short_reason("") == ""
 
 
+def block_rows(l_end, pgd, roles=("SEP_pos", "MAT", "SEP_neg"), seeds=2, **cols):
+    """Main-table rows of one block: per role and seed, 10 pairs around ``l_end`` (the role's centre) and
+    the role's PGD accuracy."""
+    import numpy as np
+
+    return pd.DataFrame(
+        [
+            {
+                "experiment": "mnist",
+                "explanation": "gradient",
+                "role": role,
+                "seed": seed,
+                "l_end_pairs": centre * np.exp(np.linspace(-0.1, 0.1, 10)),
+                "pair_index": np.arange(10),
+                "pgd_acc": acc,
+                "collapsed": "",
+                **cols,
+            }
+            for role, centre, acc in zip(roles, l_end, pgd)
+            for seed in range(seeds)
+        ]
+    )
+
+
 def test_verdict_reads_the_order_and_the_spread():
-    roles = pd.DataFrame(
-        {
-            "experiment": "mnist",
-            "explanation": "gradient",
-            "role": ["SEP_pos", "MAT", "SEP_neg"],
-            "l_end_1e-7": [100.0, 200.0, 800.0],
-            "relative_reduction": [0.5, 0.4, 0.2],
-            "spearman_to_target": [0.6, 0.5, 0.55],
-            "pgd_acc": [0.60, 0.61, 0.65],
-        }
-    )
-    v = sep_order_verdicts(roles).iloc[0]
-    assert v["l_end_order"] and v["reduction_order"] and not v["rank_order"]
+    rows = block_rows((100.0, 200.0, 800.0), (0.60, 0.61, 0.65))
+    v = sep_order_verdicts(rows).iloc[0]
+    assert v["pos_status"] == "agrees" and v["neg_status"] == "agrees"
+    assert abs(v["pos_ratio"] - 2.0) < 1e-9 and abs(v["neg_ratio"] - 4.0) < 1e-9
+    assert abs(v["neg_over_pos"] - 8.0) < 1e-9
+    # PGD: SEP_neg 4 points above MAT on both seeds: not held, so the block is inconclusive
     assert abs(v["pgd_spread_points"] - 5.0) < 1e-9 and not v["pgd_within"]
-    assert v["neg_over_pos"] == 8.0 and v["mat_over_pos"] == 2.0
-    missing = sep_order_verdicts(roles[roles["role"] != "SEP_neg"]).iloc[0]
-    assert (
-        not missing["complete"]
-        and missing["missing"] == "SEP_neg"
-        and missing["l_end_order"] is None
-    )
-    assert (
-        missing["pos_below_base"]
-        and missing["mat_over_pos"] == 2.0
-        and missing["base_below_neg"] is None
-    )
+    assert v["pgd_neg_status"] == "disagrees" and v["status"] == "inconclusive"
+    missing = sep_order_verdicts(rows[rows["role"] != "SEP_neg"]).iloc[0]
+    assert not missing["complete"] and missing["missing"] == "SEP_neg"
+    assert missing["pos_status"] == "agrees" and abs(missing["pos_ratio"] - 2.0) < 1e-9
+    assert missing["neg_status"] is None and missing["status"] == "agrees"
 
 
 def test_the_paper_table_ranks_sep_pos_below_mat_below_sep_neg_in_every_block():
@@ -144,6 +154,8 @@ def test_the_paper_table_ranks_sep_pos_below_mat_below_sep_neg_in_every_block():
     assert (
         len(paper) == 6
         and paper["l_end_order"].all()
+        and (paper["pos_ratio"] > 1).all()
+        and (paper["neg_ratio"] > 1).all()
         and paper["pgd_spread_points"].max() < 3
     )
 
@@ -265,8 +277,8 @@ def test_intervals_over_seeds_and_pairs_and_the_separation_of_sep_pos_and_sep_ne
     assert (
         abs(roles["l_end_1e-7"].iloc[0] - 101.0) < 1e-9 and roles["seeds"].iloc[0] == 3
     )
-    v = sep_order_verdicts(roles).iloc[0]
-    assert v["l_end_order"] and v["pos_neg_separated"]
+    v = sep_order_verdicts(pd.DataFrame(rows)).iloc[0]
+    assert v["pos_status"] == v["neg_status"] == v["status"] == "agrees"
 
 
 def test_our_blocks_sit_beside_the_papers_block_of_the_same_dataset_and_architecture():
@@ -289,18 +301,13 @@ def test_our_blocks_sit_beside_the_papers_block_of_the_same_dataset_and_architec
         out["paper_l_end_1e-7"].iloc[3]
     )  # the paper has no Fashion-MNIST block
     assert paper_block_of("mnist", "resnet18") == ("MNIST", "ResNet18")
-    blocks = pd.DataFrame(
-        {
-            "experiment": ["mnist"] * 3 + ["fashion-mnist"] * 2,
-            "explanation": "gradient",
-            "dataset": ["mnist"] * 3 + ["fashion-mnist"] * 2,
-            "model": "convnet",
-            "role": ["SEP_pos", "MAT", "SEP_neg", "MAT", "SEP_neg"],
-            "l_end_1e-7": [1.0, 2.0, 3.0, 2.0, 1.0],
-            "relative_reduction": 0.5,
-            "spearman_to_target": 0.5,
-            "pgd_acc": 0.5,
-        }
+    blocks = pd.concat(
+        [
+            block_rows((1.0, 2.0, 3.0), (0.5,) * 3, dataset="mnist", model="convnet"),
+            block_rows(
+                (2.0, 1.0), (0.5,) * 2, ("MAT", "SEP_neg"), dataset="fashion-mnist"
+            ).assign(experiment="fashion-mnist", model="convnet"),
+        ]
     )
     verdict = sep_order_verdicts(blocks)
     side = against_paper(verdict, blocks, str(PROJECT / "book" / "paper_table.csv"))
@@ -309,15 +316,17 @@ def test_our_blocks_sit_beside_the_papers_block_of_the_same_dataset_and_architec
         "paper: MNIST ConvNet",
         "ours: gradient",
     ]
-    # fashion-mnist has no SEP_pos: no whole order, but its MAT < SEP_neg half is read (and fails here)
-    assert (
-        pd.isna(side["l_end_order"].iloc[2]) and side["base_below_neg"].iloc[2] == "no"
+    # fashion-mnist has no SEP_pos: its MAT < SEP_neg half is read (and disagrees here), SEP_pos's is not
+    assert side["neg_status"].iloc[2] == "disagrees" and pd.isna(
+        side["pos_status"].iloc[2]
     )
-    assert side["neg_over_mat"].iloc[2] == 0.5 and pd.isna(side["neg_over_pos"].iloc[2])
-    assert (
-        abs(side["neg_over_pos"].iloc[1] - 657.180 / 61.545) < 1e-9
-        and side["l_end_order"].iloc[1] == "yes"
+    assert abs(side["neg_ratio"].iloc[2] - 0.5) < 1e-9 and pd.isna(
+        side["neg_over_pos"].iloc[2]
     )
+    assert side["neg_hi"].iloc[2] < 1 and pd.isna(side["pos_ratio"].iloc[2])
+    # the paper's row: its ratios of means, no interval or status
+    assert abs(side["neg_over_pos"].iloc[1] - 657.180 / 61.545) < 1e-9
+    assert pd.isna(side["pos_status"].iloc[1]) and pd.isna(side["pos_lo"].iloc[1])
 
 
 def test_sep_comparison_returns_every_table_and_verdict_of_the_chapter(monkeypatch):
@@ -349,7 +358,7 @@ def test_sep_comparison_returns_every_table_and_verdict_of_the_chapter(monkeypat
         rows = []
         for role, centre in roles_runs:
             for method in ("gradient", "grad_x_input"):
-                pairs = centre + np.linspace(-1, 1, 10)
+                pairs = centre * np.exp(np.linspace(-0.1, 0.1, 10))
                 rows.append(
                     {
                         "experiment": "digits",
@@ -393,13 +402,16 @@ def test_sep_comparison_returns_every_table_and_verdict_of_the_chapter(monkeypat
         r.lf_only["lam"].tolist() == [-3e3]
         and r.tolerance_points == P.sep.tolerance_points
     )
-    assert len(r.verdicts) == 2 and r.verdicts["l_end_order"].all()
+    assert len(r.verdicts) == 2 and (r.verdicts["pos_status"] == "agrees").all()
+    assert (r.verdicts["neg_status"] == "agrees").all()
+    # one seed: PGD accuracy cannot be shown to be held, so the blocks are inconclusive
+    assert (r.verdicts["status"] == "inconclusive").all()
     assert "paper_l_end_1e-7" in r.roles and len(r.paper) == 6
     assert list(r.side["source"]) == [
         "ours: gradient",
         "ours: grad_x_input",
     ]  # digits: no paper block
-    assert not r.trades_verdicts["l_end_order"].any() and list(
+    assert (r.trades_verdicts["status"] == "disagrees").all() and list(
         r.trades_shifts["role"]
     ) == [
         "SEP_pos",

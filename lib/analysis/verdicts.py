@@ -4,14 +4,20 @@ copy. Each rule reads a table of results and returns words or flags chosen by fi
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
+from scipy.stats import binomtest
+from scipy.stats import t as student_t
 
 from lib.analysis.stats import (
     AGREES,
     DISAGREES,
+    INCONCLUSIVE,
+    MIN_POINTS,
     TOO_FEW,
+    paired_order,
     reading,
     two_stage_bootstrap,
 )
@@ -22,15 +28,19 @@ from lib.nn.kinds import NONE
 # ------------------------------------------------------------------------------------------------
 # the words of a verdict: a unit's status, a claim's verdict
 
+# A unit (an experiment, a block, a model) agrees when its interval excludes the null in the paper's direction,
+# disagrees when it excludes it the other way, and is inconclusive otherwise (AGREES, DISAGREES and
+# INCONCLUSIVE are defined with the intervals, in lib.analysis.stats). A "does not" claim agrees only when its
+# interval lies inside an equivalence margin fixed in the profile.
+STATUSES = (AGREES, DISAGREES, INCONCLUSIVE)
+# A claim's verdict; "inconclusive" is shared with the unit status of the same name.
 REPRODUCED, PARTLY, NOT_REPRODUCED, NOT_TESTED = (
     "reproduced",
     "partly",
     "not reproduced",
     "not tested",
 )
-VERDICTS = (REPRODUCED, PARTLY, NOT_REPRODUCED, NOT_TESTED)
-IN_PART = "agrees in part"  # AGREES and DISAGREES come from lib.analysis.stats
-STATUSES = (AGREES, IN_PART, DISAGREES)
+VERDICTS = (REPRODUCED, PARTLY, NOT_REPRODUCED, INCONCLUSIVE, NOT_TESTED)
 ROLE_ORDER = {
     "standard": 0,
     "SEP_pos": 1,
@@ -62,10 +72,11 @@ def sorted_by_role(
 def verdict_of(statuses: Iterable[str | None]) -> str:
     """The one verdict rule (lines kept short: the page shows this source).
 
-    Units without a reading (None) are left out. With no unit left the
-    claim is "not tested"; when every unit agrees, "reproduced"; when every
-    unit disagrees (none agrees, even in part), "not reproduced"; otherwise
-    "partly"."""
+    Units without a reading (None) are left out; with none left the
+    claim is "not tested". Every unit agrees: "reproduced". No unit
+    agrees and none disagrees (all inconclusive): "inconclusive", never
+    "partly". Some disagree and none agrees: "not reproduced". Otherwise
+    (some agree, the others disagree or are inconclusive): "partly"."""
     read = [s for s in statuses if s is not None]
     for s in read:
         if s not in STATUSES:
@@ -74,11 +85,18 @@ def verdict_of(statuses: Iterable[str | None]) -> str:
             )
     if not read:
         return NOT_TESTED
-    if all(s == AGREES for s in read):
+    agree, disagree = read.count(AGREES), read.count(DISAGREES)
+    if agree == len(read):
         return REPRODUCED
-    if all(s == DISAGREES for s in read):
-        return NOT_REPRODUCED
-    return PARTLY
+    if not agree and not disagree:
+        return INCONCLUSIVE
+    return PARTLY if agree else NOT_REPRODUCED
+
+
+def counts(units: Mapping[str, str | None]) -> dict[str, int]:
+    """How many units agree, disagree and are inconclusive (units without a reading are not counted)."""
+    read = [s for s in units.values() if s is not None]
+    return {status: read.count(status) for status in STATUSES}
 
 
 def tally(units: Mapping[str, str | None], status: str = AGREES) -> tuple[int, int]:
@@ -99,6 +117,27 @@ def beats_noise(attack: float, noise: float) -> bool:
     target "far more than noise" when it removes more than ``BEATS_NOISE`` times the share noise removes (a
     noise share below 0 counts as 0)."""
     return bool(attack > BEATS_NOISE * max(noise, 0.0))
+
+
+def success_interval(successes: int, pairs: int) -> tuple[float, float]:
+    """The 95 % Wilson interval of a success rate (``scipy.stats.binomtest``)."""
+    ci = binomtest(int(successes), int(pairs)).proportion_ci(0.95, method="wilson")
+    return float(ci.low), float(ci.high)
+
+
+def motivation_status(
+    success_rate: float, pairs: int, attack: float, noise: float
+) -> str:
+    """A model's status for the motivation claim (the attack keeps the label and steers the map). It agrees
+    when the Wilson interval of its success rate lies above 1/2 (most pairs end closer to the target with the
+    label kept) and the attack beats noise (``beats_noise``); it disagrees when the interval lies below 1/2 or
+    the attack removes no more of the distance than noise of its size does; otherwise it is inconclusive."""
+    lo, hi = success_interval(round(success_rate * pairs), pairs)
+    if hi < 0.5 or attack <= max(noise, 0.0):
+        return DISAGREES
+    if lo > 0.5 and beats_noise(attack, noise):
+        return AGREES
+    return INCONCLUSIVE
 
 
 # ------------------------------------------------------------------------------------------------
@@ -174,52 +213,111 @@ def disagreements(corr: pd.DataFrame) -> list[str]:
 # chapter 4: the landscape's readings
 
 
-def reading_shares(corr: pd.DataFrame) -> dict[str, float]:
-    """Over the readings against PGD accuracy: the share that say CE flattens, the explanation loss
-    flattens, and the explanation loss sharpens."""
-    v = corr[corr["against"] == "pgd_acc"]
-    ce, ex = v[v["loss"] == "ce"]["reading"], v[v["loss"] == "expl_twin"]["reading"]
+def ce_part_status(lo: float, hi: float, n: int) -> str | None:
+    """Part (1), adversarial training flattens CE, on the interval [lo, hi] of Spearman's rho of a CE
+    flatness measure against PGD accuracy over ``n`` models: "agrees" when it lies below 0 (more robust,
+    flatter), "disagrees" when above, else "inconclusive"; None with too few models."""
+    word = reading(lo, hi, DISAGREES, AGREES, n=n)
+    return None if word == TOO_FEW else word if word in STATUSES else INCONCLUSIVE
+
+
+def expl_part_status(lo: float, hi: float, n: int, margin: float) -> str | None:
+    """Part (2), adversarial training does not flatten the explanation loss, an equivalence claim on the
+    interval [lo, hi] of Spearman's rho of an explanation-loss flatness measure against PGD accuracy over
+    ``n`` models: "agrees" only when it lies inside (-margin, +margin) (``landscape.equivalence_rho``),
+    "disagrees" when it lies below 0 (adversarial training does flatten it), else "inconclusive" (an
+    interval that merely holds 0 is no evidence of no relation); None with too few models."""
+    if n < MIN_POINTS:
+        return None
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return INCONCLUSIVE
+    if -margin < lo and hi < margin:
+        return AGREES
+    return DISAGREES if hi < 0 else INCONCLUSIVE
+
+
+def landscape_status(ce: str | None, expl: str | None) -> str | None:
+    """A unit's status from its two parts (None: a part not read): "disagrees" when either disagrees,
+    "agrees" when both agree, None when neither was read, else "inconclusive"."""
+    ce, expl = (s if isinstance(s, str) else None for s in (ce, expl))
+    if ce is None and expl is None:
+        return None
+    if DISAGREES in (ce, expl):
+        return DISAGREES
+    return AGREES if ce == expl == AGREES else INCONCLUSIVE
+
+
+def reading_shares(corr: pd.DataFrame, margin: float) -> dict[str, float]:
+    """Over the readings against PGD accuracy (with enough models): the share of CE measures whose interval
+    says CE flattens and sharpens, and of explanation-loss measures whose interval says it flattens,
+    sharpens, and lies inside +-``margin`` (no more than a weak relation)."""
+    v = corr[(corr["against"] == "pgd_acc") & (corr["reading"] != TOO_FEW)]
+    ce, ex = v[v["loss"] == "ce"], v[v["loss"] == "expl_twin"]
+
+    def share(mask) -> float:
+        return float(np.mean(mask)) if len(mask) else float("nan")
+
     return {
-        "ce_flattens": float((ce == "flattens").mean()),
-        "expl_flattens": float((ex == "flattens").mean()),
-        "expl_sharpens": float((ex == "sharpens").mean()),
+        "ce_flattens": share(ce["hi"] < 0),
+        "ce_sharpens": share(ce["lo"] > 0),
+        "expl_flattens": share(ex["hi"] < 0),
+        "expl_sharpens": share(ex["lo"] > 0),
+        "expl_within": share((ex["lo"] > -margin) & (ex["hi"] < margin)),
     }
 
 
-def landscape_parts(corr: pd.DataFrame) -> pd.DataFrame:
-    """Per experiment, from ``studies.landscape.flatness_correlations`` (readings against PGD accuracy, those
-    with too few models left out): how many CE measures flatten, and how many explanation-loss measures
-    flatten and sharpen, out of how many with a reading."""
-    v = corr[(corr["against"] == "pgd_acc") & (corr["reading"] != TOO_FEW)]
+LANDSCAPE_PART_COLUMNS = [
+    "experiment",
+    "flatness",
+    "models",
+    "ce_rho",
+    "ce_lo",
+    "ce_hi",
+    "ce_status",
+    "expl_rho",
+    "expl_lo",
+    "expl_hi",
+    "expl_status",
+    "status",
+]
+
+
+def landscape_parts(corr: pd.DataFrame, margin: float) -> pd.DataFrame:
+    """The units of the landscape claim, from ``studies.landscape.flatness_correlations`` (rows against PGD
+    accuracy): one per experiment and flatness measure (``flatness``: the column without its loss, e.g.
+    "spectral"), with CE's and the explanation loss's rho and interval, each part's status
+    (``ce_part_status``, ``expl_part_status`` with ``margin``) and the unit's (``landscape_status``). A
+    measure of one loss only has the other part None."""
+    v = corr[corr["against"] == "pgd_acc"]
+    v = v.assign(flatness=v["column"].str.split(":", n=1).str[1])
     rows = []
-    for name in dict.fromkeys(corr["experiment"]):
-        g = v[v["experiment"] == name]
-        ce, ex = g[g["loss"] == "ce"]["reading"], g[g["loss"] == "expl_twin"]["reading"]
-        rows.append(
-            {
-                "experiment": name,
-                "ce_flattens": int((ce == "flattens").sum()),
-                "ce_n": len(ce),
-                "expl_flattens": int((ex == "flattens").sum()),
-                "expl_sharpens": int((ex == "sharpens").sum()),
-                "expl_n": len(ex),
-            }
-        )
-    return pd.DataFrame(
-        rows,
-        columns=[
-            "experiment",
-            "ce_flattens",
-            "ce_n",
-            "expl_flattens",
-            "expl_sharpens",
-            "expl_n",
-        ],
+    for (name, flat), g in v.groupby(["experiment", "flatness"], sort=False):
+        row = {"experiment": name, "flatness": flat, "models": int(g["models"].max())}
+        for loss, key in (("ce", "ce"), ("expl_twin", "expl")):
+            r = g[g["loss"] == loss]
+            if not len(r):
+                row.update({f"{key}_{c}": np.nan for c in ("rho", "lo", "hi")})
+                row[f"{key}_status"] = None
+                continue
+            r = r.iloc[0]
+            row.update({f"{key}_{c}": float(r[c]) for c in ("rho", "lo", "hi")})
+            row[f"{key}_status"] = (
+                ce_part_status(r["lo"], r["hi"], int(r["models"]))
+                if loss == "ce"
+                else expl_part_status(r["lo"], r["hi"], int(r["models"]), margin)
+            )
+        row["status"] = landscape_status(row["ce_status"], row["expl_status"])
+        rows.append(row)
+    return _as_statuses(
+        pd.DataFrame(rows, columns=LANDSCAPE_PART_COLUMNS),
+        ["ce_status", "expl_status", "status"],
     )
 
 
 def tracking_verdict(track: pd.DataFrame) -> str:
-    """Which of the starting value and the explanation landscape's curvature tracks L_end in every experiment."""
+    """Which of the starting value and the explanation landscape's curvature tracks L_end (an interval that
+    excludes 0) in every experiment. An interval that holds 0 is no evidence of no relation, so a
+    candidate that does not track clearly is said to be open, not ruled out."""
     clear = track[track["robustness"] == "L_end"].groupby("x")["clear"].all()
     start = bool(clear.get("l_start_1e-7", False))
     curv = bool(
@@ -230,9 +328,9 @@ def tracking_verdict(track: pd.DataFrame) -> str:
         (
             True,
             False,
-        ): "The starting value tracks L_end in every experiment and the curvature of the "
-        "explanation landscape does not: by this evidence the prototype measure reflects how far "
-        "apart the maps start more than how flat the landscape is.",
+        ): "The starting value tracks L_end in every experiment; the curvature of the explanation "
+        "landscape does not clearly track it in every experiment (an interval holds 0), which leaves its "
+        "role open rather than ruled out.",
         (
             True,
             True,
@@ -241,8 +339,8 @@ def tracking_verdict(track: pd.DataFrame) -> str:
         (
             False,
             True,
-        ): "The curvature of the explanation landscape tracks L_end in every experiment and the "
-        "starting value does not.",
+        ): "The curvature of the explanation landscape tracks L_end in every experiment; the starting "
+        "value does not clearly track it in every experiment (an interval holds 0).",
         (
             False,
             False,
@@ -257,36 +355,34 @@ def tracking_verdict(track: pd.DataFrame) -> str:
 MAX_PGD_SPREAD_POINTS = 3.0  # "classification robustness held": PGD accuracy of SEP_pos, base, SEP_neg within this
 
 
+def _read(status) -> bool:
+    """Whether ``status`` is a reading (one of STATUSES), not None / NaN."""
+    return isinstance(status, str)
+
+
 def sep_order_holds(r) -> bool:
-    """Whether SEP's readable order holds in a ``sep_order_verdicts`` row: the whole order when the row is
-    complete, else every half of it that can be read (SEP_pos below the base, the base below SEP_neg)."""
-    if r.complete:
-        return bool(r.l_end_order)
-    return all(
-        bool(v)
-        for v in (r.pos_below_base, r.base_below_neg)
-        if v is not None and not pd.isna(v)
-    )
+    """Whether every half of SEP's order that a ``sep_order_verdicts`` row can read agrees (its paired interval
+    lies above 1: SEP_pos below the base, the base below SEP_neg); False when no half can be read. PGD
+    accuracy is not part of it (the cross-method page re-reads the accuracy rule apart)."""
+    halves = [s for s in (r.pos_status, r.neg_status) if _read(s)]
+    return bool(halves) and all(s == AGREES for s in halves)
 
 
 def sep_block_status(row) -> str | None:
-    """The status of one block (a row of ``sep_order_verdicts``) for the paper's SEP claim. A block with
-    SEP_pos and SEP_neg agrees when both halves of the order hold (SEP_pos < base, base < SEP_neg) and PGD
-    accuracy is held; it disagrees when neither half holds; it agrees in part otherwise. A block that lacks
-    SEP_pos or SEP_neg agrees in part when the half it can show holds and disagrees when it does not; with
-    neither it has no reading (None)."""
-    halves = [
-        h
-        for h in (row.pos_below_base, row.base_below_neg)
-        if h is not None and not pd.isna(h)
-    ]
+    """The status of one block (a row of ``sep_order_verdicts``) for the paper's SEP claim, from the paired
+    readings of its halves (SEP_pos below the base, the base below SEP_neg) and of PGD accuracy held. It
+    agrees when every half it can read agrees and PGD accuracy is held (``pgd_status`` agrees); it disagrees
+    when a half disagrees (L_end ordered against the paper, the interval excluding 1 the other way);
+    otherwise (a half inconclusive, or PGD accuracy not shown to be held) it is inconclusive. A block that
+    lacks SEP_pos or SEP_neg is read on the half it has; with neither half it has no reading (None)."""
+    halves = [s for s in (row.pos_status, row.neg_status) if _read(s)]
     if not halves:
         return None
-    if not row.complete:
-        return IN_PART if all(halves) else DISAGREES
-    if all(halves) and row.pgd_within:
+    if DISAGREES in halves:
+        return DISAGREES
+    if all(s == AGREES for s in halves) and row.pgd_status == AGREES:
         return AGREES
-    return DISAGREES if not any(halves) else IN_PART
+    return INCONCLUSIVE
 
 
 def choose(sweep: pd.DataFrame, tolerance_points: float) -> pd.DataFrame:
@@ -404,77 +500,167 @@ def robustness_by_role(
     return sorted_by_role(pd.DataFrame(rows), ["experiment", "explanation"])
 
 
+def _pairs_by_seed(g: pd.DataFrame) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """seed -> (pair indices, L_end per pair) of one role's rows of a main table (``l_end_pairs`` holds the
+    label-kept pairs only, ``pair_index`` their indices into the experiment's pairs; without ``pair_index``
+    the pairs are taken as 0, 1, ...)."""
+    out = {}
+    for r in g.to_dict("records"):
+        v = np.asarray(r["l_end_pairs"], float).ravel()
+        idx = r.get("pair_index")
+        idx = (
+            np.arange(len(v))
+            if idx is None or (np.ndim(idx) == 0 and pd.isna(idx))
+            else np.asarray(idx, int).ravel()
+        )
+        out[int(r["seed"])] = (idx, v)
+    return out
+
+
+def _paired_half(
+    lower: dict, higher: dict, n_boot: int, seed: int
+) -> tuple[float, float, float, str | None]:
+    """``stats.paired_order`` of two roles' per-pair L_end (from ``_pairs_by_seed``) on the seeds both have,
+    as (seeds, pairs) arrays with NaN where a pair was not kept; NaN and None when no (seed, pair) is kept by
+    both."""
+    seeds = sorted(set(lower) & set(higher))
+    n = 1 + max(
+        (
+            int(i.max())
+            for d in (lower, higher)
+            for s in seeds
+            for i in [d[s][0]]
+            if len(i)
+        ),
+        default=-1,
+    )
+    if not seeds or n == 0:
+        return np.nan, np.nan, np.nan, None
+    a, b = np.full((len(seeds), n), np.nan), np.full((len(seeds), n), np.nan)
+    for k, s in enumerate(seeds):
+        a[k, lower[s][0]], b[k, higher[s][0]] = lower[s][1], higher[s][1]
+    if not (np.isfinite(a) & np.isfinite(b)).any():
+        return np.nan, np.nan, np.nan, None
+    return paired_order(a, b, n_boot, seed)
+
+
+def _pgd_shift(
+    sep: pd.DataFrame, base: pd.DataFrame, margin: float
+) -> tuple[float, float, float, str | None]:
+    """PGD accuracy of a SEP role minus the base's of the same seed, in points: the mean over the seeds both
+    have, its 90 % t-interval over seeds (two one-sided tests at 5 %), and whether it is held: "agrees" when
+    the interval lies inside ±``margin``, "disagrees" when it lies wholly outside, "inconclusive" when it
+    straddles a bound or when one seed leaves no interval. Seeds that differ by the same amount give an
+    interval of that amount (no spread to read)."""
+    a = sep.groupby("seed")["pgd_acc"].mean()
+    b = base.groupby("seed")["pgd_acc"].mean()
+    d = (100 * (a - b)).dropna().to_numpy()
+    if not len(d):
+        return np.nan, np.nan, np.nan, None
+    mean = float(d.mean())
+    if len(d) < 2:
+        return mean, np.nan, np.nan, INCONCLUSIVE
+    half = float(student_t.ppf(0.95, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)))
+    lo, hi = mean - half, mean + half
+    margin += 1e-9  # a difference of exactly the margin is inside it (points come from float accuracies)
+    status = (
+        AGREES
+        if -margin <= lo and hi <= margin
+        else DISAGREES
+        if lo > margin or hi < -margin
+        else INCONCLUSIVE
+    )
+    return mean, lo, hi, status
+
+
 def sep_order_verdicts(
-    roles: pd.DataFrame,
+    table: pd.DataFrame,
     max_adv_spread_points: float = MAX_PGD_SPREAD_POINTS,
     base: str = "MAT",
+    n_boot: int = 2000,
+    seed: int = 0,
 ) -> pd.DataFrame:
-    """Per experiment and explanation method: does L_end rank SEP_pos < base < SEP_neg (the paper's claim,
-    base MAT), do the relative reduction and the rank metric (lower = more robust) rank them the other way
-    round, do the L_end intervals of SEP_pos and SEP_neg overlap, and does PGD accuracy of the three stay within
-    ``max_adv_spread_points``? Where SEP_pos or SEP_neg is missing (``complete`` False) the part of the order
-    that can be read is still given: ``pos_below_base`` (SEP_pos < base) and ``base_below_neg`` (base <
-    SEP_neg), with their L_end ratios; what cannot be read is None / NaN."""
+    """The paper's SEP order read from paired comparisons, per experiment and explanation method (a block).
+
+    ``table``: a main table (``pipeline.explanation_attack.main_table``: one row per model and explanation
+    method, with ``role``, ``seed``, ``pgd_acc`` and the per-pair ``l_end_pairs`` / ``pair_index``);
+    collapsed models are left out. Each half of the order is read with ``stats.paired_order`` on the pairs
+    both of its models kept, seed by seed (a SEP model is trained from the base of its seed): ``pos_*``,
+    SEP_pos below the base (``pos_ratio`` = geometric mean of base / SEP_pos, its interval ``pos_lo``,
+    ``pos_hi`` and ``pos_status``: "agrees" when the interval lies above 1); ``neg_*``, the base below SEP_neg
+    (``neg_ratio`` = SEP_neg / base). ``neg_over_pos`` is the paired geometric mean of SEP_neg / SEP_pos
+    (no interval). "Classification robustness held" is an equivalence reading: for each SEP role, the mean
+    over seeds of its PGD accuracy minus the base's (points) with a 90 % t-interval over seeds (one seed:
+    no interval, "inconclusive")
+    (``pgd_pos_*``, ``pgd_neg_*``); held ("agrees") when the interval lies inside ±``max_adv_spread_points``,
+    not held when it lies outside, "inconclusive" when it straddles a bound; ``pgd_status`` joins the roles
+    (any not held: "disagrees"; all held: "agrees"; else "inconclusive") and ``pgd_within`` says it as
+    True / False / None. ``pgd_spread_points``: the range of the roles' mean PGD accuracy (points, as the
+    paper's table gives it). ``status``: ``sep_block_status``. Where SEP_pos or SEP_neg is missing
+    (``complete`` False, ``missing`` names it) its half is NaN / None."""
     order = ["SEP_pos", base, "SEP_neg"]
+    live = table[table["collapsed"] == ""] if "collapsed" in table else table
     rows = []
-    for (name, method), g in roles.groupby(["experiment", "explanation"], sort=False):
-        g = g.set_index("role")
-        present = [r for r in order if r in g.index]
-        le = {r: float(g.loc[r, "l_end_1e-7"]) for r in present}
+    for (name, method), g in live.groupby(["experiment", "explanation"], sort=False):
+        present = [r for r in order if (g["role"] == r).any()]
+        by_role = {r: g[g["role"] == r] for r in present}
+        pairs = {r: _pairs_by_seed(by_role[r]) for r in present}
         row = {
             "experiment": name,
             "explanation": method,
             "complete": present == order,
-            "missing": ", ".join(r for r in order if r not in g.index),
-            "pos_below_base": le["SEP_pos"] < le[base]
-            if {"SEP_pos", base} <= set(le)
-            else None,
-            "base_below_neg": le[base] < le["SEP_neg"]
-            if {"SEP_neg", base} <= set(le)
-            else None,
-            "mat_over_pos": le[base] / le["SEP_pos"]
-            if {"SEP_pos", base} <= set(le)
-            else np.nan,
-            "neg_over_mat": le["SEP_neg"] / le[base]
-            if {"SEP_neg", base} <= set(le)
-            else np.nan,
-            "neg_over_pos": le["SEP_neg"] / le["SEP_pos"]
-            if {"SEP_pos", "SEP_neg"} <= set(le)
-            else np.nan,
-            "pgd_spread_points": (
-                float(100 * np.ptp(g.loc[present, "pgd_acc"].to_numpy()))
-                if base in present and len(present) > 1
-                else np.nan
-            ),
-            "l_end_order": None,
-            "reduction_order": None,
-            "rank_order": None,
-            "pos_neg_separated": None,
+            "missing": ", ".join(r for r in order if r not in present),
+            "seeds": int(by_role[base]["seed"].nunique()) if base in present else 0,
         }
-        if row["complete"]:
-            rr, rk = (
-                g.loc[order, c].to_numpy()
-                for c in ("relative_reduction", "spearman_to_target")
+        for half, lower, higher in (("pos", "SEP_pos", base), ("neg", base, "SEP_neg")):
+            ratio = (
+                _paired_half(pairs[lower], pairs[higher], n_boot, seed)
+                if {lower, higher} <= set(present)
+                else (np.nan, np.nan, np.nan, None)
             )
             row.update(
-                {
-                    "l_end_order": row["pos_below_base"] and row["base_below_neg"],
-                    "reduction_order": bool(rr[0] > rr[1] > rr[2]),
-                    "rank_order": bool(rk[0] > rk[1] > rk[2]),
-                    "pos_neg_separated": (
-                        bool(
-                            g.loc["SEP_pos", "l_end_hi"] < g.loc["SEP_neg", "l_end_lo"]
-                        )
-                        if "l_end_hi" in g
-                        else None
-                    ),
-                }
+                dict(
+                    zip([f"{half}_{c}" for c in ("ratio", "lo", "hi", "status")], ratio)
+                )
             )
-        row["pgd_within"] = (
-            bool(row["pgd_spread_points"] <= max_adv_spread_points)
-            if np.isfinite(row["pgd_spread_points"])
-            else None
+        row["neg_over_pos"] = (
+            _paired_half(pairs["SEP_pos"], pairs["SEP_neg"], 1, seed)[0]
+            if row["complete"]
+            else np.nan
         )
+        means = [by_role[r]["pgd_acc"].mean() for r in present]
+        row["pgd_spread_points"] = (
+            float(100 * np.ptp(means))
+            if base in present and len(present) > 1
+            else np.nan
+        )
+        pgd = []
+        for half, role in (("pos", "SEP_pos"), ("neg", "SEP_neg")):
+            shift = (
+                _pgd_shift(by_role[role], by_role[base], max_adv_spread_points)
+                if {role, base} <= set(present)
+                else (np.nan, np.nan, np.nan, None)
+            )
+            row.update(
+                dict(
+                    zip(
+                        [f"pgd_{half}_{c}" for c in ("points", "lo", "hi", "status")],
+                        shift,
+                    )
+                )
+            )
+            pgd += [shift[3]] if _read(shift[3]) else []
+        row["pgd_status"] = (
+            None
+            if not pgd
+            else DISAGREES
+            if DISAGREES in pgd
+            else AGREES
+            if all(s == AGREES for s in pgd)
+            else INCONCLUSIVE
+        )
+        row["pgd_within"] = {AGREES: True, DISAGREES: False}.get(row["pgd_status"])
+        row["status"] = sep_block_status(SimpleNamespace(**row))
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -484,15 +670,16 @@ def cross_verdicts(
     base: str = "MAT",
     max_adv_spread_points: float = MAX_PGD_SPREAD_POINTS,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per training method of SEP: ``analysis.verdicts.robustness_by_role`` of its SEP models with the base models, and
-    ``analysis.verdicts.sep_order_verdicts`` per experiment and attacked method, each with a column ``trained_with``."""
+    """Per training method of SEP: ``analysis.verdicts.robustness_by_role`` of its SEP models with the base
+    models, and ``analysis.verdicts.sep_order_verdicts`` (paired, on the same models' main-table rows) per
+    experiment and attacked method, each with a column ``trained_with``."""
     roles, verdict = [], []
     for method in [m for m in dict.fromkeys(table["trained_with"]) if m != NONE]:
         sub = table[table["trained_with"].isin([NONE, method])]
         r = robustness_by_role(sub)
         roles.append(r.assign(trained_with=method))
         verdict.append(
-            sep_order_verdicts(r, max_adv_spread_points, base).assign(
+            sep_order_verdicts(sub, max_adv_spread_points, base).assign(
                 trained_with=method
             )
         )
@@ -512,11 +699,8 @@ def budget_agreement(corr: pd.DataFrame) -> dict[str, float]:
 # ------------------------------------------------------------------------------------------------
 # chapter 6: the curvature of SEP models
 
-
-AS_INTENDED, AGAINST = (
-    "as intended",
-    "against",
-)  # the curvature readings (with PARTLY, NOT_TESTED)
+# the two halves of the curvature claim: SEP_pos flatter than the base (its curvature lower), SEP_neg sharper
+CURVATURE_HALVES = (("SEP_pos", -1), ("SEP_neg", 1))
 
 
 def curvature_by_role(
@@ -552,80 +736,230 @@ def curvature_by_role(
     )
 
 
-def curvature_verdicts(roles: pd.DataFrame) -> pd.DataFrame:
-    """Per experiment, base and twin beta: does SEP_pos flatten (explanation-loss curvature below the base's) and
-    SEP_neg sharpen (above), are the intervals apart, by what factor does each move the explanation loss's
-    and the CE's curvature, and does CE move less than the explanation loss (the ratio closer to 1 in log
-    terms) for every SEP role present? Missing roles give None / NaN."""
+def _as_statuses(table: pd.DataFrame, columns) -> pd.DataFrame:
+    """``columns`` of ``table`` as objects with None where there is no reading (pandas stores a missing
+    string as NaN)."""
+    for c in columns:
+        table[c] = pd.Series(
+            [s if isinstance(s, str) else None for s in table[c]],
+            index=table.index,
+            dtype=object,
+        )
+    return table
+
+
+def victim_arrays(
+    block: pd.DataFrame, measure: str, roles, converged_only: bool = False
+) -> dict[str, np.ndarray]:
+    """Per role of ``roles``, the per-victim ``measure`` of one loss as a (seeds, victims) array on the seeds
+    and victims of ``block`` (the rows of one experiment, base, twin beta and loss), NaN where a role has no
+    model of that seed or (``converged_only``) Lanczos did not converge there. The landscape victims are the
+    same for every seed and role of an experiment, so cell (s, v) of two roles is the same victim under
+    models of the same seed: the paired design ``stats.paired_order`` reads."""
+    seeds = sorted(block["seed"].unique())
+    victims = sorted(block["victim"].unique())
+    values = block[measure].astype(float)
+    if converged_only:
+        values = values.where(block["eig_converged"].astype(bool))
+    cells = (
+        block.assign(_v=values)
+        .groupby(["role", "seed", "victim"], sort=False)["_v"]
+        .mean()
+    )
+    out = {}
+    for role in roles:
+        arr = np.full((len(seeds), len(victims)), np.nan)
+        if role in cells.index.get_level_values(0):
+            part = cells.loc[role]
+            for (s, v), x in part.items():
+                arr[seeds.index(s), victims.index(v)] = x
+        out[role] = arr
+    return out
+
+
+def _crossed_weights(rng: np.random.Generator, n: int, n_boot: int) -> np.ndarray:
+    """(n_boot, n): how often each of n seeds (or pairs) is drawn in each bootstrap replicate."""
+    idx = rng.integers(0, n, (n_boot, n)) + n * np.arange(n_boot)[:, None]
+    return (
+        np.bincount(idx.ravel(), minlength=n_boot * n).reshape(n_boot, n).astype(float)
+    )
+
+
+def moves_less(
+    ex_base, ex_role, ce_base, ce_role, n_boot: int = 2000, seed: int = 0
+) -> tuple[float, float, float, str]:
+    """Does CE move less than the explanation loss? All four are (seeds, victims) arrays of one role and its
+    base on the same victims; on the cells kept in all four, the statistic is |mean log(role / base)| of
+    the explanation loss minus that of CE (> 0: CE moves less), with a 95 % crossed bootstrap interval
+    (seeds and victims drawn once per replicate, shared by both losses and both roles, as in
+    ``stats.paired_order``). Returns (statistic, lo, hi, status): "agrees" (CE moves less) when the
+    interval lies above 0, "disagrees" when below, else "inconclusive"; NaN and "inconclusive" when no
+    cell is kept."""
+    arrs = [np.asarray(a, float) for a in (ex_base, ex_role, ce_base, ce_role)]
+    kept = np.logical_and.reduce([np.isfinite(a) & (a > 0) for a in arrs])
+    if not kept.any():
+        return float("nan"), float("nan"), float("nan"), INCONCLUSIVE
+    safe = [np.where(kept, a, 1.0) for a in arrs]
+    d_ex, d_ce = np.log(safe[1] / safe[0]), np.log(safe[3] / safe[2])
+    m = kept.astype(float)
+    stat = abs(d_ex.sum() / m.sum()) - abs(d_ce.sum() / m.sum())
+    rng = np.random.default_rng(seed)
+    ws = _crossed_weights(rng, d_ex.shape[0], n_boot)
+    wp = _crossed_weights(rng, d_ex.shape[1], n_boot)
+    cells = ((ws @ m) * wp).sum(1)
+    ok = cells > 0
+    ex = ((ws @ d_ex) * wp).sum(1)[ok] / cells[ok]
+    ce = ((ws @ d_ce) * wp).sum(1)[ok] / cells[ok]
+    if not ok.any():
+        return float(stat), float("nan"), float("nan"), INCONCLUSIVE
+    lo, hi = np.quantile(np.abs(ex) - np.abs(ce), [0.025, 0.975])
+    status = AGREES if lo > 0 else DISAGREES if hi < 0 else INCONCLUSIVE
+    return float(stat), float(lo), float(hi), status
+
+
+def curvature_half(
+    ex: Mapping[str, np.ndarray],
+    ce: Mapping[str, np.ndarray],
+    base: str,
+    role: str,
+    sign: int,
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> dict:
+    """One half of the curvature claim on (seeds, victims) arrays per role (``victim_arrays``) of the
+    explanation loss (``ex``) and CE (``ce``): ``role`` flatter than ``base`` (``sign`` -1: SEP_pos) or
+    sharper (+1: SEP_neg), read with ``stats.paired_order`` (lower: the role for -1, the base for +1).
+    Returns ``expl_ratio`` (geometric mean of role / base over the victims both kept) with its interval
+    ``expl_lo``, ``expl_hi``; ``status`` ("agrees" when the interval excludes 1 in the half's direction,
+    "disagrees" when it excludes it the other way, else "inconclusive"; None without a kept victim);
+    ``ce_ratio``, ``ce_lo``, ``ce_hi`` (CE's role / base, a secondary column); ``ce_less`` and
+    ``ce_less_lo``/``_hi`` (``moves_less``: |log ratio| of the explanation loss minus CE's, status as
+    there); ``victims``: the (seed, victim) cells read. A half with fewer than 3 victims kept (in any seed)
+    has no reading: one victim gives an interval of zero width."""
+    b, r = ex[base], ex[role]
+    kept = np.isfinite(b) & np.isfinite(r)
+    out = {
+        "expl_ratio": np.nan,
+        "expl_lo": np.nan,
+        "expl_hi": np.nan,
+        "status": None,
+        "ce_ratio": np.nan,
+        "ce_lo": np.nan,
+        "ce_hi": np.nan,
+        "ce_less": None,
+        "ce_less_lo": np.nan,
+        "ce_less_hi": np.nan,
+        "victims": int(kept.sum()),
+    }
+    if kept.any(axis=0).sum() < MIN_POINTS:
+        return out
+    if sign < 0:  # paired_order's ratio is base / role: invert it and its interval
+        q, lo, hi, status = paired_order(r, b, n_boot, seed)
+        out.update(expl_ratio=1 / q, expl_lo=1 / hi, expl_hi=1 / lo, status=status)
+    else:
+        q, lo, hi, status = paired_order(b, r, n_boot, seed)
+        out.update(expl_ratio=q, expl_lo=lo, expl_hi=hi, status=status)
+    cb, cr = ce.get(base), ce.get(role)
+    if cb is not None and cr is not None and (np.isfinite(cb) & np.isfinite(cr)).any():
+        q, lo, hi, _ = paired_order(cb, cr, n_boot, seed)
+        out.update(ce_ratio=q, ce_lo=lo, ce_hi=hi)
+        stat, lo, hi, less = moves_less(b, r, cb, cr, n_boot, seed)
+        out.update(ce_less=less, ce_less_lo=lo, ce_less_hi=hi)
+    return out
+
+
+def curvature_status(halves: Iterable[str | None]) -> str | None:
+    """A block's status from its halves' (None: a half not read): "disagrees" when a half disagrees,
+    "agrees" when every half read agrees, else "inconclusive"; None when no half was read."""
+    read = [h for h in halves if isinstance(h, str)]
+    if not read:
+        return None
+    if DISAGREES in read:
+        return DISAGREES
+    return AGREES if all(h == AGREES for h in read) else INCONCLUSIVE
+
+
+def curvature_verdicts(
+    curv: pd.DataFrame, measure: str = "spectral", n_boot: int = 2000, seed: int = 0
+) -> pd.DataFrame:
+    """Per experiment, base and twin beta, from the per-victim curvature table (``curvature_table``; the
+    lambda sweep left out): is SEP_pos's explanation-loss ``measure`` below the base's and SEP_neg's above
+    (``curvature_half`` on the victims both models of a seed kept), and does CE move less? Columns per
+    half ``{role}_{field}`` for every field of ``curvature_half``, plus ``{role}_converged`` (the share of
+    the role's explanation-loss victims whose Lanczos converged) and ``{role}_status_converged`` (the half
+    re-read on converged victims only: a cell is dropped where the role's or the base's Lanczos did not
+    converge); ``status`` and ``status_converged`` (``curvature_status`` of the halves) and ``changed``
+    (the two differ). The CE columns are secondary: they do not enter ``status``. A missing role gives NaN
+    / None; a block without its base is left out."""
     rows = []
-    for (name, base, beta), g in roles.groupby(
+    main = curv[curv["role"] != "lambda sweep"]
+    for (name, base, beta), g in main.groupby(
         ["experiment", "base", "twin_beta"], sort=False
     ):
-        ex = g[g["loss"] == "expl_twin"].set_index("role")
-        ce = g[g["loss"] == "ce"].set_index("role")
-        if base not in ex.index:
+        roles = [base] + [role for role, _ in CURVATURE_HALVES]
+        by_loss = {
+            (loss, conv): victim_arrays(
+                g[g["loss"] == loss], measure, roles, converged_only=conv
+            )
+            for loss in ("expl_twin", "ce")
+            for conv in (False, True)
+        }
+        ex_rows = g[g["loss"] == "expl_twin"]
+        if base not in set(ex_rows["role"]):
             continue
-        row = {"experiment": name, "base": base, "twin_beta": beta}
-        moves = []
-        for role, sign in (("SEP_pos", -1), ("SEP_neg", 1)):
-            if role not in ex.index:
-                row.update(
-                    {
-                        f"{role}_expl_ratio": np.nan,
-                        f"{role}_ce_ratio": np.nan,
-                        f"{role}_intended": None,
-                        f"{role}_apart": None,
-                    }
-                )
-                continue
-            r_ex = ex.loc[role, "mean"] / ex.loc[base, "mean"]
-            r_ce = ce.loc[role, "mean"] / ce.loc[base, "mean"]
-            apart = (
-                (ex.loc[role, "hi"] < ex.loc[base, "lo"])
-                if sign < 0
-                else (ex.loc[role, "lo"] > ex.loc[base, "hi"])
+        row = {"experiment": name, "base": base, "twin_beta": beta, "measure": measure}
+        halves, halves_conv = [], []
+        for role, sign in CURVATURE_HALVES:
+            half = curvature_half(
+                by_loss[("expl_twin", False)],
+                by_loss[("ce", False)],
+                base,
+                role,
+                sign,
+                n_boot,
+                seed,
             )
-            row.update(
-                {
-                    f"{role}_expl_ratio": r_ex,
-                    f"{role}_ce_ratio": r_ce,
-                    f"{role}_intended": bool(np.sign(np.log(r_ex)) == sign),
-                    f"{role}_apart": bool(apart),
-                }
+            conv = curvature_half(
+                by_loss[("expl_twin", True)],
+                by_loss[("ce", True)],
+                base,
+                role,
+                sign,
+                n_boot,
+                seed,
             )
-            moves.append(abs(np.log(r_ce)) < abs(np.log(r_ex)))
-        row["ce_moves_less"] = bool(all(moves)) if moves else None
-        intended = [
-            row[f"{r}_intended"]
-            for r in ("SEP_pos", "SEP_neg")
-            if row[f"{r}_intended"] is not None
-        ]
-        row["reading"] = curvature_reading(intended, row["ce_moves_less"])
+            mine = ex_rows[ex_rows["role"] == role]["eig_converged"]
+            row.update({f"{role}_{k}": v for k, v in half.items()})
+            row[f"{role}_converged"] = float(mine.mean()) if len(mine) else np.nan
+            row[f"{role}_status_converged"] = conv["status"]
+            halves.append(half["status"])
+            halves_conv.append(conv["status"])
+        row["status"] = curvature_status(halves)
+        row["status_converged"] = curvature_status(halves_conv)
+        row["changed"] = row["status"] != row["status_converged"]
         rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def curvature_reading(intended: list[bool], ce_moves_less: bool | None) -> str:
-    """'as intended' when every SEP role present moves the explanation loss's curvature its way and CE
-    moves less; 'partly' when some do; 'against' when none does; 'not tested' without a SEP role."""
-    if not intended:
-        return NOT_TESTED
-    if all(intended) and ce_moves_less:
-        return AS_INTENDED
-    return PARTLY if any(intended) else AGAINST
+    table = pd.DataFrame(rows)
+    return _as_statuses(
+        table,
+        [
+            c
+            for c in table.columns
+            if c.endswith(("status", "status_converged", "_ce_less"))
+        ],
+    )
 
 
 def beta_dependence(verdict: pd.DataFrame) -> pd.DataFrame:
-    """Per experiment and base, the reading at each twin beta and whether it is the same at both."""
+    """Per experiment and base, the status at each twin beta and whether it is the same at both."""
     rows = []
     for (name, base), g in verdict.groupby(["experiment", "base"], sort=False):
-        readings = dict(zip(g["twin_beta"], g["reading"]))
+        statuses = dict(zip(g["twin_beta"], g["status"]))
         rows.append(
             {
                 "experiment": name,
                 "base": base,
-                **{f"beta {b:g}": r for b, r in readings.items()},
-                "same": len(set(readings.values())) == 1,
+                **{f"beta {b:g}": s for b, s in statuses.items()},
+                "same": len(set(statuses.values())) == 1,
             }
         )
     return pd.DataFrame(rows)
@@ -635,23 +969,79 @@ def beta_dependence(verdict: pd.DataFrame) -> pd.DataFrame:
 # chapter 6: start loss against flatness
 
 
-def driver_verdict(corr: pd.DataFrame) -> str:
-    """Which of the two candidate drivers the pooled correlations support, read from the intervals alone:
-    "start loss" when L_start goes with L_end but flatness does not once L_start is held fixed, "flatness"
-    when flatness goes with L_end with L_start held fixed and L_start does not go with L_end, "both" when
-    both intervals exclude 0, "neither" when neither does."""
+DRIVER_VERDICTS = ("start loss", "flatness", "both", "neither", INCONCLUSIVE)
+
+
+def driver_verdict(corr: pd.DataFrame, margin: float | None = None) -> str:
+    """Which driver the pooled correlations (``studies.drivers.driver_correlations``) point to, read from
+    the intervals alone. The L_start ~ L_end link is partly automatic (L_end = L_start (1 - r)), so the
+    reading rests on the partial correlation of flatness with L_end once L_start is held fixed:
+    "flatness" when its interval excludes 0 and L_start ~ L_end's does not lie above 0, "both" when both
+    do (the sign of flatness's link is ``flatness_role``'s, not this word's). A "does not" needs an
+    equivalence margin: "start loss" only when L_start ~ L_end lies above 0 and the partial interval lies
+    inside (-margin, margin); "neither" only when both intervals lie inside it. Without a margin (None) those
+    two are never said: a flatness interval that is merely not significant reads "inconclusive"."""
     c = corr.set_index("question")
     n = int(c["models"].iloc[0]) if len(c) else 0
+    if n < 3:  # too few models for a rank correlation
+        return INCONCLUSIVE
+    s, f = c.loc["L_start ~ L_end"], c.loc["flatness ~ L_end | L_start"]
+    if not all(np.isfinite([s.lo, s.hi, f.lo, f.hi])):
+        return INCONCLUSIVE
+    start, flat = s.lo > 0, f.lo > 0 or f.hi < 0
 
-    def clear(q: str) -> bool:
-        return reading(c.loc[q, "lo"], c.loc[q, "hi"], "up", "down", n=n) in (
-            "up",
-            "down",
+    def negligible(row) -> bool:
+        return margin is not None and -margin < row.lo and row.hi < margin
+
+    if flat:
+        return "both" if start else "flatness"
+    if negligible(f):
+        if start:
+            return "start loss"
+        if negligible(s):
+            return "neither"
+    return INCONCLUSIVE
+
+
+def start_loss_status(shares: Mapping, threshold: float) -> str | None:
+    """The paper's "driven by the start loss" on one unit (``studies.drivers.variance_shares``: the share of
+    the between-model variance of log L_end carried by log L_start, with its interval ``start_lo``,
+    ``start_hi``): AGREES when the interval lies above ``threshold``, DISAGREES when it lies below it,
+    INCONCLUSIVE when it contains it; None (no reading) when the share is undefined (too few rows)."""
+    if not 0 < threshold < 1:
+        raise ConfigError(
+            f"threshold={threshold!r} is not allowed: expected a share strictly between 0 and 1"
         )
+    lo, hi = float(shares["start_lo"]), float(shares["start_hi"])
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return None
+    return AGREES if lo > threshold else DISAGREES if hi < threshold else INCONCLUSIVE
 
-    start, flat = clear("L_start ~ L_end"), clear("flatness ~ L_end | L_start")
-    return {
-        (True, False): "start loss",
-        (False, True): "flatness",
-        (True, True): "both",
-    }.get((start, flat), "neither")
+
+# flatness (the column is a curvature: higher = sharper) against L_end with L_start held fixed, and against r
+SHARPER_CLOSER = (
+    "at fixed L_start, sharper ends closer to the target (flatter is more robust)"
+)
+SHARPER_FURTHER = (
+    "at fixed L_start, sharper ends further from the target (sharper is more robust)"
+)
+NO_CLEAR_ROLE = "at fixed L_start, no clear role"
+SHARPER_MORE = "sharper goes with a larger relative reduction"
+SHARPER_LESS = "sharper goes with a smaller relative reduction"
+NO_CLEAR_REDUCTION = "no clear link with the relative reduction"
+
+
+def flatness_role(corr: pd.DataFrame) -> str:
+    """Flatness's role, with its sign, from ``driver_correlations``: the partial correlation of curvature
+    with L_end at fixed L_start (below 0: ``SHARPER_CLOSER``, the conventional story; above 0:
+    ``SHARPER_FURTHER``; else ``NO_CLEAR_ROLE``) and its correlation with the relative reduction
+    (``SHARPER_MORE``, ``SHARPER_LESS``, ``NO_CLEAR_REDUCTION``), joined by '; '. Kept apart from the
+    start-loss status: it is not a verdict on the paper's claim."""
+    c = corr.set_index("question")
+    n = int(c["models"].iloc[0]) if len(c) else 0
+    f, r = c.loc["flatness ~ L_end | L_start"], c.loc["flatness ~ rel. reduction"]
+    words = {"up": SHARPER_FURTHER, "down": SHARPER_CLOSER}
+    fixed = words.get(reading(f.lo, f.hi, "up", "down", n=n), NO_CLEAR_ROLE)
+    words = {"up": SHARPER_MORE, "down": SHARPER_LESS}
+    red = words.get(reading(r.lo, r.hi, "up", "down", n=n), NO_CLEAR_REDUCTION)
+    return f"{fixed}; {red}"

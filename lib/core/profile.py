@@ -19,7 +19,7 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import yaml
@@ -211,9 +211,21 @@ class LandscapeSettings:
     eig_max_iter: int = 60
     trace_probes: int = 32
     seed: int = 0
+    # How the chapter reads its correlations, not how the landscapes are computed, so kept out of the store
+    # keys (``READING_ONLY``): "the explanation loss does not flatten" agrees only when the 95 % interval of
+    # Spearman's rho (flatness against PGD accuracy) lies inside +-equivalence_rho.
+    equivalence_rho: float = 0.3
+
+    READING_ONLY: ClassVar[tuple[str, ...]] = ("equivalence_rho",)
 
     def validate(self, where: str = "landscape") -> None:
         check(self.victims >= 1, f"{where}.victims", self.victims, "an integer >= 1")
+        check(
+            math.isfinite(self.equivalence_rho) and 0 < self.equivalence_rho < 1,
+            f"{where}.equivalence_rho",
+            self.equivalence_rho,
+            "a number in (0, 1)",
+        )
         check(
             self.method in EXPLANATION_METHODS,
             f"{where}.method",
@@ -352,13 +364,16 @@ class DriversSettings:
     ``cross_method``: the explanation method of the cross-method SEP models, trained with the lambdas chosen
     for ``sep.method`` on ``cross_experiments`` (every seed) and attacked with every method of
     ``cross_attacks``. ``budget``: attack the sweep's and the SEP chapter's models inside the L-inf ball of
-    their experiment's PGD radius as well (``sep.method`` only)."""
+    their experiment's PGD radius as well (``sep.method`` only). ``start_share_threshold``: the paper's "driven
+    by the start loss" agrees on a unit when the interval of log L_start's share of the between-model variance
+    of log L_end lies above it (disagrees when below; a reading only, it enters no store key)."""
 
     second_beta: float = 100.0
     cross_method: str = "grad_x_input"
     cross_experiments: tuple[str, ...] = ()
     cross_attacks: tuple[str, ...] = ("gradient", "grad_x_input", "guided_backprop")
     budget: bool = True
+    start_share_threshold: float = 0.5
 
     def validate(
         self,
@@ -375,6 +390,13 @@ class DriversSettings:
             f"{where}.second_beta",
             self.second_beta,
             f"a finite number > 0 other than landscape.softplus_beta={first_beta}",
+        )
+        check(
+            isinstance(self.start_share_threshold, (int, float))
+            and 0 < self.start_share_threshold < 1,
+            f"{where}.start_share_threshold",
+            self.start_share_threshold,
+            "a share strictly between 0 and 1",
         )
         check(
             self.cross_method in EXPLANATION_METHODS

@@ -286,7 +286,11 @@ def landscape_config(
             "subset_seed": exp.data.subset_seed,
         },
         "eps": exp.eval.attack.eps,
-        "settings": asdict(profile.landscape),
+        "settings": {
+            k: v
+            for k, v in asdict(profile.landscape).items()
+            if k not in profile.landscape.READING_ONLY
+        },
         "code_version": LANDSCAPE_CODE_VERSION,
     }
 

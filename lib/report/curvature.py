@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from lib.analysis.stats import AGREES, DISAGREES, INCONCLUSIVE
 from lib.report.style import PAGE_WIDTH, ROLE_COLOR
 
 LOSS_TITLE = {"expl_twin": "explanation loss", "ce": "cross-entropy"}
@@ -163,34 +164,74 @@ def surface_experiments(surfaces: Mapping[tuple[str, str], dict]) -> list[str]:
     return list(dict.fromkeys(n for n, _ in surfaces))
 
 
+HALF_WORDS = {
+    ("SEP_pos", AGREES): "flatter than the base",
+    ("SEP_pos", DISAGREES): "sharper than the base (against the paper)",
+    ("SEP_neg", AGREES): "sharper than the base",
+    ("SEP_neg", DISAGREES): "flatter than the base (against the paper)",
+}  # the words of a half's status; an inconclusive half is "no clear change"
+CE_LESS_WORDS = {
+    AGREES: "CE moves less",
+    DISAGREES: "CE moves more",
+    INCONCLUSIVE: "whether CE moves less is inconclusive",
+}
+
+
 def ratio_text(r, role: str) -> str:
-    """How ``role`` (SEP_pos or SEP_neg) moves the spectral norm from its base, from a
-    ``curvature_verdicts`` row: 'SEP_pos flattens the explanation loss ×0.52 (intervals apart), CE ×0.98'."""
-    e, c = getattr(r, f"{role}_expl_ratio"), getattr(r, f"{role}_ce_ratio")
+    """How ``role`` (SEP_pos or SEP_neg) moves the spectral norm from its base, from a ``curvature_verdicts``
+    row: 'SEP_pos ×0.52 [0.40, 0.66] of the base: flatter than the base (agrees); CE ×0.98 [0.90, 1.07],
+    CE moves less'. An interval that holds 1 says so: 'no clear change (inconclusive)'."""
+    e = getattr(r, f"{role}_expl_ratio")
     if not np.isfinite(e):
         return f"no {role}"
-    word = "flattens" if e < 1 else "sharpens"
-    apart = getattr(r, f"{role}_apart")
-    return (
-        f"{role} {word} the explanation loss ×{e:.2f} "
-        f"({'intervals apart' if apart else 'intervals overlap'}), CE ×{c:.2f}"
-    )
+    status = getattr(r, f"{role}_status")
+    lo, hi = getattr(r, f"{role}_expl_lo"), getattr(r, f"{role}_expl_hi")
+    words = HALF_WORDS.get((role, status), "no clear change")
+    text = f"{role} ×{e:.3g} [{lo:.3g}, {hi:.3g}] of the base: {words} ({status})"
+    c = getattr(r, f"{role}_ce_ratio")
+    if np.isfinite(c):
+        less = getattr(r, f"{role}_ce_less")
+        text += (
+            f"; CE ×{c:.3g} [{getattr(r, f'{role}_ce_lo'):.3g}, "
+            f"{getattr(r, f'{role}_ce_hi'):.3g}], {CE_LESS_WORDS[less]}"
+        )
+    return text
 
 
 def beta_text(dependence: pd.DataFrame) -> str:
-    """Whether the reading depends on the twin's beta (``analysis.verdicts.beta_dependence``)."""
+    """Whether the status depends on the twin's beta (``analysis.verdicts.beta_dependence``)."""
     if dependence["same"].all():
         return (
-            "The reading is the same at both twin betas in every block, so it does not depend on how much the "
+            "The status is the same at both twin betas in every block, so it does not depend on how much the "
             "twin smooths the ReLUs."
         )
     return (
-        "The reading changes with the twin's beta in "
+        "The status changes with the twin's beta in "
         + ", ".join(
             f"{r.experiment} (base {r.base})"
             for r in dependence[~dependence["same"]].itertuples()
         )
         + ": the curvature reading there depends on how much of the ReLU network's kinks the twin keeps."
+    )
+
+
+def converged_text(verdicts: pd.DataFrame) -> str:
+    """Whether re-reading every block on the victims whose Lanczos converged (``status_converged`` of
+    ``analysis.verdicts.curvature_verdicts``) changes its status."""
+    changed = verdicts[verdicts["changed"]]
+    if not len(changed):
+        return (
+            "Re-read on the victims whose Lanczos converged only (a victim dropped for both models where "
+            "either did not converge), every block keeps its status."
+        )
+    return (
+        "Re-read on the victims whose Lanczos converged only, the status changes in "
+        + "; ".join(
+            f"{r.experiment} (base {r.base}, twin β = {r.twin_beta:g}): {r.status} → "
+            f"{r.status_converged or 'no reading'}"
+            for r in changed.itertuples()
+        )
+        + ", so there the reading rests on values Lanczos did not settle."
     )
 
 
@@ -200,26 +241,33 @@ def curvature_text(
     converged: Mapping[float, float],
     max_iter: int,
 ) -> str:
-    """The chapter's reading per block (``ratio_text`` of SEP_pos and SEP_neg and the verdict's reading), its
-    beta dependence (``beta_text``) and Lanczos' convergence (``converged``: share per twin beta)."""
+    """The chapter's reading per block (``ratio_text`` of SEP_pos and SEP_neg and the block's status), its
+    beta dependence (``beta_text``), Lanczos' convergence (``converged``: share per twin beta) and whether
+    the status holds on converged victims only (``converged_text``)."""
     lines = [
         f"- **{r.experiment}, base {r.base}, twin β = {r.twin_beta:g}:** "
-        f"{ratio_text(r, 'SEP_pos')}; {ratio_text(r, 'SEP_neg')}. Reading: **{r.reading}**."
+        f"{ratio_text(r, 'SEP_pos')}; {ratio_text(r, 'SEP_neg')}. "
+        f"Status: **{r.status or 'no reading'}**."
         for r in verdicts.itertuples()
     ]
     return (
-        "The spectral norm of each SEP model relative to its base (×1 = unchanged):\n"
+        "The spectral norm of each SEP model relative to its base on the same victims and seed (geometric "
+        "mean of the per-victim ratios, ×1 = unchanged, 95 % interval with seeds and victims resampled):\n"
         + "\n".join(lines)
-        + "\n\n"
+        + "\n\nA half agrees when its interval lies on the paper's side of 1 (SEP_pos below, SEP_neg above), "
+        "disagrees when it lies on the other side, and is inconclusive when it holds 1; a block agrees when "
+        "every half present agrees and disagrees when one disagrees. Whether CE moves less (|log ratio| of "
+        "CE below the explanation loss's, with its interval) is reported beside it and does not enter the "
+        "status. "
         + beta_text(dependence)
-        + " 'As intended' means every SEP model present moves the explanation loss's curvature its way and the "
-        "cross-entropy's less (in log ratio). Lanczos met its tolerance for "
+        + " Lanczos met its tolerance for "
         + ", ".join(
             f"{100 * share:.0f} % of the victims at twin β = {b:g}"
             for b, share in converged.items()
         )
         + " (an unconverged value is the best estimate after the cap of "
-        f"{max_iter} HVPs, a lower bound on the spectral norm)."
+        f"{max_iter} HVPs, a lower bound on the spectral norm). "
+        + converged_text(verdicts)
     )
 
 
@@ -228,6 +276,7 @@ NORM_COLUMNS = {
     "expl": "explanation loss (1e-7) [95 % CI]",
     "ce": "cross-entropy [95 % CI]",
     "seeds": "seeds",
+    "converged": "Lanczos converged (expl. / CE)",
 }
 SPECTRUM_COLUMNS = {
     "role": "model",

@@ -23,13 +23,23 @@ POOLED_PANELS = (  # (x, y, title) of the pooled scatter's panels
 )
 
 DRIVER_READING = {  # what each ``analysis.verdicts.driver_verdict`` means, in words
-    "start loss": "L_start goes with L_end and curvature does not once L_start is held fixed: as this "
-    "attack measures it, explanation robustness reflects where the attack starts more than how flat the "
-    "explanation landscape is.",
-    "flatness": "Curvature goes with L_end even with L_start held fixed, and L_start does not go with "
-    "L_end: flatness, not the start, explains explanation robustness here.",
-    "both": "Both L_start and curvature (with L_start held fixed) go with L_end: neither explains it alone.",
-    "neither": "Neither L_start nor curvature (with L_start held fixed) goes clearly with L_end.",
+    "start loss": "L_start goes with L_end and curvature's link with L_end once L_start is held fixed lies "
+    "inside the equivalence margin.",
+    "flatness": "Curvature goes with L_end even with L_start held fixed (its sign below), and L_start does "
+    "not clearly go with L_end.",
+    "both": "L_start goes with L_end (partly by construction) and curvature goes with L_end with L_start "
+    "held fixed (its sign below): the word says which links are clear, not which way curvature acts.",
+    "neither": "Neither L_start nor curvature (with L_start held fixed) goes with L_end beyond the "
+    "equivalence margin.",
+    "inconclusive": "Curvature's link with L_end once L_start is held fixed is not significant, which is not "
+    "evidence that it is absent: the correlations alone cannot say which drives L_end (the L_start ~ L_end "
+    "link is partly automatic, and no equivalence margin is set).",
+}
+STATUS_WORDS = {  # a start-loss status (``analysis.verdicts.start_loss_status``) in words
+    "agrees": "the interval lies above the threshold, so the paper's claim **agrees**",
+    "disagrees": "the interval lies below the threshold, so the paper's claim **disagrees**",
+    "inconclusive": "the interval contains the threshold: **inconclusive**",
+    None: "too few rows to read a share: **no reading**",
 }
 
 CORRELATION_COLUMNS = {
@@ -195,40 +205,91 @@ def agreement_text(a) -> str:
     )
 
 
+def share_text(row) -> str:
+    """One level of ``studies.drivers.share_table`` in words: log L_start's share of log L_end's variance
+    with its interval, the rest carried by log(1 - r), and the status against the threshold."""
+    status = row.status if isinstance(row.status, str) else None
+    if status is None:
+        return f"{row.level}: {STATUS_WORDS[None]}"
+    return (
+        f"{row.level}, log L_start carries {row.start:.0%} [{row.start_lo:.0%}, {row.start_hi:.0%}] of "
+        f"the variance of log L_end and log(1 − r) {row.r:.0%} [{row.r_lo:.0%}, {row.r_hi:.0%}] "
+        f"({row.rows} rows; threshold {row.threshold:.0%}): {STATUS_WORDS[status]}"
+    )
+
+
+def shares_text(shares: pd.DataFrame) -> str:
+    """The start-loss claim read from the variance shares (``studies.drivers.share_table``), every level,
+    with how r is defined so that the identity holds exactly."""
+    gaps = shares["identity_gap"].dropna()
+    gap = (
+        f" (the tables' relative reduction, a mean over pairs, differs from it by up to {gaps.max():.2f})"
+        if len(gaps) and gaps.max() > 1e-9
+        else ""
+    )
+    levels = "; ".join(share_text(r) for r in shares.itertuples())
+    return (
+        "**The paper's claim, read so that it can fail.** log L_end = log L_start + log(1 − r), each part "
+        "demeaned within experiment and method (pairs: within their model); a model's r is "
+        "1 − L_end / L_start of its mean losses, so that the identity holds exactly"
+        + gap
+        + ". "
+        + levels[:1].upper()
+        + levels[1:]
+        + "."
+    )
+
+
 def drivers_text(
     agreement,
     verdict: str,
     pair_verdict: str,
     corr: pd.DataFrame,
     pair_corr: pd.DataFrame,
+    shares: pd.DataFrame | None = None,
+    role: str = "",
+    pair_role: str = "",
 ) -> str:
-    """The part's closing paragraph: the paper's count (``agreement_text``), the verdict across models in
-    words (``DRIVER_READING``), the verdict across pairs, and curvature's direction at both levels."""
+    """The part's closing paragraph: the paper's count (``agreement_text``), the start-loss claim from the
+    variance shares (``shares_text``, when ``shares`` is given), the correlation verdict across models and
+    across pairs in words (``DRIVER_READING``), and flatness's role with its sign at both levels
+    (``analysis.verdicts.flatness_role``: ``role``, ``pair_role``; ``direction``), read apart from the
+    claim."""
     return (
         agreement_text(agreement)
-        + f"\n\n**Verdict across models: {verdict}.** "
+        + ("" if shares is None else "\n\n" + shares_text(shares))
+        + f"\n\n**Correlation reading across models: {verdict}.** "
         + DRIVER_READING[verdict]
         + f" **Across the pairs of a model** (landscape victims only) the same reading gives: **{pair_verdict}**."
+        + (
+            "\n\n**Flatness's role** (curvature: higher = sharper; not a verdict on the claim). Across "
+            f"models: {role}. Across pairs: {pair_role}."
+            if role
+            else ""
+        )
         + direction("Across models", corr)
         + direction("Across pairs", pair_corr)
     )
 
 
-def order_text(r, base: str) -> str:
-    """Whether SEP's order holds in a ``sep_order_verdicts`` row: the whole order, or each half it can read."""
-    if r.complete:
-        return "whole order " + ("holds" if r.l_end_order else "does not hold")
-    return "half order, " + (
-        "; ".join(order_halves(r, base, ratios=False)) or "nothing to read"
+def ball_text(reading) -> str:
+    """Start loss and flatness inside the ball (``studies.drivers.DriverReading``): the share, its status
+    and flatness's role."""
+    return (
+        shares_text(reading.shares)
+        + f" Correlation reading: **{reading.verdict}**; flatness's role: {reading.flatness_role}."
     )
 
 
 def cross_text(result, tolerance_points: float) -> str:
-    """The cross-method reading (``studies.cross_method.CrossMethodResult``): the off-diagonal count, the
-    order per case and the accuracy rule re-read on every SEP model."""
+    """The cross-method reading (``studies.cross_method.CrossMethodResult``): the off-diagonal counts (every
+    readable half agrees; a half disagrees), the order per case with each half's paired ratio, interval and
+    status, and the accuracy rule re-read on every SEP model."""
     base = result.base
     lines = [
-        f"- {r.experiment}, trained on {r.trained_with}, attacked with {r.explanation}: {order_text(r, base)}."
+        f"- {r.experiment}, trained on {r.trained_with}, attacked with {r.explanation}: "
+        + ("; ".join(order_halves(r, base)) or "nothing to read")
+        + "."
         for r in result.verdicts.itertuples()
     ]
     acc_lines = [
@@ -237,8 +298,9 @@ def cross_text(result, tolerance_points: float) -> str:
         for r in result.accuracy.itertuples()
     ]
     return (
-        f"**Where the trained and the attacked method differ, the readable order holds in {result.off_holds} of "
-        f"{result.off_total} cases.**\n"
+        f"**Where the trained and the attacked method differ, every readable half of the order agrees (paired "
+        f"95 % interval of the L_end ratio above 1) in {result.off_holds} of {result.off_total} cases, and a "
+        f"half disagrees in {result.off_against}**; the others are inconclusive.\n"
         + "\n".join(lines)
         + "\n\nThe accuracy rule re-read on every SEP model: "
         + "; ".join(acc_lines)
@@ -270,8 +332,15 @@ def budget_text(
 ) -> str:
     """The fixed-budget closing paragraph: how often L_end goes with classification robustness with and
     without the ball (``analysis.verdicts.budget_agreement``), SEP's order inside the ball per experiment, and
-    the drivers' verdict inside the ball beside the one without it."""
-    lines = [f"- {r.experiment}: {order_text(r, base)}." for r in verdicts.itertuples()]
+    the drivers' verdict inside the ball beside the one without it. SEP's order is read per experiment from
+    its paired halves (``sep_order_verdicts``), with the block's status."""
+    lines = [
+        f"- {r.experiment}: "
+        + ("; ".join(order_halves(r, base)) or "nothing to read")
+        + (f"; block {r.status}" if isinstance(r.status, str) else "")
+        + "."
+        for r in verdicts.itertuples()
+    ]
     return (
         "Explanation robustness (L_end) goes with classification robustness over the sweep in "
         f"{agreement.get('unbounded', 0):.0%} of the {n_experiments} swept experiments without a ball "

@@ -3,9 +3,10 @@
 A claim is one function of plain inputs (the tables the studies return, the paper's table) that returns a
 row ``{"claim", "paper", "ours", "verdict", "detail", "units"}``: short cells for the page's table, a paragraph
 (``detail``) whose every sentence is chosen from the numbers, and the status of each unit the claim was read
-on (``units``: an experiment, an experiment and explanation method, a model). A unit's status says whether it
-``agrees`` with the paper's direction, ``agrees in part`` or ``disagrees``; a unit without a reading (too few
-models, a model the rule did not choose) has none and is left out. ``verdict_of`` turns the statuses into the
+on (``units``: an experiment, an experiment and explanation method, a model). A unit ``agrees`` when its
+interval excludes the null in the paper's direction, ``disagrees`` when it excludes it the other way, and is
+``inconclusive`` otherwise (a "does not" claim agrees only inside an equivalence margin fixed in the profile);
+a unit without a reading (too few models, a model the rule did not choose) has none and is left out. ``verdict_of`` turns the statuses into the
 verdict by one rule, the same for every claim, so no verdict is typed anywhere. A new claim is a new function
 whose row joins the list the page shows (``findings_table``).
 """
@@ -19,18 +20,16 @@ import pandas as pd
 
 from lib.analysis.stats import TOO_FEW, interval_text
 from lib.analysis.verdicts import (
-    AGAINST,
     AGREES,
-    AS_INTENDED,
     BEATS_NOISE,
     DISAGREES,
-    IN_PART,
+    INCONCLUSIVE,
     MAX_PGD_SPREAD_POINTS,
-    NOT_TESTED,
-    PARTLY,
     STATUSES,
     VERDICTS,
+    counts,
     landscape_parts,
+    motivation_status,
     sep_block_status,
     tally,
     verdict_of,
@@ -40,8 +39,9 @@ from lib.core.profile import Profile
 from lib.core.store import ResultStore
 from lib.measure.prototypes import ROBUSTNESS_MEASURES
 from lib.pipeline.roster import chapter_models
+from lib.report.landscape import KIND_TITLES
 from lib.report.page import human_table
-from lib.report.sep import order_halves
+from lib.report.sep import order_halves, pgd_text
 from lib.studies.curvature import curvature_result
 from lib.studies.drivers import drivers_result, paper_start_agreement
 from lib.studies.landscape import landscape_result
@@ -92,7 +92,8 @@ def pending(claim: str, paper: str, where: str) -> dict:
 
 
 def findings_table(rows: Sequence[Mapping]) -> pd.DataFrame:
-    """The rows as the page's table: a claim number, then claim, paper, ours and verdict."""
+    """The rows as the page's table: a claim number, then claim, paper, ours, how many units agree,
+    disagree and are inconclusive, and the verdict."""
     for r in rows:
         missing = [k for k in ROW_KEYS if k not in r]
         if missing:
@@ -101,7 +102,12 @@ def findings_table(rows: Sequence[Mapping]) -> pd.DataFrame:
             )
     return pd.DataFrame(
         [
-            {"number": i + 1, **{k: r[k] for k in ROW_KEYS[:4]}}
+            {
+                "number": i + 1,
+                **{k: r[k] for k in ROW_KEYS[:3]},
+                **counts(r["units"]),
+                "verdict": r["verdict"],
+            }
             for i, r in enumerate(rows)
         ]
     )
@@ -147,19 +153,13 @@ def claim_motivation(evidence: pd.DataFrame) -> dict:
     """A crafted perturbation keeps the label and steers the explanation map to a target (chapter 1).
 
     ``evidence``: ``motivation.evidence_table`` (one row per attacked model: success_rate, label_kept,
-    attack_removed, noise_removed, beats_noise, pairs). Units: the models. A model agrees when most of its
-    pairs succeed (success rate above 1/2: the map ends closer to the target with the label kept) and the
-    attack beats noise of its size by the chapter's rule (``motivation.beats_noise``); it agrees in part when
-    only one of the two holds; it disagrees when neither does."""
+    attack_removed, noise_removed, beats_noise, pairs). Units: the models, each read by
+    ``analysis.verdicts.motivation_status`` (the success rate's Wilson interval against 1/2, and the attack
+    against noise of its size)."""
     units, lines = {}, []
     for r in evidence.itertuples():
-        most = r.success_rate > 0.5
-        units[r.model] = (
-            AGREES
-            if most and r.beats_noise
-            else IN_PART
-            if most or r.beats_noise
-            else DISAGREES
+        units[r.model] = motivation_status(
+            r.success_rate, r.pairs, r.attack_removed, r.noise_removed
         )
         lines.append(
             f"{r.model}: {_pct(r.success_rate)} of {r.pairs} pairs, {_pct(r.attack_removed)} / "
@@ -182,14 +182,17 @@ def claim_motivation(evidence: pd.DataFrame) -> dict:
         )
         if agree == n:
             detail += (
-                f"On every model most pairs succeed and the attack removes more than {BEATS_NOISE:g} times "
-                "the share noise removes: the label is kept while the map is steered."
+                "On every model the success rate's 95 % interval lies above 1/2 and the attack removes "
+                f"more than {BEATS_NOISE:g} times the share noise removes: the label is kept while the "
+                "map is steered."
             )
         else:
-            weak = [m for m, s in units.items() if s != AGREES]
+            c = counts(units)
             detail += (
-                f"Most pairs succeed and the attack beats noise (more than {BEATS_NOISE:g} times its share) "
-                f"on {agree} of {n} models; not on {', '.join(weak)}."
+                "The success rate's 95 % interval lies above 1/2 and the attack beats noise (more than "
+                f"{BEATS_NOISE:g} times its share) on {agree} of {n} models; "
+                f"{c[DISAGREES]} disagree (most pairs fail, or the attack does no better than noise) and "
+                f"{c[INCONCLUSIVE]} are inconclusive."
             )
     return finding(
         "A perturbation that keeps the label steers the map to a target",
@@ -211,8 +214,9 @@ def claim_sweep(
 
     ``corr``: ``studies.prototypes.correlations`` (rows against PGD accuracy are read). Units: the (experiment,
     explanation method) groups. A group agrees when L_end "rises" with PGD accuracy by the library's reading
-    rule (the 95 % interval of Spearman's rho lies above 0); it disagrees when L_end "falls" or shows "no clear
-    relation"; with too few models it has no reading. The relative reduction and the rank metric, which remove
+    rule (the 95 % interval of Spearman's rho lies above 0); it disagrees when L_end "falls" (the interval lies
+    below 0); "no clear relation" (the interval holds 0) is inconclusive; with too few models it has no
+    reading. The relative reduction and the rank metric, which remove
     the starting distance's scale, are reported beside it but do not change the status. ``pgd_rises``: per
     experiment, whether PGD accuracy rises with beta (``analysis.verdicts.pgd_rises_with_beta``); ``validation``:
     ``analysis.verdicts.validation_verdicts`` over ``validation_summary`` tables; both only add sentences."""
@@ -230,6 +234,8 @@ def claim_sweep(
             else AGREES
             if r["reading"] == "rises"
             else DISAGREES
+            if r["reading"] == "falls"
+            else INCONCLUSIVE
         )
         if units[unit] is None:
             lines.append(
@@ -283,9 +289,8 @@ def claim_sweep(
             + (
                 ", as the paper reports."
                 if agree == n
-                else "; in the others the interval does not lie above 0."
-                if agree
-                else ": in none does the interval lie above 0."
+                else f"; it falls clearly in {counts(units)[DISAGREES]} and the interval holds 0 "
+                f"(inconclusive) in {counts(units)[INCONCLUSIVE]}."
             )
         )
         start = v[(v["measure"] == "l_start_1e-7") & (v["reading"] != TOO_FEW)]
@@ -330,76 +335,66 @@ def claim_sweep(
     )
 
 
-def claim_landscape(corr: pd.DataFrame, tracking_text: str | None = None) -> dict:
+def claim_landscape(
+    corr: pd.DataFrame, margin: float, tracking_text: str | None = None
+) -> dict:
     """Adversarial training flattens the classification (CE) landscape but not the explanation-loss landscape
     (chapter 4).
 
-    ``corr``: ``studies.landscape.flatness_correlations`` of the sweep's models. Units: the experiments. Part
-    (1), CE flattens with PGD accuracy, holds when every CE measure with a reading "flattens" and holds in part
-    when some do; part (2), the explanation loss does not flatten, holds when no explanation-loss measure
-    "flattens". An experiment agrees when both parts hold, disagrees when part (1) does not hold even in part
-    and part (2) does not hold, and agrees in part otherwise; without a reading of either loss it has none.
-    ``tracking_text``: ``analysis.verdicts.tracking_verdict``, added as a sentence."""
-    parts = landscape_parts(corr)
-    v = corr[corr["against"] == "pgd_acc"]
-    units, lines = {}, []
-    for r in parts.itertuples():
-        if not (r.ce_n and r.expl_n):
-            units[r.experiment] = None
-            lines.append(f"{r.experiment}: too few models for a reading")
-            continue
-        one = 2 if r.ce_flattens == r.ce_n else 1 if r.ce_flattens else 0
-        two = r.expl_flattens == 0
-        units[r.experiment] = (
-            AGREES
-            if one == 2 and two
-            else DISAGREES
-            if one == 0 and not two
-            else IN_PART
+    ``corr``: ``studies.landscape.flatness_correlations`` of the sweep's models. Units: the experiments and
+    flatness measures (``analysis.verdicts.landscape_parts``). Part (1), CE flattens, agrees when the
+    interval of Spearman's rho (CE flatness against PGD accuracy) lies below 0 and disagrees when above;
+    part (2), the explanation loss does not flatten, agrees only when its interval lies inside +-``margin``
+    (``landscape.equivalence_rho``) and disagrees when it lies below 0; otherwise a part is inconclusive. A
+    unit agrees when both parts agree, disagrees when either disagrees, and is inconclusive otherwise;
+    with too few models it has no reading. ``tracking_text``: ``analysis.verdicts.tracking_verdict``, added
+    as a sentence."""
+    parts = landscape_parts(corr, margin)
+    units = {
+        f"{r.experiment} ({KIND_TITLES.get(r.flatness, r.flatness)})": r.status
+        for r in parts.itertuples()
+    }
+    read = parts[parts["status"].notna()]
+    c = counts(units)
+    n = sum(c.values())
+
+    def part_counts(col: str) -> str:
+        s = read[col]
+        return (
+            f"{int((s == AGREES).sum())} agree, {int((s == DISAGREES).sum())} disagree, "
+            f"{int((s == INCONCLUSIVE).sum())} inconclusive"
         )
-        line = (
-            f"{r.experiment}: CE flattens by {r.ce_flattens} of {r.ce_n} measures, the explanation loss by "
-            f"{r.expl_flattens} of {r.expl_n}"
-            + (f" (it sharpens by {r.expl_sharpens})" if r.expl_sharpens else "")
-        )
-        spectral = v[
-            (v["experiment"] == r.experiment)
-            & v["column"].isin(["ce:spectral", "expl_twin:spectral"])
-        ]
-        if len(spectral) == 2 and spectral["rho"].notna().all():
-            s = spectral.set_index("loss")
-            line += (
-                "; the Hessian spectral norm against PGD accuracy: CE "
-                f"{interval_text(*s.loc['ce', ['rho', 'lo', 'hi']])}, explanation loss "
-                f"{interval_text(*s.loc['expl_twin', ['rho', 'lo', 'hi']])}"
-            )
-        lines.append(line)
-    agree, n = tally(units)
-    read = parts[(parts["ce_n"] > 0) & (parts["expl_n"] > 0)]
+
     ours = (
         "no reading"
         if not n
-        else f"CE flattens by {int(read['ce_flattens'].sum())} of {int(read['ce_n'].sum())} readings; "
-        f"expl. loss by {int(read['expl_flattens'].sum())} of {int(read['expl_n'].sum())}"
+        else f"CE flattens: {part_counts('ce_status')}; expl. loss within ±{margin:g}: "
+        f"{part_counts('expl_status')} (of {n} units)"
     )
+    lines = [
+        f"{unit}: CE {interval_text(r.ce_rho, r.ce_lo, r.ce_hi)} {r.ce_status}, explanation loss "
+        f"{interval_text(r.expl_rho, r.expl_lo, r.expl_hi)} {r.expl_status}"
+        for unit, r in zip(units, parts.itertuples())
+        if r.status is not None and r.ce_status and r.expl_status
+    ]
     detail = (
         "Flatness measures (slices' quadratic coefficients, Hessian spectral and Frobenius norms) against "
-        "PGD accuracy over the sweep's models, read by the rule of chapter 4 (an interval below 0: "
-        "flattens): " + "; ".join(lines) + ". "
+        "PGD accuracy over the sweep's models, Spearman's ρ with a 95 % interval; part (1) agrees when CE's "
+        "interval lies below 0 (robust models flatter), part (2) when the explanation loss's lies inside "
+        f"±{margin:g} (an equivalence margin: |ρ| < {margin:g} is a weak relation by convention), and part "
+        "(2) disagrees when it lies below 0: " + "; ".join(lines or ["none"]) + ". "
     )
     if not n:
         detail += "No experiment has enough models for a reading."
-    elif agree == n:
+    elif c[AGREES] == n:
         detail += (
-            "In every experiment CE flattens by every measure and the explanation loss by none, as the "
+            "In every unit CE flattens and the explanation loss's relation is no more than weak, as the "
             "paper says."
         )
     else:
-        ce_ok = [r.experiment for r in read.itertuples() if r.ce_flattens == r.ce_n]
-        ex_ok = [r.experiment for r in read.itertuples() if r.expl_flattens == 0]
         detail += (
-            f"CE flattens by every measure in {len(ce_ok)} of {n} experiments, and the explanation loss "
-            f"flattens by no measure in {len(ex_ok)} of {n}."
+            f"Of {n} units, agreeing (both parts agree): {c[AGREES]}; disagreeing: "
+            f"{c[DISAGREES]}; inconclusive: {c[INCONCLUSIVE]}."
         )
     if tracking_text:
         detail += f" Whether the landscape tracks L_end (chapter 4): {tracking_text}"
@@ -421,13 +416,16 @@ def claim_sep(
     """SEP moves explanation robustness with classification robustness held: L_end ranks SEP_pos < MAT <
     SEP_neg while PGD accuracy stays within 3 points (chapter 5).
 
-    ``verdicts``: ``analysis.verdicts.sep_order_verdicts`` of ``roles`` (``analysis.verdicts.robustness_by_role``, for the L_end intervals);
-    ``blocks``: ``studies.sep.paper_blocks``. Units: the (experiment, explanation method) blocks. A block with
-    SEP_pos and SEP_neg agrees when both halves of the order hold (SEP_pos < MAT, MAT < SEP_neg) and PGD
-    accuracy of the three spans at most 3 points; it disagrees when neither half holds; it agrees in part
-    otherwise. A block that lacks SEP_pos or SEP_neg (no lambda met the chapter's rule) agrees in part when the
-    half it can show holds and disagrees when it does not; with neither it has no reading. ``trades_verdicts``
-    (SEP on a TRADES base, ours, not the paper's) only adds a sentence."""
+    ``verdicts``: ``analysis.verdicts.sep_order_verdicts`` (paired, from the main table); ``roles``:
+    ``analysis.verdicts.robustness_by_role`` of the same models (for the L_end means shown); ``blocks``:
+    ``studies.sep.paper_blocks``. Units: the (experiment, explanation method) blocks, with the status of
+    ``analysis.verdicts.sep_block_status``: each half of the order (SEP_pos < MAT, MAT < SEP_neg) is read
+    from the paired geometric-mean ratio of L_end over the seeds and pairs both models kept, its 95 %
+    interval above 1 agreeing and below 1 disagreeing; PGD accuracy is held when each SEP role's difference
+    from MAT (mean over seeds, 90 % t-interval) lies inside ±3 points. A block agrees when every half it
+    can read agrees and PGD accuracy is held, disagrees when a half disagrees, and is inconclusive
+    otherwise; a block that lacks SEP_pos or SEP_neg is read on the half it has; with neither it has no
+    reading. ``trades_verdicts`` (SEP on a TRADES base, ours, not the paper's) only adds a sentence."""
     units, lines, ratios = {}, [], []
     idx = roles.set_index(["experiment", "explanation", "role"]) if len(roles) else None
 
@@ -435,121 +433,95 @@ def claim_sep(
         key = (name, method, role)
         if idx is None or key not in idx.index:
             return f"no {role}"
-        r = idx.loc[key]
-        return (
-            f"{role} {r['l_end_1e-7']:.1f} [{r['l_end_lo']:.1f}, {r['l_end_hi']:.1f}]"
-        )
+        return f"{role} {idx.loc[key, 'l_end_1e-7']:.1f}"
 
     for r in verdicts.itertuples():
         unit = f"{r.experiment} ({r.explanation})"
         units[unit] = sep_block_status(r)
-        values = ", ".join(
+        means = ", ".join(
             l_end(r.experiment, r.explanation, role)
             for role in ("SEP_pos", "MAT", "SEP_neg")
         )
+        halves = order_halves(r)
         if r.complete:
             ratios.append(r.neg_over_pos)
-            lines.append(
-                f"- {unit}: L_end {values}; the order {'holds' if r.l_end_order else 'does not hold'}, "
-                f"PGD accuracy spans {r.pgd_spread_points:.1f} points, and the intervals of SEP_pos and "
-                f"SEP_neg {'are apart' if r.pos_neg_separated else 'overlap'}."
-            )
-        else:
-            shown = order_halves(r, ratios=False)
-            lines.append(
-                f"- {unit}: L_end {values}; no {r.missing} met the chapter's rule"
-                + (
-                    f", so only half the order can be read ({'; '.join(shown)})."
-                    if shown
-                    else ", so no part of the order can be read."
-                )
-            )
-    agree, n = tally(units)
+        lines.append(
+            f"- {unit}, L_end means {means}: "
+            + ("; ".join(halves) if halves else "no half of the order can be read")
+            + ("" if r.complete else f" (no {r.missing} met the chapter's rule)")
+            + f"; {pgd_text(r)}; **block {units[unit] or 'not read'}**."
+        )
+    c, n = counts(units), sum(counts(units).values())
     p_order, p_n = int(blocks["l_end_order"].sum()), len(blocks)
     paper = (
-        f"order in {p_order} of {p_n} blocks; PGD spread ≤ {blocks['pgd_spread_points'].max():.1f} pts; "
-        f"SEP_neg/SEP_pos {_span(blocks['neg_over_pos'], _times, '×')}"
+        f"order of means in {p_order} of {p_n} blocks; PGD spread ≤ "
+        f"{blocks['pgd_spread_points'].max():.1f} pts; SEP_neg/SEP_pos "
+        f"{_span(blocks['neg_over_pos'], _times, '×')}"
     )
     ours = (
         "no reading"
         if not n
-        else f"order, PGD held, in {agree} of {n} blocks"
+        else f"paired order agrees, PGD held, in {c[AGREES]} of {n} blocks"
         + (f"; SEP_neg/SEP_pos {_span(ratios, _times, '×')}" if ratios else "")
     )
-    parts = []
     if not n:
-        parts.append(
-            "No block has SEP_pos or SEP_neg beside MAT: there is nothing to read."
-        )
+        detail = "No block has SEP_pos or SEP_neg beside MAT: there is nothing to read."
     else:
-        parts.append(
-            "L_end (1e-7, 95 % two-stage bootstrap interval over seeds and pairs) per block:\n\n"
+        detail = (
+            "Each half of the order as the paired ratio of L_end (geometric mean over the seeds and pairs "
+            "both models kept, 95 % bootstrap interval sharing the pair draw across seeds and roles), with "
+            f"PGD accuracy held when each SEP role is within ±{MAX_PGD_SPREAD_POINTS:g} points of MAT "
+            "(90 % interval over seeds):\n\n"
             + "\n".join(lines)
-            + "\n\n"
+            + f"\n\nOf {n} blocks, {c[AGREES]} agree, {c[DISAGREES]} disagree and {c[INCONCLUSIVE]} are "
+            f"inconclusive; the paper's means have the order in {p_order} of {p_n} (it gives no "
+            "intervals)."
         )
-        complete = verdicts[verdicts["complete"]]
-        parts.append(
-            f"The order holds with PGD accuracy within {MAX_PGD_SPREAD_POINTS:g} points in {agree} of {n} "
-            f"blocks"
-            + (
-                f" ({len(complete)} with both SEP_pos and SEP_neg)"
-                if len(complete) < n
-                else ""
-            )
-            + f"; the paper has it in {p_order} of {p_n}."
-        )
-        if len(complete):
-            apart = sum(bool(x) for x in complete["pos_neg_separated"])
-            parts.append(
-                f"The L_end intervals of SEP_pos and SEP_neg are apart in {apart} of {len(complete)} "
-                "complete blocks"
-                + (
-                    ": elsewhere the two are not told apart at this number of seeds and pairs."
-                    if apart < len(complete)
-                    else "."
-                )
-            )
     if trades_verdicts is not None and len(trades_verdicts):
-        tv = trades_verdicts[trades_verdicts["complete"]]
-        held = sum(bool(r.l_end_order and r.pgd_within) for r in tv.itertuples())
-        parts.append(
-            f"On a TRADES base (our extension, not the paper's), the order holds with PGD accuracy held "
-            f"in {held} of {len(tv)} complete blocks."
+        t = counts(
+            {
+                str(i): sep_block_status(r)
+                for i, r in enumerate(trades_verdicts.itertuples())
+            }
+        )
+        detail += (
+            f" On a TRADES base (our extension, not the paper's), of {sum(t.values())} blocks "
+            f"{t[AGREES]} agree, {t[DISAGREES]} disagree and {t[INCONCLUSIVE]} are inconclusive."
         )
     return finding(
         "SEP: L_end ranks SEP_pos < MAT < SEP_neg, classification robustness held",
         paper,
         ours,
         units,
-        " ".join(parts),
+        detail,
     )
-
-
-CURVATURE_STATUS = {
-    AS_INTENDED: AGREES,
-    PARTLY: IN_PART,
-    AGAINST: DISAGREES,
-    NOT_TESTED: None,
-}
 
 
 def claim_curvature(verdicts: pd.DataFrame, first_beta: float) -> dict:
     """SEP changes the explanation-loss landscape itself: SEP_pos flattens and SEP_neg sharpens its curvature
     at the victims while CE's moves less (chapter 6).
 
-    ``verdicts``: ``analysis.verdicts.curvature_verdicts`` (per experiment, base and twin beta). Units: the (experiment,
-    base) blocks at the landscape chapter's twin beta ``first_beta``; a block's reading "as intended" agrees,
-    "partly" agrees in part, "against" disagrees. Whether the reading is the same at the other twin beta
-    only adds a sentence."""
+    ``verdicts``: ``analysis.verdicts.curvature_verdicts`` (per experiment, base and twin beta). Units: the
+    (experiment, base) blocks at the landscape chapter's twin beta ``first_beta``, with the block's
+    ``status``: each half (SEP_pos below the base, SEP_neg above it) is read from the interval of the paired
+    ratio on the same victims and seeds; a block agrees when every half present agrees, disagrees when one
+    disagrees, and is inconclusive otherwise. Whether CE moves less, the status on converged victims only
+    and the status at the other twin beta only add sentences."""
     main = verdicts[verdicts["twin_beta"] == first_beta]
-    units = {
-        f"{r.experiment} (base {r.base})": CURVATURE_STATUS[r.reading]
-        for r in main.itertuples()
-    }
+    units = {f"{r.experiment} (base {r.base})": r.status for r in main.itertuples()}
     lines = []
     for r in main.itertuples():
         moves = [
-            f"{role} ×{getattr(r, f'{role}_expl_ratio'):.2g} (CE ×{getattr(r, f'{role}_ce_ratio'):.2g})"
+            f"{role} ×{getattr(r, f'{role}_expl_ratio'):.3g} "
+            f"[{getattr(r, f'{role}_expl_lo'):.3g}, {getattr(r, f'{role}_expl_hi'):.3g}] "
+            f"{getattr(r, f'{role}_status')} (CE ×{getattr(r, f'{role}_ce_ratio'):.3g}"
+            + (
+                ", moves less)"
+                if getattr(r, f"{role}_ce_less") == AGREES
+                else ", moves more)"
+                if getattr(r, f"{role}_ce_less") == DISAGREES
+                else ")"
+            )
             for role in ("SEP_pos", "SEP_neg")
             if np.isfinite(getattr(r, f"{role}_expl_ratio"))
         ]
@@ -559,21 +531,40 @@ def claim_curvature(verdicts: pd.DataFrame, first_beta: float) -> dict:
         (r.experiment, r.base)
         for r in others.itertuples()
         if main[(main["experiment"] == r.experiment) & (main["base"] == r.base)][
-            "reading"
+            "status"
         ]
-        .eq(r.reading)
+        .eq(r.status)
         .all()
     ]
-    agree, n = tally(units)
-    ours = "no reading" if not n else f"as intended in {agree} of {n} blocks"
+    c = counts(units)
+    n = sum(c.values())
+    ours = (
+        "no reading"
+        if not n
+        else f"agrees in {c[AGREES]}, disagrees in {c[DISAGREES]}, inconclusive in "
+        f"{c[INCONCLUSIVE]} of {n} blocks"
+    )
     detail = (
-        "The explanation loss's input-Hessian spectral norm of SEP_pos and SEP_neg relative to their base "
-        f"(softplus twin, β = {first_beta:g}; CE's in brackets): "
+        "The explanation loss's input-Hessian spectral norm of SEP_pos and SEP_neg relative to their base, "
+        "paired by seed and victim (geometric mean with a 95 % interval, seeds and victims resampled; "
+        f"softplus twin, β = {first_beta:g}; CE's ratio in brackets, 'moves less' when its |log ratio| "
+        "lies below the explanation loss's by its interval): "
         + "; ".join(lines or ["none"])
         + "."
     )
+    changed = main[main["changed"]]
+    detail += (
+        " On victims whose Lanczos converged only, every block keeps its status."
+        if not len(changed)
+        else " On victims whose Lanczos converged only, the status changes in "
+        + ", ".join(
+            f"{r.experiment} (base {r.base}: {r.status} → {r.status_converged or 'no reading'})"
+            for r in changed.itertuples()
+        )
+        + "."
+    )
     if len(others):
-        detail += f" At the other twin β the reading is the same in {len(same)} of {len(others)} blocks."
+        detail += f" At the other twin β the status is the same in {len(same)} of {len(others)} blocks."
     return finding(
         "SEP changes the explanation landscape itself (input-Hessian curvature)",
         "v2: a Hessian analysis confirms it; form not stated",
@@ -583,44 +574,73 @@ def claim_curvature(verdicts: pd.DataFrame, first_beta: float) -> dict:
     )
 
 
-DRIVER_STATUS = {
-    "start loss": AGREES,
-    "both": IN_PART,
-    "flatness": DISAGREES,
-    "neither": DISAGREES,
-}
-
-
 def claim_start_loss(
-    correlations: pd.DataFrame, verdict: str, pair_verdict: str, paper: pd.DataFrame
+    shares: pd.DataFrame,
+    correlations: pd.DataFrame,
+    paper: pd.DataFrame,
+    role: str = "",
+    pair_role: str = "",
 ) -> dict:
     """Explanation robustness as the attack measures it is driven mainly by the start loss (chapter 7).
 
-    ``correlations``: ``studies.drivers.driver_correlations`` over the pooled models; ``verdict`` and
-    ``pair_verdict``: ``analysis.verdicts.driver_verdict`` across models and across the pairs within each model.
-    Units: those two levels; "start loss" agrees, "both" agrees in part, "flatness" and "neither" disagree."""
+    ``shares``: ``studies.drivers.share_table`` (one row per level: across models, across the pairs within a
+    model), log L_start's share of the variance of log L_end with its interval and its status
+    (``analysis.verdicts.start_loss_status``: agrees when the interval lies above the profile's threshold,
+    disagrees below, else inconclusive). Units: those levels. ``correlations``: ``driver_correlations`` over
+    the pooled models, shown; ``role``, ``pair_role``: ``analysis.verdicts.flatness_role``, reported with its
+    sign beside the claim, never merged into a unit's status."""
     units = {
-        "across models": DRIVER_STATUS[verdict],
-        "across pairs within a model": DRIVER_STATUS[pair_verdict],
+        r.level: (r.status if isinstance(r.status, str) else None)
+        for r in shares.itertuples()
     }
+
+    def share(r) -> str:
+        if not np.isfinite(r.start_lo):
+            return f"{r.level}: no reading"
+        return (
+            f"{r.level}: {r.start:.0%} [{r.start_lo:.0%}, {r.start_hi:.0%}] of the variance of log L_end "
+            f"carried by log L_start, {r.r:.0%} [{r.r_lo:.0%}, {r.r_hi:.0%}] by log(1 − r) "
+            f"({r.rows} rows)"
+        )
+
+    threshold = float(shares["threshold"].iloc[0]) if len(shares) else float("nan")
+    ours = (
+        "; ".join(
+            f"{r.level}: start-loss share "
+            + (
+                f"{r.start:.0%} [{r.start_lo:.0%}, {r.start_hi:.0%}]"
+                if np.isfinite(r.start_lo)
+                else "not read"
+            )
+            for r in shares.itertuples()
+        )
+        + f" (threshold {threshold:.0%})"
+    )
+    levels = "; ".join(share(r) for r in shares.itertuples())
     c = correlations.set_index("question")
     shown = [
         f"{q}: {interval_text(*c.loc[q, ['rho', 'lo', 'hi']])}"
         for q in (
-            "L_start ~ L_end",
             "flatness ~ L_end | L_start",
-            "L_start ~ rel. reduction",
+            "flatness ~ rel. reduction",
         )
         if q in c.index
     ]
-    n = int(c["models"].iloc[0]) if len(c) else 0
-    ours = f"across models: {verdict}; within models: {pair_verdict}"
     detail = (
-        f"Over {n} models of the book, ranks within each experiment: "
-        + "; ".join(shown)
-        + ". The identity "
-        "L_end = L_start (1 − r) makes the first correlation automatic in part; the partial correlation "
-        "asks whether flatness adds anything once L_start is held fixed."
+        "Within experiment and method, log L_end = log L_start + log(1 − r) (r := 1 − L_end / L_start of "
+        "a model's mean losses, so the identity is exact); the claim agrees on a level when the interval of "
+        f"log L_start's share lies above {threshold:.0%}, disagrees when it lies below. "
+        + levels[:1].upper()
+        + levels[1:]
+        + "."
+        + (
+            " Flatness's role, read apart from the claim (curvature: higher = sharper). Across models ("
+            + "; ".join(shown)
+            + f"): {role}."
+            + (f" Across pairs: {pair_role}." if pair_role else "")
+            if role
+            else ""
+        )
     )
     return finding(
         "Explanation robustness is driven by the start loss",
@@ -663,11 +683,15 @@ def book_findings(
             validation=prototypes.validation.verdicts,
             pgd_rises=sweep.pgd_rises,
         ),
-        claim_landscape(land.corr, land.verdict),
+        claim_landscape(land.corr, profile.landscape.equivalence_rho, land.verdict),
         claim_sep(sep.verdicts, sep.roles, sep.paper, sep.trades_verdicts),
         claim_curvature(curvature.verdicts, profile.landscape.softplus_beta),
         claim_start_loss(
-            drivers.correlations, drivers.verdict, drivers.pair_verdict, paper
+            drivers.shares,
+            drivers.correlations,
+            paper,
+            drivers.flatness_role,
+            drivers.pair_flatness_role,
         ),
     ]
 
@@ -684,27 +708,36 @@ def verdict_counts(table: pd.DataFrame, profile: Profile) -> str:
 
 
 def findings_view(table: pd.DataFrame):
-    """The findings table as the page shows it: human column names, the short texts wrapped within their
-    column, the verdict on one line in bold."""
+    """The findings table as the page shows it: human column names, the units' statuses in one narrow
+    column ("agree / disagree / inconclusive"), the short texts wrapped within their column, the verdict on
+    one line in bold."""
+    shown = table.assign(
+        units=[
+            f"{a} / {d} / {i}"
+            for a, d, i in zip(table[AGREES], table[DISAGREES], table[INCONCLUSIVE])
+        ]
+    )
     return human_table(
-        table,
+        shown,
         {
             "number": "#",
             "claim": "claim",
             "paper": "the paper",
             "ours": "ours",
+            "units": "units: agree / disagree / inconclusive",
             "verdict": "verdict",
         },
         digits={"number": 0},
     ).set_table_styles(
         [
             {
-                "selector": "td",
+                "selector": "td, th",
                 "props": [("white-space", "normal"), ("vertical-align", "top")],
             },
-            {"selector": "td:nth-child(2)", "props": [("min-width", "14em")]},
+            {"selector": "td:nth-child(2)", "props": [("min-width", "11em")]},
+            {"selector": "td:nth-child(5)", "props": [("text-align", "center")]},
             {
-                "selector": "td:nth-child(5)",
+                "selector": "td:nth-child(6)",
                 "props": [("white-space", "nowrap"), ("font-weight", "bold")],
             },
         ],

@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from lib.analysis.stats import interval_text
+from lib.analysis.stats import AGREES, DISAGREES, INCONCLUSIVE, interval_text
 from lib.core.profile import Profile
 from lib.report.figures import correlation_intervals
 from lib.report.page import duration, percent
@@ -202,9 +202,9 @@ def flatness_intervals(corr: pd.DataFrame) -> plt.Figure:
     return correlation_intervals(vs_pgd, labels)
 
 
-def readings_text(corr: pd.DataFrame, shares: dict[str, float]) -> str:
+def readings_text(corr: pd.DataFrame, shares: dict[str, float], margin: float) -> str:
     """One bullet per experiment and loss with each measure's reading against PGD accuracy, then the shares
-    of ``verdicts.reading_shares``."""
+    of ``verdicts.reading_shares`` (``margin``: ``landscape.equivalence_rho``)."""
     lines = []
     vs_pgd = corr[corr["against"] == "pgd_acc"]
     for (name, loss), g in vs_pgd.groupby(["experiment", "loss"], sort=False):
@@ -218,10 +218,11 @@ def readings_text(corr: pd.DataFrame, shares: dict[str, float]) -> str:
             + "."
         )
     lines.append(
-        f"\nOver the CE measures and experiments, {percent(shares['ce_flattens'])} of the readings say CE "
-        f"**flattens** as PGD accuracy grows. Over the explanation-loss measures, "
-        f"{percent(shares['expl_flattens'])} say the explanation loss flattens and "
-        f"{percent(shares['expl_sharpens'])} say it sharpens."
+        f"\nOver the CE measures and experiments, {percent(shares['ce_flattens'])} of the intervals say CE "
+        f"**flattens** as PGD accuracy grows and {percent(shares['ce_sharpens'])} that it sharpens. Over "
+        f"the explanation-loss measures, {percent(shares['expl_flattens'])} say the explanation loss "
+        f"flattens, {percent(shares['expl_sharpens'])} that it sharpens, and "
+        f"{percent(shares['expl_within'])} lie inside ±{margin:g} (no more than a weak relation either way)."
     )
     return "\n".join(lines)
 
@@ -273,28 +274,62 @@ def tracking_text(track: pd.DataFrame, verdict: str) -> str:
     )
 
 
-def part_sentence(r) -> str:
-    """One experiment's row of ``verdicts.landscape_parts`` as a bullet: do parts (1) and (2) hold?"""
-    if r.ce_n and r.ce_flattens == r.ce_n:
-        part1 = "holds: CE flattens by every measure"
-    elif r.ce_flattens:
-        part1 = f"holds in part: CE flattens by {r.ce_flattens} of {r.ce_n} measures"
-    else:
-        part1 = "does not hold: no CE measure flattens"
-    if not r.expl_flattens:
-        part2 = "holds: no explanation-loss measure flattens"
-    else:
-        part2 = f"does not hold: the explanation loss flattens by {r.expl_flattens} of {r.expl_n} measures"
-    sharp = (
-        f"; it sharpens by {r.expl_sharpens} of {r.expl_n}" if r.expl_sharpens else ""
+CE_PART_WORDS = {
+    AGREES: "agrees (CE flattens: the interval lies below 0)",
+    DISAGREES: "disagrees (CE sharpens: the interval lies above 0)",
+    INCONCLUSIVE: "inconclusive (the interval holds 0)",
+}
+
+
+def _expl_part_words(status: str, margin: float) -> str:
+    return {
+        AGREES: f"agrees (the interval lies inside ±{margin:g})",
+        DISAGREES: "disagrees (the explanation loss flattens: the interval lies below 0)",
+        INCONCLUSIVE: f"inconclusive (the interval is not inside ±{margin:g} and does not lie "
+        "below 0)",
+    }[status]
+
+
+def part_sentence(r, margin: float) -> str:
+    """One unit (experiment and flatness measure) of ``verdicts.landscape_parts`` as a bullet: each part's
+    interval and status, then the unit's status."""
+    name = KIND_TITLES.get(r.flatness, r.flatness)
+    if r.status is None:
+        return (
+            f"- **{r.experiment}, {name}:** too few models ({r.models}) for a reading."
+        )
+    one = (
+        f"CE {interval_text(r.ce_rho, r.ce_lo, r.ce_hi)}, {CE_PART_WORDS[r.ce_status]}"
+        if r.ce_status
+        else "no CE reading"
     )
-    return f"- **{r.experiment}:** part (1) {part1}; part (2) {part2}{sharp}."
-
-
-def verdict_text(parts: pd.DataFrame) -> str:
-    """The claim's two parts per experiment (``verdicts.landscape_parts``) and how to read the signs."""
+    two = (
+        f"explanation loss {interval_text(r.expl_rho, r.expl_lo, r.expl_hi)}, "
+        f"{_expl_part_words(r.expl_status, margin)}"
+        if r.expl_status
+        else "no explanation-loss reading"
+    )
     return (
-        "\n".join(part_sentence(r) for r in parts.itertuples())
+        f"- **{r.experiment}, {name}** ({r.models} models): part (1) {one}; part (2) {two}. "
+        f"Status: **{r.status}**."
+    )
+
+
+def verdict_text(parts: pd.DataFrame, margin: float) -> str:
+    """The claim's two parts per experiment and flatness measure (``verdicts.landscape_parts``), how each is
+    read (``margin``: ``landscape.equivalence_rho``), and how to read the signs."""
+    read = parts["status"].dropna()
+    n = {s: int((read == s).sum()) for s in (AGREES, DISAGREES, INCONCLUSIVE)}
+    return (
+        "Per experiment and flatness measure, Spearman's ρ against PGD accuracy (95 % interval). Part (1) "
+        "agrees when CE's interval lies below 0 and disagrees when it lies above. Part (2) is a 'does not' "
+        f"claim, so it agrees only when the explanation loss's interval lies inside ±{margin:g} (|ρ| below "
+        f"{margin:g} is a weak relation by convention) and disagrees when it lies below 0; an interval that "
+        "merely holds 0 is inconclusive. A unit agrees when both parts agree and disagrees when either "
+        "disagrees.\n\n"
+        + "\n".join(part_sentence(r, margin) for r in parts.itertuples())
+        + f"\n\nOf {len(read)} units with a reading, agreeing: {n[AGREES]}; disagreeing: "
+        f"{n[DISAGREES]}; inconclusive: {n[INCONCLUSIVE]}."
         + "\n\nA positive correlation of a curvature measure with PGD accuracy means robust "
         "models are *sharper* there, a negative one that they are *flatter*. The SEP chapter changes the "
         "explanation landscape directly to test the causal direction."

@@ -1,8 +1,8 @@
 """The SEP chapter's (chapter 5) figures, tables for reading and sentences, from ``studies.sep.SepResult``.
 
 ``order_sentence`` is the one sentence that reads the SEP order of a row of
-``analysis.verdicts.sep_order_verdicts`` (whole order, or the half that can be read); ``order_halves`` its
-half-order parts. Other pages that read the SEP order call these rather than writing their own.
+``analysis.verdicts.sep_order_verdicts`` (each half of the order, paired, with its status); ``order_halves``
+its half-order parts. Other pages that read the SEP order call these rather than writing their own.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from lib.analysis.stats import AGREES, DISAGREES, INCONCLUSIVE
 from lib.analysis.verdicts import MAX_PGD_SPREAD_POINTS
 from lib.core.profile import Profile
 from lib.report.page import grouped_tables, say
@@ -62,11 +63,11 @@ DIGITS = {"l_start_1e-7": 1, "clean": 1, "seeds": 0, "paper_l_end_1e-7": 1}
 SIDE_COLUMNS = {
     "experiment": "experiment",
     "source": "block",
-    "pos_below_base": "SEP_pos < MAT",
-    "base_below_neg": "MAT < SEP_neg",
+    "pos": "MAT / SEP_pos [95 % CI]",
+    "pos_status": "SEP_pos < MAT",
+    "neg": "SEP_neg / MAT [95 % CI]",
+    "neg_status": "MAT < SEP_neg",
     "neg_over_pos": "neg / pos",
-    "mat_over_pos": "MAT / pos",
-    "neg_over_mat": "neg / MAT",
     "pgd_spread_points": "PGD pts",
 }
 
@@ -255,58 +256,129 @@ def _yes(v) -> str:
     return "yes" if v else "no"
 
 
+def ratio_text(ratio: float, lo: float, hi: float) -> str:
+    """'1.52 [1.20, 1.90]': a paired ratio with its interval, or the ratio alone where it has none."""
+    if not _known(ratio):
+        return "—"
+    return f"{ratio:.2f}" + (f" [{lo:.2f}, {hi:.2f}]" if _known(lo) else "")
+
+
+def side_for_reading(side: pd.DataFrame) -> pd.DataFrame:
+    """``studies.sep.against_paper`` with each half's ratio and interval as text (``pos``, ``neg``; the paper's
+    rows have the ratio of means alone)."""
+    return side.assign(
+        **{
+            h: [
+                ratio_text(r, lo, hi)
+                for r, lo, hi in zip(
+                    side[f"{h}_ratio"], side[f"{h}_lo"], side[f"{h}_hi"]
+                )
+            ]
+            for h in ("pos", "neg")
+        }
+    )
+
+
 def order_halves(row, base: str = "MAT", ratios: bool = True) -> list[str]:
-    """The halves of the SEP order that a verdict row can show: 'SEP_pos < MAT: yes' and 'MAT < SEP_neg: no',
-    with their L_end ratio in brackets when ``ratios`` ('(MAT / SEP_pos = 1.50)'); a half that cannot be
-    read (its role missing) is left out."""
+    """The halves of the SEP order that a verdict row can read, each with its paired status: 'SEP_pos < MAT:
+    agrees' and 'MAT < SEP_neg: inconclusive', with the paired ratio and its interval in brackets when
+    ``ratios`` ('(MAT / SEP_pos = 1.52 [1.20, 1.90])'); a half that cannot be read (its role missing) is
+    left out."""
     parts = []
-    if _known(row.pos_below_base):
-        ratio = f" ({base} / SEP_pos = {row.mat_over_pos:.2f})" if ratios else ""
-        parts.append(f"SEP_pos < {base}: {_yes(row.pos_below_base)}{ratio}")
-    if _known(row.base_below_neg):
-        ratio = f" (SEP_neg / {base} = {row.neg_over_mat:.2f})" if ratios else ""
-        parts.append(f"{base} < SEP_neg: {_yes(row.base_below_neg)}{ratio}")
+    if _known(row.pos_status):
+        ratio = (
+            f" ({base} / SEP_pos = {ratio_text(row.pos_ratio, row.pos_lo, row.pos_hi)})"
+            if ratios
+            else ""
+        )
+        parts.append(f"SEP_pos < {base}: {row.pos_status}{ratio}")
+    if _known(row.neg_status):
+        ratio = (
+            f" (SEP_neg / {base} = {ratio_text(row.neg_ratio, row.neg_lo, row.neg_hi)})"
+            if ratios
+            else ""
+        )
+        parts.append(f"{base} < SEP_neg: {row.neg_status}{ratio}")
     return parts
+
+
+PGD_HELD = {
+    AGREES: "held",
+    DISAGREES: "not held",
+    INCONCLUSIVE: "not shown to be held",
+}
+
+
+def pgd_text(row, base: str = "MAT", pgd_limit: float = MAX_PGD_SPREAD_POINTS) -> str:
+    """'PGD accuracy minus MAT's (points, mean over seeds [90 % CI]): SEP_pos -0.5 [-1.0, +0.2], SEP_neg ...;
+    held (...)': the equivalence reading of a verdict row's PGD accuracy ('(one seed)' where a role has no
+    interval)."""
+
+    def shift(h: str, role: str) -> str:
+        mean, lo, hi = (getattr(row, f"pgd_{h}_{c}") for c in ("points", "lo", "hi"))
+        return f"{role} {mean:+.1f} " + (
+            f"[{lo:+.1f}, {hi:+.1f}]" if _known(lo) else "(one seed)"
+        )
+
+    shifts = [
+        shift(h, role)
+        for h, role in (("pos", "SEP_pos"), ("neg", "SEP_neg"))
+        if _known(getattr(row, f"pgd_{h}_status"))
+    ]
+    if not shifts:
+        return "PGD accuracy cannot be compared"
+    return (
+        f"PGD accuracy minus {base}'s (points, mean over seeds [90 % CI]): "
+        + ", ".join(shifts)
+        + f"; {PGD_HELD[row.pgd_status]} (held: every interval inside ±{pgd_limit:g} points; not held: "
+        "one wholly outside)"
+    )
+
+
+def status_reason(row, base: str = "MAT") -> str:
+    """Why a block is inconclusive ('MAT < SEP_neg is inconclusive; PGD accuracy is not shown to be held'),
+    or '' when it is not."""
+    if row.status != INCONCLUSIVE:
+        return ""
+    reasons = [
+        f"{half} is inconclusive"
+        for half, s in (
+            (f"SEP_pos < {base}", row.pos_status),
+            (f"{base} < SEP_neg", row.neg_status),
+        )
+        if s == INCONCLUSIVE
+    ]
+    if row.pgd_status != AGREES:
+        reasons.append(
+            f"PGD accuracy is {PGD_HELD.get(row.pgd_status, 'not compared')}"
+        )
+    return "; ".join(reasons)
 
 
 def order_sentence(
     row, base: str = "MAT", pgd_limit: float = MAX_PGD_SPREAD_POINTS
 ) -> str:
     """THE sentence that reads the SEP order of one row of ``analysis.verdicts.sep_order_verdicts`` (with
-    ``base``): for a complete block, whether L_end ranks SEP_pos < base < SEP_neg, whether the SEP_pos and
-    SEP_neg intervals overlap, the PGD spread against ``pgd_limit`` points (the rule's limit), the L_end
-    ratios, the other two metrics and whether the paper's claim holds (order and PGD held); for a block
-    without SEP_pos or SEP_neg, the half of the order that can be read. Starts with the bold block name."""
+    ``base``): each half that can be read with its paired ratio, interval and status (``order_halves``),
+    SEP_neg / SEP_pos for a complete block, the PGD reading (``pgd_text``) and the block's status
+    (``analysis.verdicts.sep_block_status``) with the reason when it is inconclusive. A block without SEP_pos
+    or SEP_neg says which is missing and is read on the half it has. Starts with the bold block name."""
     head = f"**{row.experiment}, {row.explanation}:**"
-    if not row.complete:
-        return (
-            f"{head} no full verdict: no λ met the rule for {row.missing}. The half of the paper's order that "
-            "can be read: "
-            + ("; ".join(order_halves(row, base)) or "none")
-            + (
-                f", with PGD accuracy {row.pgd_spread_points:.1f} points apart."
-                if np.isfinite(row.pgd_spread_points)
-                else "."
-            )
-        )
-    holds = "holds" if row.l_end_order and row.pgd_within else "does not hold"
     claim = (
-        "The paper's claim"
-        if base == "MAT"
-        else f"The paper's order, on a {base} base,"
+        "The paper's claim" if base == "MAT" else f"The paper's order on a {base} base"
     )
-    sep = (
-        "do not overlap"
-        if row.pos_neg_separated
-        else "overlap, so the two are not told apart at this number of seeds and pairs"
+    halves = "; ".join(order_halves(row, base)) or "no half can be read"
+    lead = (
+        f"{head} paired over the seeds and pairs both models kept: {halves}; SEP_neg / SEP_pos = "
+        f"{row.neg_over_pos:.2f}."
+        if row.complete
+        else f"{head} no λ met the rule for {row.missing}, so only the half with both roles is read: "
+        f"{halves}."
     )
-    return (
-        f"{head} L_end ranks SEP_pos < {base} < SEP_neg: {_yes(row.l_end_order)}; the intervals of SEP_pos and "
-        f"SEP_neg {sep}; PGD accuracy of the three spans {row.pgd_spread_points:.1f} points "
-        f"({'within' if row.pgd_within else 'beyond'} {pgd_limit:g}); SEP_neg / SEP_pos = "
-        f"{row.neg_over_pos:.2f}, {base} / SEP_pos = {row.mat_over_pos:.2f}. By relative reduction the order "
-        f"{'agrees' if row.reduction_order else 'does not agree'}, by the rank metric it "
-        f"{'agrees' if row.rank_order else 'does not agree'}. **{claim} {holds} here.**"
+    status = row.status if _known(row.status) else "not read"
+    why = status_reason(row, base)
+    return f"{lead} {pgd_text(row, base, pgd_limit)}. **{claim}: {status} here" + (
+        f"** ({why})." if why else ".**"
     )
 
 
@@ -357,19 +429,24 @@ def collapsed_text(table: pd.DataFrame) -> str:
 
 
 def verdict_text(result) -> str:
-    """The chapter's verdict (``result``: ``studies.sep.SepResult``): in how many complete blocks the paper's
-    claim holds, one ``order_sentence`` per block, the collapsed models left out, and the paper's own blocks."""
+    """The chapter's verdict (``result``: ``studies.sep.SepResult``): how many blocks agree, disagree and are
+    inconclusive (``analysis.verdicts.sep_block_status``), one ``order_sentence`` per block, the collapsed
+    models left out, and the paper's own blocks (means only)."""
     v, paper = result.verdicts, result.paper
     complete = v[v["complete"]]
-    n_hold = sum(bool(r.l_end_order and r.pgd_within) for r in complete.itertuples())
+    n = {s: int((v["status"] == s).sum()) for s in (AGREES, DISAGREES, INCONCLUSIVE)}
+    read = sum(n.values())
     n_swept = int((result.sweep["collapsed"] != "").sum())
     return (
-        f"**In {n_hold} of {len(complete)} blocks with both SEP_pos and SEP_neg the paper's claim holds** "
-        f"(L_end ranks SEP_pos < MAT < SEP_neg with PGD accuracy within 3 points); "
-        f"{len(v) - len(complete)} block(s) lack SEP_pos or SEP_neg.\n\n"
+        f"**Of {read} blocks read, the paper's claim agrees in {n[AGREES]}, disagrees in {n[DISAGREES]} "
+        f"and is inconclusive in {n[INCONCLUSIVE]}.** A block agrees when each half of SEP_pos < MAT < SEP_neg "
+        "has a paired 95 % interval of its L_end ratio above 1 and PGD accuracy is held (the 90 % interval over "
+        f"seeds of each SEP role's difference from MAT inside ±{MAX_PGD_SPREAD_POINTS:g} points); it disagrees when a half's "
+        "interval lies below 1; otherwise it is inconclusive. "
+        f"{len(v) - len(complete)} block(s) lack SEP_pos or SEP_neg and are read on the half they have.\n\n"
         + verdict_lines(v)
         + f"\n\nCollapsed models left out of this comparison: {collapsed_text(result.main)} (and {n_swept} of "
-        "the λ sweep's runs, marked above). The paper's own blocks: L_end ranks "
+        "the λ sweep's runs, marked above). The paper's own blocks (means only, no intervals): L_end ranks "
         f"SEP_pos < MAT < SEP_neg in {int(paper['l_end_order'].sum())} of {len(paper)}, with SEP_neg / SEP_pos "
         f"from {paper['neg_over_pos'].min():.1f} to {paper['neg_over_pos'].max():.1f} and PGD accuracy spans "
         f"of at most {paper['pgd_spread_points'].max():.2f} points."

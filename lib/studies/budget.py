@@ -29,7 +29,13 @@ from lib.pipeline.explanation_attack import (
     main_table,
     relation_table,
 )
-from lib.pipeline.roster import budget_runs, chapter_model_slots, main_runs, sweep_runs
+from lib.pipeline.roster import (
+    base_role,
+    budget_runs,
+    chapter_model_slots,
+    main_runs,
+    sweep_runs,
+)
 from lib.pipeline.runs import Run
 from lib.pipeline.task import Task
 
@@ -101,9 +107,10 @@ class BudgetResult:
     ``bounded``: ``budget_relation`` of ``budget_runs``; ``unbounded``: the same models' rows of the unbounded
     relation table; ``comparison``: ``bounded_vs_unbounded``; ``robustness``: ``robustness_correlations`` over
     the robustness sweep; ``agreement``: ``analysis.verdicts.budget_agreement`` of it (share per attack);
-    ``roles`` and ``verdicts``: ``robustness_by_role`` and ``sep_order_verdicts`` of the SEP chapter's main
-    comparison inside the ball; ``eps``: the ball's radius per experiment; ``reach``: steps times learning rate
-    of the attack (how far a pixel moves when each step has the learning rate's size)."""
+    ``roles`` and ``verdicts``: ``robustness_by_role`` and ``sep_order_verdicts`` (paired, base
+    ``roster.base_role``) of the SEP chapter's main comparison inside the ball; ``eps``: the ball's radius
+    per experiment; ``reach``: steps times learning rate of the attack (how far a pixel moves when each step
+    has the learning rate's size)."""
 
     bounded: pd.DataFrame
     unbounded: pd.DataFrame
@@ -149,7 +156,7 @@ def budget_result(
         robustness=robustness,
         agreement=budget_agreement(robustness),
         roles=roles,
-        verdicts=sep_order_verdicts(roles),
+        verdicts=sep_order_verdicts(main, base=base_role(profile)),
         eps={n: budget_eps(profile, n) for n in dict.fromkeys(bounded["experiment"])},
         reach=profile.prototypes.steps * profile.prototypes.lr,
     )

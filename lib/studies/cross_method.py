@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 
 import pandas as pd
 
+from lib.analysis.stats import DISAGREES
 from lib.analysis.verdicts import accuracy_shifts, cross_verdicts, sep_order_holds
 from lib.core.profile import Profile
 from lib.core.store import ResultStore
@@ -78,9 +79,10 @@ def cross_accuracy(
 class CrossMethodResult:
     """Everything the cross-method part shows (``cross_method_result``): ``table``, ``cross_table``; ``roles``
     and ``verdicts``, ``analysis.verdicts.cross_verdicts`` (per training method: ``robustness_by_role`` and
-    ``sep_order_verdicts`` per experiment and attacked method); ``accuracy``, ``cross_accuracy``; ``base``, the
-    base role; ``off_holds`` of ``off_total``: the (experiment, trained, attacked) cases with the trained and
-    attacked methods different where the order holds (``analysis.verdicts.sep_order_holds``)."""
+    the paired ``sep_order_verdicts`` per experiment and attacked method); ``accuracy``, ``cross_accuracy``;
+    ``base``, the base role; of the ``off_total`` (experiment, trained, attacked) cases with the trained and
+    attacked methods different, ``off_holds`` where every readable half of the order agrees
+    (``analysis.verdicts.sep_order_holds``) and ``off_against`` where a half disagrees."""
 
     table: pd.DataFrame
     roles: pd.DataFrame
@@ -89,6 +91,7 @@ class CrossMethodResult:
     base: str
     off_holds: int
     off_total: int
+    off_against: int = 0
 
 
 def cross_method_result(
@@ -107,6 +110,9 @@ def cross_method_result(
         base=base,
         off_holds=sum(sep_order_holds(r) for r in off.itertuples()),
         off_total=len(off),
+        off_against=sum(
+            DISAGREES in (r.pos_status, r.neg_status) for r in off.itertuples()
+        ),
     )
 
 

@@ -62,8 +62,9 @@ class CurvatureResult:
 
     ``models``: ``chapter_models``' (base, role, run); ``curvature``: the per-victim ``curvature_table``;
     ``spectral``: ``curvature_by_role`` of the spectral norm (mean, lo, hi per experiment, base, twin beta,
-    loss and role); ``verdicts``: ``curvature_verdicts`` (ratios and reading per experiment, base and twin
-    beta); ``beta_dependence``: ``beta_dependence`` of the verdicts (column ``same``); ``norms`` and
+    loss and role); ``verdicts``: ``curvature_verdicts`` (paired ratios with intervals and the status per
+    experiment, base and twin beta, on every victim and on converged victims only); ``beta_dependence``:
+    ``beta_dependence`` of the verdicts (column ``same``); ``norms`` and
     ``spectrum``: ``summary_tables``; ``lambda_curve``: ``lambda_curve``; ``converged``: the share of victims
     whose Lanczos met its tolerance, per twin beta; ``slices``: the mean 1-D slices (``slice_table``);
     ``surfaces``: the explanation loss around the first victim (``(experiment, role) -> {"ts", "grid"}``);
@@ -277,15 +278,17 @@ def curvature_study(
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """The part's results in one call (the chapter and the findings page share it): the per-victim
     ``curvature_table`` of ``models`` (``chapter_models``), ``by_role`` of the spectral norm, and
-    ``verdicts``."""
+    ``curvature_verdicts`` of the spectral norm (paired by seed and victim, on every victim and on the
+    converged ones only)."""
     curv = curvature_table(profile, store, device, models)
     spectral = curvature_by_role(curv, "spectral")
-    return curv, spectral, curvature_verdicts(spectral)
+    return curv, spectral, curvature_verdicts(curv, "spectral")
 
 
 def summary_tables(curv: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Two readable tables per experiment, base and twin beta (column ``group``): the spectral norm of the
-    explanation loss and of CE with its interval (text, 3 significant figures) and the seed count; and the
+    explanation loss and of CE with its interval (text, 3 significant figures), the seed count and the share
+    of victims whose Lanczos converged (``converged``: 'explanation loss / CE'); and the
     extreme eigenvalues and Frobenius norm of the explanation loss and the Frobenius norm of CE (means)."""
     keys = ["experiment", "base", "twin_beta", "role"]
     parts = {m: curvature_by_role(curv, m) for m in CURVATURE_MEASURES}
@@ -299,13 +302,20 @@ def summary_tables(curv: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
             )
         ]
     )
-    first = spec[spec["loss"] == "expl_twin"][keys + ["text", "seeds"]].rename(
-        columns={"text": "expl"}
-    )
+    first = spec[spec["loss"] == "expl_twin"][
+        keys + ["text", "seeds", "converged"]
+    ].rename(columns={"text": "expl"})
     first = first.merge(
-        spec[spec["loss"] == "ce"][keys + ["text"]].rename(columns={"text": "ce"}),
+        spec[spec["loss"] == "ce"][keys + ["text", "converged"]].rename(
+            columns={"text": "ce"}
+        ),
         on=keys,
+        suffixes=("", "_ce"),
     )
+    first["converged"] = [
+        f"{100 * e:.0f} % / {100 * c:.0f} %"
+        for e, c in zip(first["converged"], first.pop("converged_ce"))
+    ]
     second = parts["largest"][parts["largest"]["loss"] == "expl_twin"][
         keys + ["mean"]
     ].rename(columns={"mean": "expl_largest"})

@@ -14,16 +14,16 @@ before pooling every model of the book each column is turned into its percentile
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from lib.analysis.stats import partial_spearman, rank_agreement
-from lib.analysis.verdicts import driver_verdict
+from lib.analysis.verdicts import driver_verdict, flatness_role, start_loss_status
 from lib.core.errors import ConfigError
-from lib.core.profile import Profile
+from lib.core.profile import DriversSettings, Profile
 from lib.core.store import ResultStore
 from lib.pipeline.explanation_attack import prototype_pairs, relation_table
 from lib.pipeline.landscapes import landscape_tables, per_model, victim_pairs
@@ -214,6 +214,157 @@ def driver_correlations(
     return pd.DataFrame(rows)
 
 
+SHARE_LEVEL = 0.95  # the variance shares' bootstrap interval
+MODELS, PAIRS = (
+    "across models",
+    "across pairs within a model",
+)  # the levels of ``share_table``
+
+
+def log_parts(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` (columns ``l_start_1e-7``, ``l_end_1e-7``) with the parts of log L_end = log L_start +
+    log(1 - r): ``log_l_start``, ``log_l_end``, ``log_keep`` (= log L_end - log L_start) and ``r_exact`` (=
+    1 - L_end / L_start). On a model's row L_start and L_end are means over its pairs, and the table's
+    ``relative_reduction`` is the mean of the pairs' reductions, which does not satisfy the identity
+    exactly; ``r_exact`` is the model's r defined so that it does (the reduction of the mean loss), and
+    ``identity_gap`` is |r_exact - relative_reduction| (0 on a pair's row). Rows with a non-positive loss
+    get NaN parts."""
+    ls = table["l_start_1e-7"].to_numpy(float)
+    le = table["l_end_1e-7"].to_numpy(float)
+    ok = (ls > 0) & (le > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_ls = np.where(ok, np.log(np.where(ok, ls, 1.0)), np.nan)
+        log_le = np.where(ok, np.log(np.where(ok, le, 1.0)), np.nan)
+        r = 1 - le / ls
+    out = table.assign(
+        log_l_start=log_ls, log_l_end=log_le, log_keep=log_le - log_ls, r_exact=r
+    )
+    if "relative_reduction" in table.columns:
+        out["identity_gap"] = np.abs(r - table["relative_reduction"].to_numpy(float))
+    return out
+
+
+def variance_shares(
+    table: pd.DataFrame,
+    within: Sequence[str] = ("experiment", "explanation"),
+    cluster: Sequence[str] | None = None,
+    strata: Sequence[str] | None = None,
+    n_boot: int = 2000,
+    seed: int = 0,
+    level: float = SHARE_LEVEL,
+) -> dict:
+    """How much of the variance of log L_end across the rows of ``table`` (models, or pairs) is carried by
+    log L_start and how much by log(1 - r) (``log_parts``; r := 1 - L_end / L_start, so the identity is
+    exact per row): every part is demeaned within the groups ``within`` first (datasets differ in scale;
+    for pairs, ``within`` = the model), then ``start`` = Cov(log L_start, log L_end) / Var(log L_end) and
+    ``r`` = Cov(log(1 - r), log L_end) / Var(log L_end), which sum to 1 (either may fall outside [0, 1]
+    when the two parts go against each other). Percentile-bootstrap intervals (``start_lo``, ``start_hi``,
+    ``r_lo``, ``r_hi``) resample the ``cluster``s (default: the rows) with replacement within each of the
+    ``strata`` (default: the ``within`` groups, so each group keeps its size) and re-demean every replicate:
+    for pairs, ``cluster`` = (experiment, pair) and ``strata`` = experiment draw the shared pairs once for
+    every model (a crossed design). ``rows``, ``groups``, ``clusters``: the counts read; ``identity_gap``:
+    the largest |r_exact - relative_reduction| (``log_parts``). Shares are NaN with fewer than 3 rows beyond
+    the groups (nothing left to vary)."""
+    if not (isinstance(n_boot, (int, np.integer)) and n_boot >= 1):
+        raise ConfigError(
+            f"n_boot={n_boot!r} is not allowed: expected an integer of at least 1"
+        )
+    if not 0 < level < 1:
+        raise ConfigError(
+            f"level={level!r} is not allowed: expected a number strictly between 0 and 1"
+        )
+    within = list(within)
+    cluster = list(cluster) if cluster is not None else None
+    strata = list(strata) if strata is not None else within
+    parts = log_parts(table)
+    parts = parts[np.isfinite(parts["log_l_end"])].reset_index(drop=True)
+    group = (
+        parts.groupby(within, sort=False).ngroup().to_numpy()
+        if within
+        else np.zeros(len(parts), int)
+    )
+    clus = (
+        parts.groupby(cluster, sort=False).ngroup().to_numpy()
+        if cluster
+        else np.arange(len(parts))
+    )
+    n, n_groups = len(parts), int(group.max(initial=-1)) + 1
+    n_clusters = int(clus.max(initial=-1)) + 1
+    gap = (
+        float(parts["identity_gap"].max())
+        if "identity_gap" in parts.columns and n
+        else float("nan")
+    )
+    out = {
+        "start": float("nan"),
+        "start_lo": float("nan"),
+        "start_hi": float("nan"),
+        "r": float("nan"),
+        "r_lo": float("nan"),
+        "r_hi": float("nan"),
+        "rows": n,
+        "groups": n_groups,
+        "clusters": n_clusters,
+        "identity_gap": gap,
+    }
+    if n - n_groups < 3:
+        return out
+    a = parts["log_l_start"].to_numpy(float)
+    y = parts["log_l_end"].to_numpy(float)
+    onehot = np.zeros((n, n_groups))
+    onehot[np.arange(n), group] = 1.0
+
+    def shares(
+        w: np.ndarray,
+    ) -> np.ndarray:  # w: (b, n) row weights -> (b,) start shares
+        wsum = w @ onehot
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ma = np.nan_to_num((w * a) @ onehot / wsum)[:, group]
+            my = np.nan_to_num((w * y) @ onehot / wsum)[:, group]
+            ad, yd = a - ma, y - my
+            return (w * ad * yd).sum(1) / (w * yd * yd).sum(1)
+
+    start = float(shares(np.ones((1, n)))[0])
+    # which clusters each stratum holds, and each cluster's stratum
+    stratum_of = (
+        parts.groupby(strata, sort=False).ngroup().to_numpy()
+        if strata
+        else np.zeros(n, int)
+    )
+    cl_stratum = np.zeros(n_clusters, int)
+    cl_stratum[clus] = stratum_of
+    rng = np.random.default_rng(seed)
+    boots = []
+    for done in range(0, n_boot, 250):  # in blocks, to bound the (b, n) weights
+        b = min(250, n_boot - done)
+        counts = np.zeros((b, n_clusters))
+        for s in np.unique(cl_stratum):
+            members = np.flatnonzero(cl_stratum == s)
+            counts[:, members] = rng.multinomial(
+                len(members), np.full(len(members), 1 / len(members)), size=b
+            )
+        boots.append(shares(counts[:, clus]))
+    boots = np.concatenate(boots)
+    boots = boots[np.isfinite(boots)]
+    if len(boots):
+        lo, hi = np.quantile(boots, [(1 - level) / 2, (1 + level) / 2])
+        out.update(start_lo=float(lo), start_hi=float(hi), r_lo=1 - hi, r_hi=1 - lo)
+    out.update(start=start, r=1 - start)
+    return out
+
+
+def share_table(shares: Mapping[str, Mapping], threshold: float) -> pd.DataFrame:
+    """One row per level (``shares``: level -> ``variance_shares``) with the start-loss ``status``
+    (``analysis.verdicts.start_loss_status`` against ``threshold``)."""
+    table = pd.DataFrame(
+        [{"level": level, **s, "threshold": threshold} for level, s in shares.items()]
+    )
+    table["status"] = pd.Series(
+        [start_loss_status(s, threshold) for s in shares.values()], dtype=object
+    )
+    return table
+
+
 def drivers_study(
     profile: Profile,
     store: ResultStore,
@@ -226,7 +377,10 @@ def drivers_study(
     ``curvature``), the pooled models and their ``correlations`` and ``verdict`` (flatness: the explanation
     loss's Hessian spectral norm at the landscape twin's beta), and the same over the landscape victims'
     pairs within each model (``pairs``, ``pair_correlations``, ``pair_verdict``; ``within``: per-model rank
-    correlations over every pair)."""
+    correlations over every pair). ``shares``: ``share_table`` of log L_start's share of log L_end's variance
+    across models (``MODELS``) and across every label-kept pair within each model (``PAIRS``), each with its
+    start-loss status against ``drivers.start_share_threshold``; ``flatness_role``, ``pair_flatness_role``:
+    ``analysis.verdicts.flatness_role`` at both levels."""
     runs = book_models(profile, chosen, models, store, device)
     relation = relation_table(
         profile, store, device, (profile.sep.method,), runs, progress=False
@@ -249,6 +403,18 @@ def drivers_study(
         ("key", "explanation"),
     )
     pair_corr = driver_correlations(on_victims)
+    shares = share_table(
+        {
+            MODELS: variance_shares(pooled),
+            PAIRS: variance_shares(
+                pairs,
+                within=("key", "explanation"),
+                cluster=("experiment", "pair"),
+                strata=("experiment",),
+            ),
+        },
+        profile.drivers.start_share_threshold,
+    )
     return {
         "runs": runs,
         "relation": relation,
@@ -261,6 +427,9 @@ def drivers_study(
         "within": within_model(pairs),
         "pair_correlations": pair_corr,
         "pair_verdict": driver_verdict(pair_corr),
+        "shares": shares,
+        "flatness_role": flatness_role(corr),
+        "pair_flatness_role": flatness_role(pair_corr),
     }
 
 
@@ -307,30 +476,42 @@ def paper_start_agreement(paper: pd.DataFrame) -> PaperAgreement:
 class DriverReading:
     """Start loss against flatness over a set of models: the ``pooled`` rows (percentile ranks within
     experiment and method), their ``correlations`` (``driver_correlations``) and the ``verdict``
-    (``analysis.verdicts.driver_verdict``)."""
+    (``analysis.verdicts.driver_verdict``), the start-loss ``shares`` (``share_table``) and
+    ``flatness_role`` (``analysis.verdicts.flatness_role``)."""
 
     pooled: pd.DataFrame
     correlations: pd.DataFrame
     verdict: str
+    shares: pd.DataFrame | None = None
+    flatness_role: str = ""
 
 
 def driver_reading(
-    relation: pd.DataFrame, per_model_table: pd.DataFrame
+    relation: pd.DataFrame,
+    per_model_table: pd.DataFrame,
+    threshold: float = DriversSettings.start_share_threshold,
 ) -> DriverReading:
     """``DriverReading`` of the models of a relation table (an attack's L_start, L_end and relative
-    reduction, e.g. the fixed-budget attack's) with their flatness from ``per_model_table`` (``FLATNESS``)."""
+    reduction, e.g. the fixed-budget attack's) with their flatness from ``per_model_table`` (``FLATNESS``),
+    the start-loss share across the models (``share_table``, one row ``MODELS``, status against
+    ``threshold``: the profile's ``drivers.start_share_threshold``) and flatness's role."""
     pooled = pooled_models(
         relation, per_model_table, FLATNESS, within=("experiment", "explanation")
     )
     corr = driver_correlations(pooled)
-    return DriverReading(pooled, corr, driver_verdict(corr))
+    shares = share_table({MODELS: variance_shares(pooled)}, threshold)
+    return DriverReading(
+        pooled, corr, driver_verdict(corr), shares, flatness_role(corr)
+    )
 
 
 @dataclass
 class DriversResult:
     """Everything the drivers chapter shows of start loss against flatness (``drivers_result``): the fields of
     ``drivers_study`` (``runs``, ``relation``, ``per_model``, ``curvature``, ``pooled``, ``correlations``,
-    ``verdict``, ``pairs``, ``within``, ``pair_correlations``, ``pair_verdict``), ``within_summary`` of
+    ``verdict``, ``pairs``, ``within``, ``pair_correlations``, ``pair_verdict``, ``shares``,
+    ``flatness_role``, ``pair_flatness_role``; ``start_status`` and ``pair_start_status`` read ``shares``),
+    ``within_summary`` of
     ``within``, and the paper's own count recomputed (``paper``, when its table was given)."""
 
     runs: list[Run]
@@ -345,7 +526,20 @@ class DriversResult:
     within_summary: pd.DataFrame
     pair_correlations: pd.DataFrame
     pair_verdict: str
+    shares: pd.DataFrame
+    flatness_role: str
+    pair_flatness_role: str
     paper: PaperAgreement | None = None
+
+    @property
+    def start_status(self) -> str | None:
+        """The start-loss status across models (``shares``)."""
+        return self.shares.set_index("level").loc[MODELS, "status"]
+
+    @property
+    def pair_start_status(self) -> str | None:
+        """The start-loss status across the pairs within a model (``shares``)."""
+        return self.shares.set_index("level").loc[PAIRS, "status"]
 
 
 def drivers_result(

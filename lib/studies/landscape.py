@@ -224,7 +224,7 @@ class LandscapeResult:
     shares: dict[str, float]  # verdicts.reading_shares of corr
     parts: (
         pd.DataFrame
-    )  # verdicts.landscape_parts of corr: the two parts of the claim per experiment
+    )  # verdicts.landscape_parts of corr: both parts and the status per unit
     relation: (
         pd.DataFrame
     )  # relation_table of the sweep for the landscape's explanation method
@@ -260,8 +260,8 @@ def landscape_result(
         .mean()
         .reset_index(),
         corr=corr,
-        shares=reading_shares(corr),
-        parts=landscape_parts(corr),
+        shares=reading_shares(corr, profile.landscape.equivalence_rho),
+        parts=landscape_parts(corr, profile.landscape.equivalence_rho),
         relation=rel,
         joined=models.merge(rel[["key", "l_end_1e-7", "l_start_1e-7"]], on="key"),
         track=track,

@@ -82,9 +82,6 @@ PAPER_DATASET = {
 PAPER_MODEL = {"convnet": "ConvNet", "resnet18": "ResNet18"}
 
 
-YES_NO = {True: "yes", False: "no"}
-
-
 PAPER_ROLE = {
     "Normal": "standard",
     "MAT": "MAT",
@@ -94,8 +91,10 @@ PAPER_ROLE = {
 
 
 def paper_blocks(csv: str) -> pd.DataFrame:
-    """The paper's main table, with the same order, ratios and spread as ``verdicts`` per block (dataset,
-    model)."""
+    """The paper's main table per block (dataset, model), from its means (it reports no per-pair values, so
+    no interval): whether L_end ranks SEP_pos < MAT < SEP_neg (``l_end_order``), the ratios of means in the
+    columns of ``verdicts.sep_order_verdicts`` (``pos_ratio`` = MAT / SEP_pos, ``neg_ratio`` = SEP_neg / MAT,
+    ``neg_over_pos``) and the PGD accuracy spread of the three in points."""
     paper = pd.read_csv(csv)
     rows = []
     for (ds, model), g in paper.groupby(["dataset", "model"], sort=False):
@@ -107,11 +106,9 @@ def paper_blocks(csv: str) -> pd.DataFrame:
                 "dataset": ds,
                 "model": model,
                 "l_end_order": bool(le[0] < le[1] < le[2]),
-                "pos_below_base": bool(le[0] < le[1]),
-                "base_below_neg": bool(le[1] < le[2]),
+                "pos_ratio": float(le[1] / le[0]),
+                "neg_ratio": float(le[2] / le[1]),
                 "neg_over_pos": float(le[2] / le[0]),
-                "mat_over_pos": float(le[1] / le[0]),
-                "neg_over_mat": float(le[2] / le[1]),
                 "pgd_spread_points": float(np.ptp(adv)),
             }
         )
@@ -150,20 +147,18 @@ def with_paper(roles: pd.DataFrame, csv: str) -> pd.DataFrame:
 
 def against_paper(verdict: pd.DataFrame, roles: pd.DataFrame, csv: str) -> pd.DataFrame:
     """Our blocks beside the paper's, long: per experiment, one row per explanation method of ours, then one
-    row for the paper's block of the same dataset and architecture (gradient maps) where it has one, each with
-    the order of L_end (whole, and its two halves SEP_pos < MAT and MAT < SEP_neg), the L_end ratios and the
-    PGD accuracy spread. Parts a block of ours cannot show (SEP_pos or SEP_neg missing) are None / NaN."""
+    row for the paper's block of the same dataset and architecture (gradient maps) where it has one. Ours:
+    each half of the order as its paired ratio with interval and status (``pos_*``: MAT / SEP_pos, ``neg_*``:
+    SEP_neg / MAT, from ``verdicts.sep_order_verdicts``); the paper's: its ratio of means, without interval
+    or status (it reports means only). Then SEP_neg / SEP_pos and the PGD accuracy spread. Parts a block of
+    ours cannot show (SEP_pos or SEP_neg missing) are None / NaN."""
     paper = paper_blocks(csv).set_index(["dataset", "model"])
     info = roles.drop_duplicates("experiment").set_index("experiment")[
         ["dataset", "model"]
     ]
     cols = [
-        "l_end_order",
-        "pos_below_base",
-        "base_below_neg",
+        *(f"{h}_{c}" for h in ("pos", "neg") for c in ("ratio", "lo", "hi", "status")),
         "neg_over_pos",
-        "mat_over_pos",
-        "neg_over_mat",
         "pgd_spread_points",
     ]
     rows = []
@@ -178,19 +173,15 @@ def against_paper(verdict: pd.DataFrame, roles: pd.DataFrame, csv: str) -> pd.Da
             )
         block = paper_block_of(*info.loc[name])
         if block in paper.index:
+            p = paper.loc[block]
             rows.append(
                 {
                     "experiment": name,
                     "source": f"paper: {' '.join(block)}",
-                    **paper.loc[block, cols].to_dict(),
+                    **{c: p[c] if c in p.index else None for c in cols},
                 }
             )
-    out = pd.DataFrame(rows, columns=["experiment", "source", *cols])
-    for c in ("l_end_order", "pos_below_base", "base_below_neg"):
-        out[c] = out[c].map(
-            lambda v: YES_NO.get(v) if isinstance(v, (bool, np.bool_)) else None
-        )
-    return out
+    return pd.DataFrame(rows, columns=["experiment", "source", *cols])
 
 
 def sep_tasks(profile: Profile, store: ResultStore, device: str) -> list[Task]:
@@ -303,7 +294,7 @@ class SepResult:
     ``histories``: per experiment, the training history of each lambda run (by its label);
     ``main``: the main table, one row per (model, explanation method), MAT base; ``roles``: its
     ``verdicts.robustness_by_role`` with the paper's L_start and L_end beside (``with_paper``); ``verdicts``:
-    ``verdicts.sep_order_verdicts`` of ``roles``; ``paper``: the paper's blocks (``paper_blocks``); ``side``:
+    ``verdicts.sep_order_verdicts`` of ``main`` (paired); ``paper``: the paper's blocks (``paper_blocks``); ``side``:
     our blocks beside the paper's (``against_paper``). The ``trades_*`` fields are SEP on a TRADES base (None
     where the profile has none): its main table, roles, order verdicts (base TRADES) and the accuracy shifts
     of SEP_pos and SEP_neg from TRADES (``verdicts.accuracy_shifts``). ``tolerance_points``: the choice rule's
@@ -354,7 +345,7 @@ def sep_comparison(
     chosen = choose(sweep, tol)
     main = main_table(profile, store, device, main_runs(profile, chosen))
     roles = with_paper(robustness_by_role(main), paper_csv)
-    verdicts = sep_order_verdicts(roles)
+    verdicts = sep_order_verdicts(main)
     trades = trades_runs(profile, chosen)
     t_main = main_table(profile, store, device, trades) if trades else None
     t_roles = robustness_by_role(t_main) if trades else None
@@ -370,7 +361,7 @@ def sep_comparison(
         side=against_paper(verdicts, roles, paper_csv),
         trades_main=t_main,
         trades_roles=t_roles,
-        trades_verdicts=sep_order_verdicts(t_roles, base="TRADES") if trades else None,
+        trades_verdicts=sep_order_verdicts(t_main, base="TRADES") if trades else None,
         trades_shifts=accuracy_shifts(t_roles, "TRADES", tol) if trades else None,
         tolerance_points=tol,
     )

@@ -64,6 +64,18 @@ def spearman_ci(
     return rho, float(lo), float(hi)
 
 
+def check_bootstrap(n_boot: object, level: object) -> None:
+    """Refuse a bootstrap size below 1 or a level outside (0, 1), one line naming the value."""
+    if not (isinstance(n_boot, (int, np.integer)) and n_boot >= 1):
+        raise ConfigError(
+            f"n_boot={n_boot!r} is not allowed: expected an integer of at least 1"
+        )
+    if not 0 < level < 1:
+        raise ConfigError(
+            f"level={level!r} is not allowed: expected a number strictly between 0 and 1"
+        )
+
+
 def reading(
     lo: float, hi: float, up: str, down: str, sign: int = 1, n: int | None = None
 ) -> str:
@@ -267,14 +279,7 @@ def partial_spearman(
         raise ConfigError(
             "x, y, controls have non-finite values: expected finite numbers (drop failed runs first)"
         )
-    if not (isinstance(n_boot, (int, np.integer)) and n_boot >= 1):
-        raise ConfigError(
-            f"n_boot={n_boot!r} is not allowed: expected an integer of at least 1"
-        )
-    if not 0 < level < 1:
-        raise ConfigError(
-            f"level={level!r} is not allowed: expected a number strictly between 0 and 1"
-        )
+    check_bootstrap(n_boot, level)
     rho = _partial_rank_corr(
         stats.rankdata(x), stats.rankdata(y), stats.rankdata(c, axis=1)
     )

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from lib.analysis.stats import partial_spearman, rank_agreement
+from lib.analysis.stats import check_bootstrap, partial_spearman, rank_agreement
 from lib.analysis.verdicts import driver_verdict, flatness_role, start_loss_status
 from lib.core.errors import ConfigError
 from lib.core.profile import DriversSettings, Profile
@@ -265,14 +265,7 @@ def variance_shares(
     every model (a crossed design). ``rows``, ``groups``, ``clusters``: the counts read; ``identity_gap``:
     the largest |r_exact - relative_reduction| (``log_parts``). Shares are NaN with fewer than 3 rows beyond
     the groups (nothing left to vary)."""
-    if not (isinstance(n_boot, (int, np.integer)) and n_boot >= 1):
-        raise ConfigError(
-            f"n_boot={n_boot!r} is not allowed: expected an integer of at least 1"
-        )
-    if not 0 < level < 1:
-        raise ConfigError(
-            f"level={level!r} is not allowed: expected a number strictly between 0 and 1"
-        )
+    check_bootstrap(n_boot, level)
     within = list(within)
     cluster = list(cluster) if cluster is not None else None
     strata = list(strata) if strata is not None else within

@@ -18,8 +18,12 @@
 # **The question.** The SEP chapter changed explanation robustness by regularising the explanation under
 # noise. The paper's second version adds a Hessian analysis that shows SEP really changes the
 # explanation-loss landscape. This chapter tests it: does SEP_pos flatten and SEP_neg sharpen the explanation
-# loss's landscape at the victims, while the cross-entropy's curvature barely moves? Measured on the softplus
-# twin at two smoothings, since a ReLU network's explanation loss has no useful curvature of its own. What
+# at the victims, while the cross-entropy's curvature barely moves? The flatness read is target-free: the
+# curvature at the victim of the explanation change MSE(I(x + δ), I(x)), whose input Hessian there is
+# G = (2/P) JᵀJ (J: the input Jacobian of the map), what SEP penalises. The input Hessian of the attack's
+# explanation loss MSE(I(x), I(x_t)), read in earlier versions of this chapter, adds a part that grows with
+# the distance to the target (so with L_start); it stays as a secondary reading, taken apart. Measured on the
+# softplus twin at two smoothings, since a ReLU network's gradient map is piecewise constant. What
 # drives explanation robustness as the attack measures it (the start loss or flatness, across methods and at a
 # fixed budget) is the next chapter's question ({doc}`07_drivers`).
 #
@@ -36,10 +40,15 @@ from lib.core.profile import load_profile, setup_runtime
 from lib.core.store import ResultStore
 from lib.pipeline.roster import chosen_lambdas
 from lib.report.curvature import (
+    DECOMPOSITION_COLUMNS,
     NORM_COLUMNS,
+    OLD_NEW_COLUMNS,
     SPECTRUM_COLUMNS,
     curvature_text,
+    decomposition_display,
     lambda_curve_figure,
+    old_flatness_text,
+    old_new_table,
     slices_figure,
     spectral_norms_figure,
     surface_experiments,
@@ -61,17 +70,19 @@ result = curvature_result(P, store, device, chosen)
 # ## Does SEP change the curvature of the explanation landscape?
 #
 # At the landscape victims of chapter 4 (the first prototype victim of each cluster, with its target),
-# for every model the SEP chapter compared: the input-Hessian's spectral norm (the largest |eigenvalue|, by
-# Lanczos), its extreme eigenvalues and its Frobenius norm (Hutchinson) of the explanation loss (1e-7) and
-# of the cross-entropy, on the softplus twin at both betas. Means over every victim of every seed, with a
-# two-stage bootstrap 95 % interval (seeds resampled, then victims).
+# for every model the SEP chapter compared, on the softplus twin at both betas: the flatness ‖G‖ (the
+# spectral norm of G = (2/P) JᵀJ by Lanczos on Jacobian-vector products, 1e-7), the old reading ‖H‖ (the
+# input-Hessian spectral norm of the explanation loss towards the target, 1e-7) and the cross-entropy's
+# input-Hessian spectral norm. Means over every victim of every seed, with a two-stage bootstrap 95 %
+# interval (seeds resampled, then victims).
 
 # %%
 grouped_tables(result.norms, ["group"], NORM_COLUMNS, digits={"seeds": 0})
 
 # %% [markdown]
-# The extreme eigenvalues of the explanation loss's Hessian (an indefinite matrix: the victim is not at a
-# minimum of this loss) and the Frobenius norms, means over victims and seeds:
+# The flatness's trace and Frobenius norm (Hutchinson), the extreme eigenvalues of the old explanation
+# loss's Hessian (an indefinite matrix: the victim is not at a minimum of this loss) and the Frobenius
+# norms, means over victims and seeds:
 
 # %% tags=["hide-input"]
 grouped_tables(result.spectrum, ["group"], SPECTRUM_COLUMNS)
@@ -81,9 +92,10 @@ fig = spectral_norms_figure(result.base_spectral)
 plt.show()
 
 # %% [markdown]
-# *Figure: the input-Hessian spectral norm of the explanation loss (left) and of the cross-entropy (right)
-# per model, means over victims and seeds with 95 % intervals, at both twin betas (log scale). SEP_pos should
-# sit left of MAT and SEP_neg right of it in the left panels, with the right panels barely moving.*
+# *Figure: the flatness ‖G‖ (left), the old explanation-loss Hessian ‖H‖ (middle) and the cross-entropy's
+# Hessian (right) per model, means over victims and seeds with 95 % intervals, at both twin betas (log
+# scale). SEP_pos should sit left of MAT and SEP_neg right of it in the left panels, with the right panels
+# barely moving.*
 
 # %% tags=["remove-input"]
 say(
@@ -96,10 +108,38 @@ say(
 )
 
 # %% [markdown]
+# ### The old reading, taken apart
+#
+# The attack's explanation loss towards the target has the input Hessian H = G + R, R = (2/P) Σ (I − T) ∇²I.
+# Per block, the status read on the flatness and on the old ‖H‖ by the same rule (on every victim and on
+# converged victims only); then the parts of H, means over victims and seeds: ‖G‖, R's extreme eigenvalues
+# (Lanczos on H − G) and the traces tr H = tr G + tr R (the same Rademacher probes for all three). Spectral
+# norms do not add (‖H‖ ≤ ‖G‖ + ‖R‖); traces do.
+
+# %% tags=["hide-input"]
+grouped_tables(
+    old_new_table(result.verdicts, result.old_verdicts), ["group"], OLD_NEW_COLUMNS
+)
+grouped_tables(
+    decomposition_display(result.decomposition), ["group"], DECOMPOSITION_COLUMNS
+)
+
+# %% tags=["remove-input"]
+say(
+    old_flatness_text(
+        result.verdicts,
+        result.old_verdicts,
+        result.old_converged,
+        result.model_defined,
+        P.landscape.method,
+    )
+)
+
+# %% [markdown]
 # ### Along the λ sweep
 #
-# The same spectral norm for every λ of the sweep (first seed; λ = 0 is the base model, collapsed runs left
-# out): if SEP shapes the landscape, the explanation loss's curvature should fall with λ.
+# The same spectral norms for every λ of the sweep (first seed; λ = 0 is the base model, collapsed runs left
+# out): if SEP shapes the landscape, the flatness ‖G‖ should fall with λ.
 
 # %% tags=["hide-input"] mystnb={"image": {"alt": "Spectral norm of the explanation loss and of the cross-entropy against the SEP weight lambda"}}
 fig = lambda_curve_figure(result.lambda_curve)

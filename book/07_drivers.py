@@ -71,8 +71,12 @@ drivers = drivers_result(P, store, device, chosen, paper=pd.read_csv("paper_tabl
 #
 # Every live model the book trained: the robustness sweep, the SEP chapter's standard, base, SEP and λ-sweep
 # models and the cross-method SEP models below, each with its prototype attack for SEP's explanation method
-# and its flatness: the input-Hessian spectral norm of the explanation loss at the landscape victims (twin β
-# of chapter 4). Each column becomes a percentile rank within its experiment, so that one dataset's scale does
+# and its flatness: the target-free curvature of the explanation, ‖G‖ with G = (2/P) JᵀJ (J: the input
+# Jacobian of the map; the curvature at the victim of the explanation change MSE(I(x + δ), I(x)), what SEP
+# penalises), mean over the landscape victims, on the softplus twin of chapter 4's β. Unlike the
+# input-Hessian of the explanation loss towards the target (read here before, kept below as a secondary
+# reading), it involves no target, so it is not tied to L_start by construction. Each column becomes a
+# percentile rank within its experiment, so that one dataset's scale does
 # not make a correlation; the correlations are Spearman's over the pooled models, partial ones with
 # L_start's rank removed, with bootstrap 95 % intervals over models. The variance shares (closing paragraph
 # of this part) demean each log part within experiment and method instead, with intervals from resampling
@@ -90,15 +94,15 @@ fig = pooled_figure(drivers.pooled)
 plt.show()
 
 # %% [markdown]
-# *Figure: percentile ranks within each experiment, one dot per model. "Curvature" is the explanation
-# loss's Hessian spectral norm (higher = sharper).*
+# *Figure: percentile ranks within each experiment, one dot per model. Flatness ‖G‖ is the target-free
+# curvature of the explanation (higher = sharper).*
 #
 # ### Within each model, across its pairs
 #
 # The same questions one level down: across the prototype pairs of one model, does a pair that starts further
 # from its target end further from it, and does the attack get less of the way there? And, on the pairs
-# that are landscape victims, does the pair's own curvature go with its L_end once its L_start is held fixed
-# (ranks within each model, pooled)?
+# that are landscape victims, does the pair's own flatness ‖G‖ go with its L_end once its L_start is held
+# fixed (ranks within each model, pooled)?
 
 # %%
 display(
@@ -129,6 +133,34 @@ say(
         drivers.shares,
         drivers.flatness_role,
         drivers.pair_flatness_role,
+    )
+)
+
+# %% [markdown]
+# **The old flatness, beside it.** The same flatness questions read with the old measure, the input-Hessian
+# spectral norm of the explanation loss towards the target (‖H‖; H = G + R, chapter 6 takes it apart):
+
+# %%
+human_table(
+    report.old_new_correlations(drivers.correlations, drivers.old_correlations),
+    report.OLD_NEW_CORRELATION_COLUMNS,
+    digits={"models": 0},
+)
+
+# %% tags=["remove-input"]
+say(
+    report.old_flatness_text(
+        drivers.verdict,
+        drivers.old_verdict,
+        drivers.flatness_role,
+        drivers.old_flatness_role,
+        drivers.start_links,
+        (
+            drivers.pair_verdict,
+            drivers.old_pair_verdict,
+            drivers.pair_flatness_role,
+            drivers.old_pair_flatness_role,
+        ),
     )
 )
 

@@ -3,7 +3,9 @@ process or on Ray.
 
 ``plan(profile, store, device)`` asks each stage for its tasks (``lib.pipeline.task.Task``) without computing
 anything: models, evaluations and the masking check, the motivation attacks, prototype pairs, prototype
-attacks, validation, timing and the short-attack check, landscapes and surfaces. From the shell::
+attacks, validation, timing and the short-attack check, landscapes and surfaces, the SEP chapter's
+models and their curvature and flatness, the cross-method models, the pooled models' flatness and the
+fixed-budget attacks. From the shell::
 
     python -m lib.plan --profile smoke --list                   # stage, label, store key, done or to do
     python -m lib.plan --profile smoke                          # compute what is missing, here
@@ -39,6 +41,7 @@ from lib.studies import motivation
 from lib.studies.budget import budget_tasks
 from lib.studies.cross_method import cross_tasks
 from lib.studies.curvature import curvature_tasks
+from lib.studies.drivers import flatness_tasks
 from lib.studies.prototypes import validation_tasks
 from lib.studies.sep import sep_tasks
 from lib.studies.sweep import eval_tasks
@@ -61,6 +64,7 @@ def plan(profile: Profile, store: ResultStore, device: str) -> list[Task]:
         + sep_tasks(profile, store, device)
         + curvature_tasks(profile, store, device)
         + cross_tasks(profile, store, device)
+        + flatness_tasks(profile, store, device)
         + budget_tasks(profile, store, device)
     )
 

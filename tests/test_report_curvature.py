@@ -58,9 +58,9 @@ def test_spectral_norms_figure_has_two_panels_per_experiment_and_one_errorbar_pe
     axes = fig.axes
     assert len(axes) == 4
     assert [ax.get_title() for ax in axes] == [
-        "a: explanation loss",
+        "a: old: explanation loss",
         "a: cross-entropy",
-        "b: explanation loss",
+        "b: old: explanation loss",
         "b: cross-entropy",
     ]
     assert all(len(ax.containers) == 2 for ax in axes)  # one errorbar per twin beta
@@ -217,7 +217,7 @@ def test_curvature_text_lists_every_block_the_convergence_and_the_converged_read
         "100 % of the victims at twin β = 10, 50 % of the victims at twin β = 100"
         in text
     )
-    assert "cap of 60 HVPs" in text
+    assert "cap of 60 operator calls" in text
     assert "changes with the twin's beta" in text
     assert "every block keeps its status" in text
     verdicts = pd.DataFrame([verdict_row(0.5, 2.0, status_converged="inconclusive")])

@@ -16,6 +16,7 @@ import pytest
 from lib.analysis.verdicts import sep_order_holds
 from lib.report import drivers as text
 from lib.studies.drivers import (
+    FLATNESS,
     PAPER_COUNT,
     PaperAgreement,
     driver_reading,
@@ -281,7 +282,7 @@ def test_driver_reading_pools_and_reads_a_built_in_link():
             "relative_reduction": 0.5 + 0.01 * rng.random(n),
         }
     )
-    flat = pd.DataFrame({"key": relation["key"], "expl_twin:spectral": rng.random(n)})
+    flat = pd.DataFrame({"key": relation["key"], FLATNESS: rng.random(n)})
     r = driver_reading(relation, flat)
     assert len(r.pooled) == n and r.verdict == "inconclusive"
     row = r.shares.iloc[0]

@@ -262,7 +262,7 @@ def test_verdict_text_counts_the_blocks_where_the_claim_holds():
     assert "in part" not in good + bad
 
 
-def test_choice_text_names_the_lambdas_or_says_none_qualifies_and_notes_lf_only_collapses():
+def test_choice_text_names_the_lambdas_or_says_none_qualifies_and_the_runs_the_old_rule_dropped():
     chosen = pd.DataFrame(
         [{"experiment": "digits", "SEP_pos": 2000.0, "SEP_neg": None}]
     )
@@ -271,20 +271,33 @@ def test_choice_text_names_the_lambdas_or_says_none_qualifies_and_notes_lf_only_
         "within 2 points" in text
         and "- **digits**: SEP_pos: λ = +2000; SEP_neg: **no λ qualifies**." in text
     )
-    assert "Note" not in text
+    assert "would have dropped none that now count" in text
     lf = pd.DataFrame(
         [
             {
                 "experiment": "digits",
                 "lam": -3000.0,
-                "collapsed": "L_f exploded",
+                "collapsed": "",
                 "clean_acc": 0.9,
                 "pgd_acc": 0.5,
+                "val_clean_acc": 0.8,
+                "val_pgd_acc": 0.4,
+                "lf_growth": 340.0,
+                "within": True,
+                "chosen": False,
             }
         ]
     )
     noted = report.choice_text(chosen, lf, 2.0)
-    assert "**Note, digits, λ = -3000:**" in noted and "(90.0 % and 50.0 %)" in noted
+    assert (
+        "**Runs the old collapse rule (L_f grew 100-fold) would have dropped" in noted
+    )
+    assert (
+        "- digits, λ = -3000: L_f grew 340-fold; clean and PGD accuracy 90.0 % and 50.0 % on the "
+        "test images, within 2 points of MAT's; not chosen." in noted
+    )
+    on_val = report.choice_text(chosen, lf, 2.0, "validation")
+    assert "80.0 % and 40.0 % on the validation images" in on_val
 
 
 def test_collapsed_text_and_tables_for_reading():

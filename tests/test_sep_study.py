@@ -7,11 +7,12 @@ from conftest import PROJECT
 from lib.analysis.verdicts import (
     accuracy_shifts,
     choose,
-    collapsed_on_lf_alone,
+    dropped_by_old_lf_rule,
     robustness_by_role,
     sep_order_verdicts,
 )
 from lib.core.profile import load_profile
+from lib.core.store import ResultStore
 from lib.pipeline.roster import (
     base_runs,
     extra_runs,
@@ -37,7 +38,7 @@ def sweep_rows():
         (1e4, 0.895, 0.595, ""),
         (1e5, 0.80, 0.60, ""),
         (-1e3, 0.90, 0.59, ""),
-        (-1e4, 0.901, 0.601, "L_f exploded from 1 to 500"),
+        (-1e4, 0.901, 0.601, "non-finite loss at epoch 2, batch 3"),
         (-3e3, 0.91, 0.605, ""),
     ]
     return pd.DataFrame(
@@ -65,18 +66,16 @@ def test_choice_takes_the_largest_lambda_within_tolerance_and_never_a_collapsed_
     assert none["SEP_pos"] is None and none["SEP_neg"] is None
 
 
-def test_a_run_collapsed_on_lf_growth_alone_is_named_but_not_chosen():
-    sweep = sweep_rows()
-    sweep.loc[sweep["lam"] == -3e3, "collapsed"] = "L_f exploded from 1e-06 to 0.0002"
-    assert choose(sweep, 2.0).iloc[0]["SEP_neg"] == -1e3  # the rule still keeps it out
-    named = collapsed_on_lf_alone(sweep, 2.0)
-    assert sorted(named["lam"]) == [
-        -1e4,
-        -3e3,
-    ]  # both grew L_f with accuracy within 2 points of MAT's
-    assert collapsed_on_lf_alone(
-        sweep, 0.05
-    ).empty  # both are 0.1 points or more off MAT
+def test_a_run_the_old_lf_rule_dropped_now_counts_and_is_named():
+    sweep = sweep_rows().assign(lf_growth=1.0)
+    sweep.loc[sweep["lam"].isin([-3e3, -1e4, 1e5]), "lf_growth"] = 200.0
+    assert choose(sweep, 2.0).iloc[0]["SEP_neg"] == -3e3  # L_f growth is not collapse
+    named = dropped_by_old_lf_rule(sweep, 2.0)
+    # -1e4 collapsed (non-finite loss): not live; 1e5 is live but 10 points off MAT
+    assert sorted(named["lam"]) == [-3e3, 1e5]
+    assert named.set_index("lam")["within"].to_dict() == {-3e3: True, 1e5: False}
+    assert named.set_index("lam")["chosen"].to_dict() == {-3e3: True, 1e5: False}
+    assert dropped_by_old_lf_rule(sweep.drop(columns="lf_growth"), 2.0).empty
 
 
 def test_accuracy_shifts_reread_the_rule_on_another_base():
@@ -329,7 +328,9 @@ def test_our_blocks_sit_beside_the_papers_block_of_the_same_dataset_and_architec
     assert pd.isna(side["pos_status"].iloc[1]) and pd.isna(side["pos_lo"].iloc[1])
 
 
-def test_sep_comparison_returns_every_table_and_verdict_of_the_chapter(monkeypatch):
+def test_sep_comparison_returns_every_table_and_verdict_of_the_chapter(
+    monkeypatch, tmp_path
+):
     import numpy as np
 
     from lib.studies import sep as study
@@ -349,9 +350,13 @@ def test_sep_comparison_returns_every_table_and_verdict_of_the_chapter(monkeypat
                 (0.0, 0.9, ""),
                 (2e3, 0.9, ""),
                 (-2e3, 0.9, ""),
-                (-3e3, 0.9, "L_f exploded from 1 to 500"),
+                (-3e3, 0.9, ""),
             )
         ]
+    ).assign(
+        lf_growth=lambda t: t["lam"].map(
+            {0.0: float("nan"), 2e3: 2.0, -2e3: 3.0, -3e3: 500.0}
+        )
     )
 
     def table(roles_runs):
@@ -396,12 +401,17 @@ def test_sep_comparison_returns_every_table_and_verdict_of_the_chapter(monkeypat
         lambda p, chosen: [("SEP_pos", 3.0), ("TRADES", 2.0), ("SEP_neg", 1.0)],
     )
     monkeypatch.setattr(study, "main_table", lambda p, s, d, runs: table(runs))
-    r = study.sep_comparison(P, None, "cpu", str(PROJECT / "book" / "paper_table.csv"))
-    assert r.chosen.iloc[0]["SEP_pos"] == 2e3 and r.chosen.iloc[0]["SEP_neg"] == -2e3
+    r = study.sep_comparison(
+        P, ResultStore(tmp_path), "cpu", str(PROJECT / "book" / "paper_table.csv")
+    )
+    # L_f grown 500-fold is no longer collapse: -3e3 counts and is chosen
+    assert r.chosen.iloc[0]["SEP_pos"] == 2e3 and r.chosen.iloc[0]["SEP_neg"] == -3e3
     assert (
-        r.lf_only["lam"].tolist() == [-3e3]
+        r.lf_rule["lam"].tolist() == [-3e3]
+        and r.lf_rule["chosen"].tolist() == [True]
         and r.tolerance_points == P.sep.tolerance_points
     )
+    assert r.choose_on == "test" and r.against_test is None
     assert len(r.verdicts) == 2 and (r.verdicts["pos_status"] == "agrees").all()
     assert (r.verdicts["neg_status"] == "agrees").all()
     # one seed: PGD accuracy cannot be shown to be held, so the blocks are inconclusive
@@ -419,7 +429,7 @@ def test_sep_comparison_returns_every_table_and_verdict_of_the_chapter(monkeypat
     ]
     monkeypatch.setattr(study, "trades_runs", lambda p, chosen: [])
     none = study.sep_comparison(
-        P, None, "cpu", str(PROJECT / "book" / "paper_table.csv")
+        P, ResultStore(tmp_path), "cpu", str(PROJECT / "book" / "paper_table.csv")
     )
     assert (
         none.trades_main

@@ -385,14 +385,26 @@ def sep_block_status(row) -> str | None:
     return INCONCLUSIVE
 
 
-def choose(sweep: pd.DataFrame, tolerance_points: float) -> pd.DataFrame:
-    """Per experiment, SEP_pos and SEP_neg: the largest |lambda| of each sign that did not collapse and whose
-    clean and PGD accuracy are both within ``tolerance_points`` of the base model's; None when no lambda of
-    that sign qualifies."""
+SPLIT_COLUMNS = {
+    "test": ("clean_acc", "pgd_acc"),
+    "validation": ("val_clean_acc", "val_pgd_acc"),
+}  # the lambda table's clean and PGD accuracy columns on each split the choice can read
+
+
+def choose(
+    sweep: pd.DataFrame,
+    tolerance_points: float,
+    on: str = "test",
+    collapsed: str = "collapsed",
+) -> pd.DataFrame:
+    """Per experiment, SEP_pos and SEP_neg: the largest |lambda| of each sign that did not collapse (column
+    ``collapsed`` empty) and whose clean and PGD accuracy on the images ``on`` ('test' or 'validation',
+    ``SPLIT_COLUMNS``) are both within ``tolerance_points`` of the base model's; None when no lambda of that
+    sign qualifies."""
     rows = []
     for name, g in sweep.groupby("experiment", sort=False):
         ok = g[
-            (g["lam"] != 0) & (g["collapsed"] == "") & _near_base(g, tolerance_points)
+            (g["lam"] != 0) & (g[collapsed] == "") & _near_base(g, tolerance_points, on)
         ]
         pos, neg = ok[ok["lam"] > 0]["lam"], ok[ok["lam"] < 0]["lam"]
         rows.append(
@@ -405,28 +417,72 @@ def choose(sweep: pd.DataFrame, tolerance_points: float) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _near_base(g: pd.DataFrame, tolerance_points: float) -> pd.Series:
-    """Rows of ``g`` whose clean and PGD accuracy are both within ``tolerance_points`` of the base model's
-    (the row with lambda = 0)."""
+def _near_base(g: pd.DataFrame, tolerance_points: float, on: str = "test") -> pd.Series:
+    """Rows of ``g`` whose clean and PGD accuracy on the images ``on`` are both within ``tolerance_points``
+    of the base model's (the row with lambda = 0)."""
+    if on not in SPLIT_COLUMNS:
+        raise ConfigError(
+            f"on={on!r} is not allowed: expected one of {tuple(SPLIT_COLUMNS)}"
+        )
+    clean, pgd = SPLIT_COLUMNS[on]
     base = g[g["lam"] == 0].iloc[0]
-    return ((g["clean_acc"] - base["clean_acc"]).abs() * 100 <= tolerance_points) & (
-        (g["pgd_acc"] - base["pgd_acc"]).abs() * 100 <= tolerance_points
+    return ((g[clean] - base[clean]).abs() * 100 <= tolerance_points) & (
+        (g[pgd] - base[pgd]).abs() * 100 <= tolerance_points
     )
 
 
-def collapsed_on_lf_alone(sweep: pd.DataFrame, tolerance_points: float) -> pd.DataFrame:
-    """Runs of the sweep counted as collapsed only because L_f grew past the explosion threshold
-    (``lib.pipeline.training.LF_EXPLOSION``) while their clean and PGD accuracy stayed within ``tolerance_points`` of the
-    base model's: the rule keeps them out (it was fixed before any result), and the chapter says what a rule
-    reading accuracy alone would have chosen instead."""
-    rows = [
-        g[
-            g["collapsed"].str.startswith("L_f exploded")
-            & _near_base(g, tolerance_points)
+def choice_against_test(sweep: pd.DataFrame, tolerance_points: float) -> pd.DataFrame:
+    """Per experiment and role (SEP_pos, SEP_neg), the lambda the rule picks on the validation images (the
+    book's choice; collapse read on them, column ``collapsed``) beside the one it would pick on the test
+    images (collapse read on those, column ``collapsed_test``), and whether they are the same (two missing
+    lambdas count as the same). ``sweep``: a lambda table with validation columns."""
+    on_val = choose(sweep, tolerance_points, "validation").set_index("experiment")
+    on_test = choose(
+        sweep, tolerance_points, "test", collapsed="collapsed_test"
+    ).set_index("experiment")
+    rows = []
+    for name in on_val.index:
+        for role in ("SEP_pos", "SEP_neg"):
+            v, t = on_val.loc[name, role], on_test.loc[name, role]
+            v = None if v is None or pd.isna(v) else float(v)
+            t = None if t is None or pd.isna(t) else float(t)
+            rows.append(
+                {
+                    "experiment": name,
+                    "role": role,
+                    "validation": v,
+                    "test": t,
+                    "same": v == t,
+                }
+            )
+    return pd.DataFrame(
+        rows, columns=["experiment", "role", "validation", "test", "same"]
+    )
+
+
+# the old collapse rule: L_f grown 100-fold from the first epoch to the last
+OLD_LF_GROWTH = 100.0
+
+
+def dropped_by_old_lf_rule(
+    sweep: pd.DataFrame, tolerance_points: float, on: str = "test"
+) -> pd.DataFrame:
+    """Runs of the sweep that the old collapse rule (L_f grown more than ``OLD_LF_GROWTH``-fold, column
+    ``lf_growth``) would have dropped and that now count (not collapsed: finite loss, clean accuracy above
+    chance), with ``within`` (clean and PGD accuracy on the images ``on`` within ``tolerance_points`` of the
+    base model's) and ``chosen`` (the rule picked it as SEP_pos or SEP_neg)."""
+    if "lf_growth" not in sweep.columns:
+        return sweep.iloc[:0].assign(within=[], chosen=[])
+    chosen = choose(sweep, tolerance_points, on).set_index("experiment")
+    rows = []
+    for name, g in sweep.groupby("experiment", sort=False):
+        near = _near_base(g, tolerance_points, on)
+        picked = {v for v in chosen.loc[name] if v is not None and not pd.isna(v)}
+        hit = g[
+            (g["lam"] != 0) & (g["collapsed"] == "") & (g["lf_growth"] > OLD_LF_GROWTH)
         ]
-        for _, g in sweep.groupby("experiment", sort=False)
-    ]
-    return pd.concat(rows) if rows else sweep.iloc[:0]
+        rows.append(hit.assign(within=near[hit.index], chosen=hit["lam"].isin(picked)))
+    return pd.concat(rows) if rows else sweep.iloc[:0].assign(within=[], chosen=[])
 
 
 def accuracy_shifts(
@@ -880,10 +936,16 @@ def curvature_status(halves: Iterable[str | None]) -> str | None:
 
 
 def curvature_verdicts(
-    curv: pd.DataFrame, measure: str = "spectral", n_boot: int = 2000, seed: int = 0
+    curv: pd.DataFrame,
+    measure: str = "spectral",
+    n_boot: int = 2000,
+    seed: int = 0,
+    loss: str = "expl_twin",
 ) -> pd.DataFrame:
     """Per experiment, base and twin beta, from the per-victim curvature table (``curvature_table``; the
-    lambda sweep left out): is SEP_pos's explanation-loss ``measure`` below the base's and SEP_neg's above
+    lambda sweep left out): is SEP_pos's explanation ``measure`` (of the rows whose ``loss`` is ``loss``: the
+    target-free flatness "expl_change" of ``pipeline.flatness``, or the old target-dependent explanation
+    loss "expl_twin", the default) below the base's and SEP_neg's above
     (``curvature_half`` on the victims both models of a seed kept), and does CE move less? Columns per
     half ``{role}_{field}`` for every field of ``curvature_half``, plus ``{role}_converged`` (the share of
     the role's explanation-loss victims whose Lanczos converged) and ``{role}_status_converged`` (the half
@@ -898,20 +960,26 @@ def curvature_verdicts(
     ):
         roles = [base] + [role for role, _ in CURVATURE_HALVES]
         by_loss = {
-            (loss, conv): victim_arrays(
-                g[g["loss"] == loss], measure, roles, converged_only=conv
+            (name_, conv): victim_arrays(
+                g[g["loss"] == name_], measure, roles, converged_only=conv
             )
-            for loss in ("expl_twin", "ce")
+            for name_ in (loss, "ce")
             for conv in (False, True)
         }
-        ex_rows = g[g["loss"] == "expl_twin"]
+        ex_rows = g[g["loss"] == loss]
         if base not in set(ex_rows["role"]):
             continue
-        row = {"experiment": name, "base": base, "twin_beta": beta, "measure": measure}
+        row = {
+            "experiment": name,
+            "base": base,
+            "twin_beta": beta,
+            "measure": measure,
+            "loss": loss,
+        }
         halves, halves_conv = [], []
         for role, sign in CURVATURE_HALVES:
             half = curvature_half(
-                by_loss[("expl_twin", False)],
+                by_loss[(loss, False)],
                 by_loss[("ce", False)],
                 base,
                 role,
@@ -920,7 +988,7 @@ def curvature_verdicts(
                 seed,
             )
             conv = curvature_half(
-                by_loss[("expl_twin", True)],
+                by_loss[(loss, True)],
                 by_loss[("ce", True)],
                 base,
                 role,

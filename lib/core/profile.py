@@ -284,6 +284,10 @@ class LandscapeSettings:
         )
 
 
+# the images SEP_pos and SEP_neg may be chosen on
+CHOICE_SPLITS = ("validation", "test")
+
+
 @dataclass(frozen=True)
 class SepStudySettings:
     """The SEP experiment: SEP (``lib.sep``) on top of ``base`` adversarial training, with noise ``sigma``,
@@ -295,7 +299,12 @@ class SepStudySettings:
     ``extra_experiments`` are studied by the SEP chapter only (e.g. a second architecture): not swept over
     beta, only their standard and base models are trained, every seed, beside the lambda sweep and SEP models.
     ``trades_experiments``: experiments of ``run`` whose SEP_pos and SEP_neg (chosen on ``base``) are also
-    trained on the sweep's largest-beta TRADES model, every seed (SEP on a TRADES base)."""
+    trained on the sweep's largest-beta TRADES model, every seed (SEP on a TRADES base).
+
+    ``choose_on``: the images the choice rule reads accuracy (and chance-level collapse) on: 'validation'
+    (images of the training pool the profile does not train on, as many as ``eval.n``; needs a number for
+    ``data.n_train`` of every swept experiment), so that test accuracy and the attack pairs are untouched by
+    the choice, or 'test' (the test subset). A reading only: it enters no store key."""
 
     base: str = "mat"
     sigma: float = 0.1
@@ -303,6 +312,7 @@ class SepStudySettings:
     method: str = "gradient"
     lambdas: dict[str, tuple[float, ...]] = field(default_factory=dict)
     tolerance_points: float = 2.0
+    choose_on: str = "validation"
     extra_experiments: tuple[str, ...] = ()
     trades_experiments: tuple[str, ...] = ()
 
@@ -321,6 +331,24 @@ class SepStudySettings:
             f"{where}.tolerance_points",
             self.tolerance_points,
             "a number >= 0",
+        )
+        check(
+            self.choose_on in CHOICE_SPLITS,
+            f"{where}.choose_on",
+            self.choose_on,
+            f"one of {CHOICE_SPLITS}",
+        )
+        whole_pool = [
+            n
+            for n in self.lambdas
+            if n in experiments and experiments[n].data.n_train is None
+        ]
+        check(
+            self.choose_on == "test" or not whole_pool,
+            f"{where}.choose_on",
+            self.choose_on,
+            "'test' when an experiment with a lambda sweep trains on its whole training pool "
+            f"(data.n_train null in {whole_pool}: no image is left for a validation split)",
         )
         for name, lams in self.lambdas.items():
             check(

@@ -21,7 +21,8 @@ reorthogonalisation resolves both ends of the spectrum from the same Krylov spac
 together (one batched HVP per step) and each example's values are fixed at the step where they converge.
 
 Target-free flatness: ``explanation_change_curvature`` runs the same Lanczos and Hutchinson on the operator
-(2/P) J^T J (J: the input Jacobian of the explanation map), the Hessian of MSE(I(x + delta), I(x)) at delta = 0.
+(2/P) J^T J (J: the input Jacobian of the explanation map), the Hessian of MSE(I(x + delta), I(x)) at delta = 0;
+``target_decomposition`` splits the target-dependent explanation loss's Hessian as H = G + R.
 """
 
 from __future__ import annotations
@@ -634,6 +635,68 @@ def explanation_change_curvature(
         "trace_stderr": trace.stderr,
         "frobenius_sq": frobenius_sq.trace,
         "frobenius_sq_stderr": frobenius_sq.stderr,
+    }
+
+
+def target_decomposition(
+    model: nn.Module,
+    x: torch.Tensor,
+    target_maps: torch.Tensor,
+    method: str = "gradient",
+    target: torch.Tensor | None = None,
+    tol: float = 1e-4,
+    max_iter: int = 50,
+    n_probes: int = 32,
+    seed: int = 0,
+    v0: torch.Tensor | None = None,
+    probes: torch.Tensor | None = None,
+    map_kwargs: Mapping[str, object] | None = None,
+) -> dict[str, torch.Tensor]:
+    """The input Hessian H of the target-dependent explanation loss MSE(I(x), T) (T: ``target_maps``, (N, H,
+    W); the loss of ``explanation_loss_fn``) split as H = G + R, G = (2/P) J^T J the target-free part
+    (``explanation_change_operator``) and R = (2/P) sum_k (I_k(x) - T_k) d^2 I_k the part that grows with
+    the distance to the target. Per example, shape (N,):
+
+      * ``r_largest``, ``r_smallest``: R's extreme eigenvalues, by batched Lanczos (``lanczos``, both ends)
+        on the operator v -> H v - G v (one HVP of the loss and one call of G's operator per step), with
+        ``r_error_largest``, ``r_error_smallest`` (Ritz residuals), ``r_converged``, ``r_iterations``;
+      * ``h_trace``, ``g_trace``, ``r_trace``: Hutchinson's traces from the SAME Rademacher probes (means of
+        z^T H z, z^T G z and their difference), so tr R = tr H - tr G exactly; ``r_trace_stderr``: the
+        standard error of the per-probe differences. With ``seed`` and ``n_probes`` as ``hutchinson`` and
+        ``explanation_change_curvature``, the probes are theirs (same shape of ``x``), so ``h_trace`` is
+        ``hutchinson``'s trace and ``g_trace`` ``explanation_change_curvature``'s.
+    ``target`` is the class explained (default: the prediction), ``map_kwargs`` the map's settings. The model
+    must be smooth (no ``nn.ReLU``; pass a softplus twin): ConfigError otherwise, as in
+    ``explanation_loss_fn``. Call ``model.eval()`` first.
+    """
+    _check_input(x, "x")
+    kwargs = _check_map_kwargs(method, map_kwargs)
+    _check_tol(tol)
+    _positive_int("max_iter", max_iter)
+    start = _start_vectors(x, seed, v0)
+    probes = _draw_probes(x, n_probes, seed, probes)
+    loss_fn = explanation_loss_fn(model, target_maps, method, labels=target, **kwargs)
+    h_op = hvp_operator(loss_fn, x)
+    g_op = explanation_change_operator(model, x, method, target, map_kwargs)
+
+    def r_op(v: torch.Tensor) -> torch.Tensor:
+        return h_op(v) - g_op(v)
+
+    res = lanczos(r_op, x, ENDS, tol, max_iter, seed, start)
+    zh = torch.stack([(z * h_op(z)).flatten(1).sum(1) for z in probes])
+    zg = torch.stack([(z * g_op(z)).flatten(1).sum(1) for z in probes])
+    zr = zh - zg
+    return {
+        "r_largest": res["values"][:, 0],
+        "r_smallest": res["values"][:, 1],
+        "r_error_largest": res["errors"][:, 0],
+        "r_error_smallest": res["errors"][:, 1],
+        "r_converged": res["converged"],
+        "r_iterations": res["iterations"],
+        "h_trace": zh.mean(0),
+        "g_trace": zg.mean(0),
+        "r_trace": zr.mean(0),
+        "r_trace_stderr": zr.std(0, correction=1) / math.sqrt(len(probes)),
     }
 
 

@@ -31,6 +31,26 @@ def noisy(
     return (x + zeta.to(x.device)).clamp(0, 1)
 
 
+def clamp_effect(
+    x: torch.Tensor, sigma: float, generator: torch.Generator | None = None
+) -> dict[str, float]:
+    """What clamping SEP's noisy image to [0, 1] (``noisy``) does to the noise on images ``x``: the share of
+    pixels at 0 or 1 (where half the noise is cut) and the share of the noise's energy that survives,
+    E||clamp(x + zeta) - x||^2 / E||zeta||^2 (1 = no effect; the paper's noise is unclamped N(0, sigma^2),
+    so this is a deviation, stated by the SEP chapter)."""
+    check(
+        isinstance(sigma, (int, float)) and math.isfinite(sigma) and sigma > 0,
+        "sigma",
+        sigma,
+        "a finite number > 0",
+    )
+    moved = noisy(x, sigma, generator) - x
+    return {
+        "boundary_share": float(((x == 0) | (x == 1)).float().mean()),
+        "energy_kept": float(moved.pow(2).mean() / sigma**2),
+    }
+
+
 def explanation_change(
     model: nn.Module,
     x: torch.Tensor,

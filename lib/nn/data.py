@@ -140,6 +140,66 @@ def balanced_subset(y: np.ndarray, n: int, seed: int) -> np.ndarray:
     return np.sort(np.concatenate(picked))
 
 
+def _load_split(name: str, split: str) -> tuple[np.ndarray, np.ndarray]:
+    root = data_dir()
+    if name == "digits":
+        return _load_digits(split)
+    if name in ("mnist", "fashion-mnist"):
+        return _load_idx_dataset(name, split, root)
+    return _load_cifar10(split, root)
+
+
+def validation_indices(
+    y: np.ndarray, n_train: int | None, n: int, seed: int
+) -> np.ndarray:
+    """Indices into the training pool (labels ``y``) of the validation images: a seeded, class-balanced
+    subset of size ``n`` of the images that the training subset ``balanced_subset(y, n_train, seed)`` does
+    not contain. ``n_train`` None (training on the whole pool) leaves no image: a ``ConfigError``."""
+    if n_train is None:
+        raise ConfigError(
+            "data.n_train=None is not allowed for a validation split: the profile trains on every image of "
+            "the training pool, so none is left to validate on (set data.n_train to a number, or "
+            "sep.choose_on to 'test')"
+        )
+    if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
+        raise ConfigError(
+            f"n={n!r} is not allowed for a validation split: expected a positive integer"
+        )
+    if n_train >= len(y):
+        raise ConfigError(
+            f"data.n_train={n_train} is not allowed for a validation split: the training pool has "
+            f"{len(y)} images, so none is left to validate on"
+        )
+    train = balanced_subset(y, n_train, seed)
+    rest = np.setdiff1d(np.arange(len(y)), train)
+    try:
+        picked = balanced_subset(y[rest], n, seed)
+    except ConfigError as exc:
+        raise ConfigError(
+            f"eval.n={n} is not allowed for a validation split with data.n_train={n_train}: the "
+            f"{len(rest)} training-pool images left out of training cannot give a balanced subset of "
+            f"{n} ({exc})"
+        ) from None
+    return rest[picked]
+
+
+def load_validation(
+    name: str, n_train: int | None, n: int, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The validation images of an experiment: ``n`` class-balanced images of ``name``'s training pool
+    that its training subset (``n_train`` images chosen with ``seed``) does not contain, chosen with
+    ``seed`` (``validation_indices``). Disjoint from the training subset and from the test split."""
+    if name not in DATASETS:
+        raise ConfigError(
+            f"dataset={name!r} is not allowed: expected one of {DATASETS}"
+        )
+    x, y = _load_split(name, "train")
+    idx = validation_indices(y, n_train, n, seed)
+    return torch.from_numpy(np.ascontiguousarray(x[idx])), torch.from_numpy(
+        np.ascontiguousarray(y[idx])
+    )
+
+
 def load_dataset(
     name: str, split: str = "train", n: int | None = None, seed: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -159,13 +219,7 @@ def load_dataset(
         raise ConfigError(
             f"n={n!r} is not allowed: expected a positive integer or None (all)"
         )
-    root = data_dir()
-    if name == "digits":
-        x, y = _load_digits(split)
-    elif name in ("mnist", "fashion-mnist"):
-        x, y = _load_idx_dataset(name, split, root)
-    else:
-        x, y = _load_cifar10(split, root)
+    x, y = _load_split(name, split)
     if n is not None:
         if n > len(y):
             raise ConfigError(

@@ -9,19 +9,23 @@ from typing import NamedTuple
 
 import torch
 
+from lib.core.errors import ConfigError
 from lib.core.schema import to_dict
 from lib.core.settings import AttackConfig, ExperimentConfig
 from lib.core.store import ResultStore, config_key
-from lib.nn.data import load_dataset
+from lib.nn.data import NUM_CLASSES, load_dataset, load_validation
 from lib.nn.pgd import evaluate
 from lib.pipeline.runs import Run
 from lib.pipeline.task import NOT_NEEDED, Task
-from lib.pipeline.training import RunSpec, TrainedModel, get_model
+from lib.pipeline.training import RunSpec, TrainedModel, collapse_of, get_model
 
 EVAL_CODE_VERSION = 1
 
 
 EVAL_SEED = 1234
+
+
+SPLITS = ("test", "validation")
 
 
 def model_key(run: Run | RunSpec) -> str:
@@ -30,15 +34,21 @@ def model_key(run: Run | RunSpec) -> str:
     return config_key("models", spec.store_config())
 
 
-def eval_config(model_key_: str, exp: ExperimentConfig, attack: AttackConfig) -> dict:
-    """What an evaluation's result depends on: the model, the test subset, the attack and a code version."""
+def eval_config(
+    model_key_: str, exp: ExperimentConfig, attack: AttackConfig, split: str = "test"
+) -> dict:
+    """What an evaluation's result depends on: the model, the images (the test subset, or with ``split``
+    'validation' the validation images of ``lib.nn.data.load_validation``), the attack and a code version.
+    Only a validation evaluation has ``split`` (and the ``n_train`` its images depend on) in its data, so
+    every test evaluation keeps the key it had."""
+    if split not in SPLITS:
+        raise ConfigError(f"split={split!r} is not allowed: expected one of {SPLITS}")
+    data = {"name": exp.data.name, "n": exp.eval.n, "subset_seed": exp.data.subset_seed}
+    if split == "validation":
+        data |= {"split": split, "n_train": exp.data.n_train}
     return {
         "model_key": model_key_,
-        "data": {
-            "name": exp.data.name,
-            "n": exp.eval.n,
-            "subset_seed": exp.data.subset_seed,
-        },
+        "data": data,
         "attack": to_dict(attack),
         "seed": EVAL_SEED,
         "code_version": EVAL_CODE_VERSION,
@@ -51,12 +61,22 @@ def evaluate_model(
     store: ResultStore,
     attack: AttackConfig,
     progress: bool = False,
+    split: str = "test",
 ) -> dict:
-    """Clean and PGD accuracy of a stored model on the experiment's test subset, cached in the store."""
-    entry = store.entry("evals", eval_config(trained.entry.key, exp, attack)).ensure()
+    """Clean and PGD accuracy of a stored model on the experiment's test subset (or, with ``split``
+    'validation', on its validation images), cached in the store."""
+    entry = store.entry(
+        "evals", eval_config(trained.entry.key, exp, attack, split)
+    ).ensure()
 
     def compute() -> dict:
-        x, y = load_dataset(exp.data.name, "test", exp.eval.n, exp.data.subset_seed)
+        x, y = (
+            load_validation(
+                exp.data.name, exp.data.n_train, exp.eval.n, exp.data.subset_seed
+            )
+            if split == "validation"
+            else load_dataset(exp.data.name, "test", exp.eval.n, exp.data.subset_seed)
+        )
         torch.manual_seed(EVAL_SEED)
         t0 = time.perf_counter()
         result = evaluate(
@@ -115,7 +135,10 @@ def stored_live(run: Run | dict | None, store: ResultStore) -> Run | dict | None
     entry = store.entry("models", run.spec.store_config())
     if not entry.has("model.pt"):
         return None
-    return NOT_NEEDED if entry.load_json("metrics.json").get("collapsed") else run
+    collapsed = collapse_of(
+        entry.load_json("metrics.json"), NUM_CLASSES[run.spec.data.name]
+    )
+    return NOT_NEEDED if collapsed else run
 
 
 def live_after_training(run: Run | dict, store: ResultStore, device: str) -> Run | dict:
@@ -169,14 +192,22 @@ def model_task_of(
 
 
 def eval_task_of(
-    stage: str, label: str, run_of, compute_run, exp, store: ResultStore, device: str
+    stage: str,
+    label: str,
+    run_of,
+    compute_run,
+    exp,
+    store: ResultStore,
+    device: str,
+    split: str = "test",
 ) -> Task:
-    """The PGD evaluation of a (possibly not yet decided) run's model."""
+    """The PGD evaluation of a (possibly not yet decided) run's model, on the test subset or (``split``
+    'validation') on the validation images."""
 
     def config() -> dict | None:
         run = run_of()
         return (
-            eval_config(model_key(run), exp, exp.eval.attack)
+            eval_config(model_key(run), exp, exp.eval.attack, split)
             if isinstance(run, Run)
             else run
         )
@@ -189,6 +220,8 @@ def eval_task_of(
                 exp,
                 store,
                 exp.eval.attack,
+                split=split,
             )
 
-    return Task(stage, f"{label} PGD", "evals", "result.json", config, compute)
+    suffix = " on validation" if split == "validation" else ""
+    return Task(stage, f"{label} PGD{suffix}", "evals", "result.json", config, compute)

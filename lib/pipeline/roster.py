@@ -14,6 +14,7 @@ from lib.core.errors import ConfigError
 from lib.core.profile import Profile
 from lib.core.settings import SepConfig
 from lib.core.store import ResultStore
+from lib.nn.data import NUM_CLASSES
 from lib.nn.kinds import NONE
 from lib.pipeline.evaluation import (
     ModelSlot,
@@ -26,7 +27,7 @@ from lib.pipeline.evaluation import (
 )
 from lib.pipeline.runs import Run
 from lib.pipeline.task import NOT_NEEDED
-from lib.pipeline.training import RunSpec, get_model
+from lib.pipeline.training import RunSpec, at_chance, chance_reason, get_model
 
 # ------------------------------------------------------------------------------------------------
 # the robustness (beta) sweep and its showcase models
@@ -184,9 +185,27 @@ def lambda_models(profile: Profile) -> list[Run]:
     ] + swept
 
 
+def _collapse_on(
+    trained_reason: str | None, lam: float, acc: float, classes: int, where: str
+) -> str:
+    """A sweep run's collapse as a split reads it: the model's own record (non-finite loss, monitor accuracy
+    at chance), else clean accuracy at chance on the split's images (SEP runs only); '' when live."""
+    if trained_reason:
+        return trained_reason
+    if lam != 0 and at_chance(acc, classes):
+        return chance_reason(acc, classes, f"on the {where} images")
+    return ""
+
+
 def lambda_table(profile: Profile, store: ResultStore, device: str) -> pd.DataFrame:
     """One row per lambda (the base model as lambda = 0) of each experiment, first seed: clean and PGD
-    accuracy, the last epoch's L_f (1e-7) and the collapse reason (empty when the run did not collapse)."""
+    accuracy on the test subset (``clean_acc``, ``pgd_acc``) and, when ``sep.choose_on`` is 'validation', on
+    the validation images (``val_clean_acc``, ``val_pgd_acc``); the last epoch's L_f (1e-7) and its growth
+    over training (``lf_growth``: last / first epoch, a column, not a reason to drop); and the collapse
+    reason (empty when live): the model's record (non-finite loss, monitor accuracy at chance) or clean
+    accuracy within ``CHANCE_MARGIN`` of chance on the images the choice reads. With a validation choice,
+    ``collapsed_test`` is the same reading on the test images (what a choice on them would have read)."""
+    on = profile.sep.choose_on
     rows = []
     for run in lambda_models(profile):
         exp = profile.experiment(run.experiment)
@@ -194,17 +213,37 @@ def lambda_table(profile: Profile, store: ResultStore, device: str) -> pd.DataFr
         acc = evaluate_model(trained, exp, store, exp.eval.attack)
         # the last epoch that finished a batch (a run that diverged records its last epoch with no loss)
         last = next((h for h in reversed(trained.history) if "sep_lf" in h), {})
-        rows.append(
-            {
-                **run.describe(),
-                "lam": run.kind.lam or 0.0,
-                "clean_acc": acc["clean_acc"],
-                "pgd_acc": acc["pgd_acc"],
-                "l_f_1e-7": last.get("sep_lf", float("nan")) * 1e7,
-                "collapsed": trained.collapsed or "",
-                "key": trained.entry.key,
-            }
-        )
+        first = trained.history[0].get("sep_lf") if trained.history else None
+        lam = run.kind.lam or 0.0
+        classes = NUM_CLASSES[exp.data.name]
+        row = {
+            **run.describe(),
+            "lam": lam,
+            "clean_acc": acc["clean_acc"],
+            "pgd_acc": acc["pgd_acc"],
+        }
+        if on == "validation":
+            val = evaluate_model(
+                trained, exp, store, exp.eval.attack, split="validation"
+            )
+            row |= {"val_clean_acc": val["clean_acc"], "val_pgd_acc": val["pgd_acc"]}
+        lf = last.get("sep_lf", float("nan"))
+        row |= {
+            "l_f_1e-7": lf * 1e7,
+            "lf_growth": lf / first if first else float("nan"),
+            "collapsed": _collapse_on(
+                trained.collapsed,
+                lam,
+                row["val_clean_acc" if on == "validation" else "clean_acc"],
+                classes,
+                on,
+            ),
+        }
+        if on == "validation":
+            row["collapsed_test"] = _collapse_on(
+                trained.collapsed, lam, row["clean_acc"], classes, "test"
+            )
+        rows.append({**row, "key": trained.entry.key})
     if not rows:
         raise ConfigError(
             f"sep.lambdas={dict(profile.sep.lambdas)} is not allowed: expected lambdas for at least one "
@@ -222,17 +261,25 @@ def lambda_table(profile: Profile, store: ResultStore, device: str) -> pd.DataFr
     ).reset_index(drop=True)
 
 
+def lambda_splits(profile: Profile) -> tuple[str, ...]:
+    """The images the lambda sweep is evaluated on: the test subset, and the validation images when the
+    choice reads them (``sep.choose_on``)."""
+    return (
+        ("test", "validation") if profile.sep.choose_on == "validation" else ("test",)
+    )
+
+
 def lambda_ready(profile: Profile, store: ResultStore) -> bool:
-    """Whether every model and evaluation ``sweep_table`` reads is stored (so reading it computes nothing)."""
+    """Whether every model and evaluation ``lambda_table`` reads is stored (so reading it computes
+    nothing): the test evaluations, and the validation ones when the choice reads them."""
     for run in lambda_models(profile):
         exp = profile.experiment(run.experiment)
-        if not (
-            store.entry("models", run.spec.store_config()).has("model.pt")
-            and store.entry(
-                "evals", eval_config(model_key(run), exp, exp.eval.attack)
-            ).has("result.json")
-        ):
+        if not store.entry("models", run.spec.store_config()).has("model.pt"):
             return False
+        for split in lambda_splits(profile):
+            config = eval_config(model_key(run), exp, exp.eval.attack, split)
+            if not store.entry("evals", config).has("result.json"):
+                return False
     return True
 
 
@@ -242,8 +289,12 @@ def lambda_ready(profile: Profile, store: ResultStore) -> bool:
 
 def chosen_lambdas(profile: Profile, store: ResultStore, device: str) -> pd.DataFrame:
     """SEP_pos and SEP_neg per experiment: the lambda the accuracy rule (``analysis.verdicts.choose``) picks
-    from the lambda sweep (trained and evaluated when missing)."""
-    return choose(lambda_table(profile, store, device), profile.sep.tolerance_points)
+    from the lambda sweep on the images ``sep.choose_on`` names (trained and evaluated when missing)."""
+    return choose(
+        lambda_table(profile, store, device),
+        profile.sep.tolerance_points,
+        profile.sep.choose_on,
+    )
 
 
 def main_runs(profile: Profile, chosen: pd.DataFrame) -> list[tuple[str, Run]]:

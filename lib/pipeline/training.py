@@ -72,7 +72,7 @@ class TrainedModel:
     entry: Entry
     history: list[dict] = field(default_factory=list)
     collapsed: str | None = (
-        None  # why a run failed (chance accuracy, exploding L_f, non-finite loss), or None
+        None  # why a run failed (non-finite loss, chance accuracy), or None
     )
 
     @property
@@ -320,28 +320,55 @@ def train(
 CHANCE_MARGIN = 0.05  # clean accuracy within 5 points of chance counts as collapsed
 
 
-LF_EXPLOSION = (
-    100.0  # L_f grown 100-fold from the first epoch to the last counts as exploded
-)
+def at_chance(acc: float, num_classes: int) -> bool:
+    """Whether a clean accuracy is within ``CHANCE_MARGIN`` of chance (1 / classes)."""
+    return acc <= 1 / num_classes + CHANCE_MARGIN
+
+
+def chance_reason(acc: float, num_classes: int, where: str = "") -> str:
+    """'clean accuracy 0.100 at chance (1/10)', ``where`` ('on the validation images') before the bracket."""
+    return f"clean accuracy {acc:.3f}{' ' + where if where else ''} at chance (1/{num_classes})"
+
+
+def _finite(v) -> bool:
+    return not isinstance(v, (int, float)) or math.isfinite(v)
 
 
 def collapse_reason(history: list[dict], num_classes: int) -> str | None:
-    """Why a SEP run counts as collapsed, or None: monitor clean accuracy near chance (1 / classes + 5
-    points) at the end, or the explanation change L_f grown 100-fold over training."""
+    """Why a SEP run counts as collapsed, or None: a loss (or L_f) that is not finite in an epoch's record,
+    or monitor clean accuracy near chance (1 / classes + ``CHANCE_MARGIN``) at the end. The growth of the
+    explanation change L_f is not a reason: raising L_f is what SEP_neg is for (it is a column of the lambda
+    table instead). A loss that is not finite during an epoch stops training and is recorded by ``train``
+    itself."""
     if not history:
         return "no epoch finished"
-    last = history[-1]
-    acc = last.get("monitor_clean_acc")
-    if acc is not None and acc <= 1 / num_classes + CHANCE_MARGIN:
-        return f"clean accuracy {acc:.3f} at chance (1/{num_classes})"
-    first_lf, last_lf = history[0].get("sep_lf"), last.get("sep_lf")
-    if (
-        first_lf
-        and last_lf is not None
-        and (not math.isfinite(last_lf) or last_lf > LF_EXPLOSION * first_lf)
-    ):
-        return f"L_f exploded from {first_lf:.3g} to {last_lf:.3g}"
+    for h in history:
+        bad = [
+            k for k in ("loss", "base_loss", "sep_lf") if k in h and not _finite(h[k])
+        ]
+        if bad:
+            where = {"loss": "the loss", "base_loss": "the base loss", "sep_lf": "L_f"}
+            return f"non-finite loss at epoch {h.get('epoch', '?')}, in {where[bad[0]]}"
+    acc = history[-1].get("monitor_clean_acc")
+    if acc is not None and at_chance(acc, num_classes):
+        return chance_reason(acc, num_classes)
     return None
+
+
+LEGACY_LF_REASON = (
+    "L_f exploded"  # how the old rule (L_f grown 100-fold) recorded a collapse
+)
+
+
+def collapse_of(metrics: dict, num_classes: int) -> str | None:
+    """A stored model's collapse by the current rule, from its ``metrics.json``: the recorded reason, except
+    that a record of the old L_f-growth rule ('L_f exploded ...') is read again by ``collapse_reason`` on
+    its history (that clause never stopped training, so the weights are those of a full run and no key
+    changes). None when the run did not collapse."""
+    reason = metrics.get("collapsed")
+    if reason and str(reason).startswith(LEGACY_LF_REASON):
+        return collapse_reason(metrics.get("history", []), num_classes)
+    return reason or None
 
 
 def get_model(
@@ -357,6 +384,6 @@ def get_model(
             spec,
             entry,
             metrics["history"],
-            metrics.get("collapsed"),
+            collapse_of(metrics, NUM_CLASSES[spec.data.name]),
         )
     return train(spec, entry, device, progress=progress)

@@ -15,7 +15,18 @@ import pandas as pd
 from lib.analysis.stats import AGREES, DISAGREES, INCONCLUSIVE
 from lib.report.style import PAGE_WIDTH, ROLE_COLOR
 
-LOSS_TITLE = {"expl_twin": "explanation loss", "ce": "cross-entropy"}
+LOSS_TITLE = {
+    "expl_change": "flatness (target-free)",
+    "expl_twin": "old: explanation loss",
+    "ce": "cross-entropy",
+}  # the panels, in order, of the losses a table has
+
+
+def _losses(table: pd.DataFrame) -> list[str]:
+    present = set(table["loss"])
+    return [loss for loss in LOSS_TITLE if loss in present]
+
+
 MARKERS = "os"  # one marker per twin beta
 
 
@@ -24,20 +35,22 @@ def _scale_note(loss: str) -> str:
 
 
 def spectral_norms_figure(spectral: pd.DataFrame) -> plt.Figure:
-    """The input-Hessian spectral norm per role (rows of one panel), mean with its interval, at each twin beta
-    (markers), log scale: one row of panels per experiment, the explanation loss left and CE right.
+    """The spectral norm per role (rows of one panel), mean with its interval, at each twin beta (markers), log
+    scale: one row of panels per experiment, one panel per loss present in ``LOSS_TITLE``'s order (the
+    target-free flatness, the old explanation loss, CE).
 
     ``spectral``: ``curvature_by_role`` rows (experiment, twin_beta, loss, role, mean, lo, hi) of one base."""
     blocks = list(spectral.groupby("experiment", sort=False))
+    losses = _losses(spectral)
     fig, axes = plt.subplots(
         len(blocks),
-        2,
+        len(losses),
         figsize=(PAGE_WIDTH, 2.4 * len(blocks)),
         squeeze=False,
         constrained_layout=True,
     )
     for (name, g), row in zip(blocks, axes):
-        for ax, loss in zip(row, LOSS_TITLE):
+        for ax, loss in zip(row, losses):
             for k, (beta, gb) in enumerate(g[g["loss"] == loss].groupby("twin_beta")):
                 y = np.arange(len(gb)) + 0.15 * (k - 0.5)
                 ax.errorbar(
@@ -53,7 +66,7 @@ def spectral_norms_figure(spectral: pd.DataFrame) -> plt.Figure:
             ax.tick_params(axis="x", which="minor", labelsize=6, labelrotation=45)
             ax.invert_yaxis()
             ax.set_title(f"{name}: {LOSS_TITLE[loss]}", fontsize=9)
-            ax.set_xlabel("Hessian spectral norm" + _scale_note(loss), fontsize=8)
+            ax.set_xlabel("spectral norm" + _scale_note(loss), fontsize=8)
             ax.tick_params(labelsize=8)
             ax.grid(alpha=0.3, axis="x")
         row[0].legend(fontsize=7)
@@ -62,13 +75,14 @@ def spectral_norms_figure(spectral: pd.DataFrame) -> plt.Figure:
 
 def lambda_curve_figure(lam: pd.DataFrame) -> plt.Figure:
     """Mean spectral norm against the SEP weight lambda (symmetric log scale, 0 = the base), one line per twin
-    beta: one row of panels per experiment, the explanation loss left and CE right.
+    beta: one row of panels per experiment, one panel per loss present (``LOSS_TITLE``'s order).
 
     ``lam``: ``studies.curvature.lambda_curve`` (experiment, twin_beta, loss, lam, spectral)."""
     names = list(dict.fromkeys(lam["experiment"]))
+    losses = _losses(lam)
     fig, axes = plt.subplots(
         len(names),
-        2,
+        len(losses),
         figsize=(PAGE_WIDTH, 2.5 * len(names)),
         squeeze=False,
         constrained_layout=True,
@@ -76,7 +90,7 @@ def lambda_curve_figure(lam: pd.DataFrame) -> plt.Figure:
     for name, row in zip(names, axes):
         g = lam[lam["experiment"] == name]
         nz = np.abs(g["lam"][g["lam"] != 0])
-        for ax, loss in zip(row, LOSS_TITLE):
+        for ax, loss in zip(row, losses):
             for k, (beta, gb) in enumerate(g[g["loss"] == loss].groupby("twin_beta")):
                 gb = gb.sort_values("lam")
                 ax.plot(
@@ -113,7 +127,7 @@ def slices_figure(slices: pd.DataFrame) -> plt.Figure:
     )
     for name, row in zip(names, axes):
         g = slices[slices["experiment"] == name]
-        for ax, loss in zip(row, LOSS_TITLE):
+        for ax, loss in zip(row, ("expl_twin", "ce")):
             for role, gr in g[g["loss"] == loss].groupby("role", sort=False):
                 ax.plot(gr["t"], gr["value"], label=role, color=ROLE_COLOR[role])
         for ax, title in zip(row, ("explanation loss, twin (1e-7)", "cross-entropy")):
@@ -251,13 +265,16 @@ def curvature_text(
         for r in verdicts.itertuples()
     ]
     return (
-        "The spectral norm of each SEP model relative to its base on the same victims and seed (geometric "
-        "mean of the per-victim ratios, ×1 = unchanged, 95 % interval with seeds and victims resampled):\n"
+        "The flatness is the target-free one: the spectral norm of G = (2/P) JᵀJ (J: the input Jacobian of "
+        "the explanation map), the curvature at the victim of the explanation change MSE(I(x + δ), I(x)), "
+        "what SEP penalises; no target map enters it. Each SEP model relative to its base on the same "
+        "victims and seed (geometric mean of the per-victim ratios, ×1 = unchanged, 95 % interval with "
+        "seeds and victims resampled):\n"
         + "\n".join(lines)
         + "\n\nA half agrees when its interval lies on the paper's side of 1 (SEP_pos below, SEP_neg above), "
         "disagrees when it lies on the other side, and is inconclusive when it holds 1; a block agrees when "
         "every half present agrees and disagrees when one disagrees. Whether CE moves less (|log ratio| of "
-        "CE below the explanation loss's, with its interval) is reported beside it and does not enter the "
+        "CE below the flatness's, with its interval) is reported beside it and does not enter the "
         "status. "
         + beta_text(dependence)
         + " Lanczos met its tolerance for "
@@ -266,22 +283,140 @@ def curvature_text(
             for b, share in converged.items()
         )
         + " (an unconverged value is the best estimate after the cap of "
-        f"{max_iter} HVPs, a lower bound on the spectral norm). "
+        f"{max_iter} operator calls, a lower bound on the spectral norm). "
         + converged_text(verdicts)
     )
 
 
+def old_new_table(new: pd.DataFrame, old: pd.DataFrame) -> pd.DataFrame:
+    """Per experiment, base and twin beta, the block's status read on the target-free flatness (``new``) and
+    on the old target-dependent Hessian (``old``; both ``analysis.verdicts.curvature_verdicts``), on every
+    victim and on converged victims only, with each half's ratio and interval (text)."""
+    keys = ["experiment", "base", "twin_beta"]
+
+    def halves(r) -> str:
+        return "; ".join(
+            f"{role} ×{getattr(r, f'{role}_expl_ratio'):.3g} "
+            f"[{getattr(r, f'{role}_expl_lo'):.3g}, {getattr(r, f'{role}_expl_hi'):.3g}]"
+            for role in ("SEP_pos", "SEP_neg")
+            if np.isfinite(getattr(r, f"{role}_expl_ratio"))
+        )
+
+    def part(t: pd.DataFrame, tag: str) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                **{k: t[k] for k in keys},
+                f"{tag}_ratios": [halves(r) for r in t.itertuples()],
+                f"{tag}_status": [s or "no reading" for s in t["status"]],
+                f"{tag}_status_converged": [
+                    s or "no reading" for s in t["status_converged"]
+                ],
+            }
+        )
+
+    out = part(new, "new").merge(part(old, "old"), on=keys, how="outer")
+    out["group"] = [
+        f"{e}, base {b}, twin β = {beta:g}"
+        for e, b, beta in zip(out["experiment"], out["base"], out["twin_beta"])
+    ]
+    return out
+
+
+def old_flatness_text(
+    new: pd.DataFrame,
+    old: pd.DataFrame,
+    old_converged: Mapping[float, float],
+    model_defined: tuple[int, int],
+    method: str,
+) -> str:
+    """How the old reading (the target-dependent Hessian) compares with the target-free one, block by block,
+    and whether G is defined on the model as trained (``model_defined``: victims defined, victims)."""
+    table = old_new_table(new, old)
+    same = table["new_status"] == table["old_status"]
+    moved = [
+        f"{r.group}: {r.old_status} → {r.new_status}"
+        for r, s in zip(table.itertuples(), same)
+        if not s
+    ]
+    text = (
+        "The old flatness, the input-Hessian spectral norm of the target-dependent explanation loss "
+        "MSE(I_twin(x), I(x_t)), is H = G + R with R = (2/P) Σ (I − T) ∇²I, a part that grows with the "
+        "distance to the target and so with L_start. Read with the same rule, it gives the same status as "
+        f"the target-free flatness in {int(same.sum())} of {len(table)} blocks"
+        + (": " + "; ".join(moved) + " (old → new)." if moved else ".")
+        + " Its Lanczos met its tolerance for "
+        + ", ".join(
+            f"{100 * share:.0f} % of the victims at twin β = {b:g}"
+            for b, share in old_converged.items()
+        )
+        + "."
+    )
+    defined, total = model_defined
+    if total and not defined:
+        text += (
+            f" On the models as trained (ReLU), the {method} map is piecewise constant in x, so its "
+            "Jacobian is zero almost everywhere: G is not defined there and is not reported as 0; the "
+            "twin is the only reading."
+        )
+    elif total:
+        text += (
+            f" On the models as trained, G is defined at {defined} of {total} victims (reported in the "
+            "store entries)."
+        )
+    return text
+
+
+def decomposition_display(decomposition: pd.DataFrame) -> pd.DataFrame:
+    """``studies.curvature.decomposition_table`` for the page: values as text with 3 significant figures,
+    the convergence share in %, and a ``group`` column (experiment, base, twin beta)."""
+    t = decomposition.copy()
+    for c in ("old_spectral", "g_spectral", "r_largest", "r_smallest"):
+        t[c] = ["–" if pd.isna(v) else f"{v:.3g}" for v in t[c]]
+    for c in ("h_trace", "g_trace", "r_trace"):
+        t[c] = ["–" if pd.isna(v) else f"{v:.3g}" for v in t[c]]
+    t["r_converged"] = [
+        "–" if pd.isna(v) else f"{100 * v:.0f} %" for v in t["r_converged"]
+    ]
+    t["group"] = [
+        f"{e}, base {b}, twin β = {beta:g}"
+        for e, b, beta in zip(t["experiment"], t["base"], t["twin_beta"])
+    ]
+    return t
+
+
 NORM_COLUMNS = {
     "role": "model",
-    "expl": "explanation loss (1e-7) [95 % CI]",
+    "flatness": "flatness: ‖G‖ (1e-7) [95 % CI]",
+    "expl": "old: ‖H‖ of the explanation loss (1e-7) [95 % CI]",
     "ce": "cross-entropy [95 % CI]",
     "seeds": "seeds",
-    "converged": "Lanczos converged (expl. / CE)",
+    "converged": "Lanczos converged (flatness / old / CE)",
 }
 SPECTRUM_COLUMNS = {
     "role": "model",
-    "expl_largest": "expl. λ_max",
-    "expl_smallest": "expl. λ_min",
-    "expl_frobenius": "expl. Frobenius",
+    "flatness_trace": "flatness tr G",
+    "flatness_frobenius": "flatness ‖G‖_F",
+    "expl_largest": "old λ_max(H)",
+    "expl_smallest": "old λ_min(H)",
+    "expl_frobenius": "old ‖H‖_F",
     "ce_frobenius": "CE Frobenius",
+}
+DECOMPOSITION_COLUMNS = {
+    "role": "model",
+    "old_spectral": "old ‖H‖",
+    "g_spectral": "‖G‖ (JᵀJ)",
+    "r_largest": "λ_max(R)",
+    "r_smallest": "λ_min(R)",
+    "h_trace": "tr H",
+    "g_trace": "tr G",
+    "r_trace": "tr R",
+    "r_converged": "R's Lanczos converged",
+}
+OLD_NEW_COLUMNS = {
+    "new_status": "flatness (target-free)",
+    "new_status_converged": "converged only",
+    "new_ratios": "ratios to the base",
+    "old_status": "old Hessian",
+    "old_status_converged": "old, converged only",
+    "old_ratios": "old ratios to the base",
 }

@@ -18,8 +18,8 @@ from lib.report.style import PAGE_WIDTH
 
 POOLED_PANELS = (  # (x, y, title) of the pooled scatter's panels
     ("l_start_1e-7_pct", "l_end_1e-7_pct", "L_start vs L_end"),
-    ("flatness_pct", "l_end_1e-7_pct", "curvature vs L_end"),
-    ("flatness_pct", "relative_reduction_pct", "curvature vs rel. reduction"),
+    ("flatness_pct", "l_end_1e-7_pct", "flatness ‖G‖ vs L_end"),
+    ("flatness_pct", "relative_reduction_pct", "flatness ‖G‖ vs rel. reduction"),
 )
 
 DRIVER_READING = {  # what each ``analysis.verdicts.driver_verdict`` means, in words
@@ -269,6 +269,66 @@ def drivers_text(
         )
         + direction("Across models", corr)
         + direction("Across pairs", pair_corr)
+    )
+
+
+def old_new_correlations(corr: pd.DataFrame, old: pd.DataFrame) -> pd.DataFrame:
+    """The flatness questions of ``driver_correlations`` side by side: with the target-free flatness
+    (``corr``, column ``new``) and with the old target-dependent Hessian (``old``, column ``old``), each as
+    'rho [lo, hi]'."""
+    keep = [q for q in corr["question"] if q.startswith("flatness")]
+    new = with_intervals(corr).set_index("question")
+    was = with_intervals(old).set_index("question")
+    return pd.DataFrame(
+        {
+            "question": keep,
+            "new": [new.loc[q, "interval"] for q in keep],
+            "old": [was.loc[q, "interval"] for q in keep],
+            "models": [int(new.loc[q, "models"]) for q in keep],
+        }
+    )
+
+
+OLD_NEW_CORRELATION_COLUMNS = {
+    "question": "correlation (ranks within experiment)",
+    "new": "flatness ‖G‖ (target-free): ρ [95 % CI]",
+    "old": "old ‖H‖ (towards the target): ρ [95 % CI]",
+    "models": "models",
+}
+
+
+def old_flatness_text(
+    verdict: str,
+    old_verdict: str,
+    role: str,
+    old_role: str,
+    links: pd.DataFrame,
+    pair: tuple[str, str, str, str] | None = None,
+) -> str:
+    """The target-free flatness against the old one in the pooled analysis: how tied each is to L_start
+    (``studies.drivers.start_links``: rho with L_start's rank), and the correlation reading and
+    flatness's role with each (the old one secondary); ``pair``: (verdict, old verdict, role, old role)
+    across the pairs of a model, when given."""
+    by = links.set_index("flatness")
+
+    def link(name: str) -> str:
+        r = by.loc[name]
+        return interval_text(r.rho, r.lo, r.hi)
+
+    return (
+        "**The flatness read here is target-free** (‖G‖, G = (2/P) JᵀJ: the curvature of the explanation "
+        "change at the victim, what SEP penalises). The old reading, the input-Hessian spectral norm of the "
+        "explanation loss towards the target (‖H‖, H = G + R with a part R that grows with the distance to "
+        "the target), is kept as a secondary reading. Rank correlation with L_start across models: "
+        f"target-free {link('flatness')}, old {link('old')}. With the old flatness the correlation "
+        f"reading is **{old_verdict}** (target-free: **{verdict}**) and flatness's role reads: {old_role} "
+        f"(target-free: {role})."
+        + (
+            f" Across the pairs of a model, the old flatness reads **{pair[1]}** (target-free: "
+            f"**{pair[0]}**); its role: {pair[3]} (target-free: {pair[2]})."
+            if pair
+            else ""
+        )
     )
 
 

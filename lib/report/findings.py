@@ -498,11 +498,17 @@ def claim_sep(
     )
 
 
-def claim_curvature(verdicts: pd.DataFrame, first_beta: float) -> dict:
-    """SEP changes the explanation-loss landscape itself: SEP_pos flattens and SEP_neg sharpens its curvature
+def claim_curvature(
+    verdicts: pd.DataFrame,
+    first_beta: float,
+    old_verdicts: pd.DataFrame | None = None,
+) -> dict:
+    """SEP changes the explanation landscape itself: SEP_pos flattens and SEP_neg sharpens its curvature
     at the victims while CE's moves less (chapter 6).
 
-    ``verdicts``: ``analysis.verdicts.curvature_verdicts`` (per experiment, base and twin beta). Units: the
+    ``verdicts``: ``analysis.verdicts.curvature_verdicts`` of the target-free flatness (the spectral norm
+    of G = (2/P) J^T J, ``pipeline.flatness``) per experiment, base and twin beta; ``old_verdicts``: the
+    same rule on the old target-dependent Hessian, reported in a sentence only. Units: the
     (experiment, base) blocks at the landscape chapter's twin beta ``first_beta``, with the block's
     ``status``: each half (SEP_pos below the base, SEP_neg above it) is read from the interval of the paired
     ratio on the same victims and seeds; a block agrees when every half present agrees, disagrees when one
@@ -546,10 +552,11 @@ def claim_curvature(verdicts: pd.DataFrame, first_beta: float) -> dict:
         f"{c[INCONCLUSIVE]} of {n} blocks"
     )
     detail = (
-        "The explanation loss's input-Hessian spectral norm of SEP_pos and SEP_neg relative to their base, "
-        "paired by seed and victim (geometric mean with a 95 % interval, seeds and victims resampled; "
+        "The target-free flatness (the spectral norm of G = (2/P) JᵀJ, the curvature of the explanation "
+        "change at the victim, which SEP penalises; no target map involved) of SEP_pos and SEP_neg relative "
+        "to their base, paired by seed and victim (geometric mean with a 95 % interval, seeds and victims resampled; "
         f"softplus twin, β = {first_beta:g}; CE's ratio in brackets, 'moves less' when its |log ratio| "
-        "lies below the explanation loss's by its interval): "
+        "lies below the flatness's by its interval): "
         + "; ".join(lines or ["none"])
         + "."
     )
@@ -566,8 +573,22 @@ def claim_curvature(verdicts: pd.DataFrame, first_beta: float) -> dict:
     )
     if len(others):
         detail += f" At the other twin β the status is the same in {len(same)} of {len(others)} blocks."
+    if old_verdicts is not None and len(old_verdicts):
+        old = counts(
+            {
+                f"{r.experiment} (base {r.base})": r.status
+                for r in old_verdicts[
+                    old_verdicts["twin_beta"] == first_beta
+                ].itertuples()
+            }
+        )
+        detail += (
+            " The old reading, the input Hessian of the target-dependent explanation loss (tied to the "
+            f"start loss), agrees in {old[AGREES]}, disagrees in {old[DISAGREES]} and is inconclusive in "
+            f"{old[INCONCLUSIVE]} blocks."
+        )
     return finding(
-        "SEP changes the explanation landscape itself (input-Hessian curvature)",
+        "SEP changes the explanation landscape itself (curvature of the explanation change)",
         "v2: a Hessian analysis confirms it; form not stated",
         ours,
         units,
@@ -635,7 +656,8 @@ def claim_start_loss(
         + levels[1:]
         + "."
         + (
-            " Flatness's role, read apart from the claim (curvature: higher = sharper). Across models ("
+            " Flatness's role (the target-free flatness ‖G‖), read apart from the claim (curvature: higher = "
+            "sharper). Across models ("
             + "; ".join(shown)
             + f"): {role}."
             + (f" Across pairs: {pair_role}." if pair_role else "")
@@ -687,7 +709,11 @@ def book_findings(
         ),
         claim_landscape(land.corr, profile.landscape.equivalence_rho, land.verdict),
         claim_sep(sep.verdicts, sep.roles, sep.paper, sep.trades_verdicts),
-        claim_curvature(curvature.verdicts, profile.landscape.softplus_beta),
+        claim_curvature(
+            curvature.verdicts,
+            profile.landscape.softplus_beta,
+            curvature.old_verdicts,
+        ),
         claim_start_loss(
             drivers.shares,
             drivers.correlations,

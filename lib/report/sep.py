@@ -12,11 +12,14 @@ from collections.abc import Mapping
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from IPython.display import display
 
 from lib.analysis.stats import AGREES, DISAGREES, INCONCLUSIVE
-from lib.analysis.verdicts import MAX_PGD_SPREAD_POINTS
+from lib.analysis.verdicts import MAX_PGD_SPREAD_POINTS, OLD_LF_GROWTH
 from lib.core.profile import Profile
-from lib.report.page import grouped_tables, say
+from lib.nn.data import NUM_CLASSES
+from lib.pipeline.training import CHANCE_MARGIN
+from lib.report.page import grouped_tables, human_table, say
 from lib.report.style import ACCURACY_COLOR, PAGE_WIDTH, ROLE_COLOR
 from lib.report.text import short_reason
 
@@ -29,6 +32,7 @@ SWEEP_COLUMNS = {
     "clean": "clean acc. (%)",
     "pgd": "PGD acc. (%)",
     "l_f_1e-7": "L_f (1e-7)",
+    "lf_growth": "L_f growth (×)",
     "l_start_1e-7": "L_start",
     "l_end_1e-7": "L_end",
     "relative_reduction": "rel. red.",
@@ -39,9 +43,23 @@ SWEEP_DIGITS = {
     "clean": 1,
     "pgd": 1,
     "l_f_1e-7": 1,
+    "lf_growth": 1,
     "l_start_1e-7": 1,
     "l_end_1e-7": 1,
     "relative_reduction": 3,
+    "val_clean": 1,
+    "val_pgd": 1,
+}
+VALIDATION_COLUMNS = {
+    "val_clean": "clean acc., validation (%)",
+    "val_pgd": "PGD acc., validation (%)",
+}
+AGAINST_TEST_COLUMNS = {
+    "experiment": "experiment",
+    "role": "role",
+    "validation": "λ chosen on validation (the book's)",
+    "test": "λ the test rule would choose",
+    "same": "same",
 }
 ACCURACY = {
     "role": "role",
@@ -82,6 +100,12 @@ def _lambda(v: float) -> str:
     return f"{v:+.0e}".replace("e+0", "e")
 
 
+CHOSEN_ON = {
+    "validation": "validation images (training-pool images not trained on)",
+    "test": "test images",
+}
+
+
 def settings_table(profile: Profile, experiments: list[str]) -> pd.DataFrame:
     """The chapter's settings, one (setting, value) row each: base, noise, explanation, tolerance, the TRADES
     base, and per experiment its architecture and lambda sweep."""
@@ -95,6 +119,7 @@ def settings_table(profile: Profile, experiments: list[str]) -> pd.DataFrame:
             "tolerance for SEP_pos / SEP_neg",
             f"{S.tolerance_points:g} points of clean and PGD accuracy",
         ),
+        ("λ chosen on (sep.choose_on)", CHOSEN_ON[S.choose_on]),
         ("SEP on a TRADES base", ", ".join(S.trades_experiments) or "none"),
     ]
     rows += [(f"architecture, {n}", architecture(profile, n)) for n in experiments]
@@ -105,12 +130,39 @@ def settings_table(profile: Profile, experiments: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["setting", "value"])
 
 
+def sweep_reason(reason: str) -> str:
+    """A sweep run's collapse reason for a table cell (``text.short_reason``), naming the images when the
+    chance reading was made on the choice's images rather than on the monitor: 'at chance (validation)'."""
+    for split in ("validation", "test"):
+        if f"on the {split} images at chance" in (reason or ""):
+            return f"at chance ({split})"
+    return short_reason(reason)
+
+
 def sweep_for_reading(sweep: pd.DataFrame) -> pd.DataFrame:
-    """The lambda sweep with accuracy in percent (``clean``, ``pgd``) and a short collapse reason (``why``)."""
+    """The lambda sweep with accuracy in percent (``clean``, ``pgd``; ``val_clean``, ``val_pgd`` on the
+    validation images where the sweep has them) and a short collapse reason (``why``)."""
     t = sweep.copy()
     t["clean"], t["pgd"] = 100 * t["clean_acc"], 100 * t["pgd_acc"]
-    t["why"] = t["collapsed"].map(short_reason)
+    if "val_clean_acc" in t.columns:
+        t["val_clean"], t["val_pgd"] = 100 * t["val_clean_acc"], 100 * t["val_pgd_acc"]
+    if "lf_growth" not in t.columns:
+        t["lf_growth"] = np.nan
+    t["why"] = t["collapsed"].map(sweep_reason)
     return t
+
+
+def sweep_columns(sweep: pd.DataFrame) -> dict[str, str]:
+    """The lambda sweep's columns for reading (``SWEEP_COLUMNS``), with validation accuracy after the test
+    accuracy where the sweep has it."""
+    if "val_clean_acc" not in sweep.columns:
+        return dict(SWEEP_COLUMNS)
+    out = {}
+    for k, v in SWEEP_COLUMNS.items():
+        out[k] = v
+        if k == "pgd":
+            out |= VALIDATION_COLUMNS
+    return out
 
 
 def for_reading(table: pd.DataFrame) -> pd.DataFrame:
@@ -387,11 +439,67 @@ def verdict_lines(verdicts: pd.DataFrame, base: str = "MAT") -> str:
     return "\n".join(f"- {order_sentence(r, base)}" for r in verdicts.itertuples())
 
 
+def _experiment_images(profile: Profile, experiments: list[str]) -> str:
+    """'mnist: 1000 images outside the 5000 trained on; ...'."""
+    return "; ".join(
+        f"{n}: {profile.experiment(n).eval.n} images outside the "
+        f"{profile.experiment(n).data.n_train} trained on"
+        for n in experiments
+    )
+
+
+def choice_split_text(profile: Profile, experiments: list[str]) -> str:
+    """On which images the rule chose lambda (``sep.choose_on``) and what that means for the test accuracy
+    and the attack pairs the chapter reports."""
+    S = profile.sep
+    test_n = ", ".join(f"{n}: {profile.experiment(n).eval.n}" for n in experiments)
+    if S.choose_on == "validation":
+        return (
+            "**λ is chosen on a validation split** (`sep.choose_on: validation`, fixed before any result). "
+            "The rule reads clean and PGD accuracy, and the chance-level collapse, on class-balanced images "
+            "of the training pool that the profile does not train on, drawn with the subset seed, as many as "
+            f"the test subset ({_experiment_images(profile, experiments)}). The test images, on which "
+            "accuracy is reported below and from which the attack pairs come, play no part in the choice: "
+            "test accuracy and the attack pairs are untouched by it, so the test accuracy of SEP_pos and "
+            "SEP_neg is a check of the rule, not its input."
+        )
+    return (
+        "**λ is chosen on the test images** (`sep.choose_on: test`). This profile trains on every image "
+        "of the training pool (`data.n_train` null), so none is left for a validation split: the rule reads "
+        f"accuracy on the same test images ({test_n}) on which accuracy is reported below and from which "
+        'the attack pairs come. "PGD accuracy within '
+        f"{S.tolerance_points:g} points of MAT's\" then holds for the chosen λ on these images partly by "
+        "construction, and their test accuracy is not an independent check of the choice."
+    )
+
+
+def collapse_rule_text(profile: Profile, experiments: list[str]) -> str:
+    """The collapse rule as the chapter applies it: non-finite loss, or clean accuracy within
+    ``CHANCE_MARGIN`` of chance (on the monitor images at the last epoch, or on the images the choice reads);
+    L_f growth is a column, not a reason."""
+    classes = sorted(
+        {NUM_CLASSES[profile.experiment(n).data.name] for n in experiments}
+    )
+    chance = ", ".join(f"1/{k}" for k in classes) or "1/classes"
+    images = "validation" if profile.sep.choose_on == "validation" else "test"
+    return (
+        "A SEP run **collapsed** when its loss (or L_f) was not finite, or when its clean accuracy is "
+        f"within {100 * CHANCE_MARGIN:g} points of chance ({chance}): on the monitor images at the last "
+        f"epoch, or on the {images} images the choice reads. The growth of L_f over training (last / first "
+        "epoch, the 'L_f growth' column) is shown, not a reason to drop a run: raising L_f is what SEP_neg "
+        "is for."
+    )
+
+
 def choice_text(
-    chosen: pd.DataFrame, lf_only: pd.DataFrame, tolerance_points: float
+    chosen: pd.DataFrame,
+    lf_rule: pd.DataFrame,
+    tolerance_points: float,
+    choose_on: str = "test",
 ) -> str:
-    """Which lambda the rule chose per experiment (or that none qualifies), and a note for each sweep run
-    counted as collapsed on L_f growth alone although its accuracy stayed within the tolerance."""
+    """Which lambda the rule chose per experiment (or that none qualifies), read on the images
+    ``choose_on``, then the runs the old collapse rule (L_f grown 100-fold) would have dropped and that now
+    count (``verdicts.dropped_by_old_lf_rule``), or a sentence saying there are none."""
     lines = []
     for row in chosen.itertuples():
         parts = [
@@ -401,20 +509,50 @@ def choice_text(
             for role in ("SEP_pos", "SEP_neg")
         ]
         lines.append(f"- **{row.experiment}**: " + "; ".join(parts) + ".")
-    note = "".join(
-        f"\n\n**Note, {r.experiment}, λ = {r.lam:+g}:** counted as collapsed because {r.collapsed} (more "
-        f"than the 100-fold growth the collapse rule allows), although its clean and PGD accuracy "
-        f"({100 * r.clean_acc:.1f} % and {100 * r.pgd_acc:.1f} %) stayed within {tolerance_points:g} "
-        "points of MAT's. The rule was fixed before any SEP model was trained and is kept; a rule reading "
-        "accuracy alone would have admitted this λ."
-        for r in lf_only.itertuples()
+    clean, pgd = (
+        ("val_clean_acc", "val_pgd_acc")
+        if choose_on == "validation"
+        else ("clean_acc", "pgd_acc")
+    )
+    old = [
+        f"- {r.experiment}, λ = {r.lam:+g}: L_f grew {r.lf_growth:.0f}-fold; clean and PGD accuracy "
+        f"{100 * getattr(r, clean):.1f} % and {100 * getattr(r, pgd):.1f} % on the {choose_on} images, "
+        f"{'within' if r.within else 'beyond'} {tolerance_points:g} points of MAT's; "
+        + ("chosen." if r.chosen else "not chosen.")
+        for r in lf_rule.itertuples()
+    ]
+    fold = f"{OLD_LF_GROWTH:g}-fold"
+    note = (
+        f"\n\n**Runs the old collapse rule (L_f grew {fold}) would have dropped, which now count:**\n"
+        + "\n".join(old)
+        if old
+        else f"\n\nNo live run of the sweep grew L_f more than {fold}: the old collapse rule (L_f grown "
+        f"{fold} counted as collapse) would have dropped none that now count."
     )
     return (
         "By the rule stated above (largest |λ| of each sign within "
-        f"{tolerance_points:g} points of MAT's clean and PGD accuracy, not collapsed):\n"
-        + "\n".join(lines)
-        + note
+        f"{tolerance_points:g} points of MAT's clean and PGD accuracy on the {choose_on} images, not "
+        "collapsed):\n" + "\n".join(lines) + note
     )
+
+
+def against_test_text(against: pd.DataFrame) -> str:
+    """How often the validation rule's lambda is the one the test rule would have chosen."""
+    same = int(against["same"].sum())
+    return (
+        f"The λ chosen on the validation images is the one a choice on the test images would have made for "
+        f"{same} of {len(against)} roles (experiment × SEP_pos / SEP_neg; '—': no λ qualifies):"
+    )
+
+
+def show_against_test(against: pd.DataFrame | None) -> None:
+    """With a validation choice (``against`` not None): ``against_test_text`` and the table of the lambda
+    each rule picks per experiment and role (``verdicts.choice_against_test``); nothing otherwise."""
+    if against is None:
+        return
+    say(against_test_text(against))
+    table = against.assign(same=against["same"].map(_yes))
+    display(human_table(table, AGAINST_TEST_COLUMNS, digits=0))
 
 
 def collapsed_text(table: pd.DataFrame) -> str:
@@ -488,4 +626,94 @@ def closing_text(profile: Profile, experiments: list[str]) -> str:
         )
         + "Whether SEP changes the landscape itself (its curvature), and whether the start loss drives these "
         "numbers, is the next chapter's question."
+    )
+
+
+# --- the lambda grid's calibration and SEP's stated deviations --------------------------------------------
+
+CALIBRATION_COLUMNS = {
+    "experiment": "experiment",
+    "method": "explanation",
+    "mode": "batch norm",
+    "l_f_1e-7": "L_f at init (1e-7)",
+    "ce": "CE at init",
+    "grid": "|λ| for 1 %, 10 %, 100 % of CE",
+}
+MODE_NAMES = {"eval": "running stats (as training)", "train": "batch stats"}
+
+
+def calibration_for_reading(table: pd.DataFrame) -> pd.DataFrame:
+    """``pipeline.calibration.calibration_table`` with the batch-norm mode named and the grid as text."""
+    return table.assign(
+        mode=table["mode"].map(MODE_NAMES),
+        grid=[", ".join(_lambda(v) for v in t) for t in table["lambdas"]],
+    )
+
+
+def _sci(v: float) -> str:
+    """A grid value as the profiles write it, e.g. 4e5."""
+    return f"{v:.0e}".replace("e+0", "e").replace("e+", "e")
+
+
+def calibration_text(result, profile: Profile) -> str:
+    """What the calibration measured: whether each grid holds the lambdas the rule derives with L_f as
+    training computes it (running statistics), how far batch statistics would move them, and how far the
+    cross-method SEP's L_f scale is from SEP's own method's (its lambdas are those chosen for SEP's)."""
+    table, grid = result.calibration, result.grid
+    lines = []
+    for row in grid.itertuples():
+        derived = ", ".join(_sci(v) for v in row.derived_eval)
+        batch = ", ".join(_sci(v) for v in row.derived_train)
+        own = ", ".join(_sci(v) for v in row.grid)
+        if row.in_grid:
+            lines.append(
+                f"**{row.experiment}**: the grid's |λ| {own} (besides the paper's 5e4 and 3e3) are "
+                f"among the rule's {derived} for 1 %, 10 %, 100 % of the CE, derived with L_f as "
+                "training computes it"
+                + (
+                    f" (batch statistics would give {batch})."
+                    if row.derived_eval != row.derived_train
+                    else " (batch norm's mode changes nothing here)."
+                )
+            )
+        else:
+            lines.append(
+                f"**{row.experiment}: the grid's |λ| {own} are not among the rule's {derived}** "
+                f"(derived with L_f as training computes it; batch statistics give {batch}): its λ are "
+                "off the stated rule."
+            )
+    own, cross = profile.sep.method, profile.drivers.cross_method
+    ev = table[table["mode"] == "eval"].set_index(["experiment", "method"])["l_f_1e-7"]
+    if own != cross:
+        ratios = [
+            f"{name} {ev[(name, cross)] / ev[(name, own)]:.2f}×"
+            for name in grid["experiment"]
+            if (name, cross) in ev.index and (name, own) in ev.index
+        ]
+        if ratios:
+            lines.append(
+                f"The cross-method SEP ({cross}) reuses the λ chosen for {own}: its L_f at "
+                f"initialisation is {', '.join(ratios)} the {own} L_f, against a factor 10 between "
+                "neighbouring λ of the grid."
+            )
+    return "\n\n".join(lines)
+
+
+def deviations_text(result, profile: Profile) -> str:
+    """SEP's stated deviations from the paper: the noisy image clamped to [0, 1] (with how much of the
+    noise's energy survives on each dataset) and which class each map explains."""
+    S = profile.sep
+    kept = "; ".join(
+        f"{name}: {100 * c['boundary_share']:.0f} % of pixels at 0 or 1, "
+        f"{100 * c['energy_kept']:.0f} % of the noise energy kept"
+        for name, c in (result.clamp or {}).items()
+    )
+    return (
+        "**Stated deviations.** (1) The paper's noise is ζ ~ N(0, σ²) added to the image; ours clamps "
+        f"x + ζ to the valid pixel range [0, 1] (σ = {S.sigma:g}), so that the map is only asked of a "
+        "valid image. On a pixel at 0 or 1 the clamp cuts half the noise: on the calibration images "
+        f"{kept}. (2) **Which class each map explains**: SEP's L_f explains the true label in training; "
+        "the attack (chapter 3) explains the class the model predicts for the victim, at every step, and "
+        "the target map is the one of the class predicted for the target image. For the models here the "
+        "two differ only on misclassified training images."
     )

@@ -8,6 +8,12 @@ chapter's (where the attack's smoothing starts), ``drivers.second_beta`` a sharp
 Curvature at the first beta is read from the landscape entries (``lib.pipeline.landscapes``), with slices, so
 SEP models get the landscape chapter's full treatment; at the second beta only the curvature is computed
 (store kind ``curvatures``). Collapsed models are never measured.
+
+THE flatness of the verdicts is the target-free one (issue 19, item 4; ``lib.pipeline.flatness``, store kind
+``flatness``): the spectral norm of G = (2/P) J^T J, the curvature of the explanation change
+MSE(I(x + delta), I(x)) at delta = 0, what SEP penalises. The old Hessian of the target-dependent
+explanation loss (H = G + R, R growing with the distance to the target, so tied to L_start) stays as a
+secondary reading (``old_verdicts``) with its G and R parts apart (``decomposition``).
 """
 
 from __future__ import annotations
@@ -22,10 +28,18 @@ from lib.analysis.verdicts import (
     beta_dependence,
     curvature_by_role,
     curvature_verdicts,
+    sorted_by_role,
 )
 from lib.core.profile import Profile
 from lib.core.store import ResultStore
 from lib.pipeline.evaluation import live_after_training, model_key, stored_live
+from lib.pipeline.flatness import (
+    CHANGE,
+    MODEL,
+    as_curvature_rows,
+    flatness_table,
+    flatness_task,
+)
 from lib.pipeline.landscapes import (
     CURVATURE_MEASURES,
     betas,
@@ -68,7 +82,12 @@ class CurvatureResult:
     ``spectrum``: ``summary_tables``; ``lambda_curve``: ``lambda_curve``; ``converged``: the share of victims
     whose Lanczos met its tolerance, per twin beta; ``slices``: the mean 1-D slices (``slice_table``);
     ``surfaces``: the explanation loss around the first victim (``(experiment, role) -> {"ts", "grid"}``);
-    ``betas``: the two twin betas; ``base``: the base role; ``first_seed``."""
+    ``betas``: the two twin betas; ``base``: the base role; ``first_seed``.
+
+    The flatness read is the target-free one (``curvature`` rows of loss ``CHANGE``); ``old_verdicts``,
+    ``old_beta_dependence`` and ``old_converged``: the same readings of the old target-dependent Hessian
+    (loss "expl_twin"), secondary; ``decomposition``: ``decomposition_table``; ``model_defined``: (victims
+    where G is defined on the model as trained, victims measured)."""
 
     models: list[tuple[str, str, Run]]
     curvature: pd.DataFrame
@@ -84,6 +103,11 @@ class CurvatureResult:
     betas: tuple[float, float]
     base: str
     first_seed: int
+    old_verdicts: pd.DataFrame | None = None
+    old_beta_dependence: pd.DataFrame | None = None
+    old_converged: dict[float, float] | None = None
+    decomposition: pd.DataFrame | None = None
+    model_defined: tuple[int, int] = (0, 0)
 
     @property
     def base_spectral(self) -> pd.DataFrame:
@@ -107,9 +131,11 @@ def curvature_result(
     if models is None:
         models = chapter_models(profile, chosen, store, device)
     first, base = profile.seeds[0], base_role(profile)
-    curv, spectral, verdicts = curvature_study(profile, store, device, models)
+    curv, spectral, verdicts, flat = curvature_study(profile, store, device, models)
+    old = curvature_verdicts(curv, "spectral", loss="expl_twin")
     norms, spectrum = summary_tables(curv)
     slices, surfaces = slice_table(profile, store, device, models)
+    on_model = flat[flat["net"] == MODEL]
     return CurvatureResult(
         models=models,
         curvature=curv,
@@ -119,10 +145,12 @@ def curvature_result(
         norms=norms,
         spectrum=spectrum,
         lambda_curve=lambda_curve(curv, first, base),
-        converged={
-            float(b): float(g["eig_converged"].mean())
-            for b, g in curv.groupby("twin_beta")
-        },
+        converged=converged_shares(curv, CHANGE),
+        old_converged=converged_shares(curv, "expl_twin"),
+        old_verdicts=old,
+        old_beta_dependence=beta_dependence(old),
+        decomposition=decomposition_table(curv),
+        model_defined=(int(on_model["defined"].sum()), len(on_model)),
         slices=slices,
         surfaces=surfaces,
         betas=betas(profile),
@@ -203,7 +231,8 @@ def lambda_curve(
 
 def curvature_tasks(profile: Profile, store: ResultStore, device: str) -> list[Task]:
     """The landscape of every SEP-chapter model the landscape stage does not cover, the curvature of every
-    SEP-chapter model at the second twin beta, and the surfaces of the first seed's base, SEP_pos and
+    SEP-chapter model at the second twin beta, its target-free flatness (``pipeline.flatness``) at both twin
+    betas, and the surfaces of the first seed's base, SEP_pos and
     SEP_neg models."""
     swept = {model_key(r) for r in sweep_runs(profile)}
     tasks = []
@@ -233,6 +262,13 @@ def curvature_tasks(profile: Profile, store: ResultStore, device: str) -> list[T
             beta=profile.drivers.second_beta,
         )
         for m in models
+    ]
+    tasks += [  # the target-free flatness of every SEP-chapter model at both twin betas
+        flatness_task(
+            profile, "sep-flatness", m.label, m.run_of, m.compute_run, store, device, b
+        )
+        for m in models
+        for b in betas(profile)
     ]
     slot = ChosenSlots(profile, store, device)
     first = profile.seeds[0]
@@ -275,23 +311,78 @@ def curvature_study(
     store: ResultStore,
     device: str,
     models: list[tuple[str, str, Run]],
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """The part's results in one call (the chapter and the findings page share it): the per-victim
-    ``curvature_table`` of ``models`` (``chapter_models``), ``by_role`` of the spectral norm, and
-    ``curvature_verdicts`` of the spectral norm (paired by seed and victim, on every victim and on the
-    converged ones only)."""
+    ``curvature_table`` of ``models`` (``chapter_models``) with the target-free flatness's twin rows
+    appended (loss ``CHANGE``, ``pipeline.flatness.as_curvature_rows``), ``by_role`` of the spectral norm,
+    ``curvature_verdicts`` of the target-free spectral norm (paired by seed and victim, on every victim and
+    on the converged ones only), and the ``flatness_table`` itself (twin and model rows)."""
     curv = curvature_table(profile, store, device, models)
+    flat = flatness_table(profile, store, device, models, betas(profile))
+    curv = pd.concat([curv, as_curvature_rows(flat)], ignore_index=True)
     spectral = curvature_by_role(curv, "spectral")
-    return curv, spectral, curvature_verdicts(curv, "spectral")
+    return curv, spectral, curvature_verdicts(curv, "spectral", loss=CHANGE), flat
+
+
+def converged_shares(curv: pd.DataFrame, loss: str) -> dict[float, float]:
+    """Per twin beta, the share of ``loss``'s per-victim rows whose Lanczos met its tolerance."""
+    rows = curv[curv["loss"] == loss]
+    return {
+        float(b): float(g["eig_converged"].astype(bool).mean())
+        for b, g in rows.groupby("twin_beta")
+    }
+
+
+DECOMPOSITION_PARTS = (  # (column, loss of the rows it is read from, measure)
+    ("old_spectral", "expl_twin", "spectral"),
+    ("g_spectral", CHANGE, "spectral"),
+    ("r_largest", CHANGE, "r_largest"),
+    ("r_smallest", CHANGE, "r_smallest"),
+    ("h_trace", CHANGE, "h_trace"),
+    ("g_trace", CHANGE, "trace"),
+    ("r_trace", CHANGE, "r_trace"),
+)
+
+
+def decomposition_table(curv: pd.DataFrame) -> pd.DataFrame:
+    """The old flatness taken apart, per experiment, base, twin beta and role (the lambda sweep left out),
+    means over every victim of every seed: the old Hessian's spectral norm ``old_spectral`` (||H||), the
+    target-free ``g_spectral`` (||G||), R = H - G's extreme eigenvalues ``r_largest``, ``r_smallest``, and
+    the traces ``h_trace`` = ``g_trace`` + ``r_trace`` (shared probes); ``r_converged``: the share of
+    victims whose Lanczos on R converged. (Spectral norms do not add: ||H|| <= ||G|| + ||R||.)"""
+    keys = ["experiment", "base", "twin_beta", "role"]
+    main = curv[curv["role"] != "lambda sweep"]
+    out = None
+    for col, loss, measure in DECOMPOSITION_PARTS:
+        part = (
+            main[main["loss"] == loss]
+            .groupby(keys, sort=False)[measure]
+            .mean()
+            .rename(col)
+        )
+        out = part.to_frame() if out is None else out.join(part, how="outer")
+    conv = (
+        main[main["loss"] == CHANGE]
+        .groupby(keys, sort=False)["r_converged"]
+        .apply(lambda v: float(v.astype(bool).mean()))
+        .rename("r_converged")
+    )
+    out = out.join(conv, how="left").reset_index()
+    return sorted_by_role(out, ["experiment", "base"], then=["twin_beta"])
 
 
 def summary_tables(curv: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Two readable tables per experiment, base and twin beta (column ``group``): the spectral norm of the
-    explanation loss and of CE with its interval (text, 3 significant figures), the seed count and the share
-    of victims whose Lanczos converged (``converged``: 'explanation loss / CE'); and the
-    extreme eigenvalues and Frobenius norm of the explanation loss and the Frobenius norm of CE (means)."""
+    target-free flatness (``flatness``), of the old target-dependent explanation loss (``expl``, secondary)
+    and of CE, each with its interval (text, 3 significant figures), the seed count and the share of victims
+    whose Lanczos converged (``converged``: 'flatness / old / CE'); and the extreme eigenvalues and
+    Frobenius norm of the old explanation loss, the target-free flatness's trace and Frobenius norm and CE's
+    Frobenius norm (means). A loss without rows (e.g. no flatness entries) gives empty cells."""
     keys = ["experiment", "base", "twin_beta", "role"]
-    parts = {m: curvature_by_role(curv, m) for m in CURVATURE_MEASURES}
+    parts = {  # each measure on the rows that have it (G's smallest eigenvalue is not measured)
+        m: curvature_by_role(curv[curv[m].notna()], m)
+        for m in CURVATURE_MEASURES + ("trace",)
+    }
     spec = parts["spectral"].assign(
         text=[
             f"{m:.3g} [{lo:.3g}, {hi:.3g}]"
@@ -302,37 +393,43 @@ def summary_tables(curv: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
             )
         ]
     )
-    first = spec[spec["loss"] == "expl_twin"][
-        keys + ["text", "seeds", "converged"]
-    ].rename(columns={"text": "expl"})
-    first = first.merge(
-        spec[spec["loss"] == "ce"][keys + ["text", "converged"]].rename(
-            columns={"text": "ce"}
-        ),
-        on=keys,
-        suffixes=("", "_ce"),
-    )
+    first = spec[keys + ["seeds"]].drop_duplicates(keys)
+    conv = []
+    for loss, col in ((CHANGE, "flatness"), ("expl_twin", "expl"), ("ce", "ce")):
+        part = spec[spec["loss"] == loss][keys + ["text", "converged"]]
+        first = first.merge(
+            part.rename(columns={"text": col, "converged": f"conv_{col}"}),
+            on=keys,
+            how="left",
+        )
+        conv.append(f"conv_{col}")
     first["converged"] = [
-        f"{100 * e:.0f} % / {100 * c:.0f} %"
-        for e, c in zip(first["converged"], first.pop("converged_ce"))
+        " / ".join("–" if pd.isna(v) else f"{100 * v:.0f} %" for v in vals)
+        for vals in zip(*(first.pop(c) for c in conv))
     ]
-    second = parts["largest"][parts["largest"]["loss"] == "expl_twin"][
-        keys + ["mean"]
-    ].rename(columns={"mean": "expl_largest"})
+    second = spec[keys].drop_duplicates()
     for m, loss, col in (
+        ("largest", "expl_twin", "expl_largest"),
         ("smallest", "expl_twin", "expl_smallest"),
         ("frobenius", "expl_twin", "expl_frobenius"),
+        ("trace", CHANGE, "flatness_trace"),
+        ("frobenius", CHANGE, "flatness_frobenius"),
         ("frobenius", "ce", "ce_frobenius"),
     ):
         p = parts[m]
         second = second.merge(
-            p[p["loss"] == loss][keys + ["mean"]].rename(columns={"mean": col}), on=keys
+            p[p["loss"] == loss][keys + ["mean"]].rename(columns={"mean": col}),
+            on=keys,
+            how="left",
         )
     for t in (first, second):
         t["group"] = [
             f"{e}, base {b}, twin β = {beta:g}"
             for e, b, beta in zip(t["experiment"], t["base"], t["twin_beta"])
         ]
-        for c in [c for c in t.columns if c.startswith(("expl_", "ce_"))]:
-            t[c] = [f"{v:.3g}" for v in t[c]]
-    return first, second
+        for c in [c for c in t.columns if c.startswith(("expl_", "ce_", "flatness_"))]:
+            t[c] = ["–" if pd.isna(v) else f"{v:.3g}" for v in t[c]]
+        for c in ("flatness", "expl", "ce"):
+            if c in t.columns:
+                t[c] = t[c].fillna("–")
+    return first.reset_index(drop=True), second.reset_index(drop=True)

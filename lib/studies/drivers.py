@@ -7,6 +7,12 @@ The fair questions remove that link: does flatness still go with L_end once L_st
 (``partial_spearman``), and does L_start or flatness go with the relative reduction (how much of the way the
 attack gets, which the identity does not tie to L_start)?
 
+Flatness is the target-free one (issue 19, item 4; ``pipeline.flatness``): the spectral norm of
+G = (2/P) J^T J, the curvature of the explanation change MSE(I(x + delta), I(x)) at the landscape victims on the
+landscape twin. The old flatness, the input-Hessian spectral norm of the target-dependent explanation loss
+(H = G + R, R growing with the distance to the target, so tied to L_start), is read beside it as a
+secondary reading (``OLD_FLATNESS``).
+
 Models of different experiments differ in scale (MNIST maps start far apart, Fashion-MNIST maps close), so
 before pooling every model of the book each column is turned into its percentile rank within its experiment
 (and explanation method): pooled correlations then compare models with their own experiment's peers.
@@ -25,12 +31,31 @@ from lib.analysis.verdicts import driver_verdict, flatness_role, start_loss_stat
 from lib.core.errors import ConfigError
 from lib.core.profile import DriversSettings, Profile
 from lib.core.store import ResultStore
+from lib.pipeline.evaluation import live_after_training, model_key, stored_live
 from lib.pipeline.explanation_attack import prototype_pairs, relation_table
+from lib.pipeline.flatness import (
+    CHANGE,
+    as_curvature_rows,
+    flatness_rows,
+    flatness_task,
+)
 from lib.pipeline.landscapes import landscape_tables, per_model, victim_pairs
-from lib.pipeline.roster import book_models, chapter_models
+from lib.pipeline.roster import (
+    ChosenSlots,
+    base_role,
+    book_models,
+    chapter_model_slots,
+    chapter_models,
+    sep_slots,
+    sweep_runs,
+)
 from lib.pipeline.runs import Run
+from lib.pipeline.task import Task
 
-FLATNESS = "expl_twin:spectral"  # the explanation loss's input-Hessian spectral norm (landscape twin), per model
+# the target-free flatness: the spectral norm of G = (2/P) J^T J (landscape twin), mean over victims, per model
+FLATNESS = f"{CHANGE}:spectral"
+# secondary: the old one, the target-dependent explanation loss's input-Hessian spectral norm
+OLD_FLATNESS = "expl_twin:spectral"
 
 
 QUESTIONS = (  # (name, x, y, controls): the correlations the verdict reads
@@ -358,6 +383,59 @@ def share_table(shares: Mapping[str, Mapping], threshold: float) -> pd.DataFrame
     return table
 
 
+def with_flatness(curv: pd.DataFrame, flat: pd.DataFrame) -> pd.DataFrame:
+    """The per-victim curvature rows of ``landscapes.landscape_tables`` with the target-free flatness's twin
+    rows (``flatness.flatness_rows`` of the same models) appended as loss ``CHANGE``, carrying each model's
+    identifying columns (taken from its curvature rows; ``l0`` NaN)."""
+    if not len(flat):
+        return curv
+    info_cols = [c for c in curv.columns if c not in CURVE_VALUES]
+    info = curv.drop_duplicates("key")[
+        [c for c in info_cols if c not in ("loss", "victim")]
+    ]
+    rows = as_curvature_rows(flat).drop(columns=["experiment"], errors="ignore")
+    rows = rows.drop(
+        columns=[c for c in info.columns if c in rows.columns and c != "key"]
+    ).merge(info, on="key", how="inner")
+    return pd.concat([curv, rows.assign(l0=np.nan)], ignore_index=True)
+
+
+CURVE_VALUES = (  # the value columns of a curvature row (the rest identify the model)
+    "largest",
+    "smallest",
+    "spectral",
+    "eig_converged",
+    "eig_residual",
+    "trace",
+    "trace_stderr",
+    "frobenius",
+    "n_hvp",
+    "l0",
+    "seconds",
+)
+
+
+def start_links(
+    pooled: Mapping[str, pd.DataFrame], n_boot: int = 2000, seed: int = 0
+) -> pd.DataFrame:
+    """How tied each flatness is to where the attack starts: per name of ``pooled`` (``pooled_models``
+    tables), Spearman's rho of the flatness's rank with L_start's rank over the pooled rows, with its
+    bootstrap 95 % interval (``stats.partial_spearman``) and the row count."""
+    rows = []
+    for name, table in pooled.items():
+        rho, lo, hi = partial_spearman(
+            table["flatness_pct"].to_numpy(float),
+            table["l_start_1e-7_pct"].to_numpy(float),
+            [],
+            n_boot=n_boot,
+            seed=seed,
+        )
+        rows.append(
+            {"flatness": name, "rho": rho, "lo": lo, "hi": hi, "models": len(table)}
+        )
+    return pd.DataFrame(rows)
+
+
 def drivers_study(
     profile: Profile,
     store: ResultStore,
@@ -367,35 +445,54 @@ def drivers_study(
 ) -> dict:
     """The part's results in one call (the chapter and the findings page share it), for ``sep.method``:
     every ``book_models`` model's prototype attack (``relation``) and landscape (``per_model``; per-victim
-    ``curvature``), the pooled models and their ``correlations`` and ``verdict`` (flatness: the explanation
-    loss's Hessian spectral norm at the landscape twin's beta), and the same over the landscape victims'
+    ``curvature``), the pooled models and their ``correlations`` and ``verdict`` (flatness: ``FLATNESS``, the
+    target-free ||G|| at the landscape twin's beta), and the same over the landscape victims'
     pairs within each model (``pairs``, ``pair_correlations``, ``pair_verdict``; ``within``: per-model rank
     correlations over every pair). ``shares``: ``share_table`` of log L_start's share of log L_end's variance
     across models (``MODELS``) and across every label-kept pair within each model (``PAIRS``), each with its
     start-loss status against ``drivers.start_share_threshold``; ``flatness_role``, ``pair_flatness_role``:
-    ``analysis.verdicts.flatness_role`` at both levels."""
+    ``analysis.verdicts.flatness_role`` at both levels. The flatness is ``FLATNESS`` (target-free; its
+    per-victim rows are appended to ``curvature`` with loss ``CHANGE``); ``old_correlations``,
+    ``old_verdict``, ``old_flatness_role`` and ``old_pair_*``: the same readings with ``OLD_FLATNESS``
+    (secondary; across pairs, the old per-victim spectral norm);
+    ``start_links``: ``start_links`` of both."""
     runs = book_models(profile, chosen, models, store, device)
     relation = relation_table(
         profile, store, device, (profile.sep.method,), runs, progress=False
     )
     flat, curv, _ = landscape_tables(profile, store, device, runs, progress=False)
+    curv = with_flatness(
+        curv,
+        flatness_rows(profile, store, device, runs, profile.landscape.softplus_beta),
+    )
     models = per_model(flat, curv)
     pooled = pooled_models(
         relation, models, FLATNESS, within=("experiment", "explanation")
     )
     corr = driver_correlations(pooled)
+    old_pooled = pooled_models(
+        relation, models, OLD_FLATNESS, within=("experiment", "explanation")
+    )
+    old_corr = driver_correlations(old_pooled)
     victims = {
         n: victim_pairs(
             prototype_pairs(profile, n, store, device), profile.landscape.victims, n
         )
         for n in dict.fromkeys(relation["experiment"])
     }
-    pairs = pair_table(relation, pair_flatness(curv, victims))
+    pairs = pair_table(relation, pair_flatness(curv, victims, loss=CHANGE))
     on_victims = with_ranks(
         pairs[np.isfinite(pairs["flatness"])].reset_index(drop=True),
         ("key", "explanation"),
     )
     pair_corr = driver_correlations(on_victims)
+    old_pairs = pair_table(relation, pair_flatness(curv, victims, loss="expl_twin"))
+    old_pair_corr = driver_correlations(
+        with_ranks(
+            old_pairs[np.isfinite(old_pairs["flatness"])].reset_index(drop=True),
+            ("key", "explanation"),
+        )
+    )
     shares = share_table(
         {
             MODELS: variance_shares(pooled),
@@ -423,6 +520,13 @@ def drivers_study(
         "shares": shares,
         "flatness_role": flatness_role(corr),
         "pair_flatness_role": flatness_role(pair_corr),
+        "old_correlations": old_corr,
+        "old_verdict": driver_verdict(old_corr),
+        "old_flatness_role": flatness_role(old_corr),
+        "old_pair_correlations": old_pair_corr,
+        "old_pair_verdict": driver_verdict(old_pair_corr),
+        "old_pair_flatness_role": flatness_role(old_pair_corr),
+        "start_links": start_links({"flatness": pooled, "old": old_pooled}),
     }
 
 
@@ -503,7 +607,9 @@ class DriversResult:
     """Everything the drivers chapter shows of start loss against flatness (``drivers_result``): the fields of
     ``drivers_study`` (``runs``, ``relation``, ``per_model``, ``curvature``, ``pooled``, ``correlations``,
     ``verdict``, ``pairs``, ``within``, ``pair_correlations``, ``pair_verdict``, ``shares``,
-    ``flatness_role``, ``pair_flatness_role``; ``start_status`` and ``pair_start_status`` read ``shares``),
+    ``flatness_role``, ``pair_flatness_role``, ``old_correlations``, ``old_verdict``,
+    ``old_flatness_role``, ``start_links``, ``old_pair_correlations``, ``old_pair_verdict``,
+    ``old_pair_flatness_role``; ``start_status`` and ``pair_start_status`` read ``shares``),
     ``within_summary`` of
     ``within``, and the paper's own count recomputed (``paper``, when its table was given)."""
 
@@ -523,6 +629,13 @@ class DriversResult:
     flatness_role: str
     pair_flatness_role: str
     paper: PaperAgreement | None = None
+    old_correlations: pd.DataFrame | None = None
+    old_verdict: str = ""
+    old_flatness_role: str = ""
+    start_links: pd.DataFrame | None = None
+    old_pair_correlations: pd.DataFrame | None = None
+    old_pair_verdict: str = ""
+    old_pair_flatness_role: str = ""
 
     @property
     def start_status(self) -> str | None:
@@ -554,3 +667,41 @@ def drivers_result(
         within_summary=within_summary(d["within"]),
         paper=None if paper is None else paper_start_agreement(paper),
     )
+
+
+def flatness_tasks(profile: Profile, store: ResultStore, device: str) -> list[Task]:
+    """The target-free flatness (``pipeline.flatness``, landscape twin's beta) of every pooled model the
+    curvature stage does not measure: the robustness sweep's models outside the SEP chapter, and the
+    cross-method SEP models (``drivers.cross_method`` on ``drivers.cross_experiments``, every seed; a
+    collapsed one is not needed)."""
+    chapter = {
+        model_key(m.run)
+        for m in chapter_model_slots(profile, store, device)
+        if m.run is not None
+    }
+    tasks = [
+        flatness_task(
+            profile, "flatness", r.label, lambda r=r: r, lambda r=r: r, store, device
+        )
+        for r in sweep_runs(profile)
+        if model_key(r) not in chapter
+    ]
+    d = profile.drivers
+    if not d.cross_experiments:
+        return tasks
+    slot = ChosenSlots(profile, store, device)
+    for a in sep_slots(profile, list(d.cross_experiments), (base_role(profile),)):
+        tasks.append(
+            flatness_task(
+                profile,
+                "flatness",
+                f"{a[0]} {a[2]} ({d.cross_method}) seed {a[1]}",
+                lambda a=a: stored_live(slot(*a, method=d.cross_method), store),
+                lambda a=a: live_after_training(
+                    slot(*a, compute=True, method=d.cross_method), store, device
+                ),
+                store,
+                device,
+            )
+        )
+    return tasks

@@ -3,7 +3,11 @@ alone, the main table of MAT against SEP_pos and SEP_neg over seeds, and the ver
 
 The rule that picks SEP_pos and SEP_neg reads only classification accuracy and collapse, never explanation
 robustness, so the claim under test (explanation robustness moves while classification robustness stays
-fixed) cannot steer the choice. Collapsed runs are shown as such and left out of every mean and ranking.
+fixed) cannot steer the choice. It reads them on the images ``sep.choose_on`` names: a validation split
+(training-pool images the profile does not train on), so that test accuracy and the attack pairs are
+untouched by the choice, or the test subset where the profile trains on the whole pool. A run collapsed
+when its loss was not finite or its clean accuracy sits at chance; collapsed runs are shown as such and
+left out of every mean and ranking.
 """
 
 from __future__ import annotations
@@ -15,13 +19,20 @@ import pandas as pd
 
 from lib.analysis.verdicts import (
     accuracy_shifts,
+    choice_against_test,
     choose,
-    collapsed_on_lf_alone,
+    dropped_by_old_lf_rule,
     robustness_by_role,
     sep_order_verdicts,
 )
 from lib.core.profile import Profile
 from lib.core.store import ResultStore
+from lib.pipeline.calibration import (
+    calibration_tasks,
+    clamp_effects,
+    grid_check,
+    profile_calibration,
+)
 from lib.pipeline.evaluation import (
     eval_task_of,
     live_after_training,
@@ -42,6 +53,7 @@ from lib.pipeline.roster import (
     extra_runs,
     lambda_models,
     lambda_runs,
+    lambda_splits,
     lambda_table,
     main_runs,
     sep_slots,
@@ -185,14 +197,16 @@ def against_paper(verdict: pd.DataFrame, roles: pd.DataFrame, csv: str) -> pd.Da
 
 
 def sep_tasks(profile: Profile, store: ResultStore, device: str) -> list[Task]:
-    """The SEP chapter's work: the extra experiments' standard and base models, the lambda sweep's models and
-    evaluations, the extra experiments' prototype pairs, then the main comparison's SEP models of the later
-    seeds (and of the TRADES base), their evaluations, and the prototype attacks of every model the chapter
-    compares that the prototype stage does not attack. Which lambda a SEP_pos or SEP_neg model has is known
+    """The SEP chapter's work: the lambda grid's calibration, the extra experiments' standard and base
+    models, the lambda sweep's models and evaluations (on the validation images too when ``sep.choose_on`` is 'validation'), the extra
+    experiments' prototype pairs, then the main comparison's SEP models of the later seeds (and of the
+    TRADES base), their evaluations, and the prototype attacks of every model the chapter compares that the
+    prototype stage does not attack. Which lambda a SEP_pos or SEP_neg model has is known
     once the sweep's evaluations are stored: until then its key is 'after upstream', and a role for which
     no lambda qualified is not needed."""
     runs = extra_runs(profile) + lambda_runs(profile)
-    tasks = [replace(t, stage="sep-models") for t in model_tasks(runs, store, device)]
+    tasks = calibration_tasks(profile, store, device)
+    tasks += [replace(t, stage="sep-models") for t in model_tasks(runs, store, device)]
     tasks += [
         eval_task_of(
             "sep-evals",
@@ -205,6 +219,22 @@ def sep_tasks(profile: Profile, store: ResultStore, device: str) -> list[Task]:
         )
         for run in runs
     ]
+    if "validation" in lambda_splits(
+        profile
+    ):  # what the choice reads: every model of the sweep
+        tasks += [
+            eval_task_of(
+                "sep-evals",
+                run.label,
+                lambda r=run: r,
+                lambda r=run: r,
+                profile.experiment(run.experiment),
+                store,
+                device,
+                split="validation",
+            )
+            for run in lambda_models(profile)
+        ]
     extras = [n for n in study_experiments(profile) if n not in profile.run]
     tasks += [
         replace(t, stage="sep-pairs")
@@ -289,20 +319,29 @@ class SepResult:
     """Every table and verdict of the SEP chapter (chapter 5), computed once.
 
     ``sweep``: the lambda sweep (``roster.lambda_table``) with explanation robustness on the prototype pairs
-    (``lambda_robustness``); ``chosen``: SEP_pos and SEP_neg per experiment (``verdicts.choose``);
-    ``lf_only``: the sweep's runs counted as collapsed on L_f growth alone (``verdicts.collapsed_on_lf_alone``);
+    (``lambda_robustness``); ``chosen``: SEP_pos and SEP_neg per experiment (``verdicts.choose`` on the
+    images ``choose_on`` names: ``sep.choose_on``); ``against_test``: with a validation choice, the lambda
+    the rule picks on the validation images beside the one it would pick on the test images
+    (``verdicts.choice_against_test``; None with a test choice); ``lf_rule``: the sweep's runs that the old
+    collapse rule (L_f grown 100-fold) would have dropped and that now count
+    (``verdicts.dropped_by_old_lf_rule``);
     ``histories``: per experiment, the training history of each lambda run (by its label);
     ``main``: the main table, one row per (model, explanation method), MAT base; ``roles``: its
     ``verdicts.robustness_by_role`` with the paper's L_start and L_end beside (``with_paper``); ``verdicts``:
     ``verdicts.sep_order_verdicts`` of ``main`` (paired); ``paper``: the paper's blocks (``paper_blocks``); ``side``:
-    our blocks beside the paper's (``against_paper``). The ``trades_*`` fields are SEP on a TRADES base (None
+    our blocks beside the paper's (``against_paper``). ``calibration``: L_f and the cross-entropy at
+    initialisation per experiment, method and batch-norm mode with the lambdas the profile's rule derives
+    (``pipeline.calibration.profile_calibration``); ``grid``: whether the profile's grid holds them, derived
+    in the mode training uses (``grid_check``); ``clamp``: per experiment, what clamping SEP's noise to
+    [0, 1] does to it (``clamp_effects``). The ``trades_*`` fields are SEP on a TRADES base (None
     where the profile has none): its main table, roles, order verdicts (base TRADES) and the accuracy shifts
     of SEP_pos and SEP_neg from TRADES (``verdicts.accuracy_shifts``). ``tolerance_points``: the choice rule's
     tolerance (``sep.tolerance_points``)."""
 
     sweep: pd.DataFrame
     chosen: pd.DataFrame
-    lf_only: pd.DataFrame
+    against_test: pd.DataFrame | None
+    lf_rule: pd.DataFrame
     histories: dict[str, dict[str, list[dict]]]
     main: pd.DataFrame
     roles: pd.DataFrame
@@ -314,6 +353,10 @@ class SepResult:
     trades_verdicts: pd.DataFrame | None
     trades_shifts: pd.DataFrame | None
     tolerance_points: float
+    choose_on: str = "test"
+    calibration: pd.DataFrame | None = None
+    grid: pd.DataFrame | None = None
+    clamp: dict[str, dict[str, float]] | None = None
 
 
 def lambda_histories(
@@ -338,11 +381,12 @@ def sep_comparison(
     """The SEP chapter's chain, once: the lambda sweep and its explanation robustness, the choice of SEP_pos
     and SEP_neg, the main comparison against MAT with its order verdicts and the paper's blocks beside, and
     SEP on a TRADES base. ``paper_csv``: the paper's main table (relative to the book's folder by default)."""
-    tol = profile.sep.tolerance_points
+    tol, on = profile.sep.tolerance_points, profile.sep.choose_on
+    calibration = profile_calibration(profile, store, device)
     sweep = lambda_robustness(
         profile, store, device, lambda_table(profile, store, device)
     )
-    chosen = choose(sweep, tol)
+    chosen = choose(sweep, tol, on)
     main = main_table(profile, store, device, main_runs(profile, chosen))
     roles = with_paper(robustness_by_role(main), paper_csv)
     verdicts = sep_order_verdicts(main)
@@ -352,7 +396,8 @@ def sep_comparison(
     return SepResult(
         sweep=sweep,
         chosen=chosen,
-        lf_only=collapsed_on_lf_alone(sweep, tol),
+        against_test=choice_against_test(sweep, tol) if on == "validation" else None,
+        lf_rule=dropped_by_old_lf_rule(sweep, tol, on),
         histories=lambda_histories(profile, store, device),
         main=main,
         roles=roles,
@@ -364,4 +409,8 @@ def sep_comparison(
         trades_verdicts=sep_order_verdicts(t_main, base="TRADES") if trades else None,
         trades_shifts=accuracy_shifts(t_roles, "TRADES", tol) if trades else None,
         tolerance_points=tol,
+        choose_on=on,
+        calibration=calibration,
+        grid=grid_check(calibration, profile),
+        clamp=clamp_effects(profile, store, device),
     )

@@ -68,6 +68,23 @@ def test_each_training_method_is_read_against_the_same_base_per_attacked_method(
     assert len(acc) == 4 and acc["within"].all()
 
 
+def test_no_chosen_sep_model_reads_as_nothing_to_compare():
+    """When the SEP chapter chose no lambda (every model collapsed), the table holds base models only: the
+    reading is empty, the page says so, and its display is an empty table (not a crash)."""
+    from types import SimpleNamespace
+
+    from lib.report.drivers import cross_display, cross_text
+
+    table = pd.DataFrame([row(NONE, "MAT", "gradient", 10.0, s) for s in (0, 1)])
+    roles, v = cross_verdicts(table)
+    assert roles.empty and v.empty and "trained_with" in v.columns
+    assert cross_display(roles).empty
+    result = SimpleNamespace(
+        base="MAT", verdicts=v, accuracy=cross_accuracy(roles, "MAT", 2.0)
+    )
+    assert cross_text(result, 2.0).startswith("**Nothing to compare across methods")
+
+
 def test_cross_models_pair_every_base_with_both_training_methods_and_skip_a_missing_lambda():
     p = load_profile("smoke")
     chosen = pd.DataFrame(

@@ -739,6 +739,20 @@ def cross_verdicts(
                 trained_with=method
             )
         )
+    if not roles:  # no SEP model was chosen (every lambda collapsed or moved accuracy): nothing to compare
+        return (
+            pd.DataFrame(columns=["role", "explanation", "trained_with"]),
+            pd.DataFrame(
+                columns=[
+                    "experiment",
+                    "explanation",
+                    "pos_status",
+                    "neg_status",
+                    "status",
+                    "trained_with",
+                ]
+            ),
+        )
     return pd.concat(roles, ignore_index=True), pd.concat(verdict, ignore_index=True)
 
 

@@ -147,7 +147,9 @@ def l_end_text(roles: pd.DataFrame) -> list[str]:
 
 def cross_display(roles: pd.DataFrame) -> pd.DataFrame:
     """The cross-method ``roles`` as the page shows them: L_end with its interval, PGD accuracy in %, and a
-    ``group`` per experiment and training method."""
+    ``group`` per experiment and training method (empty when no SEP model was chosen)."""
+    if not len(roles):
+        return roles.assign(l_end=[], pgd=[], group=[])
     return roles.assign(
         l_end=l_end_text(roles),
         pgd=100 * roles["pgd_acc"],
@@ -346,6 +348,11 @@ def cross_text(result, tolerance_points: float) -> str:
     readable half agrees; a half disagrees), the order per case with each half's paired ratio, interval and
     status, and the accuracy rule re-read on every SEP model."""
     base = result.base
+    if not len(result.verdicts):
+        return (
+            "**Nothing to compare across methods:** the SEP chapter's rule chose no λ in any experiment (each "
+            "model collapsed or moved PGD accuracy beyond the tolerance), so no cross-method SEP model exists."
+        )
     lines = [
         f"- {r.experiment}, trained on {r.trained_with}, attacked with {r.explanation}: "
         + ("; ".join(order_halves(r, base)) or "nothing to read")

@@ -73,6 +73,27 @@ def test_softplus_twin_has_a_nonzero_input_hessian_where_relu_has_none():
     assert h_relu.abs().max() == 0 and h_soft.abs().max() > 0
 
 
+@pytest.mark.parametrize("beta", [0.5, 10.0, 1000.0])
+def test_twin_softplus_equals_torch_softplus_to_second_order(beta):
+    """The hand-written softplus of the twin (``_TwinSoftplusFunction``) has torch's values, first and
+    second derivatives (float64, with large |x| where torch switches to its linear threshold)."""
+    from lib.nn.models import TwinSoftplus
+
+    x = torch.cat([torch.linspace(-40, 40, 81), torch.randn(50)]).double() / beta**0.5
+    x.requires_grad_(True)
+    ours, ref = TwinSoftplus(beta=beta)(x), nn.functional.softplus(x, beta=beta)
+    assert torch.allclose(ours, ref, atol=1e-7 / beta, rtol=1e-12)
+    g_ours = torch.autograd.grad(ours.sum(), x, create_graph=True)[0]
+    g_ref = torch.autograd.grad(ref.sum(), x, create_graph=True)[0]
+    mid = (beta * x).abs() < 20  # torch's kernel is exactly linear beyond its threshold
+    assert torch.allclose(g_ours[mid], g_ref[mid], rtol=1e-12, atol=1e-15)
+    h_ours = torch.autograd.grad(g_ours.sum(), x)[0]
+    h_ref = torch.autograd.grad(g_ref.sum(), x)[0]
+    assert torch.allclose(h_ours[mid], h_ref[mid], rtol=1e-9, atol=1e-12)
+    y = torch.randn(5, dtype=torch.double, requires_grad=True)
+    assert torch.autograd.gradgradcheck(lambda t: TwinSoftplus(beta=beta)(t), (y,))
+
+
 @pytest.mark.parametrize(
     "kwargs, fragment",
     [

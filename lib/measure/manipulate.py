@@ -251,7 +251,9 @@ def manipulate(
     )
 
 
-MANIPULATION_CODE_VERSION = 1
+MANIPULATION_CODE_VERSION = (
+    2  # 2: the twin's hand-written softplus (lib.nn.models._TwinSoftplusFunction)
+)
 
 
 def config_from_settings(

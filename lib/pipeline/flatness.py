@@ -46,7 +46,7 @@ from lib.pipeline.runs import Run
 from lib.pipeline.task import Task
 from lib.pipeline.training import TrainedModel, get_model
 
-FLATNESS_CODE_VERSION = 1
+FLATNESS_CODE_VERSION = 2  # 2: the twin's hand-written softplus
 CHANGE = "expl_change"  # the curvature rows' loss name of the target-free G (the old one is "expl_twin")
 # the network G is measured on: the softplus twin, the model as trained
 TWIN, MODEL = "twin", "model"

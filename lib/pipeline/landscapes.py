@@ -44,7 +44,7 @@ from lib.pipeline.runs import Run
 from lib.pipeline.task import Task
 from lib.pipeline.training import TrainedModel, get_model
 
-LANDSCAPE_CODE_VERSION = 2  # 2: spectral and Frobenius norms, |quadratic coefficient|
+LANDSCAPE_CODE_VERSION = 3  # 2: spectral and Frobenius norms, |quadratic coefficient|; 3: the twin's hand-written softplus (values within 1e-7 / beta)
 
 
 LOSSES = ("ce", "expl", "expl_twin")

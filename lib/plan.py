@@ -11,6 +11,7 @@ fixed-budget attacks. From the shell::
     python -m lib.plan --profile smoke                          # compute what is missing, here
     python -m lib.plan --profile cpu --engine ray --workers 2 --set threads=1
     python -m lib.plan --profile paper --engine ray --address auto --gpus-per-task 0.25
+    python -m lib.plan --profile cpu --times                    # where the time went (from the run log)
 
 Stages run in order; inside a stage the engine runs tasks side by side. Each task computes exactly its own
 store entry under a per-entry file lock, so two workers never compute the same entry and a second run
@@ -18,11 +19,17 @@ computes nothing. A task gives the same numbers on either engine at the same thr
 loads the same profile, sets up the same runtime (threads, determinism) and runs the same code. A killed
 worker leaves a resumable partial entry (training checkpoints every epoch). A failing task is reported with
 its label and error, the others go on, and the run exits non-zero at the end.
+
+Every computed task and every run is appended to ``<RESULTS_DIR>/plan-log.jsonl`` (stage, label, kind, key,
+seconds; a run's engine, workers, threads, wall time and peak memory), so ``--times`` prints the measured
+per-stage and per-kind table of the work, and the wall time of each run, without recomputing anything.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import resource
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -77,12 +84,97 @@ def stages(tasks: list[Task]) -> list[list[int]]:
     return list(order.values())
 
 
-def _say(task: Task, status: str, seconds: float) -> None:
+RUN_LOG = "plan-log.jsonl"
+
+
+def _append(store: ResultStore, record: Mapping[str, Any]) -> None:
+    """One JSON line in the store's run log (appends are atomic for lines this short on local disks)."""
+    store.root.mkdir(parents=True, exist_ok=True)
+    with open(store.root / RUN_LOG, "a") as handle:
+        handle.write(json.dumps(dict(record), ensure_ascii=False) + "\n")
+
+
+def _say(
+    task: Task,
+    status: str,
+    seconds: float,
+    store: ResultStore | None = None,
+    run: str | None = None,
+) -> None:
+    """Print a task's outcome; a computed task also goes to the run log (``RUN_LOG``) of ``store``."""
     print(f"[{task.stage}] {task.label}: {status} in {seconds:.1f} s", flush=True)
+    if store is not None and status == "computed":
+        _append(
+            store,
+            {
+                "run": run,
+                "stage": task.stage,
+                "label": task.label,
+                "kind": task.kind,
+                "key": task.key(store),
+                "seconds": round(seconds, 3),
+            },
+        )
+
+
+def peak_memory_mib() -> float:
+    """The largest resident set of this process or any of its reaped children, in MiB (Linux units); Ray
+    workers are the raylet's children, not ours, so on Ray this is the driver's peak only."""
+    kib = max(
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+    )
+    return kib / 1024
+
+
+def read_log(store: ResultStore) -> tuple[list[dict], list[dict]]:
+    """The run log's task records (the latest per store key: a recomputed entry counts once) and run
+    records, oldest first; empty lists when the store has no log."""
+    path = store.root / RUN_LOG
+    if not path.exists():
+        return [], []
+    records = [json.loads(line) for line in path.read_text().splitlines() if line]
+    runs = [r for r in records if "wall_seconds" in r]
+    latest = {(r["kind"], r["key"] or r["label"]): r for r in records if "stage" in r}
+    return list(latest.values()), runs
+
+
+def time_table(tasks: list[dict], by: str) -> list[tuple[str, int, float, float]]:
+    """(name, computed tasks, hours, share of the total) per ``by`` ("stage" or "kind"), in first-seen
+    order, from ``read_log``'s task records."""
+    sums: dict[str, list[float]] = {}
+    for r in tasks:
+        entry = sums.setdefault(r[by], [0, 0.0])
+        entry[0] += 1
+        entry[1] += r["seconds"]
+    total = sum(v[1] for v in sums.values()) or 1.0
+    return [(k, int(n), sec / 3600, sec / total) for k, (n, sec) in sums.items()]
+
+
+def print_times(store: ResultStore) -> None:
+    """``--times``: the per-stage and per-kind compute time of every logged entry, and each run's wall
+    time, engine and peak memory."""
+    tasks, runs = read_log(store)
+    if not tasks:
+        print(f"no run log in {store.root} (it is written by runs of lib.plan)")
+        return
+    for by in ("stage", "kind"):
+        print(f"{by:<16} {'tasks':>6} {'hours':>7} {'share':>6}")
+        for name, n, hours, share in time_table(tasks, by):
+            print(f"{name:<16} {n:>6} {hours:>7.2f} {100 * share:>5.0f}%")
+        print()
+    hours = sum(r["seconds"] for r in tasks) / 3600
+    print(f"{len(tasks)} entries computed, {hours:.2f} h of task time in all")
+    for r in runs:
+        print(
+            f"run {r['run']}: {r['computed']} computed, wall {r['wall_seconds'] / 3600:.2f} h, engine "
+            f"{r['engine']}, workers {r['workers']}, threads {r['threads']}, peak memory "
+            f"{r['peak_memory_mib']:.0f} MiB, {r['failed']} failed"
+        )
 
 
 def run_local(
-    profile: Profile, store: ResultStore, device: str
+    profile: Profile, store: ResultStore, device: str, run: str | None = None
 ) -> list[tuple[Task, str]]:
     """Compute every missing task in this process, in order; returns the failures (task, error)."""
     tasks, failures = plan(profile, store, device), []
@@ -90,7 +182,7 @@ def run_local(
         if task.done(store):
             continue
         try:
-            _say(task, *run_task(task, store))
+            _say(task, *run_task(task, store), store, run)
         except Exception as exc:  # noqa: BLE001 - reported with its task, never swallowed
             failures.append((task, f"{type(exc).__name__}: {exc}"))
             print(
@@ -133,6 +225,7 @@ def run_ray(
     workers: int | None,
     address: str | None,
     gpus_per_task: float,
+    run: str | None = None,
 ) -> list[tuple[Task, str]]:
     """Compute every missing task on Ray, stage by stage; at most ``workers`` tasks at once (on a local
     cluster also its CPU count). Returns the failures (task, error)."""
@@ -188,7 +281,7 @@ def run_ray(
                         flush=True,
                     )
                 else:
-                    _say(tasks[index], status, seconds)
+                    _say(tasks[index], status, seconds, store, run)
     finally:
         ray.shutdown()
     return failures
@@ -201,6 +294,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--list", action="store_true", help="print the tasks and whether each is done"
+    )
+    parser.add_argument(
+        "--times",
+        action="store_true",
+        help="print the measured time per stage and kind from the store's run log",
     )
     parser.add_argument("--engine", choices=ENGINES, default="local")
     parser.add_argument(
@@ -235,6 +333,9 @@ def main(argv: list[str] | None = None) -> None:
         profile = load_profile(args.profile, overrides)
         device = setup_runtime(profile)
         store = ResultStore()
+        if args.times:
+            print_times(store)
+            return
         if args.list:
             tasks = plan(profile, store, device)
             for task in tasks:
@@ -242,6 +343,7 @@ def main(argv: list[str] | None = None) -> None:
             done = sum(t.done(store) for t in tasks)
             print(f"{len(tasks)} tasks, {done} done, {len(tasks) - done} to do")
             return
+        run = time.strftime("%Y-%m-%dT%H:%M:%S")
         if args.engine == "ray":
             failures = run_ray(
                 args.profile,
@@ -250,9 +352,25 @@ def main(argv: list[str] | None = None) -> None:
                 args.workers,
                 args.address,
                 args.gpus_per_task,
+                run,
             )
         else:
-            failures = run_local(profile, store, device)
+            failures = run_local(profile, store, device, run)
+        computed = sum(r["run"] == run for r in read_log(store)[0])
+        _append(
+            store,
+            {
+                "run": run,
+                "profile": args.profile,
+                "engine": args.engine,
+                "workers": args.workers if args.engine == "ray" else 1,
+                "threads": profile.threads,
+                "computed": computed,
+                "failed": len(failures),
+                "wall_seconds": round(time.perf_counter() - t0, 1),
+                "peak_memory_mib": round(peak_memory_mib(), 1),
+            },
+        )
     for task, error in failures:
         print(f"FAILED [{task.stage}] {task.label}: {error}")
     print(

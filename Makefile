@@ -7,6 +7,9 @@
 #                                       full-page screenshots in _build/screenshots/
 # make store [PROFILE=..] [ENGINE=local|ray] [WORKERS=N]   every store entry the book needs (python -m lib.plan)
 # make paper-dry                        the paper profile's exact code path at toy size on the CPU (minutes)
+# make publish [PROFILE=cpu]            write published/<profile>/ (what the book reads) from a filled store,
+#                                       and the README's findings table from it (python -m lib.publish)
+# make verify-published [PROFILE=cpu]   recompute a sample from an empty store, compare with the snapshot
 PROFILE ?= cpu
 ENGINE ?= local
 WORKERS ?=
@@ -16,7 +19,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 LINTED := lib book tests scripts benchmarks
 
-.PHONY: install book check-book test lint sweep prototypes landscapes store paper-dry clean
+TRACE ?= _build/store-trace.txt
+
+.PHONY: install book check-book test lint sweep prototypes landscapes store paper-dry publish verify-published clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -52,6 +57,16 @@ store: $(STAMP)
 
 paper-dry: $(STAMP)
 	$(BIN)/python scripts/paper_dry.py
+
+# the chapters run once with every store read traced, so the snapshot holds exactly what the pages read
+publish: $(STAMP)
+	mkdir -p $(dir $(TRACE)) && rm -f $(TRACE)
+	STORE_TRACE=$(abspath $(TRACE)) $(BIN)/python scripts/build_book.py --profile $(PROFILE) --no-html
+	$(BIN)/python -m lib.publish --profile $(PROFILE) --trace $(TRACE)
+	$(if $(filter cpu,$(PROFILE)),$(BIN)/python -m lib.publish --profile cpu --readme,)
+
+verify-published: $(STAMP)
+	$(BIN)/python -m lib.publish --profile $(PROFILE) --verify
 
 clean:
 	rm -rf _build book/*.ipynb   # keeps .cache/ (the verified MathJax tarball)

@@ -170,3 +170,17 @@ say(evidence_sentence(R.evidence))
 # **Differences from the reference.** The reference attack works on ImageNet-normalised inputs; ours are in
 # [0, 1] and use the reference's step size as is. Early stopping is available but off in the `cpu` and
 # `paper` profiles (see the caution above); the number of pairs that stopped early is reported.
+
+# %% [markdown]
+# ## Try it
+#
+# Attack one pair of your choice on a trained model of this book (seconds on a CPU; the published `cpu`
+# results ship the weights of each experiment's first-seed standard, MAT, TRADES β=8, SEP_pos and SEP_neg
+# models, and `lib.load_model` returns any of them). Change the model's `kind`, the `victim` and `target`
+# (indices into the experiment's test images) or the number of `steps`: the standard model is the easiest to steer; try `"MAT"` or `"TRADES β=8"` and compare L_end/L_start.
+
+# %%
+from lib.pretrained import try_it
+
+try_it(P, P.run[0], kind="standard", victim=0, target=1, steps=300)
+plt.show()

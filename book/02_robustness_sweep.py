@@ -136,3 +136,17 @@ say(masking_sentence(R.worst_drop, R.masking))
 # stated. The `cpu` profile trains a small ConvNet on 5,000-image subsets for a few epochs so that the whole
 # book runs on a laptop; its accuracies are therefore lower than the paper's (compare the
 # [paper's table](paper_table)). The `paper` profile restores the paper's scale on a GPU.
+
+# %% [markdown]
+# ## Try it
+#
+# Attack one pair of your choice on a trained model of this book (seconds on a CPU; the published `cpu`
+# results ship the weights of each experiment's first-seed standard, MAT, TRADES β=8, SEP_pos and SEP_neg
+# models, and `lib.load_model` returns any of them). Change the model's `kind`, the `victim` and `target`
+# (indices into the experiment's test images) or the number of `steps`: the sweep's models are `"standard"`, `"TRADES β=…"` (each β of the profile) and `"MAT"`.
+
+# %%
+from lib.pretrained import try_it
+
+try_it(P, P.run[0], kind="MAT", victim=2, target=5, steps=300)
+plt.show()

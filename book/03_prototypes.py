@@ -259,3 +259,17 @@ say(report.verdict_sentence(R.start, R.disagreements))
 # **Differences from the paper** that could matter: a normally trained network of the same dataset (not a
 # pretrained ResNet-18) defines the clusters; fewer pairs and a shorter attack at the `cpu` scale; small
 # ConvNets trained for a few epochs on 5,000 images; several seeds (the paper reports single runs).
+
+# %% [markdown]
+# ## Try it
+#
+# Attack one pair of your choice on a trained model of this book (seconds on a CPU; the published `cpu`
+# results ship the weights of each experiment's first-seed standard, MAT, TRADES β=8, SEP_pos and SEP_neg
+# models, and `lib.load_model` returns any of them). Change the model's `kind`, the `victim` and `target`
+# (indices into the experiment's test images) or the number of `steps`: any test image can be a victim or a target here, not only the prototype pairs; `method="grad_x_input"` attacks the other explanation method.
+
+# %%
+from lib.pretrained import try_it
+
+try_it(P, P.run[0], kind="MAT", victim=10, target=20, steps=300)
+plt.show()

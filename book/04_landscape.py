@@ -206,3 +206,17 @@ say(report.verdict_text(R.parts, P.landscape.equivalence_rho))
 # %% [markdown]
 # **Differences from the paper:** several directions, victims and seeds instead of one curve; curvature on
 # the softplus twin (β stated above); small ConvNets trained for a few epochs at the `cpu` scale.
+
+# %% [markdown]
+# ## Try it
+#
+# Attack one pair of your choice on a trained model of this book (seconds on a CPU; the published `cpu`
+# results ship the weights of each experiment's first-seed standard, MAT, TRADES β=8, SEP_pos and SEP_neg
+# models, and `lib.load_model` returns any of them). Change the model's `kind`, the `victim` and `target`
+# (indices into the experiment's test images) or the number of `steps`: a flatter explanation landscape should make the map harder to steer; compare `"standard"`.
+
+# %%
+from lib.pretrained import try_it
+
+try_it(P, P.run[0], kind="MAT", victim=4, target=9, steps=300)
+plt.show()

@@ -197,3 +197,17 @@ if R.trades_roles is not None:
 
 # %% tags=["remove-input"]
 say(report.closing_text(P, EXPERIMENTS))
+
+# %% [markdown]
+# ## Try it
+#
+# Attack one pair of your choice on a trained model of this book (seconds on a CPU; the published `cpu`
+# results ship the weights of each experiment's first-seed standard, MAT, TRADES β=8, SEP_pos and SEP_neg
+# models, and `lib.load_model` returns any of them). Change the model's `kind`, the `victim` and `target`
+# (indices into the experiment's test images) or the number of `steps`: with the SEP models of the chosen λ, `"SEP_pos"` and `"SEP_neg"` (where the rule chose one of that sign), on the base `"MAT"`.
+
+# %%
+from lib.pretrained import try_it
+
+try_it(P, P.run[0], kind="MAT", victim=7, target=3, steps=300)
+plt.show()

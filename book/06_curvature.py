@@ -172,3 +172,17 @@ for name in surface_experiments(result.surfaces):
 # %% [markdown]
 # *Figure: the explanation loss (softplus twin) on the plane of two Gaussian directions around the first
 # landscape victim, one shared colour scale per experiment.*
+
+# %% [markdown]
+# ## Try it
+#
+# Attack one pair of your choice on a trained model of this book (seconds on a CPU; the published `cpu`
+# results ship the weights of each experiment's first-seed standard, MAT, TRADES β=8, SEP_pos and SEP_neg
+# models, and `lib.load_model` returns any of them). Change the model's `kind`, the `victim` and `target`
+# (indices into the experiment's test images) or the number of `steps`: compare the base with `"SEP_pos"` and `"SEP_neg"` where they exist.
+
+# %%
+from lib.pretrained import try_it
+
+try_it(P, P.run[0], kind="MAT", victim=11, target=12, steps=300)
+plt.show()

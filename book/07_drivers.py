@@ -240,3 +240,17 @@ say(
         drivers.verdict,
     )
 )
+
+# %% [markdown]
+# ## Try it
+#
+# Attack one pair of your choice on a trained model of this book (seconds on a CPU; the published `cpu`
+# results ship the weights of each experiment's first-seed standard, MAT, TRADES β=8, SEP_pos and SEP_neg
+# models, and `lib.load_model` returns any of them). Change the model's `kind`, the `victim` and `target`
+# (indices into the experiment's test images) or the number of `steps`: L_end/L_start in the title is the reduction the drivers analysis splits from the start loss.
+
+# %%
+from lib.pretrained import try_it
+
+try_it(P, P.run[0], kind="standard", victim=6, target=8, steps=300)
+plt.show()

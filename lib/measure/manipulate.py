@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -63,7 +64,9 @@ class ManipulationResult:
     """Per-pair outcome; losses are explanation MSEs of the model as trained (multiply by 1e7 for the
     paper's units)."""
 
-    x_adv: torch.Tensor
+    x_adv: (
+        torch.Tensor | None
+    )  # None when read from a published snapshot that leaves the images out
     l_start: torch.Tensor
     l_end: torch.Tensor
     steps: torch.Tensor
@@ -332,7 +335,7 @@ def cached_manipulation(
     store,
     model_key: str,
     pairs_id: dict,
-    model: nn.Module,
+    model: nn.Module | Callable[[], nn.Module],
     x_victim: torch.Tensor,
     x_target: torch.Tensor,
     cfg: ManipulationConfig,
@@ -340,15 +343,22 @@ def cached_manipulation(
 ) -> tuple[ManipulationResult, float]:
     """``manipulate`` through the result store, keyed by ``manipulation_config``.
 
-    Returns the result and the seconds the attack took when it was computed.
+    ``model`` may be a zero-argument function returning the network: it is called only when the attack is
+    computed, so reading a stored attack never loads weights. A published snapshot may hold the result
+    without the adversarial images (``x_adv`` is then None). Returns the result and the seconds the attack
+    took when it was computed.
     """
     entry = store.entry(
         "manipulations", manipulation_config(model_key, pairs_id, cfg)
     ).ensure()
     if entry.has("result.pt") and entry.has("timing.json"):
         tensors = entry.load_torch("result.pt")
-        return ManipulationResult(**tensors), entry.load_json("timing.json")["seconds"]
+        return ManipulationResult(**{"x_adv": None, **tensors}), entry.load_json(
+            "timing.json"
+        )["seconds"]
     t0 = time.perf_counter()
+    if not isinstance(model, nn.Module):
+        model = model()
     result = manipulate(model, x_victim, x_target, cfg, progress=progress)
     seconds = time.perf_counter() - t0
     entry.save_torch("result.pt", {k: v.cpu() for k, v in result.as_tensors().items()})

@@ -83,7 +83,7 @@ def attack_runs(
             store,
             models[label].entry.key,
             pairs.ids,
-            models[label].model,
+            lambda m=models[label]: m.model,
             pairs.x_victims,
             pairs.x_targets,
             cfg,
@@ -279,15 +279,24 @@ def measure_model(
         store,
         trained.entry.key,
         ids,
-        trained.model,
+        lambda: trained.model,
         x_victims,
         x_targets,
         cfg,
         progress=progress,
     )
-    summary = robustness_summary(
-        result, rank_to_target(trained.model, result, x_victims, x_targets, cfg)
+    # the rank metric per pair, stored beside the attack: reading it needs neither weights nor images
+    rank = (
+        store.entry("manipulations", manipulation_config(trained.entry.key, ids, cfg))
+        .get_or_compute_torch(
+            "rank.pt",
+            lambda: torch.from_numpy(
+                rank_to_target(trained.model, result, x_victims, x_targets, cfg)
+            ),
+        )
+        .numpy()
     )
+    summary = robustness_summary(result, rank)
     summary["plateaued"] = float(plateaued(result, cfg).mean())
     summary["seconds"] = seconds
     kept = (

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -21,7 +21,7 @@ from tqdm.std import tqdm
 from lib.core.errors import ConfigError, TrainingDivergedError
 from lib.core.schema import to_dict
 from lib.core.settings import AttackConfig, DataConfig, ModelConfig, TrainConfig
-from lib.core.store import Entry, ResultStore, git_commit
+from lib.core.store import Entry, ResultStore, file_sha256, git_commit
 from lib.measure.sep import sep_loss
 from lib.nn.data import DATASET_SHAPES, NUM_CLASSES, load_dataset
 from lib.nn.kinds import ModelKind
@@ -65,15 +65,35 @@ class RunSpec:
         self.train.validate()
 
 
-@dataclass
 class TrainedModel:
-    model: nn.Module
-    spec: RunSpec
-    entry: Entry
-    history: list[dict] = field(default_factory=list)
-    collapsed: str | None = (
-        None  # why a run failed (non-finite loss, chance accuracy), or None
-    )
+    """A trained model of the store: its spec, store entry, training history and collapse reason (None, or
+    why the run failed: non-finite loss, chance accuracy). The network itself, ``model``, is loaded on
+    first use, so a page that reads only a model's stored results never loads its weights; a model whose
+    weights a published snapshot withholds is then retrained into the writable store (see ``get_model``)."""
+
+    def __init__(
+        self,
+        model: nn.Module | Callable[[], nn.Module],
+        spec: RunSpec,
+        entry: Entry,
+        history: list[dict] | None = None,
+        collapsed: str | None = None,
+    ):
+        self._model = model if isinstance(model, nn.Module) else None
+        self._load = None if isinstance(model, nn.Module) else model
+        self.spec = spec
+        self.entry = entry
+        self.history = list(history or [])
+        self.collapsed = collapsed
+
+    @property
+    def model(self) -> nn.Module:
+        if self._model is None:
+            self._model = self._load()
+        return self._model
+
+    def __repr__(self) -> str:
+        return f"TrainedModel({self.spec.label}, {self.entry})"
 
     @property
     def train_seconds(self) -> float:
@@ -380,10 +400,39 @@ def get_model(
     if entry.has("model.pt"):
         metrics = entry.load_json("metrics.json")
         return TrainedModel(
-            load_trained(entry, spec, device),
+            lambda: _stored_weights(spec, entry, device, progress),
             spec,
             entry,
             metrics["history"],
             collapse_of(metrics, NUM_CLASSES[spec.data.name]),
         )
     return train(spec, entry, device, progress=progress)
+
+
+def _stored_weights(
+    spec: RunSpec, entry: Entry, device: str | torch.device, progress: bool
+) -> nn.Module:
+    """The stored network; when a published snapshot withholds its weights, the model is trained again into
+    the writable store (training is deterministic) and its weights' SHA-256 compared with the published one,
+    with one line saying whether they match (results computed from it now come from these weights)."""
+    published = entry.withheld("model.pt")
+    if published is None:
+        return load_trained(entry, spec, device)
+    print(
+        f"[models] {spec.label}: weights withheld by the published snapshot; training it again "
+        f"into {entry.path}",
+        flush=True,
+    )
+    model = train(spec, entry, device, progress=progress).model
+    same = file_sha256(entry.path / "model.pt") == published["sha256"]
+    print(
+        f"[models] {spec.label}: retrained weights "
+        + (
+            "are bit-identical to the published ones"
+            if same
+            else "differ from the published ones (another machine or library version): results computed "
+            "from them now may differ from the published results in the last digits"
+        ),
+        flush=True,
+    )
+    return model

@@ -1,0 +1,161 @@
+"""Pretrained models one call away: ``load_model(profile, experiment, kind, seed=0)``.
+
+A model is named as the book labels it: "standard", "MAT", "TRADES β=8" (any β of the sweep), "SEP_pos",
+"SEP_neg". It comes from the result store (``$RESULTS_DIR`` over the published snapshot of the profile's
+results, see ``lib.core.store``): the published ``cpu`` snapshot ships the weights of each experiment's
+first-seed standard, MAT, TRADES β=8, SEP_pos and SEP_neg models, so these load in a second. Any other
+model of the book is trained into ``$RESULTS_DIR`` on first use (deterministic; minutes on a CPU).
+
+    >>> import lib
+    >>> model = lib.load_model("cpu", "fashion-mnist", "SEP_neg")     # an nn.Module in eval mode
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import matplotlib.pyplot as plt
+from torch import nn
+
+from lib.core.errors import ConfigError
+from lib.core.profile import Profile, load_profile, resolve_device
+from lib.core.store import ResultStore
+from lib.measure.manipulate import manipulate
+from lib.pipeline.explanation_attack import attack_config, evaluation_images
+from lib.pipeline.roster import (
+    ChosenSlots,
+    base_role,
+    base_runs,
+    standard_runs,
+    study_experiments,
+    sweep_runs,
+)
+from lib.pipeline.runs import Run
+from lib.pipeline.task import NOT_NEEDED
+from lib.pipeline.training import get_model
+from lib.report.motivation import manipulation_examples
+
+SEP_ROLES = ("SEP_pos", "SEP_neg")
+
+
+def model_kinds(profile: Profile, experiment: str, seed: int = 0) -> dict[str, Run]:
+    """The models of ``experiment`` with fixed training (not SEP), by the book's label: the robustness
+    sweep's (standard, every TRADES β, MAT) for a swept experiment, else the standard and base models."""
+    runs = (
+        sweep_runs(profile, [experiment])
+        if experiment in profile.run
+        else standard_runs(profile, experiment) + base_runs(profile, experiment)
+    )
+    return {r.kind.label: r for r in runs if r.seed == seed}
+
+
+def pretrained_runs(
+    profile: Profile, store: ResultStore, device: str, seed: int | None = None
+) -> list[tuple[str, str, Run]]:
+    """(experiment, kind, run) of the models a reader would reuse, those the published snapshot ships with
+    weights: per experiment of the book, the first seed's standard, MAT, largest-β TRADES, SEP_pos and
+    SEP_neg (the SEP roles only where the λ rule chose a λ of that sign)."""
+    seed = profile.seeds[0] if seed is None else seed
+    out = []
+    for name in list(profile.run) + [
+        n for n in study_experiments(profile) if n not in profile.run
+    ]:
+        kinds = model_kinds(profile, name, seed)
+        trades = [k for k, r in kinds.items() if r.kind.family == "TRADES"]
+        wanted = ["standard", "MAT"] + (
+            [max(trades, key=lambda k: kinds[k].spec.train.beta)] if trades else []
+        )
+        out += [(name, k, kinds[k]) for k in wanted if k in kinds]
+        if name in study_experiments(profile):
+            slot = ChosenSlots(profile, store, device)
+            for role in SEP_ROLES:
+                run = slot(name, seed, role, base_role(profile))
+                if isinstance(run, Run):
+                    out.append((name, role, run))
+    return out
+
+
+def load_model(
+    profile: str | Profile,
+    experiment: str,
+    kind: str,
+    seed: int = 0,
+    device: str | None = None,
+    store: ResultStore | None = None,
+) -> nn.Module:
+    """The trained ``kind`` model of ``experiment`` (seed ``seed``) of a profile, in eval mode, on ``device``
+    (default: the profile's). Raises ``ConfigError`` naming the experiments, kinds or seeds that exist."""
+    profile = load_profile(profile) if isinstance(profile, str) else profile
+    device = device or resolve_device(profile.device)
+    store = store or ResultStore()
+    experiments = list(profile.run) + [
+        n for n in study_experiments(profile) if n not in profile.run
+    ]
+    if experiment not in experiments:
+        raise ConfigError(
+            f"experiment={experiment!r} is not allowed: the {profile.name} profile's book has "
+            f"{', '.join(map(repr, experiments))}"
+        )
+    if seed not in profile.seeds:
+        raise ConfigError(
+            f"seed={seed!r} is not allowed: the {profile.name} profile trains seeds {list(profile.seeds)}"
+        )
+    kinds = model_kinds(profile, experiment, seed)
+    sep = experiment in study_experiments(profile)
+    if kind in SEP_ROLES and sep:
+        run = ChosenSlots(profile, store, device)(
+            experiment, seed, kind, base_role(profile), compute=True
+        )
+        if run is NOT_NEEDED:
+            raise ConfigError(
+                f"kind={kind!r} does not exist for {experiment!r}: the λ rule chose no λ of that sign "
+                "(see the SEP chapter)"
+            )
+    elif kind in kinds:
+        run = kinds[kind]
+    else:
+        allowed = list(kinds) + (list(SEP_ROLES) if sep else [])
+        raise ConfigError(
+            f"kind={kind!r} is not allowed for {experiment!r}: the kinds are "
+            f"{', '.join(map(repr, allowed))}"
+        )
+    return get_model(run.spec, store, device, progress=False).model.eval()
+
+
+def try_it(
+    profile: Profile,
+    experiment: str,
+    kind: str = "MAT",
+    victim: int = 0,
+    target: int = 1,
+    steps: int = 300,
+    method: str | None = None,
+    store: ResultStore | None = None,
+) -> plt.Figure:
+    """Attack one pair of your choice on a trained model and show it: test image ``victim`` steered towards
+    the map of test image ``target`` (indices into the experiment's test subset) for ``steps`` steps of the
+    prototype attack (its learning rate; ``method``: its explanation method by default). Seconds on a CPU
+    for the shipped models. The figure is the motivation chapter's: victim, perturbation, manipulated image
+    and the three maps."""
+    device = resolve_device(profile.device)
+    x, _ = evaluation_images(profile, experiment)
+    for name, index in (("victim", victim), ("target", target)):
+        if not 0 <= index < len(x):
+            raise ConfigError(
+                f"{name}={index!r} is not allowed: an index into the {len(x)} test images of {experiment!r}"
+            )
+    if steps < 1:
+        raise ConfigError(f"steps={steps!r} is not allowed: an integer >= 1")
+    model = load_model(profile, experiment, kind, profile.seeds[0], device, store)
+    cfg = attack_config(profile, method or profile.prototypes.methods[0])
+    cfg = replace(cfg, steps=steps, window=steps, trace_steps=())
+    xv, xt = x[victim : victim + 1].to(device), x[target : target + 1].to(device)
+    result = manipulate(model, xv, xt, cfg, progress=False)
+    fig = manipulation_examples(model, xv, xt, result.x_adv, cfg.method, rows=1)
+    fig.suptitle(
+        f"{experiment}, {kind}: test image {victim} steered towards the map of test image {target} "
+        f"({steps} steps; L_end/L_start = {float(result.l_end[0] / result.l_start[0]):.2f})",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    return fig

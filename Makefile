@@ -1,17 +1,20 @@
-# make book [PROFILE=smoke|cpu|paper]   execute every chapter, build HTML into _build/html
+# make book [PROFILE=smoke|cpu|paper]   fill the store (make store), execute every chapter, build HTML into _build/html
 # make test                             the test suite (unit tests + every chapter in the smoke profile)
 # make lint                             ruff format --check and ruff check over lib, book, tests, scripts, benchmarks
 # make sweep | prototypes | landscapes  fill the result store for one stage without building the book
 # make check-book                       open every page of _build/html in headless Chromium (offline); fail on raw
 #                                       LaTeX, broken images, progress bars, raw Markdown tables, console errors;
 #                                       full-page screenshots in _build/screenshots/
-# make store [PROFILE=..] [ENGINE=local|ray] [WORKERS=N]   every store entry the book needs (python -m lib.plan)
+# make store [PROFILE=..] [ENGINE=local|ray] [WORKERS=N]   every store entry the book needs (python -m lib.plan);
+#                                       cpu: Ray, one worker per (cores / the profile's threads); else local
 # make paper-dry                        the paper profile's exact code path at toy size on the CPU (minutes)
 # make publish [PROFILE=cpu]            write published/<profile>/ (what the book reads) from a filled store,
 #                                       and the README's findings table from it (python -m lib.publish)
 # make verify-published [PROFILE=cpu]   recompute a sample from an empty store, compare with the snapshot
 PROFILE ?= cpu
-ENGINE ?= local
+# cpu: Ray with single-thread workers does about 1.3x the work per hour of one 2-thread process on 2 cores
+# (issue 20); smoke's tasks take seconds and paper runs on a GPU, both in one process.
+ENGINE ?= $(if $(filter cpu,$(PROFILE)),ray,local)
 WORKERS ?=
 PYTHON ?= python3
 VENV := .venv
@@ -30,7 +33,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-book: $(STAMP)
+book: store
 	$(BIN)/python scripts/build_book.py --profile $(PROFILE)
 
 check-book: $(STAMP)

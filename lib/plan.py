@@ -234,7 +234,13 @@ def run_ray(
     device = setup_runtime(profile)
     env = {
         k: os.environ[k]
-        for k in ("DATA_DIR", "DATA_DOWNLOAD", "CUBLAS_WORKSPACE_CONFIG")
+        for k in (
+            "DATA_DIR",
+            "DATA_DOWNLOAD",
+            "CUBLAS_WORKSPACE_CONFIG",
+            "RESULTS_PUBLISHED",
+            "STORE_TRACE",
+        )
         if k in os.environ
     }
     runtime_env = {
@@ -244,17 +250,22 @@ def run_ray(
             "TQDM_DISABLE": "1",
         }
     }
+    tasks = plan(profile, store, device)
+    if all(t.done(store) for t in tasks):
+        return []  # nothing to compute: no cluster to start
     if address:
         ray.init(address=address, runtime_env=runtime_env, log_to_driver=False)
     else:
+        # by default one worker per `threads` cores of this machine, so the cores are not oversubscribed
+        workers = workers or max(1, (os.cpu_count() or 1) // profile.threads)
         ray.init(
-            num_cpus=workers or os.cpu_count(),
+            num_cpus=workers,
             runtime_env=runtime_env,
             log_to_driver=False,
             include_dashboard=False,
         )
     remote = ray.remote(num_cpus=1, num_gpus=gpus_per_task, max_retries=0)(_ray_worker)
-    tasks, failures = plan(profile, store, device), []
+    failures = []
     limit = workers or int(ray.cluster_resources().get("CPU", 1))
     try:
         for group in stages(tasks):
@@ -302,7 +313,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--engine", choices=ENGINES, default="local")
     parser.add_argument(
-        "--workers", type=int, help="tasks at once on Ray (default: the cluster's CPUs)"
+        "--workers",
+        type=int,
+        help="tasks at once on Ray (default: a local cluster's cores / the profile's threads; "
+        "on --address, the cluster's CPUs)",
     )
     parser.add_argument(
         "--address",

@@ -178,6 +178,7 @@ def publish(
         store.entry("models", run.spec.store_config()).key
         for _, _, run in pretrained_runs(profile, store, device)
     } | loaded
+    out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
         sizes: dict[str, int] = {}

@@ -358,12 +358,15 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{len(tasks)} tasks, {done} done, {len(tasks) - done} to do")
             return
         run = time.strftime("%Y-%m-%dT%H:%M:%S")
+        workers = args.workers or (
+            None if args.address else max(1, (os.cpu_count() or 1) // profile.threads)
+        )
         if args.engine == "ray":
             failures = run_ray(
                 args.profile,
                 overrides,
                 store,
-                args.workers,
+                workers,
                 args.address,
                 args.gpus_per_task,
                 run,
@@ -371,20 +374,21 @@ def main(argv: list[str] | None = None) -> None:
         else:
             failures = run_local(profile, store, device, run)
         computed = sum(r["run"] == run for r in read_log(store)[0])
-        _append(
-            store,
-            {
-                "run": run,
-                "profile": args.profile,
-                "engine": args.engine,
-                "workers": args.workers if args.engine == "ray" else 1,
-                "threads": profile.threads,
-                "computed": computed,
-                "failed": len(failures),
-                "wall_seconds": round(time.perf_counter() - t0, 1),
-                "peak_memory_mib": round(peak_memory_mib(), 1),
-            },
-        )
+        if computed or failures:  # a run that found everything stored leaves no trace
+            _append(
+                store,
+                {
+                    "run": run,
+                    "profile": args.profile,
+                    "engine": args.engine,
+                    "workers": workers if args.engine == "ray" else 1,
+                    "threads": profile.threads,
+                    "computed": computed,
+                    "failed": len(failures),
+                    "wall_seconds": round(time.perf_counter() - t0, 1),
+                    "peak_memory_mib": round(peak_memory_mib(), 1),
+                },
+            )
     for task, error in failures:
         print(f"FAILED [{task.stage}] {task.label}: {error}")
     print(

@@ -91,15 +91,6 @@ def plan_entries(
     return out, missing
 
 
-def _entry_at(store: ResultStore, kind: str, key: str) -> Entry | None:
-    """The entry (kind, key) of ``store`` from its stored config, in any layer; None when absent."""
-    for layer in [store.root, *store.published]:
-        cfg = layer / kind / key / "config.json"
-        if cfg.exists():
-            return store.entry(kind, json.loads(cfg.read_text()))
-    return None
-
-
 def _files(entry: Entry) -> list[str]:
     names = set()
     for folder in (entry.published, entry.path):
@@ -184,7 +175,7 @@ def publish(
         sizes: dict[str, int] = {}
         counts: dict[str, int] = {}
         for (kind, key), stage in sorted(entries.items()):
-            entry = _entry_at(store, kind, key)
+            entry = store.entry_by_key(kind, key)
             if entry is None:  # looked up by a page but never stored (a presence check)
                 continue
             files = copy_entry(

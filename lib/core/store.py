@@ -293,6 +293,15 @@ class ResultStore:
         )
         return Entry(self.root / kind / key, kind, config, published)
 
+    def entry_by_key(self, kind: str, key: str) -> Entry | None:
+        """The entry ``kind/key`` from its stored config, in the writable root or a published layer; None when
+        no layer holds it."""
+        for layer in [self.root, *self.published]:
+            cfg = layer / kind / key / "config.json"
+            if cfg.exists():
+                return self.entry(kind, json.loads(cfg.read_text()))
+        return None
+
     def entries(self, kind: str) -> list[Entry]:
         """Every entry of a kind that has a readable config, in the writable root or a published layer
         (each key once)."""

@@ -34,7 +34,7 @@ import pandas as pd
 import torch
 
 from lib.core.errors import StoreError
-from lib.core.profile import Profile
+from lib.core.profile import Profile, setup_runtime
 from lib.core.store import (
     PROJECT_ROOT,
     WITHHELD_SUFFIX,
@@ -447,49 +447,56 @@ def verify(
     experiment = experiment or profile.run[-1]
     seed = profile.seeds[0]
     rows = []
-    with tempfile.TemporaryDirectory() as work:
-        new = ResultStore(Path(work) / "new", published=[])
-        pub = ResultStore(Path(work) / "pub", published=[snapshot / "store"])
-        wanted = [
-            (stage, label.format(e=experiment, s=seed)) for stage, label in VERIFY_TASKS
-        ]
-        tasks = {(t.stage, t.label): t for t in plan(profile, new, device)}
-        for stage, label in wanted:
-            if (stage, label) not in tasks:
-                raise StoreError(
-                    f"the {profile.name} plan has no task [{stage}] {label}"
+    # results depend on the thread count: recompute under the profile's runtime, then give the caller theirs back
+    threads = torch.get_num_threads()
+    setup_runtime(profile)
+    try:
+        with tempfile.TemporaryDirectory() as work:
+            new = ResultStore(Path(work) / "new", published=[])
+            pub = ResultStore(Path(work) / "pub", published=[snapshot / "store"])
+            wanted = [
+                (stage, label.format(e=experiment, s=seed))
+                for stage, label in VERIFY_TASKS
+            ]
+            tasks = {(t.stage, t.label): t for t in plan(profile, new, device)}
+            for stage, label in wanted:
+                if (stage, label) not in tasks:
+                    raise StoreError(
+                        f"the {profile.name} plan has no task [{stage}] {label}"
+                    )
+                task = tasks[(stage, label)]
+                t0 = time.perf_counter()
+                run_task(task, new)
+                cfg = task.config()
+                print(
+                    f"[verify] [{stage}] {label}: recomputed in {time.perf_counter() - t0:.0f} s",
+                    flush=True,
                 )
-            task = tasks[(stage, label)]
-            t0 = time.perf_counter()
-            run_task(task, new)
-            cfg = task.config()
-            print(
-                f"[verify] [{stage}] {label}: recomputed in {time.perf_counter() - t0:.0f} s",
-                flush=True,
-            )
-            rows += compare_entries(
-                f"[{stage}] {label}",
-                new.entry(task.kind, cfg),
-                pub.entry(task.kind, cfg),
-            )
-        sep = [
-            (k, r)
-            for n, k, r in pretrained_runs(profile, pub, device)
-            if n == experiment and k in ("SEP_pos", "SEP_neg")
-        ]
-        for kind, run in sep[:1]:
-            t0 = time.perf_counter()
-            get_model(run.spec, new, device, progress=False)
-            print(
-                f"[verify] {run.label}: retrained in {time.perf_counter() - t0:.0f} s",
-                flush=True,
-            )
-            cfg = run.spec.store_config()
-            rows += compare_entries(
-                f"[models] {experiment} {kind} seed {seed}",
-                new.entry("models", cfg),
-                pub.entry("models", cfg),
-            )
+                rows += compare_entries(
+                    f"[{stage}] {label}",
+                    new.entry(task.kind, cfg),
+                    pub.entry(task.kind, cfg),
+                )
+            sep = [
+                (k, r)
+                for n, k, r in pretrained_runs(profile, pub, device)
+                if n == experiment and k in ("SEP_pos", "SEP_neg")
+            ]
+            for kind, run in sep[:1]:
+                t0 = time.perf_counter()
+                get_model(run.spec, new, device, progress=False)
+                print(
+                    f"[verify] {run.label}: retrained in {time.perf_counter() - t0:.0f} s",
+                    flush=True,
+                )
+                cfg = run.spec.store_config()
+                rows += compare_entries(
+                    f"[models] {experiment} {kind} seed {seed}",
+                    new.entry("models", cfg),
+                    pub.entry("models", cfg),
+                )
+    finally:
+        torch.set_num_threads(threads)
     return pd.DataFrame(rows)
 
 

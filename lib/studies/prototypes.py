@@ -473,7 +473,8 @@ def attack_timing(
 
 def timing_config(profile: Profile, device: str) -> dict:
     """What the stored attack timing depends on: the reference model, the batch sizes, the attack, the
-    device and the thread count."""
+    device and the profile's thread count (which ``setup_runtime`` applies; the key is read from the
+    configuration, not from the process, so checking a snapshot does not depend on the caller's threads)."""
     v = profile.prototypes.validation
     name = validation_experiments(profile)[0]
     return {
@@ -482,7 +483,7 @@ def timing_config(profile: Profile, device: str) -> dict:
         "steps": v.timing_steps,
         "attack": to_dict(attack_config(profile, profile.prototypes.methods[0])),
         "device": device,
-        "threads": torch.get_num_threads(),
+        "threads": profile.threads,
         "rule": "marginal",
     }
 

@@ -136,7 +136,46 @@ def read_log(store: ResultStore) -> tuple[list[dict], list[dict]]:
     records = [json.loads(line) for line in path.read_text().splitlines() if line]
     runs = [r for r in records if "wall_seconds" in r]
     latest = {(r["kind"], r["key"] or r["label"]): r for r in records if "stage" in r}
-    return list(latest.values()), runs
+    return list(latest.values()), sorted(
+        runs + interrupted_runs(records, runs), key=lambda r: r["run"]
+    )
+
+
+def interrupted_runs(records: list[dict], runs: list[dict]) -> list[dict]:
+    """A run record (``wall_seconds`` None, ``interrupted`` True) for every run that logged tasks but never
+    its own closing record (killed): its computed count and task time are known, its wall time is not."""
+    finished = {r["run"] for r in runs}
+    open_runs: dict[str, list[float]] = {}
+    for r in records:
+        if "stage" in r and r["run"] not in finished:
+            entry = open_runs.setdefault(r["run"], [0, 0.0])
+            entry[0] += 1
+            entry[1] += r["seconds"]
+    return [
+        {
+            "run": run,
+            "computed": int(n),
+            "task_seconds": seconds,
+            "wall_seconds": None,
+            "interrupted": True,
+        }
+        for run, (n, seconds) in open_runs.items()
+    ]
+
+
+def describe_run(r: dict) -> str:
+    """One line about a run record of ``read_log``: engine, workers, threads, computed, wall time; an
+    interrupted run says that its wall time is unknown."""
+    if r.get("interrupted"):
+        return (
+            f"run {r['run']}: {r['computed']} computed ({r['task_seconds'] / 3600:.2f} h of task time), "
+            "interrupted: no closing record, so its wall time and peak memory are unknown"
+        )
+    return (
+        f"run {r['run']}: {r['computed']} computed, wall {r['wall_seconds'] / 3600:.2f} h, engine "
+        f"{r['engine']}, workers {r['workers']}, threads {r['threads']}, peak memory "
+        f"{r['peak_memory_mib']:.0f} MiB, {r['failed']} failed"
+    )
 
 
 def time_table(tasks: list[dict], by: str) -> list[tuple[str, int, float, float]]:
@@ -166,11 +205,7 @@ def print_times(store: ResultStore) -> None:
     hours = sum(r["seconds"] for r in tasks) / 3600
     print(f"{len(tasks)} entries computed, {hours:.2f} h of task time in all")
     for r in runs:
-        print(
-            f"run {r['run']}: {r['computed']} computed, wall {r['wall_seconds'] / 3600:.2f} h, engine "
-            f"{r['engine']}, workers {r['workers']}, threads {r['threads']}, peak memory "
-            f"{r['peak_memory_mib']:.0f} MiB, {r['failed']} failed"
-        )
+        print(describe_run(r))
 
 
 def run_local(

@@ -231,14 +231,34 @@ def check_limits(sizes: dict[str, int]) -> None:
         )
     if total > MAX_TOTAL_MB:
         raise StoreError(
-            f"the snapshot is {total:.1f} MB: at most {MAX_TOTAL_MB} MB in all"
+            f"the snapshot is {total:.1f} MB: at most {MAX_TOTAL_MB} MB in all; the largest parts: "
+            + ", ".join(
+                f"{part} {mb:.1f} MB ({n} files)"
+                for part, mb, n in size_parts(sizes)[:5]
+            )
         )
+
+
+def size_parts(sizes: dict[str, int]) -> list[tuple[str, float, int]]:
+    """(part, MB, files) per store kind and file name (``models/*/model.pt``), largest first: where a
+    snapshot's bytes go."""
+    parts: dict[str, list[float]] = {}
+    for name, size in sizes.items():
+        bits = name.split("/")
+        part = f"{bits[1]}/*/{bits[-1]}" if bits[0] == "store" else name
+        entry = parts.setdefault(part, [0.0, 0])
+        entry[0] += size / 2**20
+        entry[1] += 1
+    return sorted(
+        ((p, mb, int(n)) for p, (mb, n) in parts.items()), key=lambda t: -t[1]
+    )
 
 
 def snapshot_readme(m: dict) -> str:
     """The snapshot's README, from its manifest."""
     runs = m["runs"]
-    wall = sum(r["wall_seconds"] for r in runs) / 3600
+    wall = sum(r["wall_seconds"] or 0.0 for r in runs) / 3600
+    interrupted = sum(bool(r.get("interrupted")) for r in runs)
     lines = [
         f"# Published results of the `{m['profile']}` profile",
         "",
@@ -251,11 +271,19 @@ def snapshot_readme(m: dict) -> str:
         f"- commit: `{m['commit']}`; written {m['created']}",
         f"- machine: {m['machine']['platform']}, {m['machine']['cpus']} CPUs, Python "
         f"{m['machine']['python']}, torch {m['machine']['torch']}",
-        f"- the store was filled by {len(runs)} run(s) of `lib.plan`, {wall:.2f} h of wall time in all "
-        f"({m['task_hours']:.2f} h of task time); each run: "
+        f"- the store was filled by {len(runs)} run(s) of `lib.plan` ({m['task_hours']:.2f} h of task time "
+        f"in all), {wall:.2f} h of wall time in the runs that finished"
+        + (
+            f" (the wall time of {interrupted} interrupted run(s) is unknown)"
+            if interrupted
+            else ""
+        )
+        + "; each run: "
         + "; ".join(
-            f"{r['run']} {r['engine']} engine, {r['workers']} worker(s) x {r['threads']} thread(s), "
-            f"{r['computed']} computed in {r['wall_seconds'] / 3600:.2f} h"
+            f"{r['run']}: {r['computed']} computed, interrupted (no closing record)"
+            if r.get("interrupted")
+            else f"{r['run']} {r['engine']} engine, {r['workers']} worker(s) x {r['threads']} thread(s), "
+            f"{r['computed']} computed in {r['wall_seconds'] / 3600:.2f} h, {r['failed']} failed"
             for r in runs
         ),
         f"- {sum(m['entries'].values())} entries ("

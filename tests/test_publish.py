@@ -25,8 +25,10 @@ from lib.publish import (
     README_END,
     README_START,
     check,
+    check_limits,
     publish,
     results_markdown,
+    size_parts,
     verify,
     with_results,
 )
@@ -146,3 +148,24 @@ def test_the_readme_table_has_one_row_per_claim_with_its_chapter(published, tmp_
     )
     with pytest.raises(StoreError, match="markers"):
         with_results("no markers", table)
+
+
+def test_an_oversized_snapshot_is_refused_naming_where_its_bytes_go():
+    mib = 2**20
+    sizes = {
+        "store/models/a/model.pt": 3 * mib,
+        "store/models/b/model.pt": 3 * mib,
+        "store/models/a/metrics.json": 100,
+        "plan-log.jsonl": 10,
+    }
+    assert size_parts(sizes)[0] == ("models/*/model.pt", 6.0, 2)
+    check_limits(sizes)  # within the limits: no error
+    with pytest.raises(StoreError, match=r"store/models/a/model.pt is 6.0 MB"):
+        check_limits({"store/models/a/model.pt": 6 * mib})
+    many = {f"store/models/{i}/model.pt": 4 * mib for i in range(8)}
+    with pytest.raises(
+        StoreError,
+        match=r"the snapshot is 32.0 MB: at most 30.0 MB in all; the largest parts: "
+        r"models/\*/model.pt 32.0 MB \(8 files\)",
+    ):
+        check_limits(many)

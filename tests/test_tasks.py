@@ -145,3 +145,38 @@ def test_a_failing_task_is_reported_and_the_others_go_on(tmp_path):
         line for line in listing.stdout.splitlines()[:-1] if line.endswith("to do")
     ]
     assert lines and all(line.startswith("validation") for line in lines)
+
+
+def test_a_killed_run_is_read_as_interrupted_with_its_task_time(tmp_path):
+    from lib.core.store import ResultStore
+    from lib.plan import RUN_LOG, describe_run, read_log
+
+    def task(run, key, seconds):
+        return {"run": run, "stage": "models", "label": key, "kind": "models"} | {
+            "key": key,
+            "seconds": seconds,
+        }
+
+    closing = {"run": "B", "computed": 1, "wall_seconds": 7200.0, "engine": "ray"}
+    closing |= {"workers": 2, "threads": 1, "peak_memory_mib": 900.0, "failed": 0}
+    # run A was killed after two entries (no closing record); run B recomputed one of them and finished
+    log = [task("A", "k1", 1800.0), task("A", "k2", 3600.0), task("B", "k2", 60.0)]
+    store = ResultStore(tmp_path / "s")
+    store.root.mkdir(parents=True)
+    (store.root / RUN_LOG).write_text(
+        "".join(json.dumps(r) + "\n" for r in [*log, closing])
+    )
+    tasks_, runs = read_log(store)
+    assert sorted((t["key"], t["run"]) for t in tasks_) == [("k1", "A"), ("k2", "B")]
+    assert [r["run"] for r in runs] == ["A", "B"]
+    assert runs[0] == {
+        "run": "A",
+        "computed": 2,
+        "task_seconds": 5400.0,
+        "wall_seconds": None,
+        "interrupted": True,
+    }
+    assert "interrupted" in describe_run(
+        runs[0]
+    ) and "1.50 h of task time" in describe_run(runs[0])
+    assert "wall 2.00 h" in describe_run(runs[1])

@@ -19,17 +19,19 @@ from lib.core.profile import Profile
 DASH = "—"
 
 
+# A cell may wrap (an interval moves under its estimate) so that a table with many interval columns fits the
+# page's width instead of hiding its last columns behind a sideways scroll.
 TABLE_STYLE = [
-    {"selector": "", "props": [("font-size", "0.85em")]},
+    {"selector": "", "props": [("font-size", "0.8em")]},
     {
         "selector": "th",
         "props": [
             ("text-align", "left"),
-            ("padding", "2px 8px"),
+            ("padding", "2px 6px"),
             ("vertical-align", "bottom"),
         ],
     },
-    {"selector": "td", "props": [("padding", "2px 8px"), ("white-space", "nowrap")]},
+    {"selector": "td", "props": [("padding", "2px 6px")]},
 ]
 
 

@@ -47,7 +47,7 @@ from lib.core.store import (
 from lib.pipeline.cli import load, stage_parser, user_errors
 from lib.pipeline.task import NOT_NEEDED, run_task
 from lib.pipeline.training import get_model
-from lib.plan import RUN_LOG, plan, read_log
+from lib.plan import RUN_LOG, describe_run, plan, read_log
 from lib.pretrained import pretrained_runs
 
 MAX_TOTAL_MB = 30.0
@@ -278,14 +278,8 @@ def snapshot_readme(m: dict) -> str:
             if interrupted
             else ""
         )
-        + "; each run: "
-        + "; ".join(
-            f"{r['run']}: {r['computed']} computed, interrupted (no closing record)"
-            if r.get("interrupted")
-            else f"{r['run']} {r['engine']} engine, {r['workers']} worker(s) x {r['threads']} thread(s), "
-            f"{r['computed']} computed in {r['wall_seconds'] / 3600:.2f} h, {r['failed']} failed"
-            for r in runs
-        ),
+        + "; "
+        + "; ".join(describe_run(r) for r in runs),
         f"- {sum(m['entries'].values())} entries ("
         + ", ".join(f"{k} {n}" for k, n in sorted(m["entries"].items()))
         + f"), {m['files']} files, {m['bytes'] / 2**20:.1f} MB",

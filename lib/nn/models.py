@@ -15,6 +15,7 @@ from torchvision.models.resnet import BasicBlock, ResNet
 
 from lib.core.errors import ConfigError
 from lib.core.settings import ACTIVATIONS, MODELS, ModelConfig
+from lib.nn.pooling import MaxPool2d
 
 
 def make_activation(name: str, softplus_beta: float = 10.0) -> nn.Module:
@@ -46,7 +47,8 @@ class Normalize(nn.Module):
 class ConvNet(nn.Module):
     """Two conv-act-maxpool blocks, adaptive pooling to 4x4, then a two-layer head.
 
-    Adaptive pooling makes it work on 8x8, 28x28 and 32x32 inputs without being told the size.
+    Adaptive pooling makes it work on 8x8, 28x28 and 32x32 inputs without being told the size. The max pools
+    are ``lib.nn.pooling.MaxPool2d``: ``nn.MaxPool2d``'s results, faster on the CPU.
     """
 
     def __init__(
@@ -62,10 +64,10 @@ class ConvNet(nn.Module):
         self.features = nn.Sequential(
             nn.Conv2d(in_channels, width, 3, padding=1),
             act(),
-            nn.MaxPool2d(2),
+            MaxPool2d(2),
             nn.Conv2d(width, 2 * width, 3, padding=1),
             act(),
-            nn.MaxPool2d(2),
+            MaxPool2d(2),
             nn.AdaptiveAvgPool2d(4),
         )
         self.head = nn.Sequential(

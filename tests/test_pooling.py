@@ -41,25 +41,35 @@ def _derivatives(pool: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
     return [y.detach(), g.detach(), h.detach(), k]
 
 
+LAYOUTS = {
+    "contiguous": lambda x: x,
+    "channels-last": lambda x: x.contiguous(memory_format=torch.channels_last),
+    "both (one channel)": lambda x: x[:, :1],
+}
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("settings", SETTINGS)
-def test_max_pool_is_bit_identical_to_torch_to_third_order(settings):
-    x = _inputs()
+def test_max_pool_is_bit_identical_to_torch_to_third_order(settings, layout):
+    x = LAYOUTS[layout](_inputs())
     ours = _derivatives(MaxPool2d(**settings), x)
     ref = _derivatives(nn.MaxPool2d(**settings), x)
+    assert (
+        ours[0].stride() == ref[0].stride()
+    )  # the next layer sees the layout it would have seen
     assert ours[3].abs().sum() > 0  # the third derivative is not trivially zero
     for a, b in zip(ours, ref):
         assert a.shape == b.shape and torch.equal(a, b)
 
 
 def test_max_pool_takes_the_channels_last_path_and_keeps_the_first_of_tied_maxima():
-    x = torch.zeros(
-        1, 1, 2, 2, requires_grad=True
-    )  # four tied maxima: torch routes to the first
+    # two channels (one channel would read as channels-last too); four tied maxima each: torch routes to the first
+    x = torch.zeros(1, 2, 2, 2, requires_grad=True)
     y = MaxPool2d(2)(x)
     assert type(y.grad_fn).__name__ == "_ChannelsLastMaxPoolBackward"
     assert y.is_contiguous()
     y.sum().backward()
-    assert x.grad.flatten().tolist() == [1.0, 0.0, 0.0, 0.0]
+    assert x.grad.flatten().tolist() == [1.0, 0.0, 0.0, 0.0] * 2
 
 
 def test_convnet_trains_explains_and_attacks_as_with_torch_pooling():
@@ -73,6 +83,9 @@ def test_convnet_trains_explains_and_attacks_as_with_torch_pooling():
             ref.features[i] = nn.MaxPool2d(m.kernel_size)
     assert sum(isinstance(m, MaxPool2d) for m in ours.modules()) == 2
     x, y = torch.rand(6, 1, 28, 28), torch.randint(0, 10, (6,))
+    x_cl = torch.rand(6, 8, 8, 1).permute(
+        0, 3, 1, 2
+    )  # (N, 1, H, W) read as channels-last by the conv
 
     def weight_grads(net, loss_fn):
         net.zero_grad()
@@ -89,6 +102,10 @@ def test_convnet_trains_explains_and_attacks_as_with_torch_pooling():
     for loss_fn in (train_loss, sep_loss):
         for a, b in zip(weight_grads(ours, loss_fn), weight_grads(ref, loss_fn)):
             assert torch.equal(a, b)
+    assert ours.features[0](x_cl).is_contiguous(memory_format=torch.channels_last)
+    x = x_cl  # a batch of 8x8 digits takes this layout; the whole net then runs channels-last
+    for a, b in zip(weight_grads(ours, train_loss), weight_grads(ref, train_loss)):
+        assert torch.equal(a, b)
 
     def attack_grad(net):
         twin = softplus_twin(net.eval(), 10.0)

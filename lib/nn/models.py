@@ -15,6 +15,7 @@ from torchvision.models.resnet import BasicBlock, ResNet
 
 from lib.core.errors import ConfigError
 from lib.core.settings import ACTIVATIONS, MODELS, ModelConfig
+from lib.nn.conv import freeze_convolutions
 from lib.nn.pooling import MaxPool2d
 
 
@@ -216,7 +217,8 @@ def softplus_twin(model: nn.Module, beta: float) -> nn.Module:
     if not beta > 0:
         raise ConfigError(f"beta={beta!r} is not allowed: expected a positive number")
     twin = copy.deepcopy(model)
-    return _replace_relus(twin, lambda: TwinSoftplus(beta=beta))
+    # Its convolutions skip the unused weight gradients of double backward while frozen (same results).
+    return freeze_convolutions(_replace_relus(twin, lambda: TwinSoftplus(beta=beta)))
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -3,6 +3,7 @@
 Prints: attack throughput in pair-steps per second, batched (100 pairs) against one pair at a time; the cost
 of one attack step relative to one training step (forward + backward + SGD) on the same batch; peak memory.
 Usage: python benchmarks/bench_manipulate.py [--device cpu|cuda] [--threads 2] [--pairs 100] [--steps 30]
+       [--glibc-default-malloc]
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import time
 import torch
 import torch.nn.functional as F
 
+from lib.core.memory import keep_freed_memory
 from lib.measure.manipulate import ManipulationConfig, manipulate
 from lib.nn.models import build_model
 
@@ -46,7 +48,14 @@ def main() -> None:
     ap.add_argument(
         "--single-pairs", type=int, default=5, help="pairs timed one at a time"
     )
+    ap.add_argument(
+        "--glibc-default-malloc",
+        action="store_true",
+        help="leave glibc's allocator as it is (the pipeline keeps freed memory: lib.core.memory)",
+    )
     args = ap.parse_args()
+    kept = False if args.glibc_default_malloc else keep_freed_memory()
+    print(f"freed memory kept for reuse (lib.core.memory): {kept}")
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     dev = args.device

@@ -15,6 +15,7 @@ import time
 
 import torch
 
+from lib.core.memory import keep_freed_memory
 from lib.core.settings import AttackConfig, SepConfig, TrainConfig
 from lib.nn.models import build_model
 from lib.pipeline.training import batch_loss
@@ -60,7 +61,14 @@ def main() -> None:
         default=None,
         help="default: 16 (ConvNet), 4 (ResNet-18, the cpu arm)",
     )
+    ap.add_argument(
+        "--glibc-default-malloc",
+        action="store_true",
+        help="leave glibc's allocator as it is (the pipeline keeps freed memory: lib.core.memory)",
+    )
     args = ap.parse_args()
+    kept = False if args.glibc_default_malloc else keep_freed_memory()
+    print(f"freed memory kept for reuse (lib.core.memory): {kept}")
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     dev = args.device

@@ -25,6 +25,7 @@ import torch
 import yaml
 
 from lib.core.errors import ConfigError, check
+from lib.core.memory import keep_freed_memory
 from lib.core.schema import from_dict
 from lib.core.settings import (
     DATASETS,
@@ -617,9 +618,11 @@ def resolve_device(spec: str = "auto") -> str:
 
 
 def setup_runtime(profile: Profile) -> str:
-    """Apply the profile's thread count and determinism settings; return the resolved device."""
+    """Apply the profile's thread count, determinism settings and the allocator setting of
+    ``lib.core.memory``; return the resolved device."""
 
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    keep_freed_memory()  # freed tensors stay in the heap for the next step (lib.core.memory)
     torch.set_num_threads(profile.threads)
     device = resolve_device(profile.device)
     # Some CUDA kernels have no deterministic variant: warn there instead of failing, once per kernel and process

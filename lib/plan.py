@@ -32,6 +32,7 @@ import os
 import resource
 import time
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 import ray
@@ -85,6 +86,7 @@ def stages(tasks: list[Task]) -> list[list[int]]:
 
 
 RUN_LOG = "plan-log.jsonl"
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"  # a run's id (its start) and each task's finishing time, local time
 
 
 def _append(store: ResultStore, record: Mapping[str, Any]) -> None:
@@ -113,6 +115,7 @@ def _say(
                 "kind": task.kind,
                 "key": task.key(store),
                 "seconds": round(seconds, 3),
+                "finished": time.strftime(TIME_FORMAT),
             },
         )
 
@@ -143,33 +146,57 @@ def read_log(store: ResultStore) -> tuple[list[dict], list[dict]]:
 
 def interrupted_runs(records: list[dict], runs: list[dict]) -> list[dict]:
     """A run record (``wall_seconds`` None, ``interrupted`` True) for every run that logged tasks but never
-    its own closing record (killed): its computed count and task time are known, its wall time is not."""
+    its own closing record (killed): its computed count and task time are known, its wall time is not. Task
+    records that carry their finishing time give ``wall_at_least``: the seconds from the run's start (its id)
+    to its last logged task, a lower bound on its wall time (None for older logs)."""
     finished = {r["run"] for r in runs}
-    open_runs: dict[str, list[float]] = {}
+    open_runs: dict[str, dict] = {}
     for r in records:
         if "stage" in r and r["run"] not in finished:
-            entry = open_runs.setdefault(r["run"], [0, 0.0])
-            entry[0] += 1
-            entry[1] += r["seconds"]
-    return [
-        {
-            "run": run,
-            "computed": int(n),
-            "task_seconds": seconds,
-            "wall_seconds": None,
-            "interrupted": True,
-        }
-        for run, (n, seconds) in open_runs.items()
-    ]
+            entry = open_runs.setdefault(
+                r["run"],
+                {
+                    "run": r["run"],
+                    "computed": 0,
+                    "task_seconds": 0.0,
+                    "wall_seconds": None,
+                    "interrupted": True,
+                    "last": None,
+                },
+            )
+            entry["computed"] += 1
+            entry["task_seconds"] += r["seconds"]
+            if "finished" in r:
+                entry["last"] = max(entry["last"] or r["finished"], r["finished"])
+    out = []
+    for entry in open_runs.values():
+        last = entry.pop("last")
+        entry["wall_at_least"] = (
+            None if last is None else _seconds_between(entry["run"], last)
+        )
+        out.append(entry)
+    return out
+
+
+def _seconds_between(start: str, end: str) -> float:
+    """Seconds from ``start`` to ``end``, both in ``TIME_FORMAT``."""
+    t0, t1 = (datetime.strptime(t, TIME_FORMAT) for t in (start, end))
+    return (t1 - t0).total_seconds()
 
 
 def describe_run(r: dict) -> str:
     """One line about a run record of ``read_log``: engine, workers, threads, computed, wall time; an
-    interrupted run says that its wall time is unknown."""
+    interrupted run says what is known of its wall time."""
     if r.get("interrupted"):
+        wall = (
+            "its wall time and peak memory are unknown"
+            if r.get("wall_at_least") is None
+            else f"its wall time is at least {r['wall_at_least'] / 3600:.2f} h (start to last logged "
+            "task) and its peak memory is unknown"
+        )
         return (
             f"run {r['run']}: {r['computed']} computed ({r['task_seconds'] / 3600:.2f} h of task time), "
-            "interrupted: no closing record, so its wall time and peak memory are unknown"
+            f"interrupted: no closing record, so {wall}"
         )
     return (
         f"run {r['run']}: {r['computed']} computed, wall {r['wall_seconds'] / 3600:.2f} h, engine "
@@ -392,7 +419,7 @@ def main(argv: list[str] | None = None) -> None:
             done = sum(t.done(store) for t in tasks)
             print(f"{len(tasks)} tasks, {done} done, {len(tasks) - done} to do")
             return
-        run = time.strftime("%Y-%m-%dT%H:%M:%S")
+        run = time.strftime(TIME_FORMAT)
         workers = args.workers or (
             None if args.address else max(1, (os.cpu_count() or 1) // profile.threads)
         )

@@ -98,6 +98,7 @@ def test_local_then_rerun_computes_nothing(tmp_path):
         for line in (tmp_path / "s" / "plan-log.jsonl").read_text().splitlines()
     ]
     runs = [r for r in records if "wall_seconds" in r]
+    assert all(r["finished"] >= r["run"] for r in records if "stage" in r)
     n_computed = first.stdout.count(": computed in ")
     assert len(records) - len(runs) == n_computed
     assert [r["computed"] for r in runs] == [
@@ -175,8 +176,29 @@ def test_a_killed_run_is_read_as_interrupted_with_its_task_time(tmp_path):
         "task_seconds": 5400.0,
         "wall_seconds": None,
         "interrupted": True,
+        "wall_at_least": None,  # this log's task records carry no finishing times
     }
     assert "interrupted" in describe_run(
         runs[0]
     ) and "1.50 h of task time" in describe_run(runs[0])
     assert "wall 2.00 h" in describe_run(runs[1])
+
+
+def test_a_killed_run_with_finishing_times_gets_a_lower_bound_on_its_wall_time(
+    tmp_path,
+):
+    from lib.core.store import ResultStore
+    from lib.plan import RUN_LOG, describe_run, read_log
+
+    start = "2026-01-01T23:00:00"
+    log = [
+        {"run": start, "stage": "models", "label": k, "kind": "models", "key": k}
+        | {"seconds": 600.0, "finished": end}
+        for k, end in (("k1", "2026-01-02T00:45:00"), ("k2", "2026-01-01T23:30:00"))
+    ]
+    store = ResultStore(tmp_path / "s")
+    store.root.mkdir(parents=True)
+    (store.root / RUN_LOG).write_text("".join(json.dumps(r) + "\n" for r in log))
+    (run,) = read_log(store)[1]
+    assert run["wall_at_least"] == 6300.0  # start to the last task, across midnight
+    assert "wall time is at least 1.75 h" in describe_run(run)

@@ -2,14 +2,15 @@
 
 PyTorch's CPU max-pool kernel for contiguous (NCHW) tensors is several times slower than its channels-last
 kernel: on the cpu profile's ConvNet (100 x 16 x 28 x 28) 5.4 ms against 0.55 ms on one thread, which made
-the two pools about a third of a training step. For contiguous (NCHW) input ``MaxPool2d`` runs the channels-last kernel and
-returns a contiguous result, the layout ``nn.MaxPool2d`` returns; other input (channels-last, or a layout
-that is both, as a one-channel or 1x1 image can be) takes ``nn.MaxPool2d``'s own path, since the layout of
-the output decides which kernels the next layers run and so their last bits. The values are the same maxima and the indices the same positions (both kernels scan each
-window in the same order and keep the first maximum), and the backward pass is PyTorch's own
+the two pools about a third of a training step. For contiguous (NCHW) input ``MaxPool2d`` runs the
+channels-last kernel and returns a contiguous result, the layout ``nn.MaxPool2d`` returns; other input
+(channels-last, or a layout that is both, as a one-channel or 1x1 image can be) takes ``nn.MaxPool2d``'s own
+path, since the layout of the output decides which kernels the next layers run and so their last bits. The
+values are the same maxima and the indices the same positions (both kernels scan each window in the same
+order and keep the first maximum), and the backward pass is PyTorch's own
 ``max_pool2d_with_indices_backward`` with those indices, which autograd differentiates again (a gather), so
 gradients, double backward (explanation attacks, SEP) and third derivatives (curvature of the explanation
-loss) are bit-identical to ``nn.MaxPool2d``'s. ``tests/test_models.py`` checks this, ties included.
+loss) are bit-identical to ``nn.MaxPool2d``'s. ``tests/test_pooling.py`` checks this, ties included.
 """
 
 from __future__ import annotations

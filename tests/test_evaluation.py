@@ -1,9 +1,9 @@
 """A stored PGD evaluation does not depend on how its caller got the model.
 
-``get_model`` returns a stored model lazily: the network is built (drawing initial weights from the global
-generator) on first use. PGD's random start reads the same generator, so the evaluation must draw it from
-the seeded state whether or not the caller loaded the network before asking for the evaluation (a chapter
-often has; ``lib.plan``'s evaluation task has not).
+``get_model`` returns a stored model lazily: the network is built (its initial weights drawn, then
+replaced by the stored ones) on first use. PGD's random start reads the global generator, so loading must
+leave it alone: the evaluation then starts PGD from the seeded state whether or not the caller loaded the
+network before asking for the evaluation (a chapter often has; ``lib.plan``'s evaluation task has not).
 """
 
 from __future__ import annotations
@@ -52,7 +52,11 @@ def test_pgd_starts_from_the_seeded_generator_whether_or_not_the_model_was_loade
         monkeypatch, lazy, exp, ResultStore(tmp_path / "lazy")
     )
     loaded = get_model(run.spec, models, "cpu", progress=False)
+    before = torch.get_rng_state()
     assert loaded.model is not None  # the caller built the network first
+    assert torch.equal(
+        torch.get_rng_state(), before
+    )  # and loading drew nothing from the generator
     loaded_result, loaded_state = _evaluate_recording_rng(
         monkeypatch, loaded, exp, ResultStore(tmp_path / "loaded")
     )

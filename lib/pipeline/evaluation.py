@@ -77,14 +77,10 @@ def evaluate_model(
             if split == "validation"
             else load_dataset(exp.data.name, "test", exp.eval.n, exp.data.subset_seed)
         )
-        # The network is loaded before seeding: loading builds it (its initial weights are drawn from the
-        # global generator before the stored ones replace them) and may even retrain it, so seeding first
-        # would make PGD's random start depend on whether the caller had already loaded the model.
-        model = trained.model
         torch.manual_seed(EVAL_SEED)
         t0 = time.perf_counter()
         result = evaluate(
-            model,
+            trained.model,
             x,
             y,
             attack,

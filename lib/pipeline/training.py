@@ -69,7 +69,9 @@ class TrainedModel:
     """A trained model of the store: its spec, store entry, training history and collapse reason (None, or
     why the run failed: non-finite loss, chance accuracy). The network itself, ``model``, is loaded on
     first use, so a page that reads only a model's stored results never loads its weights; a model whose
-    weights a published snapshot withholds is then retrained into the writable store (see ``get_model``)."""
+    weights a published snapshot withholds is then retrained into the writable store (see ``get_model``).
+    Loading leaves the global random generators as it found them (building the network draws initial
+    weights, retraining reseeds), so what a caller seeded before first use is not disturbed by it."""
 
     def __init__(
         self,
@@ -89,7 +91,8 @@ class TrainedModel:
     @property
     def model(self) -> nn.Module:
         if self._model is None:
-            self._model = self._load()
+            with torch.random.fork_rng():
+                self._model = self._load()
         return self._model
 
     def __repr__(self) -> str:

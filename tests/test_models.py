@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -92,6 +94,27 @@ def test_twin_softplus_equals_torch_softplus_to_second_order(beta):
     assert torch.allclose(h_ours[mid], h_ref[mid], rtol=1e-9, atol=1e-12)
     y = torch.randn(5, dtype=torch.double, requires_grad=True)
     assert torch.autograd.gradgradcheck(lambda t: TwinSoftplus(beta=beta)(t), (y,))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("beta", [1.0, 10.0, 100.0, 1000.0])
+def test_twin_softplus_clamp_changes_no_value(beta, dtype):
+    """The twin clamps exp's argument where 1 + exp(...) already rounds to 1 (exp is slow on underflow):
+    its values equal the unclamped formula bit for bit, across the range and at the threshold."""
+    from lib.nn.models import TwinSoftplus
+
+    floor = math.log(torch.finfo(dtype).eps) - 2
+    edge = -floor / beta
+    x = torch.cat(
+        [
+            torch.linspace(-200, 200, 400_001, dtype=dtype) / beta,
+            torch.linspace(-1.01 * edge, -0.99 * edge, 20_001, dtype=dtype),
+            torch.linspace(0.99 * edge, 1.01 * edge, 20_001, dtype=dtype),
+        ]
+    )
+    unclamped = torch.relu(x) + torch.log(1 + torch.exp(-beta * x.abs())) / beta
+    assert (-beta * x.abs() < floor).any()  # the clamp is exercised
+    assert torch.equal(TwinSoftplus(beta=beta)(x), unclamped)
 
 
 @pytest.mark.parametrize(

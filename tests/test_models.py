@@ -117,6 +117,47 @@ def test_twin_softplus_clamp_changes_no_value(beta, dtype):
     assert torch.equal(TwinSoftplus(beta=beta)(x), unclamped)
 
 
+def test_twin_softplus_second_backward_reuses_the_slope_with_the_same_results():
+    """The attack's double backward computes each twin activation's sigmoid once (in the recorded first
+    backward) instead of twice; its input gradient, and a third derivative (the curvature's), are those of a
+    twin that recomputes the sigmoid every time, bit for bit."""
+    from torch.profiler import ProfilerActivity, profile
+
+    import lib.nn.models as models
+
+    def derivatives(net):
+        x = torch.rand(4, 1, 12, 12, requires_grad=True)
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            (g,) = torch.autograd.grad(net(x)[:, 0].sum(), x, create_graph=True)
+            (h,) = torch.autograd.grad((g**2).sum(), x, retain_graph=True)
+        sigmoids = sum(e.count for e in prof.key_averages() if e.key == "aten::sigmoid")
+        (h2,) = torch.autograd.grad((g**2).sum(), x, create_graph=True)
+        (k,) = torch.autograd.grad(h2.sin().sum(), x)
+        return (h, h2.detach(), k), sigmoids
+
+    torch.manual_seed(0)
+    twin = softplus_twin(build_model("convnet", 1, 10, width=4).eval(), 30.0)
+    twin.requires_grad_(False)
+    torch.manual_seed(1)
+    ours, ours_sigmoids = derivatives(twin)
+
+    def recomputing(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * torch.sigmoid(ctx.beta * x), None
+
+    original = models._TwinSoftplusFunction.backward
+    models._TwinSoftplusFunction.backward = staticmethod(recomputing)
+    try:
+        torch.manual_seed(1)
+        ref, ref_sigmoids = derivatives(twin)
+    finally:
+        models._TwinSoftplusFunction.backward = original
+    # three activations; the second backward reaches the input again through the two lower ones
+    assert ours_sigmoids == 3 and ref_sigmoids == 5
+    for a, b in zip(ours, ref):
+        assert a.abs().sum() > 0 and torch.equal(a, b)
+
+
 @pytest.mark.parametrize(
     "kwargs, fragment",
     [

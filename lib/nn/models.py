@@ -201,8 +201,17 @@ class _TwinSoftplusFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
-        (x,) = ctx.saved_tensors
-        return grad * torch.sigmoid(ctx.beta * x), None
+        # A double backward calls this twice: once recorded (the map) and once again to reach the input
+        # through the forward graph. The second call, unrecorded, reuses the first one's slope: the same
+        # values, one sigmoid and one product fewer over every activation. A recorded call always computes
+        # its own, so every derivative keeps its own graph.
+        slope = getattr(ctx, "slope", None)
+        if slope is None or torch.is_grad_enabled():
+            (x,) = ctx.saved_tensors
+            slope = torch.sigmoid(ctx.beta * x)
+            if torch.is_grad_enabled():
+                ctx.slope = slope
+        return grad * slope, None
 
 
 class TwinSoftplus(nn.Softplus):

@@ -2,8 +2,10 @@
 
 Prints: attack throughput in pair-steps per second, batched (100 pairs) against one pair at a time; the cost
 of one attack step relative to one training step (forward + backward + SGD) on the same batch; peak memory.
+The batched attack step and the training step are each the least over ``--repeats`` measurements, since on
+a shared machine a single measurement of either varies by a third from run to run.
 Usage: python benchmarks/bench_manipulate.py [--device cpu|cuda] [--threads 2] [--pairs 100] [--steps 30]
-       [--glibc-default-malloc]
+       [--repeats 3] [--glibc-default-malloc]
 """
 
 from __future__ import annotations
@@ -46,6 +48,9 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=100)
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument(
+        "--repeats", type=int, default=3, help="least of this many measurements"
+    )
+    ap.add_argument(
         "--single-pairs", type=int, default=5, help="pairs timed one at a time"
     )
     ap.add_argument(
@@ -63,7 +68,9 @@ def main() -> None:
     x = torch.rand(2 * args.pairs, 1, 28, 28, device=dev)
     xv, xt = x[: args.pairs], x[args.pairs :]
 
-    batched = per_step_seconds(model, xv, xt, args.steps, dev)
+    batched = min(
+        per_step_seconds(model, xv, xt, args.steps, dev) for _ in range(args.repeats)
+    )
     single = (
         sum(
             per_step_seconds(model, xv[i : i + 1], xt[i : i + 1], args.steps, dev)
@@ -92,7 +99,13 @@ def main() -> None:
     model.train()
     train_step()
     reps = 20
-    train = timed(lambda: [train_step() for _ in range(reps)], dev) / reps
+    train = (
+        min(
+            timed(lambda: [train_step() for _ in range(reps)], dev)
+            for _ in range(args.repeats)
+        )
+        / reps
+    )
     model.eval()
     print(
         f"training step on the same batch: {1000 * train:.1f} ms; attack step / training step = "

@@ -2,7 +2,8 @@
 
 Usage: python scripts/build_book.py --profile cpu [--chapter book/02_robustness_sweep.py] [--set FIELD=YAML]
        python scripts/build_book.py --mathjax-only      (only fetch and unpack the pinned MathJax)
-Exits non-zero if any chapter fails, if the build warns, or if the HTML has no figure images.
+Exits non-zero if any chapter fails, if the build warns, or if the HTML has no figure images; before any
+chapter runs, exits with one line when a dataset the chapters read is not in $DATA_DIR (`check_data`).
 
 Math renders offline: the pages load MathJax from the book's own `_static/mathjax/` (see `ensure_mathjax`),
 never from a CDN. Chapter kernels run with TQDM_DISABLE=1, so no progress bar is written into a page.
@@ -21,6 +22,7 @@ import tarfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import jupytext
 import papermill
@@ -120,6 +122,43 @@ def toc_chapters() -> list[Path]:
     return [ROOT / f"{f}.py" for f in files if (ROOT / f"{f}.py").exists()]
 
 
+def book_datasets(profile: Any) -> list[str]:
+    """The datasets whose images the chapters read even when every result comes from the store (the
+    motivation, validation and "Try it" cells draw test images): those of the experiments the book runs,
+    trains SEP on, validates on or attacks across methods."""
+    names = [
+        *profile.run,
+        *profile.sep.lambdas,
+        *profile.sep.extra_experiments,
+        *profile.prototypes.validation.experiments,
+        *profile.drivers.cross_experiments,
+    ]
+    return sorted({profile.experiments[n].data.name for n in names})
+
+
+def check_data(profile: str, overrides: dict) -> str | None:
+    """None when the profile is valid and the test images of every dataset of ``book_datasets`` load from
+    $DATA_DIR (or are bundled, as smoke's digits); otherwise the one line that says what is missing and how
+    to fix it, so that the build fails before the first chapter instead of once per cell that reads data."""
+    from lib.core.errors import USER_ERRORS, DataNotFoundError
+    from lib.core.profile import load_profile
+    from lib.nn.data import load_dataset
+
+    try:
+        names = book_datasets(load_profile(profile, overrides))
+        for name in names:
+            load_dataset(name, "test")
+    except DataNotFoundError as exc:
+        return (
+            f"{exc}. The {profile} book reads the images of {', '.join(names)} even from a published "
+            "snapshot; set DATA_DIR to a folder with them in torchvision's layout (on our machines: "
+            f"DATA_DIR=../shared/data make book PROFILE={profile})"
+        )
+    except USER_ERRORS as exc:
+        return str(exc)
+    return None
+
+
 def execute(source: Path, profile: str, overrides: dict) -> float:
     """Convert a chapter to .ipynb beside its source and execute it in place; returns seconds."""
     notebook = source.with_suffix(".ipynb")
@@ -168,8 +207,6 @@ def main() -> int:
     chapters = (
         [Path(c).resolve() for c in args.chapter] if args.chapter else toc_chapters()
     )
-    if not args.no_html:
-        ensure_mathjax()  # first, so that a missing registry fails in seconds, not after the chapters ran
     # Chapters run with the book folder as working directory: pin the data folder and the result store to
     # absolute paths first, so that relative defaults mean the folder make was called from.
     for var, default in (("RESULTS_DIR", "./results"), ("DATA_DIR", "./data")):
@@ -178,6 +215,13 @@ def main() -> int:
         f"[book] RESULTS_DIR={os.environ['RESULTS_DIR']} DATA_DIR={os.environ['DATA_DIR']}",
         flush=True,
     )
+    # Both first, so that missing data or a missing registry fails in seconds, not after the chapters ran.
+    problem = check_data(args.profile, overrides)
+    if problem is not None:
+        print(f"[book] FAILED: {problem}", file=sys.stderr)
+        return 1
+    if not args.no_html:
+        ensure_mathjax()
     # The kernels inherit this environment. With TQDM_DISABLE set (and KERNEL_NO_PROGRESS_BARS), a chapter that
     # trains on an empty store does not write hundreds of progress-bar blocks into its page. The stage CLIs
     # (python -m lib.studies.sweep, ...) still show their bars on the terminal.

@@ -12,11 +12,10 @@ studies (sweep, manipulation pairs, prototypes, landscapes) and the profile that
 
 from __future__ import annotations
 
-import copy
 import math
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -38,6 +37,19 @@ from lib.core.settings import (
 PROFILE_DIR = Path(__file__).parents[1] / "profiles"
 
 
+def check_distinct(values: Sequence[Any], name: str) -> None:
+    """Raise ``ConfigError`` when a list of the profile repeats a value: every list names things to train,
+    measure or read once (seeds, betas, lambdas, experiments, methods), so a repeat would silently mean
+    double work or a wrong count."""
+    repeated = next((v for i, v in enumerate(values) if v in values[:i]), None)
+    check(
+        repeated is None,
+        name,
+        list(values),
+        f"a list without repeats ({repeated!r} is listed {list(values).count(repeated)} times)",
+    )
+
+
 @dataclass(frozen=True)
 class SweepConfig:
     """The robustness sweep: TRADES weights (beta = 0 is standard training) and whether to add MAT."""
@@ -47,6 +59,7 @@ class SweepConfig:
 
     def validate(self, where: str = "sweep") -> None:
         check(len(self.betas) > 0, f"{where}.betas", self.betas, "a non-empty list")
+        check_distinct(self.betas, f"{where}.betas")
         for b in self.betas:
             check(
                 math.isfinite(b) and b >= 0, f"{where}.betas", b, "finite numbers >= 0"
@@ -120,6 +133,8 @@ class ValidationSettings:
             self.timing_pairs,
             "a list of integers >= 1",
         )
+        check_distinct(self.timing_pairs, f"{where}.timing_pairs")
+        check_distinct(self.experiments, f"{where}.experiments")
 
 
 @dataclass(frozen=True)
@@ -173,6 +188,7 @@ class PrototypeSettings:
         check(
             len(self.methods) > 0, f"{where}.methods", self.methods, "a non-empty list"
         )
+        check_distinct(self.methods, f"{where}.methods")
         for m in self.methods:
             check(
                 m in EXPLANATION_METHODS,
@@ -364,6 +380,9 @@ class SepStudySettings:
                 lams,
                 "finite, non-zero numbers (lambda = 0 is the base model itself)",
             )
+            check_distinct(lams, f"{where}.lambdas.{name}")
+        check_distinct(self.extra_experiments, f"{where}.extra_experiments")
+        check_distinct(self.trades_experiments, f"{where}.trades_experiments")
         for name in self.extra_experiments:
             check(
                 name in self.lambdas,
@@ -447,6 +466,8 @@ class DriversSettings:
             self.cross_attacks,
             "a non-empty list",
         )
+        check_distinct(self.cross_experiments, f"{where}.cross_experiments")
+        check_distinct(self.cross_attacks, f"{where}.cross_attacks")
         for m in self.cross_attacks:
             check(
                 m in EXPLANATION_METHODS,
@@ -490,6 +511,8 @@ class Profile:
         )
         check(self.threads >= 1, "threads", self.threads, "an integer >= 1")
         check(len(self.seeds) > 0, "seeds", self.seeds, "a non-empty list of integers")
+        check_distinct(self.seeds, "seeds")
+        check_distinct(self.run, "run")
         for d in self.run:
             check(
                 d in self.experiments,
@@ -544,15 +567,29 @@ def _set_dotted(tree: dict, dotted: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
+def unshared(tree: Any) -> Any:
+    """A copy of plain YAML data in which no dict or list is reachable by two paths.
+
+    YAML aliases (``train: *mnist_train``) load as one shared object, and ``copy.deepcopy`` keeps that
+    sharing, so an override of one experiment's field would change every experiment that uses the anchor.
+    Copied per path, each field is its own value and an override changes exactly the field it names."""
+    if isinstance(tree, Mapping):
+        return {k: unshared(v) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return [unshared(v) for v in tree]
+    return tree
+
+
 def apply_overrides(tree: dict, overrides: Mapping[str, Any] | None) -> dict:
-    """Merge overrides (dotted keys, or nested dicts that are merged key by key) into a copy of ``tree``."""
-    out = copy.deepcopy(tree)
+    """Merge overrides (dotted keys, or nested dicts that are merged key by key) into an unshared copy of
+    ``tree`` (``unshared``: an override changes only the field it names, never an aliased twin)."""
+    out = unshared(tree)
     for key, value in (overrides or {}).items():
         if isinstance(value, Mapping) and isinstance(_get_dotted(out, key), dict):
             for sub, v in _flatten(value).items():
-                _set_dotted(out, f"{key}.{sub}", v)
+                _set_dotted(out, f"{key}.{sub}", unshared(v))
         else:
-            _set_dotted(out, key, value)
+            _set_dotted(out, key, unshared(value))
     return out
 
 

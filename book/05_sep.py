@@ -166,8 +166,9 @@ say(report.verdict_text(R))
 # %% [markdown]
 # Our blocks beside the paper's block of the same dataset and architecture (the paper's rows are for gradient
 # maps; a dataset the paper does not have, e.g. Fashion-MNIST, has no paper row). Each half of the order is
-# read on the pairs both models kept, seed by seed: our ratio is the geometric mean of the per-pair L_end
-# ratio with a 95 % bootstrap interval that draws seeds and pairs once for both models, and the half agrees
+# read on the pairs both models kept, seed by seed: each seed (a trained model, the unit that varies) gives
+# the geometric mean of its per-pair L_end ratio, our ratio is their geometric mean over the seeds with a
+# 95 % t-interval over the seeds (`stats.paired_order`), and the half agrees
 # when the interval lies above 1, disagrees when below, and is inconclusive otherwise. The paper reports
 # means only, so its rows give the ratio of means without interval or status. Where SEP_pos or SEP_neg is
 # missing here, its half is "—". "neg / pos" is SEP_neg / SEP_pos; "PGD pts" is the spread of PGD accuracy

@@ -17,14 +17,17 @@
 #
 # One row per claim of the paper: the claim, the paper's own evidence (from what could be read of it and its
 # main table, `paper_table.csv`, recomputed where it is a number), our evidence (read from the result store
-# by the same library calls as the chapters that measured it), and a verdict. The verdict is chosen by code,
-# by rules fixed before this page read any result: each claim is read on units (models, experiments, or an
-# experiment and explanation method); a unit agrees when its 95 % interval excludes "no effect" in the
-# paper's direction, disagrees when it excludes it the other way, and is inconclusive otherwise (a claim
-# that something does *not* happen agrees only when the interval lies inside a margin fixed in the profile
-# beforehand), by the rule stated for that claim (its function's docstring in `lib/report/findings.py`).
-# The table counts the units of each status; the claim's verdict follows from them by one rule for every
-# claim, shown at the end of the page: a claim with no agreeing and no disagreeing unit is inconclusive.
+# by the same library calls as the chapters that measured it), and a verdict. The verdict is chosen by code.
+# A claim of the paper's SEP, landscape and sweep chapters is read over **model sets** (a dataset and an
+# architecture), with the **seed** (a trained model) as the unit that varies: each seed gives one paired
+# statistic (e.g. the geometric mean of a ratio of L_end over its pairs), each model set a t-interval over its
+# seeds, the sets' statuses are corrected together (Holm) and a pooled interval over every seed decides
+# unless the sets differ beyond chance; "partly" means the sets genuinely differ, never one agreement among
+# inconclusive sets. Only the primary reading votes (the explanation method, flatness measure and twin β
+# named in the profile); other methods and measures are secondary readings in the paragraphs. A claim that
+# something does *not* happen agrees only beyond a margin fixed in the profile. The table counts the units
+# (model sets, per part of the claim) of each status. When each rule was fixed, and what had been seen by
+# then, is at the end of the page.
 # Long text is in the paragraphs under the table, one per claim, each sentence chosen from the numbers.
 
 # %% tags=["parameters", "remove-cell"]
@@ -34,6 +37,7 @@ overrides = {}  # any profile field, as in the chapters this page reads
 # %%
 from myst_nb import glue
 
+from lib.analysis.claims import claim_verdict
 from lib.analysis.verdicts import verdict_of
 from lib.core.profile import load_profile, setup_runtime
 from lib.core.store import ResultStore
@@ -43,7 +47,8 @@ from lib.report.findings import (
     findings_view,
     verdict_counts,
 )
-from lib.report.page import banner, say, show_source
+from lib.report.page import banner, human_table, say, show_source
+from lib.report.rule_history import rule_history
 
 P = load_profile(profile, overrides)
 device = setup_runtime(P)
@@ -87,15 +92,27 @@ say(
 )
 
 # %% [markdown]
-# ## The verdict rule
+# ## The verdict rules
 #
-# The rule that turns the units' statuses into a verdict, the same for every claim, from the library:
+# The claim-level rule over model sets and the rule for claims whose units are single models (the
+# motivation's), from the library:
 
 # %%
+show_source(claim_verdict)
 show_source(verdict_of)
+
+# %% [markdown]
+# ## When the rules were fixed
+#
+# No rule here was registered before any result existed. The table says when each was fixed (a commit of
+# this repository) and which results had been seen by then.
+
+# %% tags=["remove-input"]
+human_table(rule_history(), {c: c for c in rule_history().columns})
 
 # %% [markdown]
 # **How to read a verdict.** It is the rule applied to this build's numbers, not a judgement of the paper: a
 # claim not reproduced at the `smoke` or `cpu` scale may hold at the paper's scale (full datasets, 25 epochs,
-# other architectures), and the paper's TinyImageNet and CIFAR-100 blocks have no counterpart here. Each
-# claim's rule for its units is in its function's docstring in `lib/report/findings.py`; the rule above is in `lib/analysis/verdicts.py`.
+# other architectures), and the paper's CIFAR-10 and TinyImageNet blocks have no counterpart here (only its
+# MNIST ConvNet and MNIST ResNet-18 blocks are tested, plus Fashion-MNIST, which the paper does not tabulate). Each
+# claim's rule for its units is in its function's docstring in `lib/report/findings.py`; the claim-level rule is in `lib/analysis/claims.py`, the per-claim readings in `lib/analysis/set_claims.py`.

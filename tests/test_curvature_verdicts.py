@@ -78,9 +78,14 @@ def test_no_sep_effect_rarely_agrees_or_disagrees():
     assert r["ce moves less"] <= 0.05  # neither loss moves: "CE moves less" is not read
 
 
-def test_a_planted_ratio_of_two_agrees():
-    r = rates(2.0)
-    print(f"\ncurvature rule, ratio 2, {SEEDS} seeds x {VICTIMS} victims: {r}")
+def test_a_planted_ratio_of_three_agrees():
+    # read at the seed level with 3 seeds (per-seed log-ratio sd about 0.26 here), a ratio of 2 agrees in
+    # only about 40 % of blocks (62 % of halves): 3 seeds decide little; a ratio of 3 agrees in 86 %
+    r2 = rates(2.0)
+    print(f"\ncurvature rule, ratio 2, {SEEDS} seeds x {VICTIMS} victims: {r2}")
+    assert 0.2 <= r2["block agrees"] <= 0.6 and r2["block disagrees"] == 0
+    r = rates(3.0)
+    print(f"curvature rule, ratio 3: {r}")
     assert r["block agrees"] >= 0.8 and r["block disagrees"] == 0
     # "CE moves less" (a secondary column) needs a larger move: CE unchanged, the explanation loss x4
     r4 = rates(4.0)
@@ -149,7 +154,11 @@ def test_curvature_verdicts_end_to_end_and_on_converged_victims_only():
     assert v["SEP_pos_converged"] == 1.0 and v["SEP_pos_victims"] == SEEDS * VICTIMS
     # SEP_neg sharper x4 on victims 0-4 only, where its Lanczos did not converge; unchanged elsewhere
     base = d["expl_twin"]["MAT"]
-    wobble = np.exp(0.3 * (-1.0) ** np.arange(VICTIMS))
+    # unchanged elsewhere up to a wobble, which differs a little between seeds (three identical seeds would
+    # give an interval of zero width: the seed is the unit, and one without spread reads as exact)
+    wobble = np.exp(
+        0.3 * (-1.0) ** np.arange(VICTIMS) + 0.05 * np.arange(-1, 2)[:, None]
+    )
     d["expl_twin"]["SEP_neg"] = base * np.where(np.arange(VICTIMS) < 5, 4.0, wobble)
     conv = {r: np.ones((SEEDS, VICTIMS), bool) for r in ROLES}
     conv["SEP_neg"][:, :5] = False

@@ -69,9 +69,10 @@ def test_verdict_rule():
     assert verdict_of([None, None]) == NOT_TESTED
     assert verdict_of([A, A, None]) == REPRODUCED
     assert verdict_of([A, D]) == PARTLY
-    assert verdict_of([A, U]) == PARTLY
-    assert verdict_of([U, U]) == INCONCLUSIVE  # never "partly" without a definite unit
-    assert verdict_of([D, U]) == NOT_REPRODUCED
+    # never "partly" for one agreement among inconclusive units (issue 30): the units do not differ
+    assert verdict_of([A, U]) == INCONCLUSIVE
+    assert verdict_of([U, U]) == INCONCLUSIVE
+    assert verdict_of([D, U]) == INCONCLUSIVE
     assert verdict_of([D, None, D]) == NOT_REPRODUCED
     with pytest.raises(ConfigError, match="status='yes'"):
         verdict_of(["yes"])
@@ -145,7 +146,7 @@ def test_motivation_helpers_known_answers():
     [
         ([0.9, 0.8], [0.8, 0.7], [0.01, 0.02], REPRODUCED, [AGREES, AGREES]),
         # 12 of 20 pairs: the interval holds 1/2
-        ([0.9, 0.6], [0.8, 0.7], [0.01, 0.02], PARTLY, [AGREES, INCONCLUSIVE]),
+        ([0.9, 0.6], [0.8, 0.7], [0.01, 0.02], INCONCLUSIVE, [AGREES, INCONCLUSIVE]),
         ([0.6, 0.55], [0.8, 0.7], [0.01, 0.02], INCONCLUSIVE, [INCONCLUSIVE] * 2),
         ([0.9, 0.2], [0.8, 0.1], [0.01, 0.3], PARTLY, [AGREES, DISAGREES]),
         ([0.4, 0.2], [0.1, 0.1], [0.3, 0.3], NOT_REPRODUCED, [DISAGREES, DISAGREES]),
@@ -209,10 +210,13 @@ def sweep_corr(readings: dict[tuple[str, str], str], models: int = 12) -> pd.Dat
     "readings, verdict",
     [
         ({("a", "gradient"): "rises", ("b", "gradient"): "rises"}, REPRODUCED),
-        ({("a", "gradient"): "rises", ("b", "gradient"): "no clear relation"}, PARTLY),
+        (
+            {("a", "gradient"): "rises", ("b", "gradient"): "no clear relation"},
+            INCONCLUSIVE,
+        ),
         (
             {("a", "gradient"): "falls", ("b", "gradient"): "no clear relation"},
-            NOT_REPRODUCED,
+            INCONCLUSIVE,
         ),
         (
             {
@@ -363,7 +367,7 @@ FLAT, SHARP, NONE, WEAK = "flattens", "sharpens", "no clear relation", "weak"
         ),
         (
             {"a": ([FLAT, NONE], [WEAK, WEAK])},
-            PARTLY,
+            INCONCLUSIVE,
             [AGREES, INCONCLUSIVE],
         ),  # CE flattens by one measure only
         (
@@ -460,7 +464,7 @@ HALF_WRONG = {"SEP_pos": (30.0, 0.80), "MAT": (20.0, 0.81)}
         ({"a": GOOD, "b": GOOD}, REPRODUCED, [AGREES, AGREES]),
         ({"a": GOOD, "b": REVERSED}, PARTLY, [AGREES, DISAGREES]),
         ({"a": MOVED}, INCONCLUSIVE, [INCONCLUSIVE]),
-        ({"a": FLAT, "b": GOOD}, PARTLY, [INCONCLUSIVE, AGREES]),
+        ({"a": FLAT, "b": GOOD}, INCONCLUSIVE, [INCONCLUSIVE, AGREES]),
         ({"a": HALF}, REPRODUCED, [AGREES]),
         ({"a": REVERSED, "b": HALF_WRONG}, NOT_REPRODUCED, [DISAGREES, DISAGREES]),
         ({"a": {"MAT": (20.0, 0.81)}}, NOT_TESTED, [None]),
@@ -542,10 +546,10 @@ def string_constants(tree: ast.AST) -> list[ast.Constant]:
 
 
 def test_verdict_words_are_typed_once_in_the_library_and_never_in_the_chapter():
-    # the claim verdicts are typed in analysis.verdicts, "inconclusive" (a verdict and a unit status) in
+    # the claim verdicts are typed in analysis.claims, "inconclusive" (a verdict and a unit status) in
     # analysis.stats beside the intervals it is read from
     hits = []
-    for module in ("verdicts", "stats"):
+    for module in ("claims", "stats"):
         tree = ast.parse((PROJECT / "lib" / "analysis" / f"{module}.py").read_text())
         found = [
             n
@@ -610,7 +614,7 @@ def curvature_verdicts(statuses_10, status_100=None, converged=None):
     [
         ([AGREES, AGREES], REPRODUCED),
         ([AGREES, DISAGREES], PARTLY),
-        ([AGREES, INCONCLUSIVE], PARTLY),
+        ([AGREES, INCONCLUSIVE], INCONCLUSIVE),
         ([INCONCLUSIVE, INCONCLUSIVE], INCONCLUSIVE),
         ([DISAGREES, DISAGREES], NOT_REPRODUCED),
         ([None], NOT_TESTED),
@@ -668,9 +672,9 @@ AGREE, DISAGREE, OPEN = (
     "across, within, verdict",
     [
         (AGREE, AGREE, REPRODUCED),
-        (AGREE, OPEN, PARTLY),
+        (AGREE, OPEN, INCONCLUSIVE),
         (OPEN, OPEN, INCONCLUSIVE),
-        (DISAGREE, OPEN, NOT_REPRODUCED),
+        (DISAGREE, OPEN, INCONCLUSIVE),
         (AGREE, (np.nan, np.nan, None), REPRODUCED),
     ],
 )

@@ -1,11 +1,13 @@
-"""The order of two paired losses (``paired_order``): a tiny example worked by hand, NaN cells dropped from
-both roles, the status words, the crossed bootstrap against a direct resampling, each bad input, and its
-size, power and coverage measured on simulated data with shared seed and pair effects."""
+"""The order of two paired losses (``paired_order``), read at the seed level: a tiny example worked by hand,
+NaN cells dropped from both roles, the status words, the interval as the Student-t interval over the seeds'
+mean log ratios, each bad input, and its size, power and coverage measured on simulated data with shared
+seed and pair effects (``tests/test_rule_simulations.py`` adds a spread between seeds in the ratio itself)."""
 
 from functools import cache
 
 import numpy as np
 import pytest
+from scipy.stats import t as student_t
 
 from lib.analysis import verdicts
 from lib.analysis.stats import AGREES, DISAGREES, INCONCLUSIVE, paired_order
@@ -29,7 +31,9 @@ def test_a_tiny_example_worked_by_hand():
 def test_a_cell_missing_in_either_role_is_dropped_from_both():
     lower = np.array([[1.0, 2.0], [4.0, 1.0]])
     higher = np.array([[2.0, 2.0], [4.0, 8.0]])
-    expected = 16.0 ** (1 / 3)  # ratios 2, 1, 8 once cell (0, 1) is dropped
+    # once cell (0, 1) is dropped: seed 0 has ratio 2, seed 1 ratios 1 and 8 (geometric mean 8 ** 0.5),
+    # and the seeds weigh the same: 2 ** ((1 + 1.5) / 2)
+    expected = 2.0**1.25
     lower_nan, higher_nan = lower.copy(), higher.copy()
     lower_nan[0, 1] = higher_nan[0, 1] = np.nan
     assert paired_order(lower_nan, higher)[0] == pytest.approx(expected)
@@ -63,9 +67,9 @@ def test_the_status_words():
     assert verdicts.STATUSES == (AGREES, DISAGREES, INCONCLUSIVE)
 
 
-def test_the_crossed_bootstrap_is_a_direct_resampling_of_seeds_and_pairs():
-    """The replicate ratios equal those of the resampled (seed, pair) tables built outright: seeds and
-    pairs drawn once per replicate, the one pair draw shared by every seed and both roles."""
+def test_the_interval_is_a_t_interval_over_the_seeds_mean_log_ratios():
+    """Each seed's value is its mean log ratio over the pairs kept in both roles; the interval is exp of the
+    95 % Student-t interval over those values (df = seeds - 1), computed here outright."""
     rng = np.random.default_rng(5)
     lower = np.exp(rng.normal(size=(4, 15)) + rng.normal(size=(1, 15)))
     higher = lower * np.exp(
@@ -73,19 +77,28 @@ def test_the_crossed_bootstrap_is_a_direct_resampling_of_seeds_and_pairs():
     )
     lower[rng.random(lower.shape) < 0.2] = np.nan
     higher[rng.random(higher.shape) < 0.2] = np.nan
-    n_boot, seed = 300, 7
-    draw = np.random.default_rng(seed)
-    seeds = draw.integers(0, 4, (n_boot, 4))
-    pairs = draw.integers(0, 15, (n_boot, 15))
     d = np.log(higher) - np.log(lower)  # NaN wherever either role is NaN
-    table = d[seeds[:, :, None], pairs[:, None, :]]  # (n_boot, seeds, pairs)
-    kept = (~np.isnan(table)).any(axis=(1, 2))
-    boots = np.exp(np.nanmean(table[kept], axis=(1, 2)))
-    ratio, lo, hi, _ = paired_order(lower, higher, n_boot, seed)
-    assert ratio == pytest.approx(np.exp(np.nanmean(d)), rel=1e-12)
+    per_seed = np.nanmean(d, axis=1)
+    half = student_t.ppf(0.975, 3) * per_seed.std(ddof=1) / 2  # sqrt(4 seeds) = 2
+    ratio, lo, hi, _ = paired_order(lower, higher)
+    assert ratio == pytest.approx(np.exp(per_seed.mean()), rel=1e-12)
     assert (lo, hi) == pytest.approx(
-        tuple(np.quantile(boots, [0.025, 0.975])), rel=1e-12
+        (np.exp(per_seed.mean() - half), np.exp(per_seed.mean() + half)), rel=1e-12
     )
+
+
+def test_one_seed_has_no_interval_and_more_pairs_do_not_replace_seeds():
+    rng = np.random.default_rng(0)
+    lower = np.exp(rng.normal(size=(1, 500)))
+    ratio, lo, hi, status = paired_order(lower, 3 * lower)
+    assert ratio == pytest.approx(3.0) and np.isnan(lo) and np.isnan(hi)
+    assert (
+        status == INCONCLUSIVE
+    )  # one trained model says nothing about the spread between models
+    # the issue's example (per-seed ratios 1.01, 5.30, 1.76): the bootstrap read [1.06, 5.26], "agrees"
+    ratio, lo, hi, status = paired_order(np.ones((3, 1)), [[1.01], [5.30], [1.76]])
+    assert (ratio, lo, hi) == pytest.approx((2.112, 0.2596, 17.18), rel=1e-3)
+    assert status == INCONCLUSIVE
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,15 @@ import pandas as pd
 from scipy.stats import binomtest
 from scipy.stats import t as student_t
 
+from lib.analysis.claims import NOT_REPRODUCED as NOT_REPRODUCED
+from lib.analysis.claims import NOT_TESTED as NOT_TESTED
+from lib.analysis.claims import PARTLY as PARTLY
+from lib.analysis.claims import REPRODUCED as REPRODUCED
+from lib.analysis.claims import VERDICTS as VERDICTS
+from lib.analysis.claims import join_verdicts as join_verdicts
+from lib.analysis.claims import order_claim as order_claim
+from lib.analysis.claims import read_claim as read_claim
+from lib.analysis.claims import verdict_of as verdict_of
 from lib.analysis.stats import (
     AGREES,
     DISAGREES,
@@ -19,6 +28,9 @@ from lib.analysis.stats import (
     TOO_FEW,
     paired_order,
     reading,
+    seed_interval,
+    seed_log_ratios,
+    status_of,
     two_stage_bootstrap,
 )
 from lib.core.errors import ConfigError
@@ -33,14 +45,8 @@ from lib.nn.kinds import NONE
 # INCONCLUSIVE are defined with the intervals, in lib.analysis.stats). A "does not" claim agrees only when its
 # interval lies inside an equivalence margin fixed in the profile.
 STATUSES = (AGREES, DISAGREES, INCONCLUSIVE)
-# A claim's verdict; "inconclusive" is shared with the unit status of the same name.
-REPRODUCED, PARTLY, NOT_REPRODUCED, NOT_TESTED = (
-    "reproduced",
-    "partly",
-    "not reproduced",
-    "not tested",
-)
-VERDICTS = (REPRODUCED, PARTLY, NOT_REPRODUCED, INCONCLUSIVE, NOT_TESTED)
+# A claim's verdict ("inconclusive" is shared with the unit status of the same name) and the claim-level rule
+# over model sets: lib.analysis.claims, re-exported here.
 ROLE_ORDER = {
     "standard": 0,
     "SEP_pos": 1,
@@ -67,30 +73,6 @@ def sorted_by_role(
         .drop(columns=["_g", "_r"])
         .reset_index(drop=True)
     )
-
-
-def verdict_of(statuses: Iterable[str | None]) -> str:
-    """The one verdict rule (lines kept short: the page shows this source).
-
-    Units without a reading (None) are left out; with none left the
-    claim is "not tested". Every unit agrees: "reproduced". No unit
-    agrees and none disagrees (all inconclusive): "inconclusive", never
-    "partly". Some disagree and none agrees: "not reproduced". Otherwise
-    (some agree, the others disagree or are inconclusive): "partly"."""
-    read = [s for s in statuses if s is not None]
-    for s in read:
-        if s not in STATUSES:
-            raise ConfigError(
-                f"status={s!r} is not allowed: expected one of {STATUSES} or None"
-            )
-    if not read:
-        return NOT_TESTED
-    agree, disagree = read.count(AGREES), read.count(DISAGREES)
-    if agree == len(read):
-        return REPRODUCED
-    if not agree and not disagree:
-        return INCONCLUSIVE
-    return PARTLY if agree else NOT_REPRODUCED
 
 
 def counts(units: Mapping[str, str | None]) -> dict[str, int]:
@@ -126,16 +108,27 @@ def success_interval(successes: int, pairs: int) -> tuple[float, float]:
 
 
 def motivation_status(
-    success_rate: float, pairs: int, attack: float, noise: float
+    success_rate: float,
+    pairs: int,
+    attack: float,
+    noise: float,
+    margin_lo: float | None = None,
 ) -> str:
     """A model's status for the motivation claim (the attack keeps the label and steers the map). It agrees
     when the Wilson interval of its success rate lies above 1/2 (most pairs end closer to the target with the
-    label kept) and the attack beats noise (``beats_noise``); it disagrees when the interval lies below 1/2 or
-    the attack removes no more of the distance than noise of its size does; otherwise it is inconclusive."""
+    label kept) and the attack beats noise: the pair-bootstrap interval of attack share - 2 x noise share
+    lies above 0 (``margin_lo``, ``stats.beats_noise_interval``; without it, ``beats_noise`` on the point
+    values); it disagrees when the interval lies below 1/2 or the attack removes no more of the distance
+    than noise of its size does; otherwise it is inconclusive."""
     lo, hi = success_interval(round(success_rate * pairs), pairs)
     if hi < 0.5 or attack <= max(noise, 0.0):
         return DISAGREES
-    if lo > 0.5 and beats_noise(attack, noise):
+    beats = (
+        beats_noise(attack, noise)
+        if margin_lo is None or not np.isfinite(margin_lo)
+        else margin_lo > 0
+    )
+    if lo > 0.5 and beats:
         return AGREES
     return INCONCLUSIVE
 
@@ -573,12 +566,10 @@ def _pairs_by_seed(g: pd.DataFrame) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     return out
 
 
-def _paired_half(
-    lower: dict, higher: dict, n_boot: int, seed: int
-) -> tuple[float, float, float, str | None]:
-    """``stats.paired_order`` of two roles' per-pair L_end (from ``_pairs_by_seed``) on the seeds both have,
-    as (seeds, pairs) arrays with NaN where a pair was not kept; NaN and None when no (seed, pair) is kept by
-    both."""
+def half_arrays(lower: dict, higher: dict) -> tuple[np.ndarray, np.ndarray] | None:
+    """Two roles' per-pair L_end (from ``_pairs_by_seed``) as (seeds, pairs) arrays on the seeds both have,
+    NaN where a pair was not kept: the input of ``stats.paired_order`` and of ``claims.order_claim``; None
+    when no (seed, pair) is kept by both."""
     seeds = sorted(set(lower) & set(higher))
     n = 1 + max(
         (
@@ -591,13 +582,38 @@ def _paired_half(
         default=-1,
     )
     if not seeds or n == 0:
-        return np.nan, np.nan, np.nan, None
+        return None
     a, b = np.full((len(seeds), n), np.nan), np.full((len(seeds), n), np.nan)
     for k, s in enumerate(seeds):
         a[k, lower[s][0]], b[k, higher[s][0]] = lower[s][1], higher[s][1]
     if not (np.isfinite(a) & np.isfinite(b)).any():
+        return None
+    return a, b
+
+
+def role_pairs(
+    table: pd.DataFrame, experiment: str, method: str, role: str
+) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """seed -> (pair indices, L_end per pair) of one role of one experiment and explanation method of a main
+    table (collapsed models left out); empty when the role has no model there."""
+    live = table[table["collapsed"] == ""] if "collapsed" in table else table
+    g = live[
+        (live["experiment"] == experiment)
+        & (live["explanation"] == method)
+        & (live["role"] == role)
+    ]
+    return _pairs_by_seed(g) if len(g) else {}
+
+
+def _paired_half(
+    lower: dict, higher: dict, n_boot: int, seed: int
+) -> tuple[float, float, float, str | None]:
+    """``stats.paired_order`` of two roles' per-pair L_end (``half_arrays``); NaN and None when no (seed,
+    pair) is kept by both."""
+    arrays = half_arrays(lower, higher)
+    if arrays is None:
         return np.nan, np.nan, np.nan, None
-    return paired_order(a, b, n_boot, seed)
+    return paired_order(*arrays, n_boot, seed)
 
 
 def _pgd_shift(
@@ -847,44 +863,25 @@ def victim_arrays(
     return out
 
 
-def _crossed_weights(rng: np.random.Generator, n: int, n_boot: int) -> np.ndarray:
-    """(n_boot, n): how often each of n seeds (or pairs) is drawn in each bootstrap replicate."""
-    idx = rng.integers(0, n, (n_boot, n)) + n * np.arange(n_boot)[:, None]
-    return (
-        np.bincount(idx.ravel(), minlength=n_boot * n).reshape(n_boot, n).astype(float)
-    )
-
-
 def moves_less(
     ex_base, ex_role, ce_base, ce_role, n_boot: int = 2000, seed: int = 0
 ) -> tuple[float, float, float, str]:
     """Does CE move less than the explanation loss? All four are (seeds, victims) arrays of one role and its
-    base on the same victims; on the cells kept in all four, the statistic is |mean log(role / base)| of
-    the explanation loss minus that of CE (> 0: CE moves less), with a 95 % crossed bootstrap interval
-    (seeds and victims drawn once per replicate, shared by both losses and both roles, as in
-    ``stats.paired_order``). Returns (statistic, lo, hi, status): "agrees" (CE moves less) when the
-    interval lies above 0, "disagrees" when below, else "inconclusive"; NaN and "inconclusive" when no
-    cell is kept."""
+    base on the same victims; on the cells kept in all four, each seed gives |mean log(role / base)| of the
+    explanation loss minus that of CE (> 0: CE moves less), and the statistic is their mean over seeds with
+    a 95 % t-interval over the seeds (``stats.seed_interval``: the seed is the unit). Returns (statistic,
+    lo, hi, status): "agrees" (CE moves less) when the interval lies above 0, "disagrees" when below, else
+    "inconclusive" (always with one seed); NaN and "inconclusive" when no cell is kept. ``n_boot`` and
+    ``seed`` are kept for callers (before issue 30 this was a crossed bootstrap over seeds and victims)."""
     arrs = [np.asarray(a, float) for a in (ex_base, ex_role, ce_base, ce_role)]
     kept = np.logical_and.reduce([np.isfinite(a) & (a > 0) for a in arrs])
     if not kept.any():
         return float("nan"), float("nan"), float("nan"), INCONCLUSIVE
-    safe = [np.where(kept, a, 1.0) for a in arrs]
-    d_ex, d_ce = np.log(safe[1] / safe[0]), np.log(safe[3] / safe[2])
-    m = kept.astype(float)
-    stat = abs(d_ex.sum() / m.sum()) - abs(d_ce.sum() / m.sum())
-    rng = np.random.default_rng(seed)
-    ws = _crossed_weights(rng, d_ex.shape[0], n_boot)
-    wp = _crossed_weights(rng, d_ex.shape[1], n_boot)
-    cells = ((ws @ m) * wp).sum(1)
-    ok = cells > 0
-    ex = ((ws @ d_ex) * wp).sum(1)[ok] / cells[ok]
-    ce = ((ws @ d_ce) * wp).sum(1)[ok] / cells[ok]
-    if not ok.any():
-        return float(stat), float("nan"), float("nan"), INCONCLUSIVE
-    lo, hi = np.quantile(np.abs(ex) - np.abs(ce), [0.025, 0.975])
-    status = AGREES if lo > 0 else DISAGREES if hi < 0 else INCONCLUSIVE
-    return float(stat), float(lo), float(hi), status
+    safe = [np.where(kept, a, np.nan) for a in arrs]
+    d_ex = np.abs(seed_log_ratios(safe[0], safe[1]))
+    d_ce = np.abs(seed_log_ratios(safe[2], safe[3]))
+    stat, lo, hi, _ = seed_interval(d_ex - d_ce)
+    return float(stat), float(lo), float(hi), status_of(lo, hi)
 
 
 def curvature_half(

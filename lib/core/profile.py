@@ -206,6 +206,9 @@ class PrototypeSettings:
         self.validation.validate(f"{where}.validation")
 
 
+FLATNESS_MEASURES = ("spectral", "frobenius", "trace")
+
+
 @dataclass(frozen=True)
 class LandscapeSettings:
     """Input-space landscapes around prototype victims (the first victim of each cluster, with its target):
@@ -232,8 +235,18 @@ class LandscapeSettings:
     # keys (``READING_ONLY``): "the explanation loss does not flatten" agrees only when the 95 % interval of
     # Spearman's rho (flatness against PGD accuracy) lies inside +-equivalence_rho.
     equivalence_rho: float = 0.3
+    # Claim 3 read per model set, paired per victim (issue 30): the MAT / standard ratio of one primary
+    # flatness measure per loss (``flatness_measure``, a column of the curvature table: "spectral",
+    # "frobenius" or "trace"); the explanation loss "does not flatten" when the ratio's 95 % interval lies
+    # above ``flatten_margin``. Reading only, like equivalence_rho.
+    flatness_measure: str = "spectral"
+    flatten_margin: float = 0.5
 
-    READING_ONLY: ClassVar[tuple[str, ...]] = ("equivalence_rho",)
+    READING_ONLY: ClassVar[tuple[str, ...]] = (
+        "equivalence_rho",
+        "flatness_measure",
+        "flatten_margin",
+    )
 
     def validate(self, where: str = "landscape") -> None:
         check(self.victims >= 1, f"{where}.victims", self.victims, "an integer >= 1")
@@ -242,6 +255,18 @@ class LandscapeSettings:
             f"{where}.equivalence_rho",
             self.equivalence_rho,
             "a number in (0, 1)",
+        )
+        check(
+            self.flatness_measure in FLATNESS_MEASURES,
+            f"{where}.flatness_measure",
+            self.flatness_measure,
+            f"one of {FLATNESS_MEASURES}",
+        )
+        check(
+            math.isfinite(self.flatten_margin) and 0 < self.flatten_margin < 1,
+            f"{where}.flatten_margin",
+            self.flatten_margin,
+            "a ratio in (0, 1)",
         )
         check(
             self.method in EXPLANATION_METHODS,

@@ -268,8 +268,8 @@ def curvature_text(
         "The flatness is the target-free one: the spectral norm of G = (2/P) JᵀJ (J: the input Jacobian of "
         "the explanation map), the curvature at the victim of the explanation change MSE(I(x + δ), I(x)), "
         "what SEP penalises; no target map enters it. Each SEP model relative to its base on the same "
-        "victims and seed (geometric mean of the per-victim ratios, ×1 = unchanged, 95 % interval with "
-        "seeds and victims resampled):\n"
+        "victims and seed (×1 = unchanged; each seed the geometric mean of its per-victim ratios, with a "
+        "95 % t-interval over the seeds):\n"
         + "\n".join(lines)
         + "\n\nA half agrees when its interval lies on the paper's side of 1 (SEP_pos below, SEP_neg above), "
         "disagrees when it lies on the other side, and is inconclusive when it holds 1; a block agrees when "

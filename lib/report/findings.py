@@ -18,6 +18,13 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from lib.analysis.set_claims import (
+    ClaimAnswer,
+    curvature_claim_of,
+    landscape_claim,
+    sep_claim_of,
+    sweep_claim,
+)
 from lib.analysis.stats import TOO_FEW, interval_text
 from lib.analysis.verdicts import (
     AGREES,
@@ -39,6 +46,7 @@ from lib.core.profile import Profile
 from lib.core.store import ResultStore
 from lib.measure.prototypes import ROBUSTNESS_MEASURES
 from lib.pipeline.explanation_attack import relation_table
+from lib.pipeline.flatness import CHANGE
 from lib.pipeline.roster import chapter_models
 from lib.report.landscape import KIND_TITLES
 from lib.report.page import human_table
@@ -55,16 +63,22 @@ ROW_KEYS = ("claim", "paper", "ours", "verdict", "detail", "units")
 
 
 def finding(
-    claim: str, paper: str, ours: str, units: Mapping[str, str | None], detail: str
+    claim: str,
+    paper: str,
+    ours: str,
+    units: Mapping[str, str | None],
+    detail: str,
+    answer: ClaimAnswer | None = None,
 ) -> dict:
-    """A row of the page: the verdict is always ``verdict_of`` the units' statuses, and the detail ends with
-    the status of each unit (``status_line``)."""
+    """A row of the page. Its verdict is the claim-level rule's (``answer``: one answer over model sets,
+    ``analysis.set_claims``) or, for a claim whose units are not model sets, ``verdict_of`` the units'
+    statuses; the detail ends with the status of each unit (``status_line``)."""
     line = status_line(units)
     return {
         "claim": claim,
         "paper": paper,
         "ours": ours,
-        "verdict": verdict_of(units.values()),
+        "verdict": answer.verdict if answer is not None else verdict_of(units.values()),
         "detail": detail + (f" {line}" if line else ""),
         "units": dict(units),
     }
@@ -79,6 +93,59 @@ def status_line(units: Mapping[str, str | None]) -> str:
         if status in units.values()
     ]
     return f"Units ({len(units)}): " + "; ".join(shown) + "." if shown else ""
+
+
+def answer_units(answer: ClaimAnswer) -> dict[str, str | None]:
+    """Per part and model set, its status after the family-wise correction: '<set> (<part>)' -> status
+    (a part read on one model set only is named by its set)."""
+    units = {}
+    for part, (_, table) in answer.parts.items():
+        for r in table.itertuples():
+            units[f"{r.set} ({part})"] = r.status if isinstance(r.status, str) else None
+    return units
+
+
+def _ratio(v: float, lo: float, hi: float) -> str:
+    return f"×{v:.3g} [{lo:.3g}, {hi:.3g}]"
+
+
+def answer_text(answer: ClaimAnswer, what: Mapping[str, str] | None = None) -> str:
+    """The claim-level reading in sentences: per part, its verdict, the pooled estimate over every seed of
+    every model set with its 95 % interval, and per set the seed-level estimate, its interval and its
+    status after Holm's correction. ``what``: per part, what its ratio is (e.g. 'base / SEP_pos')."""
+    lines = []
+    for part, (verdict, table) in answer.parts.items():
+        if not len(table):
+            lines.append(f"- **{part}**: not tested (no model set has both models).")
+            continue
+        pooled = answer.pooled.get(part)
+        if "estimate" not in table.columns:  # a condition read per set (PGD held)
+            per = "; ".join(f"{r.set}: {r.status}" for r in table.itertuples())
+            lines.append(f"- **{part}: {verdict}** (per set: {per}).")
+            continue
+        ratio = "ratio" in table.columns
+        label = f" ({what[part]})" if what and part in what else ""
+        per = "; ".join(
+            f"{r.set} "
+            + (
+                _ratio(r.ratio, r.ratio_lo, r.ratio_hi)
+                if ratio
+                else f"{r.estimate:+.2f} [{r.lo:+.2f}, {r.hi:+.2f}]"
+            )
+            + f" over {r.seeds} seeds, {r.status}"
+            for r in table.itertuples()
+        )
+        pool = (
+            (
+                f"pooled {_ratio(*pooled[:3])}"
+                if ratio
+                else f"pooled {pooled[0]:+.2f} [{pooled[1]:+.2f}, {pooled[2]:+.2f}]"
+            )
+            if pooled is not None and np.isfinite(pooled[0])
+            else "no pooled estimate"
+        )
+        lines.append(f"- **{part}{label}: {verdict}**; {pool}; per model set: {per}.")
+    return "\n".join(lines)
 
 
 def pending(claim: str, paper: str, where: str) -> dict:
@@ -159,12 +226,18 @@ def claim_motivation(evidence: pd.DataFrame) -> dict:
     against noise of its size)."""
     units, lines = {}, []
     for r in evidence.itertuples():
+        margin_lo = getattr(r, "margin_lo", None)
         units[r.model] = motivation_status(
-            r.success_rate, r.pairs, r.attack_removed, r.noise_removed
+            r.success_rate, r.pairs, r.attack_removed, r.noise_removed, margin_lo
         )
         lines.append(
             f"{r.model}: {_pct(r.success_rate)} of {r.pairs} pairs, {_pct(r.attack_removed)} / "
             f"{_pct(r.noise_removed)}"
+            + (
+                f", margin {_pct(r.margin)} [{_pct(r.margin_lo)}, {_pct(r.margin_hi)}]"
+                if margin_lo is not None and np.isfinite(margin_lo)
+                else ""
+            )
         )
     agree, n = tally(units)
     ours = (
@@ -179,13 +252,14 @@ def claim_motivation(evidence: pd.DataFrame) -> dict:
         detail = (
             "Per model of the motivation chapter, the pairs that end closer to the target with the label "
             "kept, then the share of the distance to the target map that the attack / noise of the same "
-            "size removes: " + "; ".join(lines) + ". "
+            f"size removes, and the margin attack share − {BEATS_NOISE:g} × noise share with its 95 % "
+            "interval (pairs resampled): " + "; ".join(lines) + ". "
         )
         if agree == n:
             detail += (
-                "On every model the success rate's 95 % interval lies above 1/2 and the attack removes "
-                f"more than {BEATS_NOISE:g} times the share noise removes: the label is kept while the "
-                "map is steered."
+                "On every model the success rate's 95 % interval lies above 1/2 and the margin's interval "
+                f"lies above 0 (the attack removes more than {BEATS_NOISE:g} times the share noise "
+                "removes): the label is kept while the map is steered."
             )
         else:
             c = counts(units)
@@ -209,6 +283,8 @@ def claim_sweep(
     paper: pd.DataFrame,
     validation: pd.DataFrame | None = None,
     pgd_rises: Mapping[str, bool] | None = None,
+    answer: ClaimAnswer | None = None,
+    method: str = "gradient",
 ) -> dict:
     """Across the TRADES sweep, explanation robustness (L_end) rises with classification robustness
     (chapters 2 and 3; the paper's claim as reviewers quote it, and its table has MAT above Normal).
@@ -220,7 +296,10 @@ def claim_sweep(
     reading. The relative reduction and the rank metric, which remove
     the starting distance's scale, are reported beside it but do not change the status. ``pgd_rises``: per
     experiment, whether PGD accuracy rises with beta (``analysis.verdicts.pgd_rises_with_beta``); ``validation``:
-    ``analysis.verdicts.validation_verdicts`` over ``validation_summary`` tables; both only add sentences."""
+    ``analysis.verdicts.validation_verdicts`` over ``validation_summary`` tables; both only add sentences.
+    ``answer``: the claim read at the level of the seed (``analysis.set_claims.sweep_claim`` on the primary
+    explanation ``method``): when given, it decides the verdict and its model sets are the units; the
+    correlations over every model of a group are then secondary readings."""
     v = corr[corr["against"] == "pgd_acc"]
     units, lines, l_end_rhos = {}, [], []
     for (name, method), g in v.groupby(["experiment", "explanation"], sort=False):
@@ -327,17 +406,40 @@ def claim_sweep(
                 else "."
             )
         )
+    if answer is not None:
+        pooled = answer.pooled.get(next(iter(answer.parts), ""), (np.nan,) * 4)
+        ours = (
+            f"per-seed ρ of L_end with PGD accuracy ({method}): pooled {pooled[0]:+.2f} "
+            f"[{pooled[1]:+.2f}, {pooled[2]:+.2f}]"
+            if np.isfinite(pooled[0])
+            else "no reading"
+        )
+        parts.insert(
+            0,
+            "One answer over model sets, with the seed as the unit: per seed, Spearman's ρ of L_end with "
+            f"PGD accuracy over that seed's sweep models ({method} maps), then a t-interval over the seeds "
+            "of each model set, Holm's correction across sets and the pooled interval over every seed:\n\n"
+            + answer_text(answer)
+            + "\n\nSecondary readings (they do not vote), ρ over every model of a group, seeds pooled:",
+        )
+        units = answer_units(answer)
     return finding(
         "L_end rises with classification robustness over the TRADES sweep",
         f"reported by reviewers; MAT above Normal in L_end in {mat} of {blocks} blocks",
         ours,
         units,
         " ".join(parts),
+        answer,
     )
 
 
 def claim_landscape(
-    corr: pd.DataFrame, margin: float, tracking_text: str | None = None
+    corr: pd.DataFrame,
+    margin: float,
+    tracking_text: str | None = None,
+    answer: ClaimAnswer | None = None,
+    flatten_margin: float = 0.5,
+    measure: str = "spectral",
 ) -> dict:
     """Adversarial training flattens the classification (CE) landscape but not the explanation-loss landscape
     (chapter 4).
@@ -349,7 +451,10 @@ def claim_landscape(
     (``landscape.equivalence_rho``) and disagrees when it lies below 0; otherwise a part is inconclusive. A
     unit agrees when both parts agree, disagrees when either disagrees, and is inconclusive otherwise;
     with too few models it has no reading. ``tracking_text``: ``analysis.verdicts.tracking_verdict``, added
-    as a sentence."""
+    as a sentence. ``answer`` (``analysis.set_claims.landscape_claim``): the claim in two parts per model
+    set, paired per victim and seed (MAT / standard ratio of the Hessian ``measure``; the explanation part
+    one-sided against ``flatten_margin``); when given it decides the verdict and the correlations above are
+    secondary readings."""
     parts = landscape_parts(corr, margin)
     units = {
         f"{r.experiment} ({KIND_TITLES.get(r.flatness, r.flatness)})": r.status
@@ -399,12 +504,30 @@ def claim_landscape(
         )
     if tracking_text:
         detail += f" Whether the landscape tracks L_end (chapter 4): {tracking_text}"
+    if answer is not None:
+        parts_v = answer.part_verdicts()
+        ours = "; ".join(f"{p}: {v}" for p, v in parts_v.items()) + (
+            f" (MAT / standard, {measure} norm, paired per victim)"
+        )
+        detail = (
+            "One answer per part over the model sets, paired per victim and seed: the MAT / standard ratio "
+            f"of the input Hessian's {measure} norm at the same victim (softplus twin), per seed the "
+            "geometric mean over the victims, then a t-interval over the seeds; part (a) agrees when the "
+            "CE ratio's interval lies below 1, part (b) when the explanation loss's lies above "
+            f"{flatten_margin:g} (flattened by less than a factor {1 / flatten_margin:g}), and disagrees "
+            "when it lies below:\n\n"
+            + answer_text(answer, {p: "MAT / standard" for p in answer.parts})
+            + "\n\nSecondary readings (they do not vote): "
+            + detail
+        )
+        units = answer_units(answer)
     return finding(
         "Adversarial training flattens the CE landscape, not the explanation loss's",
         "one random direction per victim, judged by eye",
         ours,
         units,
         detail,
+        answer,
     )
 
 
@@ -413,6 +536,8 @@ def claim_sep(
     roles: pd.DataFrame,
     blocks: pd.DataFrame,
     trades_verdicts: pd.DataFrame | None = None,
+    answer: ClaimAnswer | None = None,
+    method: str = "gradient",
 ) -> dict:
     """SEP moves explanation robustness with classification robustness held: L_end ranks SEP_pos < MAT <
     SEP_neg while PGD accuracy stays within 3 points (chapter 5).
@@ -426,7 +551,10 @@ def claim_sep(
     from MAT (mean over seeds, 90 % t-interval) lies inside ±3 points. A block agrees when every half it
     can read agrees and PGD accuracy is held, disagrees when a half disagrees, and is inconclusive
     otherwise; a block that lacks SEP_pos or SEP_neg is read on the half it has; with neither it has no
-    reading. ``trades_verdicts`` (SEP on a TRADES base, ours, not the paper's) only adds a sentence."""
+    reading. ``trades_verdicts`` (SEP on a TRADES base, ours, not the paper's) only adds a sentence.
+    ``answer`` (``analysis.set_claims.sep_claim_of`` on the primary explanation ``method``): one answer over
+    the model sets, each half of the order and PGD held as parts; when given it decides the verdict and the
+    blocks above (every method) are secondary readings."""
     units, lines, ratios = {}, [], []
     idx = roles.set_index(["experiment", "explanation", "role"]) if len(roles) else None
 
@@ -470,7 +598,7 @@ def claim_sep(
     else:
         detail = (
             "Each half of the order as the paired ratio of L_end (geometric mean over the seeds and pairs "
-            "both models kept, 95 % bootstrap interval sharing the pair draw across seeds and roles), with "
+            "both models kept per seed, 95 % t-interval over the seeds), with "
             f"PGD accuracy held when each SEP role is within ±{MAX_PGD_SPREAD_POINTS:g} points of MAT "
             "(90 % interval over seeds):\n\n"
             + "\n".join(lines)
@@ -489,12 +617,28 @@ def claim_sep(
             f" On a TRADES base (our extension, not the paper's), of {sum(t.values())} blocks "
             f"{t[AGREES]} agree, {t[DISAGREES]} disagree and {t[INCONCLUSIVE]} are inconclusive."
         )
+    if answer is not None:
+        ours = "; ".join(f"{p}: {v}" for p, v in answer.part_verdicts().items())
+        detail = (
+            f"One answer over the model sets on {method} maps, with the seed as the unit: per seed the "
+            "geometric mean over the pairs both models kept of the ratio of L_end, a t-interval over the "
+            "seeds of each set, Holm's correction across sets, the pooled interval over every seed; PGD "
+            "accuracy held per set as below:\n\n"
+            + answer_text(
+                answer,
+                {p: "higher / lower L_end" for p in list(answer.parts)[:2]},
+            )
+            + "\n\nSecondary readings per block (every explanation method; they do not vote):\n\n"
+            + detail
+        )
+        units = answer_units(answer)
     return finding(
         "SEP: L_end ranks SEP_pos < MAT < SEP_neg, classification robustness held",
         paper,
         ours,
         units,
         detail,
+        answer,
     )
 
 
@@ -502,6 +646,7 @@ def claim_curvature(
     verdicts: pd.DataFrame,
     first_beta: float,
     old_verdicts: pd.DataFrame | None = None,
+    answers: Mapping[float, ClaimAnswer] | None = None,
 ) -> dict:
     """SEP changes the explanation landscape itself: SEP_pos flattens and SEP_neg sharpens its curvature
     at the victims while CE's moves less (chapter 6).
@@ -513,7 +658,9 @@ def claim_curvature(
     ``status``: each half (SEP_pos below the base, SEP_neg above it) is read from the interval of the paired
     ratio on the same victims and seeds; a block agrees when every half present agrees, disagrees when one
     disagrees, and is inconclusive otherwise. Whether CE moves less, the status on converged victims only
-    and the status at the other twin beta only add sentences."""
+    and the status at the other twin beta only add sentences. ``answers``: per twin beta, the claim read over
+    the model sets (``analysis.set_claims.curvature_claim_of``, MAT base); when given, the one at
+    ``first_beta`` (the primary setting) decides the verdict and the other is stated beside it."""
     main = verdicts[verdicts["twin_beta"] == first_beta]
     units = {f"{r.experiment} (base {r.base})": r.status for r in main.itertuples()}
     lines = []
@@ -554,7 +701,7 @@ def claim_curvature(
     detail = (
         "The target-free flatness (the spectral norm of G = (2/P) JᵀJ, the curvature of the explanation "
         "change at the victim, which SEP penalises; no target map involved) of SEP_pos and SEP_neg relative "
-        "to their base, paired by seed and victim (geometric mean with a 95 % interval, seeds and victims resampled; "
+        "to their base, paired by seed and victim (per seed the geometric mean over the victims, 95 % t-interval over the seeds; "
         f"softplus twin, β = {first_beta:g}; CE's ratio in brackets, 'moves less' when its |log ratio| "
         "lies below the flatness's by its interval): "
         + "; ".join(lines or ["none"])
@@ -587,12 +734,44 @@ def claim_curvature(
             f"start loss), agrees in {old[AGREES]}, disagrees in {old[DISAGREES]} and is inconclusive in "
             f"{old[INCONCLUSIVE]} blocks."
         )
+    answer = answers.get(first_beta) if answers else None
+    if answer is not None:
+        alt = {b: a.verdict for b, a in answers.items() if b != first_beta}
+        ours = (
+            "; ".join(f"{p}: {v}" for p, v in answer.part_verdicts().items())
+            + f" (twin β = {first_beta:g})"
+            + "".join(f"; at β = {b:g}: {v}" for b, v in alt.items())
+        )
+        detail = (
+            "One answer over the model sets (MAT base), with the seed as the unit: per seed the geometric "
+            "mean over the victims of the ratio of the target-free flatness (spectral norm of G), a "
+            "t-interval over the seeds of each set, Holm's correction across sets and the pooled interval "
+            f"over every seed, at the primary twin β = {first_beta:g}:\n\n"
+            + answer_text(
+                answer,
+                {
+                    "SEP_pos flatter": "base / SEP_pos",
+                    "SEP_neg sharper": "SEP_neg / base",
+                },
+            )
+            + "\n\n"
+            + "".join(
+                f"The verdict depends on the twin's β only if this differs: at β = {b:g} (the stated "
+                f"alternative) the claim reads **{v}** "
+                f"({'; '.join(f'{p}: {pv}' for p, pv in answers[b].part_verdicts().items())}). "
+                for b, v in alt.items()
+            )
+            + "Secondary readings per block (they do not vote): "
+            + detail
+        )
+        units = answer_units(answer)
     return finding(
         "SEP changes the explanation landscape itself (curvature of the explanation change)",
         "v2: a Hessian analysis confirms it; form not stated",
         ours,
         units,
         detail,
+        answer,
     )
 
 
@@ -699,6 +878,12 @@ def book_findings(
     )  # shared by the two SEP-model studies
     curvature = curvature_result(profile, store, device, sep.chosen, models)
     drivers = drivers_result(profile, store, device, sep.chosen, models)
+    # the primary readings, named in the profile: the attack's explanation method, one flatness measure
+    method = profile.manipulation.method
+    measure, margin = (
+        profile.landscape.flatness_measure,
+        profile.landscape.flatten_margin,
+    )
     return [
         claim_motivation(motivation_result(profile, store, device).evidence),
         claim_sweep(
@@ -706,13 +891,33 @@ def book_findings(
             paper,
             validation=validation_result(profile, store, device).verdicts,
             pgd_rises=sweep.pgd_rises,
+            answer=sweep_claim(relation, method),
+            method=method,
         ),
-        claim_landscape(land.corr, profile.landscape.equivalence_rho, land.verdict),
-        claim_sep(sep.verdicts, sep.roles, sep.paper, sep.trades_verdicts),
+        claim_landscape(
+            land.corr,
+            profile.landscape.equivalence_rho,
+            land.verdict,
+            answer=landscape_claim(land.curv, measure, margin),
+            flatten_margin=margin,
+            measure=measure,
+        ),
+        claim_sep(
+            sep.verdicts,
+            sep.roles,
+            sep.paper,
+            sep.trades_verdicts,
+            answer=sep_claim_of(sep.main, sep.verdicts, method),
+            method=method,
+        ),
         claim_curvature(
             curvature.verdicts,
             profile.landscape.softplus_beta,
             curvature.old_verdicts,
+            answers={
+                b: curvature_claim_of(curvature.curvature, "MAT", b, CHANGE)
+                for b in (profile.landscape.softplus_beta, profile.drivers.second_beta)
+            },
         ),
         claim_start_loss(
             drivers.shares,

@@ -98,7 +98,7 @@ def set_table(values: Mapping[str, Iterable[float]], null: float = 0.0) -> pd.Da
             1
         ]
     table["p_holm"] = holm
-    table["status"] = [
+    statuses = [
         None
         if r.seeds == 0
         else INCONCLUSIVE
@@ -108,7 +108,8 @@ def set_table(values: Mapping[str, Iterable[float]], null: float = 0.0) -> pd.Da
         else DISAGREES
         for r in table.itertuples()
     ]
-    table["status"] = table["status"].astype(object)
+    # object dtype: pandas would store a missing status (a set without seeds) as NaN in a string column
+    table["status"] = pd.Series(statuses, index=table.index, dtype=object)
     return table
 
 
@@ -164,11 +165,9 @@ def read_claim(
         raise ConfigError(
             "values={} is not allowed: expected one or more model sets of per-seed values"
         )
+    values = {k: np.asarray(list(v), float).ravel() for k, v in values.items()}  # once
     sets = set_table(values, null)
-    arrays = [
-        np.asarray(list(v) if not isinstance(v, np.ndarray) else v, float).ravel()
-        for v in values.values()
-    ]
+    arrays = list(values.values())
     arrays = [a[np.isfinite(a)] for a in arrays]
     every = np.concatenate(arrays) if arrays else np.array([])
     mean, lo, hi, _ = seed_interval(every - null) if len(every) else (np.nan,) * 4

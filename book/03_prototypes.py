@@ -47,11 +47,13 @@ overrides = {}  # any profile field, e.g. {"prototypes.steps": 200}
 
 # %%
 import matplotlib.pyplot as plt
+import pandas as pd
 
 from lib.core.profile import load_profile, setup_runtime
 from lib.core.store import ResultStore
 from lib.measure.prototypes import select_pairs
 from lib.report import prototypes as report
+from lib.report.findings import claim_closing, sweep_finding
 from lib.report.page import banner, grouped_tables, human_table, say, show_source
 from lib.studies.prototypes import correlations, prototype_result
 
@@ -252,6 +254,17 @@ say(report.correlation_lines(R.vs_pgd))
 
 # %% tags=["remove-input"]
 say(report.verdict_sentence(R.start, R.disagreements))
+
+# %% [markdown]
+# ### The claim's one answer
+#
+# The verdict the findings page gives this claim, from the same function (one answer over the model sets,
+# the seed as the unit; the readings above are per block and secondary):
+
+# %% tags=["remove-input"]
+say(
+    claim_closing(sweep_finding(P, R.table, pd.read_csv("paper_table.csv"), V.verdicts))
+)
 
 # %% [markdown]
 # The next chapter asks whether the input loss landscape explains it.

@@ -61,6 +61,7 @@ from lib.core.profile import load_profile, setup_runtime
 from lib.core.store import ResultStore
 from lib.pipeline.landscapes import compute_landscape
 from lib.report import landscape as report
+from lib.report.findings import claim_closing, landscape_finding
 from lib.report.page import banner, grouped_tables, human_table, say, show_source
 from lib.studies.landscape import landscape_result, showcase_surfaces
 
@@ -202,6 +203,15 @@ say(report.tracking_text(R.track, R.verdict))
 
 # %% tags=["remove-input"]
 say(report.verdict_text(R.parts, P.landscape.equivalence_rho))
+
+# %% [markdown]
+# ### The claim's one answer
+#
+# The verdict the findings page gives this claim, from the same function (one answer over the model sets,
+# the seed as the unit; the readings above are per block and secondary):
+
+# %% tags=["remove-input"]
+say(claim_closing(landscape_finding(P, R)))
 
 # %% [markdown]
 # **Differences from the paper:** several directions, victims and seeds instead of one curve; curvature on

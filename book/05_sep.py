@@ -49,6 +49,7 @@ from lib.core.store import ResultStore
 from lib.measure.sep import explanation_change, sep_loss
 from lib.pipeline.roster import study_experiments
 from lib.report import sep as report
+from lib.report.findings import claim_closing, sep_finding
 from lib.report.page import banner, grouped_tables, human_table, say, show_source
 from lib.studies.sep import sep_comparison
 
@@ -162,6 +163,15 @@ plt.show()
 
 # %% tags=["remove-input"]
 say(report.verdict_text(R))
+
+# %% [markdown]
+# ### The claim's one answer
+#
+# The verdict the findings page gives this claim, from the same function (one answer over the model sets,
+# the seed as the unit; the readings above are per block and secondary):
+
+# %% tags=["remove-input"]
+say(claim_closing(sep_finding(P, R)))
 
 # %% [markdown]
 # Our blocks beside the paper's block of the same dataset and architecture (the paper's rows are for gradient

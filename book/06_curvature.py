@@ -54,6 +54,7 @@ from lib.report.curvature import (
     surface_experiments,
     surface_figure,
 )
+from lib.report.findings import claim_closing, curvature_finding
 from lib.report.page import banner, grouped_tables, say
 from lib.studies.curvature import curvature_result
 
@@ -134,6 +135,15 @@ say(
         P.landscape.method,
     )
 )
+
+# %% [markdown]
+# ### The claim's one answer
+#
+# The verdict the findings page gives this claim, from the same function (one answer over the model sets,
+# the seed as the unit; the readings above are per block and secondary):
+
+# %% tags=["remove-input"]
+say(claim_closing(curvature_finding(P, result)))
 
 # %% [markdown]
 # ### Along the λ sweep

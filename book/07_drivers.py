@@ -52,6 +52,7 @@ from lib.core.store import ResultStore
 from lib.pipeline.roster import chosen_lambdas
 from lib.report import drivers as report
 from lib.report.drivers import pooled_figure, with_intervals
+from lib.report.findings import claim_closing, start_loss_finding
 from lib.report.page import banner, grouped_tables, human_table, say
 from lib.studies.budget import budget_result
 from lib.studies.cross_method import cross_method_result
@@ -240,6 +241,15 @@ say(
         drivers.verdict,
     )
 )
+
+# %% [markdown]
+# ### The claim's one answer
+#
+# The verdict the findings page gives this claim, from the same function (one answer over the model sets,
+# the seed as the unit; the readings above are per block and secondary):
+
+# %% tags=["remove-input"]
+say(claim_closing(start_loss_finding(drivers, pd.read_csv("paper_table.csv"))))
 
 # %% [markdown]
 # ## Try it

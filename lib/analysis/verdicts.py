@@ -1124,3 +1124,31 @@ def flatness_role(corr: pd.DataFrame) -> str:
     words = {"up": SHARPER_MORE, "down": SHARPER_LESS}
     red = words.get(reading(r.lo, r.hi, "up", "down", n=n), NO_CLEAR_REDUCTION)
     return f"{fixed}; {red}"
+
+
+# the part of log L_start that carries its share (issue 30): the MSE's scale or the scale-free distance
+CARRIED_BY_SCALE = "the MSE's scale (how concentrated the maps are)"
+CARRIED_BY_DISTANCE = "the scale-free distance between the maps"
+CARRIED_BY_BOTH = "the scale and the distance about equally"
+CARRIER_UNDECIDED = "undecided between the scale and the distance"
+
+
+def scale_carrier(shares: Mapping, zone: float) -> str | None:
+    """Which part of log L_start carries its share of log L_end's variance, from ``variance_shares`` with a
+    concentration column (``scale_gap``: concentration's share minus the distance's, with its interval):
+    the scale when the interval lies above ``zone``, the distance when below -``zone``, both when it lies
+    inside (-zone, zone), else undecided; None without a concentration reading."""
+    if not 0 < zone < 1:
+        raise ConfigError(
+            f"zone={zone!r} is not allowed: expected a share strictly between 0 and 1"
+        )
+    lo, hi = shares.get("scale_gap_lo", np.nan), shares.get("scale_gap_hi", np.nan)
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return None
+    if lo > zone:
+        return CARRIED_BY_SCALE
+    if hi < -zone:
+        return CARRIED_BY_DISTANCE
+    if -zone < lo and hi < zone:
+        return CARRIED_BY_BOTH
+    return CARRIER_UNDECIDED

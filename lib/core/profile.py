@@ -447,6 +447,10 @@ class DriversSettings:
     cross_attacks: tuple[str, ...] = ("gradient", "grad_x_input", "guided_backprop")
     budget: bool = True
     start_share_threshold: float = 0.5
+    # Issue 30: log L_start = log concentration + log d; the start loss's share is "carried by" the MSE's
+    # scale (concentration) or by the scale-free distance when the interval of the difference of their
+    # shares lies beyond +-scale_zone, "by both" when it lies inside (a reading only, no store key).
+    scale_zone: float = 0.1
 
     def validate(
         self,
@@ -469,6 +473,12 @@ class DriversSettings:
             and 0 < self.start_share_threshold < 1,
             f"{where}.start_share_threshold",
             self.start_share_threshold,
+            "a share strictly between 0 and 1",
+        )
+        check(
+            isinstance(self.scale_zone, (int, float)) and 0 < self.scale_zone < 1,
+            f"{where}.scale_zone",
+            self.scale_zone,
             "a share strictly between 0 and 1",
         )
         check(

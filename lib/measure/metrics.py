@@ -43,6 +43,19 @@ def mse(
     return (a - b).pow(2).mean(1)
 
 
+def concentration(
+    a: torch.Tensor, b: torch.Tensor, names: tuple[str, str] = ("a", "b")
+) -> torch.Tensor:
+    """(sum a^2 + sum b^2) / P per pair, shape (N,): the scale of the MSE between two maps. Since
+    MSE(a, b) = (sum a^2 + sum b^2 - 2 <a, b>) / P, the MSE factors into this concentration (set by how
+    peaked the maps are: maps that sum to 1 have a larger sum of squares the fewer pixels they sit on) times
+    the scale-free distance MSE / concentration = 1 - 2 <a, b> / (sum a^2 + sum b^2), in [0, 2] (0: equal
+    maps, 1: orthogonal, near 1 - cosine when the norms match). Issue 30: concentration, not robustness,
+    drives most of the MSE's differences between models."""
+    a, b = _pair(a, b, names)
+    return (a.pow(2).sum(1) + b.pow(2).sum(1)) / a.shape[1]
+
+
 def cosine_similarity(
     a: torch.Tensor, b: torch.Tensor, eps: float = 1e-12
 ) -> torch.Tensor:

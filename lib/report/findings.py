@@ -29,6 +29,7 @@ from lib.analysis.stats import TOO_FEW, interval_text
 from lib.analysis.verdicts import (
     AGREES,
     BEATS_NOISE,
+    CARRIED_BY_SCALE,
     DISAGREES,
     INCONCLUSIVE,
     MAX_PGD_SPREAD_POINTS,
@@ -300,6 +301,7 @@ def claim_sweep(
     ``answer``: the claim read at the level of the seed (``analysis.set_claims.sweep_claim`` on the primary
     explanation ``method``): when given, it decides the verdict and its model sets are the units; the
     correlations over every model of a group are then secondary readings."""
+    primary = method  # the loop below names each group's method ``method``
     v = corr[corr["against"] == "pgd_acc"]
     units, lines, l_end_rhos = {}, [], []
     for (name, method), g in v.groupby(["experiment", "explanation"], sort=False):
@@ -409,7 +411,7 @@ def claim_sweep(
     if answer is not None:
         pooled = answer.pooled.get(next(iter(answer.parts), ""), (np.nan,) * 4)
         ours = (
-            f"per-seed ρ of L_end with PGD accuracy ({method}): pooled {pooled[0]:+.2f} "
+            f"per-seed ρ of L_end with PGD accuracy ({primary}): pooled {pooled[0]:+.2f} "
             f"[{pooled[1]:+.2f}, {pooled[2]:+.2f}]"
             if np.isfinite(pooled[0])
             else "no reading"
@@ -417,7 +419,7 @@ def claim_sweep(
         parts.insert(
             0,
             "One answer over model sets, with the seed as the unit: per seed, Spearman's ρ of L_end with "
-            f"PGD accuracy over that seed's sweep models ({method} maps), then a t-interval over the seeds "
+            f"PGD accuracy over that seed's sweep models ({primary} maps), then a t-interval over the seeds "
             "of each model set, Holm's correction across sets and the pooled interval over every seed:\n\n"
             + answer_text(answer)
             + "\n\nSecondary readings (they do not vote), ρ over every model of a group, seeds pooled:",
@@ -781,6 +783,9 @@ def claim_start_loss(
     paper: pd.DataFrame,
     role: str = "",
     pair_role: str = "",
+    scale_shares: Mapping | None = None,
+    carrier: str | None = None,
+    scale_models: int = 0,
 ) -> dict:
     """Explanation robustness as the attack measures it is driven mainly by the start loss (chapter 7).
 
@@ -789,7 +794,10 @@ def claim_start_loss(
     (``analysis.verdicts.start_loss_status``: agrees when the interval lies above the profile's threshold,
     disagrees below, else inconclusive). Units: those levels. ``correlations``: ``driver_correlations`` over
     the pooled models, shown; ``role``, ``pair_role``: ``analysis.verdicts.flatness_role``, reported with its
-    sign beside the claim, never merged into a unit's status."""
+    sign beside the claim, never merged into a unit's status. ``scale_shares`` (``studies.drivers.variance_shares``
+    with a concentration column, over ``scale_models`` model rows) and ``carrier``
+    (``analysis.verdicts.scale_carrier``): the start loss's share taken apart into the MSE's scale and the
+    scale-free distance, stated beside the claim."""
     units = {
         r.level: (r.status if isinstance(r.status, str) else None)
         for r in shares.itertuples()
@@ -844,6 +852,28 @@ def claim_start_loss(
             else ""
         )
     )
+    if scale_shares and np.isfinite(scale_shares.get("concentration", np.nan)):
+        sh = scale_shares
+
+        def pct(name: str) -> str:
+            return f"{sh[name]:.0%} [{sh[f'{name}_lo']:.0%}, {sh[f'{name}_hi']:.0%}]"
+
+        ours += f"; of it, scale {pct('concentration')}, distance {pct('distance')}"
+        detail += (
+            " **The scale of the loss taken apart.** The MSE of two maps that sum to 1 is their "
+            "concentration c = (ΣI_v² + ΣI_t²)/P times a scale-free distance d = MSE / c "
+            "(1 − 2⟨I_v, I_t⟩ / (ΣI_v² + ΣI_t²)), so log L_end = log c + log d + log(1 − r). Across the "
+            f"{scale_models} models whose weights ship with the results (the first seed's; within "
+            f"experiment and method), the variance of log L_end is carried {pct('concentration')} by the "
+            f"concentration, {pct('distance')} by the scale-free distance and {pct('r')} by r: the start "
+            f"loss's share is carried by {carrier or 'no reading'}."
+            + (
+                " A large start-loss share therefore says first that the MSE's scale differs between "
+                "models, not that their explanations start further apart."
+                if carrier == CARRIED_BY_SCALE
+                else ""
+            )
+        )
     return finding(
         "Explanation robustness is driven by the start loss",
         paper_start_text(paper),
@@ -857,6 +887,99 @@ def claim_start_loss(
 # the page: every claim read from the studies' results
 
 
+def primary_readings(profile: Profile) -> tuple[str, str, float]:
+    """The readings that vote, named in the profile: the attack's explanation method, the flatness measure
+    of claim 3 and its margin."""
+    return (
+        profile.manipulation.method,
+        profile.landscape.flatness_measure,
+        profile.landscape.flatten_margin,
+    )
+
+
+def sweep_finding(
+    profile: Profile,
+    relation: pd.DataFrame,
+    paper: pd.DataFrame,
+    validation: pd.DataFrame | None = None,
+    pgd_rises: Mapping[str, bool] | None = None,
+) -> dict:
+    """Claim 2's row from the prototype chapter's relation table (the same call for chapter 3 and this
+    page)."""
+    method = primary_readings(profile)[0]
+    return claim_sweep(
+        correlations(relation),
+        paper,
+        validation=validation,
+        pgd_rises=pgd_rises,
+        answer=sweep_claim(relation, method),
+        method=method,
+    )
+
+
+def landscape_finding(profile: Profile, land) -> dict:
+    """Claim 3's row from ``studies.landscape.landscape_result`` (chapter 4 and this page)."""
+    _, measure, margin = primary_readings(profile)
+    return claim_landscape(
+        land.corr,
+        profile.landscape.equivalence_rho,
+        land.verdict,
+        answer=landscape_claim(land.curv, measure, margin),
+        flatten_margin=margin,
+        measure=measure,
+    )
+
+
+def sep_finding(profile: Profile, sep) -> dict:
+    """Claim 4's row from ``studies.sep.sep_comparison`` (chapter 5 and this page)."""
+    method = primary_readings(profile)[0]
+    return claim_sep(
+        sep.verdicts,
+        sep.roles,
+        sep.paper,
+        sep.trades_verdicts,
+        answer=sep_claim_of(sep.main, sep.verdicts, method),
+        method=method,
+    )
+
+
+def curvature_finding(profile: Profile, curvature) -> dict:
+    """Claim 5's row from ``studies.curvature.curvature_result`` (chapter 6 and this page): the primary
+    twin beta is the landscape chapter's, the stated alternative ``drivers.second_beta``."""
+    return claim_curvature(
+        curvature.verdicts,
+        profile.landscape.softplus_beta,
+        curvature.old_verdicts,
+        answers={
+            b: curvature_claim_of(curvature.curvature, "MAT", b, CHANGE)
+            for b in (profile.landscape.softplus_beta, profile.drivers.second_beta)
+        },
+    )
+
+
+def start_loss_finding(drivers, paper: pd.DataFrame) -> dict:
+    """Claim 6's row from ``studies.drivers.drivers_result`` (chapter 7 and this page)."""
+    return claim_start_loss(
+        drivers.shares,
+        drivers.correlations,
+        paper,
+        drivers.flatness_role,
+        drivers.pair_flatness_role,
+        drivers.scale_shares,
+        drivers.scale_carrier,
+        0 if drivers.scale is None else len(drivers.scale),
+    )
+
+
+def claim_closing(row: Mapping) -> str:
+    """A chapter's closing verdict: the claim and the verdict of its row on the findings page, from the same
+    function, so the two cannot disagree."""
+    return (
+        f"**The claim, as the findings page reads it: {row['claim']}. Verdict: {row['verdict']}.** "
+        f"{row['detail']}"
+    )
+
+
 def book_findings(
     profile: Profile,
     store: ResultStore,
@@ -866,7 +989,8 @@ def book_findings(
     """One row per claim of the paper, each read from the result function of the study that answers it
     (nothing is re-derived here): the motivation attacks, the sweep, the prototype attack and its validation,
     the landscape, the SEP comparison, the SEP models' curvature and the start-loss analysis. On a store the
-    chapters filled, this trains and attacks nothing. ``paper_csv``: the paper's main table."""
+    chapters filled, this trains and attacks nothing. ``paper_csv``: the paper's main table. The chapters
+    close with the same row functions (``sweep_finding`` ... ``start_loss_finding``)."""
     paper = pd.read_csv(paper_csv)
     sweep = sweep_result(profile, store, device)
     # the prototype chapter's two inputs to claim 2 only (not its clusters, timing and checks)
@@ -878,54 +1002,19 @@ def book_findings(
     )  # shared by the two SEP-model studies
     curvature = curvature_result(profile, store, device, sep.chosen, models)
     drivers = drivers_result(profile, store, device, sep.chosen, models)
-    # the primary readings, named in the profile: the attack's explanation method, one flatness measure
-    method = profile.manipulation.method
-    measure, margin = (
-        profile.landscape.flatness_measure,
-        profile.landscape.flatten_margin,
-    )
     return [
         claim_motivation(motivation_result(profile, store, device).evidence),
-        claim_sweep(
-            correlations(relation),
+        sweep_finding(
+            profile,
+            relation,
             paper,
-            validation=validation_result(profile, store, device).verdicts,
-            pgd_rises=sweep.pgd_rises,
-            answer=sweep_claim(relation, method),
-            method=method,
+            validation_result(profile, store, device).verdicts,
+            sweep.pgd_rises,
         ),
-        claim_landscape(
-            land.corr,
-            profile.landscape.equivalence_rho,
-            land.verdict,
-            answer=landscape_claim(land.curv, measure, margin),
-            flatten_margin=margin,
-            measure=measure,
-        ),
-        claim_sep(
-            sep.verdicts,
-            sep.roles,
-            sep.paper,
-            sep.trades_verdicts,
-            answer=sep_claim_of(sep.main, sep.verdicts, method),
-            method=method,
-        ),
-        claim_curvature(
-            curvature.verdicts,
-            profile.landscape.softplus_beta,
-            curvature.old_verdicts,
-            answers={
-                b: curvature_claim_of(curvature.curvature, "MAT", b, CHANGE)
-                for b in (profile.landscape.softplus_beta, profile.drivers.second_beta)
-            },
-        ),
-        claim_start_loss(
-            drivers.shares,
-            drivers.correlations,
-            paper,
-            drivers.flatness_role,
-            drivers.pair_flatness_role,
-        ),
+        landscape_finding(profile, land),
+        sep_finding(profile, sep),
+        curvature_finding(profile, curvature),
+        start_loss_finding(drivers, paper),
     ]
 
 

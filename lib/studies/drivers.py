@@ -27,7 +27,12 @@ import numpy as np
 import pandas as pd
 
 from lib.analysis.stats import check_bootstrap, partial_spearman, rank_agreement
-from lib.analysis.verdicts import driver_verdict, flatness_role, start_loss_status
+from lib.analysis.verdicts import (
+    driver_verdict,
+    flatness_role,
+    scale_carrier,
+    start_loss_status,
+)
 from lib.core.errors import ConfigError
 from lib.core.profile import DriversSettings, Profile
 from lib.core.store import ResultStore
@@ -50,6 +55,7 @@ from lib.pipeline.roster import (
     sweep_runs,
 )
 from lib.pipeline.runs import Run
+from lib.pipeline.scale import scale_table, weights_at_hand
 from lib.pipeline.task import Task
 
 # the target-free flatness: the spectral norm of G = (2/P) J^T J (landscape twin), mean over victims, per model
@@ -264,6 +270,12 @@ def log_parts(table: pd.DataFrame) -> pd.DataFrame:
     out = table.assign(
         log_l_start=log_ls, log_l_end=log_le, log_keep=log_le - log_ls, r_exact=r
     )
+    if "concentration_1e-7" in table.columns:  # log L_start = log c + log d
+        c = table["concentration_1e-7"].to_numpy(float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_c = np.where(c > 0, np.log(np.where(c > 0, c, 1.0)), np.nan)
+        out["log_concentration"] = log_c
+        out["log_distance"] = log_ls - log_c
     if "relative_reduction" in table.columns:
         out["identity_gap"] = np.abs(r - table["relative_reduction"].to_numpy(float))
     return out
@@ -280,7 +292,10 @@ def variance_shares(
 ) -> dict:
     """How much of the variance of log L_end across the rows of ``table`` (models, or pairs) is carried by
     log L_start and how much by log(1 - r) (``log_parts``; r := 1 - L_end / L_start, so the identity is
-    exact per row): every part is demeaned within the groups ``within`` first (datasets differ in scale;
+    exact per row). With a column ``concentration_1e-7`` (the MSE's scale, ``measure.metrics.concentration``)
+    log L_start is taken apart further into log concentration + log d (d: the scale-free distance), and
+    ``concentration``, ``distance`` (summing to ``start``) and ``r`` sum to 1, each with ``_lo``/``_hi``
+    from the same replicates. Every part is demeaned within the groups ``within`` first (datasets differ in scale;
     for pairs, ``within`` = the model), then ``start`` = Cov(log L_start, log L_end) / Var(log L_end) and
     ``r`` = Cov(log(1 - r), log L_end) / Var(log L_end), which sum to 1 (either may fall outside [0, 1]
     when the two parts go against each other). Percentile-bootstrap intervals (``start_lo``, ``start_hi``,
@@ -327,22 +342,33 @@ def variance_shares(
     }
     if n - n_groups < 3:
         return out
-    a = parts["log_l_start"].to_numpy(float)
     y = parts["log_l_end"].to_numpy(float)
+    scaled = "log_concentration" in parts.columns and bool(
+        np.isfinite(parts["log_concentration"]).all()
+    )
+    # the parts whose shares are read: log L_start, and log concentration when it is at hand
+    xs = np.stack(
+        [parts["log_l_start"].to_numpy(float)]
+        + ([parts["log_concentration"].to_numpy(float)] if scaled else [])
+    )
     onehot = np.zeros((n, n_groups))
     onehot[np.arange(n), group] = 1.0
 
     def shares(
         w: np.ndarray,
-    ) -> np.ndarray:  # w: (b, n) row weights -> (b,) start shares
+    ) -> np.ndarray:  # w: (b, n) row weights -> (parts, b) shares
         wsum = w @ onehot
         with np.errstate(divide="ignore", invalid="ignore"):
-            ma = np.nan_to_num((w * a) @ onehot / wsum)[:, group]
             my = np.nan_to_num((w * y) @ onehot / wsum)[:, group]
-            ad, yd = a - ma, y - my
-            return (w * ad * yd).sum(1) / (w * yd * yd).sum(1)
+            yd = y - my
+            out = []
+            for a in xs:
+                ma = np.nan_to_num((w * a) @ onehot / wsum)[:, group]
+                out.append((w * (a - ma) * yd).sum(1) / (w * yd * yd).sum(1))
+            return np.stack(out)
 
-    start = float(shares(np.ones((1, n)))[0])
+    point = shares(np.ones((1, n)))[:, 0]
+    start = float(point[0])
     # which clusters each stratum holds, and each cluster's stratum
     stratum_of = (
         parts.groupby(strata, sort=False).ngroup().to_numpy()
@@ -362,12 +388,23 @@ def variance_shares(
                 len(members), np.full(len(members), 1 / len(members)), size=b
             )
         boots.append(shares(counts[:, clus]))
-    boots = np.concatenate(boots)
-    boots = boots[np.isfinite(boots)]
-    if len(boots):
-        lo, hi = np.quantile(boots, [(1 - level) / 2, (1 + level) / 2])
+    boots = np.concatenate(boots, axis=1)
+    boots = boots[:, np.isfinite(boots).all(0)]
+    q = ((1 - level) / 2, (1 + level) / 2)
+    if boots.shape[1]:
+        lo, hi = np.quantile(boots[0], q)
         out.update(start_lo=float(lo), start_hi=float(hi), r_lo=1 - hi, r_hi=1 - lo)
     out.update(start=start, r=1 - start)
+    if scaled:
+        out["concentration"], out["distance"] = float(point[1]), start - float(point[1])
+        out["scale_gap"] = out["concentration"] - out["distance"]
+        for name, v in (
+            ("concentration", boots[1]),
+            ("distance", boots[0] - boots[1]),
+            ("scale_gap", 2 * boots[1] - boots[0]),
+        ):
+            lo, hi = np.quantile(v, q) if len(v) else (np.nan, np.nan)
+            out[f"{name}_lo"], out[f"{name}_hi"] = float(lo), float(hi)
     return out
 
 
@@ -636,6 +673,15 @@ class DriversResult:
     old_pair_correlations: pd.DataFrame | None = None
     old_pair_verdict: str = ""
     old_pair_flatness_role: str = ""
+    scale: pd.DataFrame | None = (
+        None  # ``pipeline.scale.scale_table`` of the models whose weights are at hand
+    )
+    scale_shares: dict | None = (
+        None  # ``variance_shares`` of ``scale``: concentration, distance, r
+    )
+    scale_carrier: str | None = (
+        None  # ``analysis.verdicts.scale_carrier`` of ``scale_shares``
+    )
 
     @property
     def start_status(self) -> str | None:
@@ -658,14 +704,24 @@ def drivers_result(
 ) -> DriversResult:
     """The drivers chapter's start-loss analysis in one call: ``chosen`` is ``analysis.verdicts.choose``'s table
     (the SEP chapter's choice), ``models`` its ``chapter_models`` (computed when not given), ``paper`` the
-    paper's main table (``paper_table.csv``) for its "22 of 24"."""
+    paper's main table (``paper_table.csv``) for its "22 of 24". The scale of L_start is taken apart on the
+    models whose weights are at hand (``pipeline.scale``; on the published snapshot, the first seed's
+    shipped models), so that reading it retrains nothing."""
     if models is None:
         models = chapter_models(profile, chosen, store, device)
     d = drivers_study(profile, store, device, chosen, models)
+    at_hand = [r for r in d["runs"] if weights_at_hand(r, store)]
+    scale = scale_table(profile, store, device, at_hand, d["relation"])
+    shares = variance_shares(scale) if len(scale) else None
     return DriversResult(
         **d,
         within_summary=within_summary(d["within"]),
         paper=None if paper is None else paper_start_agreement(paper),
+        scale=scale,
+        scale_shares=shares,
+        scale_carrier=(
+            scale_carrier(shares, profile.drivers.scale_zone) if shares else None
+        ),
     )
 
 

@@ -83,13 +83,14 @@ def test_the_reading_uses_the_rows_of_the_loss_it_is_given():
 
 def test_size_and_power_of_the_block_reading_on_the_new_flatness():
     """No SEP effect: a block agrees (both halves) or disagrees (a half against the paper) rarely; SEP_pos
-    x0.6 and SEP_neg x1.67 at 3 seeds x 10 victims (log noise sd 0.3): agrees in most draws."""
+    x0.5 and SEP_neg x2 at 3 seeds x 10 victims (log noise sd 0.3): agrees in most draws. Read at the seed
+    level (issue 30), x0.6 / x1.67 agreed in 75 % of draws: 3 seeds need the larger effect for 80 %."""
     rng = np.random.default_rng(1)
     reps = 60
     rates = {}
     for name, factors in (
         ("null", {}),
-        ("planted", {"SEP_pos": 0.6, "SEP_neg": 1 / 0.6}),
+        ("planted", {"SEP_pos": 0.5, "SEP_neg": 2.0}),
     ):
         statuses = []
         for r in range(reps):

@@ -178,6 +178,9 @@ def test_the_validation_path_end_to_end_on_a_tiny_digits_sweep(store):
         "smoke",
         {
             "experiments.digits.data.n_train": 1000,
+            # an override changes only the field it names (issue 33): the ResNet arm, whose lambdas stay in
+            # sep.lambdas, needs its own held-out pool too (this test once relied on the anchor's leak)
+            "experiments.digits-resnet18.data.n_train": 1000,
             "experiments.digits.train.epochs": 2,
             "sep.choose_on": "validation",
             "sep.lambdas": {"digits": [200.0, -2000.0]},

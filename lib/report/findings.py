@@ -149,6 +149,16 @@ def answer_text(answer: ClaimAnswer, what: Mapping[str, str] | None = None) -> s
     return "\n".join(lines)
 
 
+def alternative_text(alternatives: Mapping[str, ClaimAnswer] | None) -> str:
+    """'Under <setting> (the stated alternative) the claim reads **<verdict>**.' for each alternative
+    setting, so that a verdict that depends on a setting says so ('' without alternatives)."""
+    return "".join(
+        f"Under {name} (the stated alternative, which does not vote) the claim reads **{a.verdict}** "
+        f"({'; '.join(f'{p}: {v}' for p, v in a.part_verdicts().items())}). "
+        for name, a in (alternatives or {}).items()
+    )
+
+
 def pending(claim: str, paper: str, where: str) -> dict:
     """A claim whose evidence is not in the book yet: no unit, so "not tested"."""
     return finding(
@@ -286,6 +296,7 @@ def claim_sweep(
     pgd_rises: Mapping[str, bool] | None = None,
     answer: ClaimAnswer | None = None,
     method: str = "gradient",
+    alternatives: Mapping[str, ClaimAnswer] | None = None,
 ) -> dict:
     """Across the TRADES sweep, explanation robustness (L_end) rises with classification robustness
     (chapters 2 and 3; the paper's claim as reviewers quote it, and its table has MAT above Normal).
@@ -422,7 +433,9 @@ def claim_sweep(
             f"PGD accuracy over that seed's sweep models ({primary} maps), then a t-interval over the seeds "
             "of each model set, Holm's correction across sets and the pooled interval over every seed:\n\n"
             + answer_text(answer)
-            + "\n\nSecondary readings (they do not vote), ρ over every model of a group, seeds pooled:",
+            + "\n\n"
+            + alternative_text(alternatives)
+            + "Secondary readings (they do not vote), ρ over every model of a group, seeds pooled:",
         )
         units = answer_units(answer)
     return finding(
@@ -540,6 +553,7 @@ def claim_sep(
     trades_verdicts: pd.DataFrame | None = None,
     answer: ClaimAnswer | None = None,
     method: str = "gradient",
+    alternatives: Mapping[str, ClaimAnswer] | None = None,
 ) -> dict:
     """SEP moves explanation robustness with classification robustness held: L_end ranks SEP_pos < MAT <
     SEP_neg while PGD accuracy stays within 3 points (chapter 5).
@@ -584,10 +598,13 @@ def claim_sep(
         )
     c, n = counts(units), sum(counts(units).values())
     p_order, p_n = int(blocks["l_end_order"].sum()), len(blocks)
+    names = ", ".join(f"{r.dataset} {r.model}" for r in blocks.itertuples())
     paper = (
-        f"order of means in {p_order} of {p_n} blocks; PGD spread ≤ "
+        f"in the blocks tested here ({names}): order of means in {p_order} of {p_n}; PGD spread ≤ "
         f"{blocks['pgd_spread_points'].max():.1f} pts; SEP_neg/SEP_pos "
         f"{_span(blocks['neg_over_pos'], _times, '×')}"
+        if p_n
+        else "no block of the paper's table is tested here"
     )
     ours = (
         "no reading"
@@ -630,7 +647,9 @@ def claim_sep(
                 answer,
                 {p: "higher / lower L_end" for p in list(answer.parts)[:2]},
             )
-            + "\n\nSecondary readings per block (every explanation method; they do not vote):\n\n"
+            + "\n\n"
+            + alternative_text(alternatives)
+            + "Secondary readings per block (every explanation method; they do not vote):\n\n"
             + detail
         )
         units = answer_units(answer)
@@ -914,6 +933,11 @@ def sweep_finding(
         pgd_rises=pgd_rises,
         answer=sweep_claim(relation, method),
         method=method,
+        alternatives={
+            f"{m} maps": sweep_claim(relation, m)
+            for m in profile.prototypes.methods
+            if m != method
+        },
     )
 
 
@@ -933,13 +957,24 @@ def landscape_finding(profile: Profile, land) -> dict:
 def sep_finding(profile: Profile, sep) -> dict:
     """Claim 4's row from ``studies.sep.sep_comparison`` (chapter 5 and this page)."""
     method = primary_readings(profile)[0]
+    tested = {
+        src.removeprefix("paper: ")
+        for src in sep.side["source"]
+        if src.startswith("paper: ")
+    }
+    blocks = sep.paper[(sep.paper["dataset"] + " " + sep.paper["model"]).isin(tested)]
     return claim_sep(
         sep.verdicts,
         sep.roles,
-        sep.paper,
+        blocks,
         sep.trades_verdicts,
         answer=sep_claim_of(sep.main, sep.verdicts, method),
         method=method,
+        alternatives={
+            f"{m} maps": sep_claim_of(sep.main, sep.verdicts, m)
+            for m in dict.fromkeys(sep.main["explanation"])
+            if m != method
+        },
     )
 
 

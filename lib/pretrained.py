@@ -1,5 +1,9 @@
 """Pretrained models one call away: ``load_model(profile, experiment, kind, seed=0)``.
 
+The model is loaded, or retrained, under the profile's runtime (``profile_runtime``: threads,
+determinism, the allocator setting), as the book computes it, and the caller's threads and determinism
+settings are given back afterwards.
+
 A model is named as the book labels it: "standard", "MAT", "TRADES β=8" (any β of the sweep), "SEP_pos",
 "SEP_neg". It comes from the result store (``$RESULTS_DIR`` over the published snapshot of the profile's
 results, see ``lib.core.store``): the published ``cpu`` snapshot ships the weights of each experiment's
@@ -12,13 +16,18 @@ model of the book is trained into ``$RESULTS_DIR`` on first use (deterministic; 
 
 from __future__ import annotations
 
+import contextlib
+import os
+import warnings
+from collections.abc import Iterator
 from dataclasses import replace
 
 import matplotlib.pyplot as plt
+import torch
 from torch import nn
 
 from lib.core.errors import ConfigError
-from lib.core.profile import Profile, load_profile, resolve_device
+from lib.core.profile import Profile, load_profile, resolve_device, setup_runtime
 from lib.core.store import ResultStore
 from lib.measure.manipulate import manipulate
 from lib.pipeline.explanation_attack import attack_config, evaluation_images
@@ -75,6 +84,28 @@ def pretrained_runs(
     return out
 
 
+@contextlib.contextmanager
+def profile_runtime(profile: Profile) -> Iterator[str]:
+    """Run a block under ``setup_runtime(profile)`` (results depend on the thread count and determinism
+    settings) and give the caller back its thread count, determinism settings, warning filters and
+    ``CUBLAS_WORKSPACE_CONFIG`` afterwards; yields the device. The allocator setting stays: it is
+    process-wide, applied once, and changes no number (``lib.core.memory``)."""
+    threads = torch.get_num_threads()
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    cublas = os.environ.get("CUBLAS_WORKSPACE_CONFIG")
+    with warnings.catch_warnings():
+        try:
+            yield setup_runtime(profile)
+        finally:
+            torch.set_num_threads(threads)
+            torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
+            if cublas is None:
+                os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
+            else:
+                os.environ["CUBLAS_WORKSPACE_CONFIG"] = cublas
+
+
 def load_model(
     profile: str | Profile,
     experiment: str,
@@ -84,9 +115,23 @@ def load_model(
     store: ResultStore | None = None,
 ) -> nn.Module:
     """The trained ``kind`` model of ``experiment`` (seed ``seed``) of a profile, in eval mode, on ``device``
-    (default: the profile's). Raises ``ConfigError`` naming the experiments, kinds or seeds that exist."""
+    (default: the profile's), loaded or retrained under the profile's runtime (``profile_runtime``). Raises
+    ``ConfigError`` naming the experiments, kinds or seeds that exist."""
     profile = load_profile(profile) if isinstance(profile, str) else profile
-    device = device or resolve_device(profile.device)
+    with profile_runtime(profile) as default_device:
+        return _load_model(
+            profile, experiment, kind, seed, device or default_device, store
+        )
+
+
+def _load_model(
+    profile: Profile,
+    experiment: str,
+    kind: str,
+    seed: int,
+    device: str,
+    store: ResultStore | None,
+) -> nn.Module:
     store = store or ResultStore()
     experiments = list(profile.run) + [
         n for n in study_experiments(profile) if n not in profile.run

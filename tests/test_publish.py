@@ -5,7 +5,9 @@ the published accuracy, and ``verify`` recomputes a sample bit-identically on th
 import os
 import subprocess
 import sys
+from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -16,6 +18,7 @@ from lib.core.errors import ConfigError, StoreError
 from lib.core.profile import load_profile, setup_runtime
 from lib.core.store import WITHHELD_SUFFIX, ResultStore
 from lib.nn.pgd import evaluate
+from lib.pipeline import explanation_attack
 from lib.pipeline.evaluation import evaluate_model
 from lib.pipeline.explanation_attack import evaluation_images
 from lib.pipeline.roster import motivation_runs
@@ -26,6 +29,7 @@ from lib.publish import (
     README_START,
     check,
     check_limits,
+    damaged_files,
     publish,
     results_markdown,
     size_parts,
@@ -127,10 +131,39 @@ def test_load_model_serves_the_published_weights_with_the_published_accuracy(
 
 def test_verify_recomputes_a_sample_bit_identically(published):
     profile, device, _, snapshot, _ = published
-    table = verify(profile, device, snapshot)
+    assert damaged_files(snapshot) == []  # publish recorded every file's hash
+    table, verdicts = verify(profile, device, snapshot)
     stages = {e.split("]")[0] + "]" for e in table["entry"]}
     assert {"[models]", "[evals]", "[pairs]", "[attacks]"} <= stages
     assert table["identical"].all(), table.to_string()
+    assert (table["max_abs_diff"].fillna(0) == 0).all()
+    assert len(verdicts) == 6 and verdicts["same"].all(), verdicts.to_string()
+
+
+def test_verify_compares_like_with_like_when_the_pairs_move(published, monkeypatch):
+    """On another machine the recomputed pairs may differ (here: every target moved by one cluster), so the
+    chain's attack has another key than the shipped one: verify attacks the shipped pairs with the
+    recomputed model (bit-identical here) and compares the chain's own attack by its means."""
+    profile, device, _, snapshot, _ = published
+    real = explanation_attack.select_pairs
+
+    def moved(*args, **kwargs):
+        pairs = real(*args, **kwargs)
+        return replace(pairs, targets=np.roll(pairs.targets, 1))
+
+    monkeypatch.setattr(explanation_attack, "select_pairs", moved)
+    table, verdicts = verify(profile, device, snapshot)
+    pairs = table[table["entry"].str.startswith("[pairs]")].iloc[0]
+    assert not pairs["identical"] and pairs["max_abs_diff"] > 0
+    like = table[table["entry"].str.endswith("shipped pairs")]
+    chain = table[table["entry"].str.endswith("recomputed pairs")]
+    assert len(like) >= 2 and like["identical"].all(), like.to_string()
+    tensors = chain[chain["quantity"].str.contains(".pt: ", regex=False)]
+    assert len(chain) == len(like) and len(tensors) >= 2
+    assert tensors["quantity"].str.endswith("(mean; other pairs)").all()
+    assert not tensors["identical"].any()
+    models = table[table["entry"].str.startswith("[models]")]
+    assert models["identical"].all() and verdicts["same"].all()
 
 
 def test_the_readme_table_has_one_row_per_claim_with_its_chapter(published, tmp_path):

@@ -21,7 +21,7 @@ from tqdm.std import tqdm
 from lib.core.errors import ConfigError, TrainingDivergedError
 from lib.core.schema import to_dict
 from lib.core.settings import AttackConfig, DataConfig, ModelConfig, TrainConfig
-from lib.core.store import Entry, ResultStore, file_sha256, git_commit
+from lib.core.store import ACCEPT_RETRAINED, Entry, ResultStore, git_commit
 from lib.measure.sep import sep_loss
 from lib.nn.data import DATASET_SHAPES, NUM_CLASSES, load_dataset
 from lib.nn.kinds import ModelKind
@@ -415,26 +415,28 @@ def get_model(
 def _stored_weights(
     spec: RunSpec, entry: Entry, device: str | torch.device, progress: bool
 ) -> nn.Module:
-    """The stored network; when a published snapshot withholds its weights, the model is trained again into
-    the writable store (training is deterministic) and its weights' SHA-256 compared with the published one,
-    with one line saying whether they match (results computed from it now come from these weights)."""
+    """The stored network (its file checked by the store); when a published snapshot withholds its weights,
+    the model is trained again into the writable store (training is deterministic) and its weights' SHA-256
+    compared with the published one: weights that differ (another machine, thread count or library
+    version) are refused unless ``$ACCEPT_RETRAINED=1``, which marks them (``Entry.check_recomputed``)."""
     published = entry.withheld("model.pt")
     if published is None:
         return load_trained(entry, spec, device)
+    entry.make_writable()
     print(
         f"[models] {spec.label}: weights withheld by the published snapshot; training it again "
         f"into {entry.path}",
         flush=True,
     )
     model = train(spec, entry, device, progress=progress).model
-    same = file_sha256(entry.path / "model.pt") == published["sha256"]
+    same = entry.check_recomputed("model.pt", spec.label)
     print(
         f"[models] {spec.label}: retrained weights "
         + (
             "are bit-identical to the published ones"
             if same
-            else "differ from the published ones (another machine or library version): results computed "
-            "from them now may differ from the published results in the last digits"
+            else f"differ from the published ones; used because {ACCEPT_RETRAINED}=1, and marked "
+            "as retrained here (results computed from them are not the published ones)"
         ),
         flush=True,
     )

@@ -15,6 +15,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from lib.core.profile import Profile
+from lib.core.store import ResultStore, retrained_here
 
 DASH = "—"
 
@@ -37,7 +38,8 @@ TABLE_STYLE = [
 
 def banner(profile: Profile, device: str) -> Markdown:
     """Which profile built the page, at what scale, on which device; for ``smoke``, that its numbers are
-    toy results and not findings."""
+    toy results and not findings; and which models of the store (``$RESULTS_DIR``) were retrained here with
+    weights that differ from the published ones (``lib.core.store.retrained_here``)."""
     text = (
         f"**Built with the `{profile.name}` profile** on `{device}`, seeds {list(profile.seeds)}: "
         f"{profile.description.strip() or 'no description'}"
@@ -51,6 +53,19 @@ def banner(profile: Profile, device: str) -> Markdown:
     if len(profile.seeds) == 1:
         text += (
             "\n\nOne seed: no spread over seeds can be shown; points are single models."
+        )
+    retrained = retrained_here(ResultStore().root)
+    if retrained:
+        text += (
+            f"\n\n**Recomputed on this machine.** The weights of {len(retrained)} model(s) that the published "
+            "snapshot withholds were retrained here and differ from the published ones (used because "
+            "`ACCEPT_RETRAINED=1`): "
+            + "; ".join(
+                f"{r['label']} ({r['machine']}, {r['threads']} threads)"
+                for r in retrained
+            )
+            + ". Results this page computes from them, rather than reads from the snapshot, are this "
+            "machine's, not the published ones (the Reproduce page says how far they move)."
         )
     return Markdown("> " + text.replace("\n\n", "\n>\n> "))
 

@@ -121,10 +121,11 @@ def verdict_of(statuses: Iterable[str | None]) -> str:
     disagree: "partly" (the units differ). Anything else, e.g. one
     agreement among inconclusive units: "inconclusive"."""
     read = [s for s in statuses if s is not None]
+    words = (AGREES, DISAGREES, INCONCLUSIVE)
     for s in read:
-        if s not in (AGREES, DISAGREES, INCONCLUSIVE):
+        if s not in words:
             raise ConfigError(
-                f"status={s!r} is not allowed: expected one of {(AGREES, DISAGREES, INCONCLUSIVE)} or None"
+                f"status={s!r} is not allowed: expected one of {words} or None"
             )
     if not read:
         return NOT_TESTED
@@ -139,8 +140,9 @@ def verdict_of(statuses: Iterable[str | None]) -> str:
 def claim_verdict(
     statuses: Iterable[str | None], pooled: str, heterogeneous: bool
 ) -> str:
-    """The claim's verdict from its sets' statuses (after Holm), the pooled status and whether the sets
-    differ beyond chance (see the module docstring). Kept short: the findings page shows it."""
+    """The claim's verdict from its sets' statuses (after Holm),
+    the pooled status and whether the sets differ beyond chance
+    (the module docstring). Lines kept short: the page shows it."""
     read = [s for s in statuses if s is not None]
     if not read:
         return NOT_TESTED

@@ -298,6 +298,165 @@ def beats_noise_interval(
     return value, float(lo), float(hi)
 
 
+SHARE_LEVEL = 0.95  # the variance shares' bootstrap interval
+
+
+def log_parts(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` (columns ``l_start_1e-7``, ``l_end_1e-7``) with the parts of log L_end = log L_start +
+    log(1 - r): ``log_l_start``, ``log_l_end``, ``log_keep`` (= log L_end - log L_start) and ``r_exact`` (=
+    1 - L_end / L_start). On a model's row L_start and L_end are means over its pairs, and the table's
+    ``relative_reduction`` is the mean of the pairs' reductions, which does not satisfy the identity
+    exactly; ``r_exact`` is the model's r defined so that it does (the reduction of the mean loss), and
+    ``identity_gap`` is |r_exact - relative_reduction| (0 on a pair's row). Rows with a non-positive loss
+    get NaN parts."""
+    ls = table["l_start_1e-7"].to_numpy(float)
+    le = table["l_end_1e-7"].to_numpy(float)
+    ok = (ls > 0) & (le > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_ls = np.where(ok, np.log(np.where(ok, ls, 1.0)), np.nan)
+        log_le = np.where(ok, np.log(np.where(ok, le, 1.0)), np.nan)
+        r = 1 - le / ls
+    out = table.assign(
+        log_l_start=log_ls, log_l_end=log_le, log_keep=log_le - log_ls, r_exact=r
+    )
+    if "concentration_1e-7" in table.columns:  # log L_start = log c + log d
+        c = table["concentration_1e-7"].to_numpy(float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_c = np.where(c > 0, np.log(np.where(c > 0, c, 1.0)), np.nan)
+        out["log_concentration"] = log_c
+        out["log_distance"] = log_ls - log_c
+    if "relative_reduction" in table.columns:
+        out["identity_gap"] = np.abs(r - table["relative_reduction"].to_numpy(float))
+    return out
+
+
+def variance_shares(
+    table: pd.DataFrame,
+    within: Sequence[str] = ("experiment", "explanation"),
+    cluster: Sequence[str] | None = None,
+    strata: Sequence[str] | None = None,
+    n_boot: int = 2000,
+    seed: int = 0,
+    level: float = SHARE_LEVEL,
+) -> dict:
+    """How much of the variance of log L_end across the rows of ``table`` (models, or pairs) is carried by
+    log L_start and how much by log(1 - r) (``log_parts``; r := 1 - L_end / L_start, so the identity is
+    exact per row). With a column ``concentration_1e-7`` (the MSE's scale, ``measure.metrics.concentration``)
+    log L_start is taken apart further into log concentration + log d (d: the scale-free distance), and
+    ``concentration``, ``distance`` (summing to ``start``) and ``r`` sum to 1, each with ``_lo``/``_hi``
+    from the same replicates. Every part is demeaned within the groups ``within`` first (datasets differ in scale;
+    for pairs, ``within`` = the model), then ``start`` = Cov(log L_start, log L_end) / Var(log L_end) and
+    ``r`` = Cov(log(1 - r), log L_end) / Var(log L_end), which sum to 1 (either may fall outside [0, 1]
+    when the two parts go against each other). Percentile-bootstrap intervals (``start_lo``, ``start_hi``,
+    ``r_lo``, ``r_hi``) resample the ``cluster``s (default: the rows) with replacement within each of the
+    ``strata`` (default: the ``within`` groups, so each group keeps its size) and re-demean every replicate:
+    for pairs, ``cluster`` = (experiment, pair) and ``strata`` = experiment draw the shared pairs once for
+    every model (a crossed design). ``rows``, ``groups``, ``clusters``: the counts read; ``identity_gap``:
+    the largest |r_exact - relative_reduction| (``log_parts``). Shares are NaN with fewer than 3 rows beyond
+    the groups (nothing left to vary)."""
+    check_bootstrap(n_boot, level)
+    within = list(within)
+    cluster = list(cluster) if cluster is not None else None
+    strata = list(strata) if strata is not None else within
+    parts = log_parts(table)
+    parts = parts[np.isfinite(parts["log_l_end"])].reset_index(drop=True)
+    group = (
+        parts.groupby(within, sort=False).ngroup().to_numpy()
+        if within
+        else np.zeros(len(parts), int)
+    )
+    clus = (
+        parts.groupby(cluster, sort=False).ngroup().to_numpy()
+        if cluster
+        else np.arange(len(parts))
+    )
+    n, n_groups = len(parts), int(group.max(initial=-1)) + 1
+    n_clusters = int(clus.max(initial=-1)) + 1
+    gap = (
+        float(parts["identity_gap"].max())
+        if "identity_gap" in parts.columns and n
+        else float("nan")
+    )
+    out = {
+        "start": float("nan"),
+        "start_lo": float("nan"),
+        "start_hi": float("nan"),
+        "r": float("nan"),
+        "r_lo": float("nan"),
+        "r_hi": float("nan"),
+        "rows": n,
+        "groups": n_groups,
+        "clusters": n_clusters,
+        "identity_gap": gap,
+    }
+    if n - n_groups < 3:
+        return out
+    y = parts["log_l_end"].to_numpy(float)
+    scaled = "log_concentration" in parts.columns and bool(
+        np.isfinite(parts["log_concentration"]).all()
+    )
+    # the parts whose shares are read: log L_start, and log concentration when it is at hand
+    xs = np.stack(
+        [parts["log_l_start"].to_numpy(float)]
+        + ([parts["log_concentration"].to_numpy(float)] if scaled else [])
+    )
+    onehot = np.zeros((n, n_groups))
+    onehot[np.arange(n), group] = 1.0
+
+    def shares(
+        w: np.ndarray,
+    ) -> np.ndarray:  # w: (b, n) row weights -> (parts, b) shares
+        wsum = w @ onehot
+        with np.errstate(divide="ignore", invalid="ignore"):
+            my = np.nan_to_num((w * y) @ onehot / wsum)[:, group]
+            yd = y - my
+            out = []
+            for a in xs:
+                ma = np.nan_to_num((w * a) @ onehot / wsum)[:, group]
+                out.append((w * (a - ma) * yd).sum(1) / (w * yd * yd).sum(1))
+            return np.stack(out)
+
+    point = shares(np.ones((1, n)))[:, 0]
+    start = float(point[0])
+    # which clusters each stratum holds, and each cluster's stratum
+    stratum_of = (
+        parts.groupby(strata, sort=False).ngroup().to_numpy()
+        if strata
+        else np.zeros(n, int)
+    )
+    cl_stratum = np.zeros(n_clusters, int)
+    cl_stratum[clus] = stratum_of
+    rng = np.random.default_rng(seed)
+    boots = []
+    for done in range(0, n_boot, 250):  # in blocks, to bound the (b, n) weights
+        b = min(250, n_boot - done)
+        counts = np.zeros((b, n_clusters))
+        for s in np.unique(cl_stratum):
+            members = np.flatnonzero(cl_stratum == s)
+            counts[:, members] = rng.multinomial(
+                len(members), np.full(len(members), 1 / len(members)), size=b
+            )
+        boots.append(shares(counts[:, clus]))
+    boots = np.concatenate(boots, axis=1)
+    boots = boots[:, np.isfinite(boots).all(0)]
+    q = ((1 - level) / 2, (1 + level) / 2)
+    if boots.shape[1]:
+        lo, hi = np.quantile(boots[0], q)
+        out.update(start_lo=float(lo), start_hi=float(hi), r_lo=1 - hi, r_hi=1 - lo)
+    out.update(start=start, r=1 - start)
+    if scaled:
+        out["concentration"], out["distance"] = float(point[1]), start - float(point[1])
+        out["scale_gap"] = out["concentration"] - out["distance"]
+        for name, v in (
+            ("concentration", boots[1]),
+            ("distance", boots[0] - boots[1]),
+            ("scale_gap", 2 * boots[1] - boots[0]),
+        ):
+            lo, hi = np.quantile(v, q) if len(v) else (np.nan, np.nan)
+            out[f"{name}_lo"], out[f"{name}_hi"] = float(lo), float(hi)
+    return out
+
+
 def interval_text(rho: float, lo: float, hi: float) -> str:
     """'ρ = +0.93 [+0.78, +0.99]': a correlation with its interval, for prose."""
     return f"ρ = {rho:+.2f} [{lo:+.2f}, {hi:+.2f}]"

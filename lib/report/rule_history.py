@@ -29,10 +29,18 @@ RULE_HISTORY: tuple[tuple[str, str, str, str, str], ...] = (
         "pooled interval and an ANOVA for heterogeneity; 'partly' only when sets differ; claim 3 in two "
         "parts paired per victim (Hessian spectral norm, margin 0.5); claim 1 with a pair-bootstrap interval",
         "lib/analysis/claims.py, lib/analysis/set_claims.py, lib/analysis/stats.py",
-        "issue 30",
+        "2dc6da6",
         "2026-12-08",
         "the shipped cpu results (published/cpu, 2026-12-07) and an independent review of them that "
         "re-read claims 3–5 at the seed level",
+    ),
+    (
+        "Claim 6: which part of log L_start carries its share, the MSE's scale (concentration) or the "
+        "scale-free distance, with an indifference zone of ±0.1 (drivers.scale_zone)",
+        "lib/analysis/verdicts/drivers.py, lib/profiles/cpu.yaml",
+        "b3c8f12",
+        "2026-12-08",
+        "as above, and the review's figure that concentration carries 72–81 % of log L_start's variance",
     ),
 )
 

@@ -80,8 +80,9 @@ drivers = drivers_result(P, store, device, chosen, paper=pd.read_csv("paper_tabl
 # percentile rank within its experiment, so that one dataset's scale does
 # not make a correlation; the correlations are Spearman's over the pooled models, partial ones with
 # L_start's rank removed, with bootstrap 95 % intervals over models. The variance shares (closing paragraph
-# of this part) demean each log part within experiment and method instead, with intervals from resampling
-# models within each (across pairs: the shared pairs of an experiment resampled once for every model).
+# of this part) demean each log part within experiment and method instead and are read at the level of the
+# seed: each seed's models (or their pairs) give one share, and the interval is a t-interval over the seeds,
+# since the models of one seed share one draw of the training randomness.
 
 # %%
 human_table(

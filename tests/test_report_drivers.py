@@ -275,6 +275,8 @@ def test_driver_reading_pools_and_reads_a_built_in_link():
     relation = pd.DataFrame(
         {
             "key": [f"k{i}" for i in range(n)],
+            # the shares are read per seed (the unit), then over seeds
+            "seed": np.arange(n) % 2,
             "experiment": "a",
             "explanation": "grad",
             "l_start_1e-7": start,

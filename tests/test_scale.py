@@ -116,3 +116,29 @@ def test_beats_noise_interval_known_answers():
     )  # se of the attack share alone is about 0.07
     with pytest.raises(ConfigError, match="lengths"):
         beats_noise_interval(start, attack[:10], noise)
+
+
+def test_seed_variance_shares_reads_each_seed_then_the_spread_between_seeds():
+    from lib.analysis.stats import seed_interval, seed_variance_shares
+
+    rng = np.random.default_rng(4)
+    table = pd.concat(
+        [
+            scale_models(rng, 0.5, 0.3, r_sd).assign(seed=s)
+            for s, r_sd in enumerate((0.1, 0.3, 0.6))
+        ],
+        ignore_index=True,
+    )
+    s = seed_variance_shares(table)
+    alone = [
+        variance_shares(table[table["seed"] == k], n_boot=1)["start"] for k in range(3)
+    ]
+    assert list(s["per_seed"].values()) == pytest.approx(alone)
+    assert (
+        alone[0] > alone[1] > alone[2]
+    )  # more spread in r, less of the variance is the start's
+    mean, lo, hi, _ = seed_interval(alone)
+    assert (s["start"], s["start_lo"], s["start_hi"]) == pytest.approx((mean, lo, hi))
+    assert s["r"] == pytest.approx(1 - mean) and s["seeds"] == 3
+    with pytest.raises(ConfigError, match="seed_column='run'"):
+        seed_variance_shares(table, seed_column="run")

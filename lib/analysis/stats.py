@@ -457,6 +457,41 @@ def variance_shares(
     return out
 
 
+def seed_variance_shares(
+    table: pd.DataFrame, seed_column: str = "seed", level: float = 0.95, **kwargs
+) -> dict:
+    """``variance_shares`` read at the level of the seed: the start-loss share of each seed's rows alone
+    (its models, or its models' pairs; ``kwargs`` as for ``variance_shares``), then the mean over seeds with
+    its Student-t interval (``seed_interval``): the models of one seed come from one draw of the training
+    randomness, so the seeds, not the rows, are the replicates. Returns the keys of ``variance_shares``
+    (``start``, ``start_lo``, ``start_hi``, ``r``, ``r_lo``, ``r_hi``, ``rows``, ``groups``, ``clusters``,
+    ``identity_gap``) with ``seeds`` and ``per_seed`` (seed -> start share) added; the interval is NaN with
+    fewer than two seeds that have a share."""
+    if seed_column not in table.columns:
+        raise ConfigError(
+            f"seed_column={seed_column!r} is not allowed: expected a column of the table, "
+            f"{sorted(table.columns)}"
+        )
+    per_seed = {
+        s: variance_shares(sub, n_boot=1, **kwargs)["start"]
+        for s, sub in table.groupby(seed_column, sort=True)
+    }
+    values = np.array([v for v in per_seed.values() if np.isfinite(v)])
+    start, lo, hi, _ = seed_interval(values, level) if len(values) else (np.nan,) * 4
+    whole = variance_shares(table, n_boot=1, **kwargs)
+    return {
+        **whole,
+        "start": start,
+        "start_lo": lo,
+        "start_hi": hi,
+        "r": 1 - start,
+        "r_lo": 1 - hi,
+        "r_hi": 1 - lo,
+        "seeds": len(values),
+        "per_seed": per_seed,
+    }
+
+
 def interval_text(rho: float, lo: float, hi: float) -> str:
     """'ρ = +0.93 [+0.78, +0.99]': a correlation with its interval, for prose."""
     return f"ρ = {rho:+.2f} [{lo:+.2f}, {hi:+.2f}]"

@@ -828,7 +828,8 @@ def claim_start_loss(
         return (
             f"{r.level}: {r.start:.0%} [{r.start_lo:.0%}, {r.start_hi:.0%}] of the variance of log L_end "
             f"carried by log L_start, {r.r:.0%} [{r.r_lo:.0%}, {r.r_hi:.0%}] by log(1 − r) "
-            f"({r.rows} rows)"
+            f"({r.rows} rows; each seed's share, then a t-interval over "
+            f"{getattr(r, 'seeds', 0)} seeds)"
         )
 
     threshold = float(shares["threshold"].iloc[0]) if len(shares) else float("nan")

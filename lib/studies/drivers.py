@@ -28,7 +28,7 @@ import pandas as pd
 
 from lib.analysis.stats import SHARE_LEVEL as SHARE_LEVEL
 from lib.analysis.stats import log_parts as log_parts
-from lib.analysis.stats import partial_spearman, rank_agreement
+from lib.analysis.stats import partial_spearman, rank_agreement, seed_variance_shares
 from lib.analysis.stats import variance_shares as variance_shares
 from lib.analysis.verdicts import (
     driver_verdict,
@@ -376,11 +376,13 @@ def drivers_study(
             ("key", "explanation"),
         )
     )
+    # the seed is the unit (issue 30): each seed's share, a t-interval over the seeds
+    seed_of = pooled[["key", "seed"]].drop_duplicates("key")
     shares = share_table(
         {
-            MODELS: variance_shares(pooled),
-            PAIRS: variance_shares(
-                pairs,
+            MODELS: seed_variance_shares(pooled),
+            PAIRS: seed_variance_shares(
+                pairs.merge(seed_of, on="key", how="inner"),
                 within=("key", "explanation"),
                 cluster=("experiment", "pair"),
                 strata=("experiment",),
@@ -479,7 +481,7 @@ def driver_reading(
         relation, per_model_table, FLATNESS, within=("experiment", "explanation")
     )
     corr = driver_correlations(pooled)
-    shares = share_table({MODELS: variance_shares(pooled)}, threshold)
+    shares = share_table({MODELS: seed_variance_shares(pooled)}, threshold)
     return DriverReading(
         pooled, corr, driver_verdict(corr), shares, flatness_role(corr)
     )

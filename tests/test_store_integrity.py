@@ -296,3 +296,25 @@ def test_a_killed_runs_temporary_files_are_removed_by_the_next_write(tmp_path):
     )  # the next run's write into the folder
     left = {p.name for p in e.path.glob(".*")}
     assert left == {names["alive"], names["elsewhere"], names["other"]}
+
+
+def test_the_entry_lock_of_a_read_only_store_is_one_line(tmp_path, monkeypatch):
+    """``lib.plan`` takes an entry's lock before computing it: on a store it cannot write, that is the
+    same one line, not a raw OSError."""
+    from lib.pipeline.task import entry_lock
+
+    monkeypatch.setenv("RESULTS_DIR", str(tmp_path / "ro"))
+    store = ResultStore(tmp_path / "ro", published=[])
+    real_mkdir = Path.mkdir
+
+    def read_only(self, *args, **kwargs):
+        if str(self).startswith(str(tmp_path / "ro")):
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", read_only)
+    with pytest.raises(
+        StoreError, match=r"abc\.lock cannot be written: the store is not writable"
+    ):
+        with entry_lock(store, "models", "abc"):
+            pass

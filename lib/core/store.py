@@ -146,7 +146,7 @@ def config_key(kind: str, config: dict) -> str:
     ).hexdigest()[:KEY_LENGTH]
 
 
-def _writing(path: Path) -> StoreError:
+def unwritable(path: Path) -> StoreError:
     """The one line for a write that the file system refused (read-only store, disk full)."""
     root = os.environ.get("RESULTS_DIR", "./results")
     return StoreError(
@@ -164,7 +164,7 @@ def _atomic_write(path: Path, write: Callable[[Any], None]) -> None:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except OSError as exc:
-        raise _writing(path) from exc
+        raise unwritable(path) from exc
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -286,7 +286,7 @@ class Entry:
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise _writing(self.path) from exc
+            raise unwritable(self.path) from exc
         remove_stale_temporary(self.path)
         if (self.path / "config.json").exists():
             self._check_config(self.path)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lib.core.errors import USER_ERRORS
-from lib.core.store import ResultStore
+from lib.core.store import ResultStore, unwritable
 
 NOT_NEEDED: dict = {
     "not needed": True
@@ -86,8 +86,12 @@ def entry_lock(store: ResultStore, kind: str, key: str) -> Iterator[None]:
     (``fcntl.flock`` on ``<root>/<kind>/<key>.lock``): two workers never compute the same entry. The lock
     dies with its process, so a killed worker never leaves an entry locked."""
     path = store.root / kind / f"{key}.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a")
+    except OSError as exc:  # a read-only or full store: one line, not a traceback
+        raise unwritable(path) from exc
+    with handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield

@@ -17,16 +17,11 @@ Usage: python benchmarks/sim_rules.py [--datasets 2000] [--seed 0]
 (the null claim-level rules use --datasets datasets per cell, the margin rule at the margin half of them,
 the claim-level alternatives a quarter). At the defaults: 165 s on an idle core, 332 s while other
 jobs shared the machine.
-
-statsmodels' Holm correction (used by ``claims.set_table``) calls ``gc.collect()`` on every call, which
-costs ~40 ms in a process holding this project's imports; the script freezes the objects present after
-the imports (``gc.freeze``) so that the collection only scans new objects (no value changes).
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
 import time
 from collections import Counter
 
@@ -42,46 +37,19 @@ from lib.analysis.claims import (
     order_claim,
     read_claim,
 )
+from lib.analysis.rule_simulation import (
+    PAIRS,
+    SD_PAIR,
+    crossed_bootstrap_order,
+    draw_blocks,
+)
 from lib.analysis.stats import AGREES, DISAGREES, paired_order, seed_log_ratios
 
 SD_SEEDS = (0.0, 0.2, 0.5)
 N_SEEDS = (3, 5, 10)
-PAIRS, SD_PAIR, SD_ITEM, SD_NOISE = 50, 0.3, 1.0, 0.3
 N_SETS = 3
 MARGIN = 0.5
 CLAIM_VERDICTS = (REPRODUCED, PARTLY, NOT_REPRODUCED, INCONCLUSIVE)
-
-
-def draw(
-    rng: np.random.Generator, n: int, seeds: int, sd_seed: float, mu: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """n datasets of one model set: (n, seeds, pairs) arrays lower, higher (data model above)."""
-    log_lower = rng.normal(0, SD_ITEM, (n, 1, PAIRS)) + rng.normal(
-        0, SD_NOISE, (n, seeds, PAIRS)
-    )
-    u = rng.normal(0, sd_seed, (n, seeds, 1))
-    e = rng.normal(0, SD_PAIR, (n, seeds, PAIRS))
-    return np.exp(log_lower), np.exp(log_lower + mu + u + e)
-
-
-def old_crossed_bootstrap(lower, higher, n_boot=2000, seed=0):
-    """The rule before issue 30 (main a7cf353), for reference: a percentile bootstrap drawing seeds and
-    pairs once per replicate (no NaN here). Returns (ratio, lo, hi, status)."""
-    d = np.log(higher / lower)
-    n_seeds, n_pairs = d.shape
-    rng = np.random.default_rng(seed)
-    ws = counts(rng.integers(0, n_seeds, (n_boot, n_seeds)), n_seeds)
-    wp = counts(rng.integers(0, n_pairs, (n_boot, n_pairs)), n_pairs)
-    boots = np.exp(((ws @ d) * wp).sum(1) / (n_seeds * n_pairs))
-    lo, hi = np.quantile(boots, [0.025, 0.975])
-    status = AGREES if lo > 1 else DISAGREES if hi < 1 else INCONCLUSIVE
-    return float(np.exp(d.mean())), float(lo), float(hi), status
-
-
-def counts(idx: np.ndarray, n: int) -> np.ndarray:
-    rows = len(idx)
-    flat = (idx + n * np.arange(rows)[:, None]).ravel()
-    return np.bincount(flat, minlength=rows * n).reshape(rows, n).astype(float)
 
 
 def pct(x: float) -> str:
@@ -107,14 +75,14 @@ def section_paired_order(rng, n: int, n_old: int) -> None:
     for sd, s in cells():
         res = {}
         for name, ratio in (("null", 1.0), ("1.3", 1.3), ("2", 2.0)):
-            lower, higher = draw(rng, n, s, sd, np.log(ratio))
+            lower, higher = draw_blocks(rng, n, s, sd, np.log(ratio))
             out = [paired_order(lower[i], higher[i]) for i in range(n)]
             st = np.array([o[3] for o in out])
             cov = np.mean([o[1] <= ratio <= o[2] for o in out])
             res[name] = st, cov
             if name == "null":
                 old = [
-                    old_crossed_bootstrap(lower[i], higher[i], seed=i)
+                    crossed_bootstrap_order(lower[i], higher[i], seed=i)
                     for i in range(n_old)
                 ]
                 old_st = np.array([o[3] for o in old])
@@ -159,7 +127,7 @@ def section_paired_order(rng, n: int, n_old: int) -> None:
 
 def claim_run(rng, n: int, s: int, sd: float, ratios: list[float]) -> list[str]:
     """Verdicts of order_claim on n datasets of len(ratios) model sets, set k at true ratio ratios[k]."""
-    data = [draw(rng, n, s, sd, np.log(r)) for r in ratios]
+    data = [draw_blocks(rng, n, s, sd, np.log(r)) for r in ratios]
     return [
         order_claim({f"set{k}": (lo[i], hi[i]) for k, (lo, hi) in enumerate(data)})[0]
         for i in range(n)
@@ -207,7 +175,7 @@ def section_margin(rng, n: int, n_alt: int) -> None:
         row = [f"{sd:.1f}", str(s)]
         for ratio, m in ((MARGIN, n), (1.0, n_alt)):
             verdicts, set_agrees = [], []
-            data = [draw(rng, m, s, sd, np.log(ratio)) for _ in range(N_SETS)]
+            data = [draw_blocks(rng, m, s, sd, np.log(ratio)) for _ in range(N_SETS)]
             for i in range(m):
                 reading = read_claim(
                     {
@@ -311,7 +279,6 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     n = args.datasets
-    gc.freeze()
     start = time.perf_counter()
     print(
         f"datasets {n}, seed {args.seed}; S x {PAIRS} pairs per model set, within-seed sd {SD_PAIR} "

@@ -3,7 +3,6 @@
 joining the verdicts of a claim's parts, the Holm correction of the per-set statuses on a hand-computed
 example, and ``order_claim`` / ``read_claim`` on hand-made arrays (one-seed sets, NaN seeds, bad input)."""
 
-import gc
 import math
 
 import numpy as np
@@ -33,16 +32,6 @@ from lib.analysis.stats import (
     status_of,
 )
 from lib.core.errors import ConfigError
-
-
-@pytest.fixture(autouse=True)
-def _cheap_gc():
-    """statsmodels' Holm correction (inside ``claims.set_table``) calls gc.collect() on every call (50-250
-    ms with torch and pytest loaded); freezing the objects that exist before each test keeps it cheap."""
-    gc.freeze()
-    yield
-    gc.unfreeze()
-
 
 A, D, U = AGREES, DISAGREES, INCONCLUSIVE  # U: undecided (inconclusive)
 

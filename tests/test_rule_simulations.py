@@ -13,7 +13,6 @@ issue 30 (a percentile bootstrap over 3 seeds and 50 pairs, main a7cf353) throug
 seed sd of 0.2-0.5 it reads false "agrees" 10-14 % of the time and covers the true ratio 75-80 %.
 """
 
-import gc
 import math
 from collections import Counter
 from functools import cache
@@ -30,35 +29,24 @@ from lib.analysis.claims import (
     order_claim,
     read_claim,
 )
+from lib.analysis.rule_simulation import (
+    PAIRS,
+    SD_PAIR,
+    crossed_bootstrap_order,
+    draw_blocks,
+)
 from lib.analysis.stats import (
     AGREES,
     DISAGREES,
-    INCONCLUSIVE,
     paired_order,
     seed_log_ratios,
 )
 
-PAIRS, SD_PAIR = 50, 0.3
 CELLS = [(sd, s) for sd in (0.0, 0.2, 0.5) for s in (3, 5, 10)]
 N_BLOCK = 1000  # datasets per cell for one block (paired_order: ~0.25 ms each)
 N_CLAIM = (
     400  # datasets per cell for a claim over 3 model sets (order_claim: ~3.5 ms each)
 )
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _unfreeze_after():
-    yield
-    gc.unfreeze()
-
-
-@pytest.fixture(autouse=True)
-def _cheap_gc(_unfreeze_after):
-    """statsmodels' Holm correction (inside ``claims.set_table``) calls gc.collect() on every call, which
-    costs 50-250 ms once torch, pandas and pytest's objects are loaded; freezing the objects that exist
-    before each test makes each collection scan only the test's new objects (no value changes)."""
-    gc.freeze()
-    yield
 
 
 def limit(n: int, rate: float = 0.05, z: float = 3.0) -> float:
@@ -67,38 +55,15 @@ def limit(n: int, rate: float = 0.05, z: float = 3.0) -> float:
 
 
 def draw(rng, n: int, seeds: int, sd_seed: float, ratio: float):
-    """n datasets of one model set: (n, seeds, pairs) arrays lower, higher (module docstring)."""
-    log_lower = rng.normal(0, 1.0, (n, 1, PAIRS)) + rng.normal(
-        0, 0.3, (n, seeds, PAIRS)
-    )
-    u = rng.normal(0, sd_seed, (n, seeds, 1))
-    e = rng.normal(0, SD_PAIR, (n, seeds, PAIRS))
-    return np.exp(log_lower), np.exp(log_lower + math.log(ratio) + u + e)
+    """n datasets of one model set at a true ``ratio`` (``rule_simulation.draw_blocks``)."""
+    return draw_blocks(rng, n, seeds, sd_seed, math.log(ratio))
 
 
 def rng_for(*key) -> np.random.Generator:
     return np.random.default_rng([30, *(round(1000 * k) for k in key)])
 
 
-def old_crossed_bootstrap(lower, higher, n_boot=2000, seed=0):
-    """``paired_order`` before issue 30 (main a7cf353; no NaN here): a percentile bootstrap that draws the
-    seeds and the pairs once per replicate."""
-    d = np.log(higher / lower)
-    n_seeds, n_pairs = d.shape
-    rng = np.random.default_rng(seed)
-
-    def counts(idx, n):
-        flat = (idx + n * np.arange(len(idx))[:, None]).ravel()
-        return np.bincount(flat, minlength=len(idx) * n).reshape(len(idx), n)
-
-    ws = counts(rng.integers(0, n_seeds, (n_boot, n_seeds)), n_seeds)
-    wp = counts(rng.integers(0, n_pairs, (n_boot, n_pairs)), n_pairs)
-    lo, hi = np.quantile(np.exp(((ws @ d) * wp).sum(1) / d.size), [0.025, 0.975])
-    status = AGREES if lo > 1 else DISAGREES if hi < 1 else INCONCLUSIVE
-    return float(np.exp(d.mean())), float(lo), float(hi), status
-
-
-RULES = {"t over seeds": paired_order, "old crossed bootstrap": old_crossed_bootstrap}
+RULES = {"t over seeds": paired_order, "old crossed bootstrap": crossed_bootstrap_order}
 
 
 @cache

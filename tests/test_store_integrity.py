@@ -222,6 +222,19 @@ def test_a_retrained_model_is_marked_with_its_label(tmp_path, monkeypatch, capsy
     )
 
 
+def refuse_mkdir_under(monkeypatch, root: Path) -> None:
+    """Make every folder under ``root`` uncreatable, as on a read-only file system (the tests run as root,
+    so chmod would not stop a write)."""
+    real_mkdir = Path.mkdir
+
+    def read_only(self, *args, **kwargs):
+        if str(self).startswith(str(root)):
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", read_only)
+
+
 def test_a_read_only_store_is_one_line_before_retraining(tmp_path, monkeypatch, capsys):
     spec = _spec(epochs=1)
     full = ResultStore(tmp_path / "full", published=[])
@@ -231,14 +244,7 @@ def test_a_read_only_store_is_one_line_before_retraining(tmp_path, monkeypatch, 
     )
     monkeypatch.setenv("RESULTS_DIR", str(tmp_path / "ro"))
     store = ResultStore(tmp_path / "ro", published=[tmp_path / "snap"])
-    real_mkdir = Path.mkdir
-
-    def read_only(self, *args, **kwargs):
-        if str(self).startswith(str(tmp_path / "ro")):
-            raise PermissionError(13, "Permission denied", str(self))
-        return real_mkdir(self, *args, **kwargs)
-
-    monkeypatch.setattr(Path, "mkdir", read_only)
+    refuse_mkdir_under(monkeypatch, tmp_path / "ro")
     with pytest.raises(
         StoreError,
         match=rf"{tmp_path / 'ro'}/models/\w+ cannot be written: the store is not writable here; point "
@@ -305,14 +311,7 @@ def test_the_entry_lock_of_a_read_only_store_is_one_line(tmp_path, monkeypatch):
 
     monkeypatch.setenv("RESULTS_DIR", str(tmp_path / "ro"))
     store = ResultStore(tmp_path / "ro", published=[])
-    real_mkdir = Path.mkdir
-
-    def read_only(self, *args, **kwargs):
-        if str(self).startswith(str(tmp_path / "ro")):
-            raise PermissionError(13, "Permission denied", str(self))
-        return real_mkdir(self, *args, **kwargs)
-
-    monkeypatch.setattr(Path, "mkdir", read_only)
+    refuse_mkdir_under(monkeypatch, tmp_path / "ro")
     with pytest.raises(
         StoreError, match=r"abc\.lock cannot be written: the store is not writable"
     ):

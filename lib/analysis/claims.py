@@ -4,7 +4,7 @@ level of the seed (the trained model, the unit of replication).
 A claim is read on per-seed values of one paired statistic per model set, on a scale where the claim's
 direction is "up" from a null (for an order, log(higher / lower) of each seed's pairs against 0). Per set: the
 mean over seeds, its Student-t interval and p-value (``stats.seed_interval``); the sets' p-values are
-corrected together (Holm, ``statsmodels``), and a set agrees when its corrected p is below 5 % with its mean
+corrected together (Holm, ``stats.holm``), and a set agrees when its corrected p is below 5 % with its mean
 above the null, disagrees when below the null, and is inconclusive otherwise (one seed: always). Over sets:
 the pooled estimate (the t-interval over every seed of every set: exact when the sets share one effect, wider
 when they differ) and a one-way ANOVA of the seeds' values across sets (heterogeneity beyond chance).
@@ -25,12 +25,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy.stats import f_oneway
-from statsmodels.stats.multitest import multipletests
 
 from lib.analysis.stats import (
     AGREES,
     DISAGREES,
     INCONCLUSIVE,
+    holm,
     seed_interval,
     seed_log_ratios,
     status_of,
@@ -92,12 +92,10 @@ def set_table(values: Mapping[str, Iterable[float]], null: float = 0.0) -> pd.Da
         )
     table = pd.DataFrame(rows, columns=SET_COLUMNS[:-2])
     ok = table["p"].notna().to_numpy()
-    holm = np.full(len(table), np.nan)
+    adjusted = np.full(len(table), np.nan)
     if ok.any():
-        holm[ok] = multipletests(table["p"].to_numpy()[ok], alpha=ALPHA, method="holm")[
-            1
-        ]
-    table["p_holm"] = holm
+        adjusted[ok] = holm(table["p"].to_numpy()[ok])
+    table["p_holm"] = adjusted
     statuses = [
         None
         if r.seeds == 0

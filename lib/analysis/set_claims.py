@@ -14,7 +14,7 @@ others are secondary and are shown beside.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -125,28 +125,17 @@ def victim_block(
     higher: str,
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """(lower, higher): (seeds, victims) arrays of ``measure`` of ``loss`` for the families ``lower`` and
-    ``higher`` of one experiment (a landscape curvature table: one row per model, loss and victim), on the
-    seeds both have; NaN where a victim is missing or not positive. None without both families."""
+    ``higher`` of one experiment (a landscape curvature table: one row per model, loss and victim; built by
+    ``verdicts.victim_arrays`` with the family as the role), NaN where a victim is missing or not positive.
+    None without both families."""
     g = curv[(curv["experiment"] == experiment) & (curv["loss"] == loss)]
-    cells = g.groupby(["family", "seed", "victim"])[measure].mean()
-    fams = set(cells.index.get_level_values(0))
-    if lower not in fams or higher not in fams:
+    if not {lower, higher} <= set(g["family"]):
         return None
-    a, b = cells.loc[lower], cells.loc[higher]
-    seeds = sorted(set(a.index.get_level_values(0)) & set(b.index.get_level_values(0)))
-    victims = sorted(
-        set(a.index.get_level_values(1)) | set(b.index.get_level_values(1))
-    )
-    out = []
-    for part in (a, b):
-        arr = np.full((len(seeds), len(victims)), np.nan)
-        for (s, v), x in part.items():
-            if s in seeds and np.isfinite(x) and x > 0:
-                arr[seeds.index(s), victims.index(v)] = x
-        out.append(arr)
-    if not seeds or not (np.isfinite(out[0]) & np.isfinite(out[1])).any():
+    arrays = victim_arrays(g.assign(role=g["family"]), measure, [lower, higher])
+    a, b = (np.where(arrays[f] > 0, arrays[f], np.nan) for f in (lower, higher))
+    if not (np.isfinite(a) & np.isfinite(b)).any():
         return None
-    return out[0], out[1]
+    return a, b
 
 
 def landscape_claim(
@@ -201,17 +190,11 @@ def sep_claim(
     read = {k: s for k, s in pgd_statuses.items() if s is not None}
     rows = pd.DataFrame({"set": list(read), "status": list(read.values())})
     parts["PGD accuracy held"] = (
-        _all_sets(read.values()),
+        verdict_of(list(read.values())),
         rows,
         (np.nan, np.nan, np.nan, INCONCLUSIVE),
     )
     return _answer(parts)
-
-
-def _all_sets(statuses: Iterable[str]) -> str:
-    """A condition read per set without pooling (PGD held): every set agrees, every set disagrees, both,
-    or anything else."""
-    return verdict_of(list(statuses))
 
 
 # ------------------------------------------------------------------------------------------------

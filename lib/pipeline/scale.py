@@ -21,7 +21,6 @@ from lib.nn.pgd import frozen
 from lib.pipeline.explanation_attack import (
     attack_config,
     evaluation_images,
-    pairs_id,
     prototype_pairs,
 )
 from lib.pipeline.runs import Run
@@ -72,7 +71,6 @@ def scale_table(
         pairs = prototype_pairs(profile, name, store, device)
         x, _ = evaluation_images(profile, name)
         x_v, x_t = x[pairs.victims].to(device), x[pairs.targets].to(device)
-        pairs_id(profile, name, pairs)  # validates the stored pairs against the profile
         for run in exp_runs:
             trained = get_model(run.spec, store, device, progress=False)
             mine = relation[relation["key"] == trained.entry.key]
